@@ -1,0 +1,7 @@
+"""`python -m engagement`."""
+
+import sys
+
+from engagement.cli import main
+
+sys.exit(main())

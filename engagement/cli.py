@@ -1,0 +1,95 @@
+"""The `engagement` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import TypeAdapter
+
+from engagement.config.loader import InvalidConfig, default_triggers_dir, load_triggers
+from engagement.config.messages import default_messages_dir, load_messages
+from engagement.config.triggers import TriggerSpec
+from engagement.core.engine import Engine, EngineSettings
+from engagement.events import events_json_schema
+from engagement.replay.command import run_replay
+from engagement.settings import Settings
+from engagement.timefmt import parse_rfc3339
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args))
+    except InvalidConfig as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="engagement", description="Proactive engagement event processor.")
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    replay = sub.add_parser("replay", help="run the engine over recorded events; sends nothing")
+    replay.add_argument("events", type=Path, help="events as JSON lines")
+    replay.add_argument("--triggers", type=Path, help="trigger directory (default: the shipped triggers/)")
+    replay.add_argument("--messages", type=Path, help="message directory (default: the shipped messages/)")
+    replay.add_argument("--decisions", type=Path, help="write decisions here (default: standard output)")
+    replay.add_argument("--rejects", type=Path, help="write rejected lines here, with line numbers and reasons")
+    replay.add_argument("--until", help="stop the clock at this RFC 3339 time instead of the last event")
+    replay.set_defaults(handler=_replay)
+
+    schema = sub.add_parser("schema", help="print a JSON Schema")
+    schema.add_argument("what", choices=("events", "triggers"))
+    schema.set_defaults(handler=_schema)
+
+    triggers = sub.add_parser("triggers", help="trigger configuration tools")
+    tsub = triggers.add_subparsers(metavar="ACTION")
+    validate = tsub.add_parser("validate", help="check a trigger directory; exit 1 listing every problem")
+    validate.add_argument("directory", type=Path, nargs="?")
+    validate.set_defaults(handler=_validate)
+    return parser
+
+
+def build_engine(triggers: Path | None, messages: Path | None, settings: Settings) -> Engine:
+    trigger_set = load_triggers(triggers or settings.triggers_dir or default_triggers_dir())
+    catalog = load_messages(messages or settings.messages_dir or default_messages_dir())
+    engine_settings = EngineSettings(
+        default_timezone=settings.default_timezone, allowed_lateness=settings.allowed_lateness.total_seconds()
+    )
+    return Engine(trigger_set, catalog, engine_settings)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    settings = Settings()
+    engine = build_engine(args.triggers, args.messages, settings)
+    until = parse_rfc3339(args.until) if args.until else None
+    if not args.events.is_file():
+        print(f"{args.events}: no such file", file=sys.stderr)
+        return 2
+    return run_replay(engine, args.events, args.decisions, args.rejects, until)
+
+
+def _schema(args: argparse.Namespace) -> int:
+    if args.what == "events":
+        schema = events_json_schema()
+    else:
+        schema = TypeAdapter(TriggerSpec).json_schema()
+        schema["title"] = "engagement trigger"
+    print(json.dumps(schema, indent=2, ensure_ascii=False))
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    directory = args.directory or Settings().triggers_dir or default_triggers_dir()
+    trigger_set = load_triggers(directory)
+    print(f"{directory}: {len(trigger_set.triggers)} triggers valid (version {trigger_set.version})")
+    return 0

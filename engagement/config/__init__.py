@@ -1,0 +1,1 @@
+"""Configuration: marketer-editable triggers and messages (YAML), validated before anything runs."""

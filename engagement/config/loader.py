@@ -1,0 +1,140 @@
+"""Loading a directory of trigger YAML files into a validated `TriggerSet`, with `file:line: path: message` errors."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import TypeAdapter, ValidationError
+
+from engagement.config.triggers import TriggerSpec
+
+_SPEC_ADAPTER: TypeAdapter[TriggerSpec] = TypeAdapter(TriggerSpec)
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    file: str
+    line: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.path}: {self.message}"
+
+
+class InvalidConfig(Exception):
+    """A trigger set that cannot go live; it is rejected whole."""
+
+    def __init__(self, problems: list[ConfigProblem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerSet:
+    """Every trigger of one configuration, and a version that names its exact content."""
+
+    triggers: tuple[TriggerSpec, ...]
+    version: str
+
+    def by_id(self, trigger_id: str) -> TriggerSpec:
+        for spec in self.triggers:
+            if spec.id == trigger_id:
+                return spec
+        raise KeyError(trigger_id)
+
+
+def default_triggers_dir() -> Path:
+    """`triggers/` of the project checkout, else the copy shipped inside the package."""
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here.parent / "triggers", here / "defaults" / "triggers"):
+        if candidate.is_dir():
+            return candidate
+    return here.parent / "triggers"
+
+
+def load_triggers(directory: Path) -> TriggerSet:
+    """Validate every `*.yaml`/`*.yml` file in `directory`; raise `InvalidConfig` listing every problem."""
+    if not directory.is_dir():
+        raise InvalidConfig([ConfigProblem(str(directory), 0, "-", "not a directory")])
+    files = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    problems: list[ConfigProblem] = []
+    specs: list[TriggerSpec] = []
+    digest = hashlib.sha256()
+    seen: dict[str, str] = {}
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        digest.update(path.name.encode() + b"\0" + text.encode() + b"\0")
+        spec, file_problems = _load_one(path, text)
+        problems.extend(file_problems)
+        if spec is None:
+            continue
+        if spec.id in seen:
+            problems.append(
+                ConfigProblem(str(path), 1, "id", f"duplicate trigger id {spec.id!r} (also in {seen[spec.id]})")
+            )
+            continue
+        seen[spec.id] = str(path)
+        specs.append(spec)
+    if not files:
+        problems.append(ConfigProblem(str(directory), 0, "-", "no trigger files (*.yaml) found"))
+    if problems:
+        raise InvalidConfig(problems)
+    return TriggerSet(tuple(specs), digest.hexdigest()[:12])
+
+
+def _load_one(path: Path, text: str) -> tuple[TriggerSpec | None, list[ConfigProblem]]:
+    name = str(path)
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        return None, [ConfigProblem(name, line, "-", f"not valid YAML: {getattr(exc, 'problem', exc)}")]
+    if not isinstance(data, dict):
+        return None, [ConfigProblem(name, 1, "-", "a trigger file must be a mapping of keys to values")]
+    try:
+        return _SPEC_ADAPTER.validate_python(data), []
+    except ValidationError as exc:
+        out = []
+        for err in exc.errors(include_url=False):
+            loc = [p for p in err["loc"] if not (isinstance(p, str) and p in _KIND_TAGS)]
+            if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+                loc = ["kind"]
+            path_text = ".".join(str(p) for p in loc) or "-"
+            message = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                message = "unknown key (check its spelling and indentation)"
+            elif err["type"] == "missing":
+                message = "required key is missing"
+            elif err["type"] == "union_tag_not_found":
+                message = f"required key is missing; one of {', '.join(sorted(_KIND_TAGS))}"
+            out.append(ConfigProblem(name, _line_of(node, loc), path_text, message))
+        return None, out
+
+
+_KIND_TAGS = frozenset({"cart_idle", "browse_abandonment", "logistics_delay", "anomalous_login"})
+
+
+def _line_of(node: yaml.Node | None, loc: list[int | str]) -> int:
+    """The 1-based line of the deepest YAML node that `loc` reaches."""
+    line = node.start_mark.line + 1 if node is not None else 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == part:
+                    line = key.start_mark.line + 1
+                    node = value
+                    break
+            else:
+                return line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line

@@ -1,0 +1,161 @@
+"""Marketer-editable trigger specifications: one frozen model per trigger kind, discriminated on `kind`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from engagement.config.durations import CronExpr, Duration
+
+Category = Literal["marketing", "utility", "security"]
+TriggerId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BusinessFrequencyCap(_Strict):
+    """Counts only `send` decisions of business-initiated (marketing and utility) messages."""
+
+    business_since_reply: Annotated[int, Field(ge=0)] | None = Field(
+        default=3, description="business-initiated messages allowed since the customer's last reply; null = no cap"
+    )
+
+
+class MarketingFrequencyCap(BusinessFrequencyCap):
+    marketing_per_24h: Annotated[int, Field(ge=0)] | None = Field(
+        default=3, description="marketing messages allowed in any rolling 24 h; null = no cap"
+    )
+
+
+class QuietHours(_Strict):
+    allowed: CronExpr = Field(
+        default="* 9-20 * * *",
+        description="minutes in which sending is allowed, as cron in the customer's time zone",
+    )
+
+
+class _Policies(_Strict):
+    consent_required: Literal[True] = Field(
+        default=True, description="WhatsApp opt-in and a phone number are always required"
+    )
+    cooldown: Duration | None = Field(
+        default=None, description="at most one send of this trigger per customer in this period"
+    )
+    pacing: Duration = Field(
+        default=timedelta(seconds=6), description="minimum gap between two messages to one phone number"
+    )
+
+
+class MarketingPolicies(_Policies):
+    holdout_percent: Annotated[float, Field(ge=0, le=100)] = Field(
+        default=0.0, description="share of customers (deterministic per customer and trigger) never messaged"
+    )
+    opt_out_keywords: tuple[str, ...] = Field(
+        default=("STOP", "退訂", "取消訂閱"), description="replies that opt the customer out of marketing"
+    )
+    frequency_cap: MarketingFrequencyCap = MarketingFrequencyCap()
+    quiet_hours: QuietHours | None = QuietHours()
+
+
+class UtilityPolicies(_Policies):
+    frequency_cap: BusinessFrequencyCap = BusinessFrequencyCap()
+    quiet_hours: QuietHours | None = None
+
+
+class SecurityPolicies(_Policies):
+    """Security messages are never capped and do not count towards caps."""
+
+    quiet_hours: QuietHours | None = None
+
+
+class _Trigger(_Strict):
+    id: TriggerId
+    enabled: bool = True
+    description: str = ""
+    send_within: Duration = Field(description="length of the send window after the trigger fires")
+
+    @model_validator(mode="after")
+    def _window_positive(self) -> _Trigger:
+        if self.send_within <= timedelta(0):
+            raise ValueError("send_within must be longer than 0s")
+        return self
+
+
+CartActivity = Literal["cart.updated", "page.viewed"]
+BrowseActivity = Literal["page.viewed", "page.left"]
+BrowseCancel = Literal["order.placed", "cart.updated"]
+
+
+class CartIdleTrigger(_Trigger):
+    kind: Literal["cart_idle"]
+    category: Literal["marketing"] = "marketing"
+    idle: Duration = Field(description="fires this long after the last activity on a non-empty cart")
+    activity: tuple[CartActivity, ...] = ("cart.updated", "page.viewed")
+    policies: MarketingPolicies = MarketingPolicies(cooldown=timedelta(hours=24))
+
+
+class BrowseAbandonmentTrigger(_Trigger):
+    kind: Literal["browse_abandonment"]
+    category: Literal["marketing"] = "marketing"
+    visit_gap: Duration = Field(description="a visit ends after this long without browsing; the trigger fires then")
+    min_visit: Duration = Field(description="visits shorter than this are ignored")
+    activity: tuple[BrowseActivity, ...] = ("page.viewed", "page.left")
+    cancel_on: tuple[BrowseCancel, ...] = ("order.placed", "cart.updated")
+    policies: MarketingPolicies = MarketingPolicies(cooldown=timedelta(hours=24))
+
+    @model_validator(mode="after")
+    def _visit_shape(self) -> BrowseAbandonmentTrigger:
+        if self.visit_gap <= timedelta(0):
+            raise ValueError("visit_gap must be longer than 0s")
+        if "page.viewed" not in self.activity:
+            raise ValueError("activity must include page.viewed")
+        return self
+
+
+class LogisticsDelayTrigger(_Trigger):
+    kind: Literal["logistics_delay"]
+    category: Literal["utility"] = "utility"
+    delay_threshold: Duration = Field(
+        description="a shipment is delayed once it is this late past promised_delivery_at, or a new ETA says so"
+    )
+    policies: UtilityPolicies = UtilityPolicies()
+
+
+class NewDeviceAndCountry(_Strict):
+    enabled: bool = True
+    lookback: Duration = timedelta(days=90)
+
+
+class ImpossibleTravel(_Strict):
+    enabled: bool = True
+    within: Duration = timedelta(hours=24)
+    min_speed_kmh: Annotated[float, Field(gt=0)] = 900.0
+    min_distance_km: Annotated[float, Field(ge=0)] = 100.0
+
+
+class FailedLogins(_Strict):
+    enabled: bool = True
+    count: Annotated[int, Field(ge=1)] = 5
+    within: Duration = timedelta(minutes=10)
+
+
+class AnomalousLoginTrigger(_Trigger):
+    kind: Literal["anomalous_login"]
+    category: Literal["security"] = "security"
+    min_previous_logins: Annotated[int, Field(ge=0)] = 1
+    new_device_and_country: NewDeviceAndCountry = NewDeviceAndCountry()
+    impossible_travel: ImpossibleTravel = ImpossibleTravel()
+    failed_logins: FailedLogins = FailedLogins()
+    policies: SecurityPolicies = SecurityPolicies(cooldown=timedelta(minutes=10))
+
+
+TriggerSpec = Annotated[
+    CartIdleTrigger | BrowseAbandonmentTrigger | LogisticsDelayTrigger | AnomalousLoginTrigger,
+    Field(discriminator="kind"),
+]
+
+TRIGGER_KINDS = ("cart_idle", "browse_abandonment", "logistics_delay", "anomalous_login")

@@ -1,0 +1,61 @@
+"""What the engine decides, as data: one `Decision` per fired timer or cancellation, and the `Step` a call returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from engagement.core.state import CustomerState
+
+Outcome = Literal["send", "suppress", "cancel"]
+
+# Policy reasons (CONTRACT.md §2), in the order the chain applies them.
+NO_CONSENT = "no_consent"
+MARKETING_OPT_OUT = "marketing_opt_out"
+HOLDOUT = "holdout"
+COOLDOWN = "cooldown"
+FREQUENCY_CAP = "frequency_cap"
+QUIET_HOURS = "quiet_hours"
+DEADLINE_MISSED = "deadline_missed"
+POLICY_REASONS = (NO_CONSENT, MARKETING_OPT_OUT, HOLDOUT, COOLDOWN, FREQUENCY_CAP, QUIET_HOURS, DEADLINE_MISSED)
+
+# Cancellation reasons.
+CONVERTED = "converted"
+CART_EMPTIED = "cart_emptied"
+ADDED_TO_CART = "added_to_cart"
+DELIVERED = "delivered"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """The rendered message of a `send` decision."""
+
+    to: str
+    locale: str
+    category: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    trigger: str
+    customer_id: str
+    outcome: Outcome
+    reason: str | None
+    at: float
+    due_at: float
+    key: str
+    event_id: str
+    deadline: float
+    config_version: str
+    message: Message | None = None
+
+
+@dataclass(slots=True)
+class Step:
+    """The result of one engine call: the customer's new state and what was decided.
+    `state.wake_at()` tells when the customer needs the engine again."""
+
+    state: CustomerState
+    decisions: list[Decision] = field(default_factory=list)
+    duplicate: bool = False

@@ -1,0 +1,281 @@
+"""The decision engine: a pure function of (configuration, customer state, event or time) -> decisions.
+
+Two entry points, both free of I/O and of any clock but the ones passed in:
+
+* `handle(state, event, now, watermark)` takes one decoded event. Logins are decided on
+  arrival (the contract says "at once"); every other event is buffered in the customer's
+  state and applied in event-time order once the watermark passes it, so that events
+  shuffled within the allowed lateness give the same decisions.
+* `advance(state, upto, now)` applies buffered events and fires timers up to `upto` (the
+  watermark), in event-time order; at equal times events go before timers.
+
+`now` is the engine clock for decisions: `None` in replay (a decision is made as of the
+time it fell due), the wall clock live. Both calls take ownership of `state` and return
+it updated in the `Step`; the caller keeps only the returned one.
+"""
+
+from __future__ import annotations
+
+from bisect import insort
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from engagement.config.loader import TriggerSet
+from engagement.config.triggers import TriggerSpec
+from engagement.core import decisions as r
+from engagement.core.catalog import MessageCatalog
+from engagement.core.decisions import Decision, Message, Step
+from engagement.core.keys import event_digest, remember, seen_before
+from engagement.core.kinds import browse, cart, login, logistics, profile
+from engagement.core.policies import PolicyChain
+from engagement.core.state import CustomerState, Profile, Timer
+from engagement.events import Event
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    default_timezone: str = "UTC"
+    allowed_lateness: float = 30.0
+    dedupe_window: int = 32
+
+
+class Engine:
+    """Compiled triggers plus the logic that applies them; one instance serves any number of customers."""
+
+    def __init__(self, triggers: TriggerSet, catalog: MessageCatalog, settings: EngineSettings | None = None) -> None:
+        self.settings = settings or EngineSettings()
+        self.config_version = triggers.version
+        self.catalog = catalog
+        enabled = [spec for spec in triggers.triggers if spec.enabled]
+        self.specs: dict[str, TriggerSpec] = {spec.id: spec for spec in enabled}
+        self.chains = {spec.id: PolicyChain(spec, self.settings.default_timezone) for spec in enabled}
+        self.cart_triggers = [s for s in enabled if s.kind == "cart_idle"]
+        self.browse_triggers = [s for s in enabled if s.kind == "browse_abandonment"]
+        self.logistics_triggers = [s for s in enabled if s.kind == "logistics_delay"]
+        self.login_triggers = [s for s in enabled if s.kind == "anomalous_login"]
+        keywords = {kw.casefold() for s in enabled if s.category == "marketing" for kw in s.policies.opt_out_keywords}
+        self.opt_out_keywords = frozenset(keywords)
+        self._appliers = self._build_appliers()
+
+    # ---- entry points -------------------------------------------------------------
+
+    def handle(
+        self, state: CustomerState | None, event: Event, now: float | None, watermark: float, t: float | None = None
+    ) -> Step:
+        """`t` is `event.occurred_at` as epoch seconds, when the caller has it already."""
+        if state is None:
+            state = CustomerState(event.customer_id)
+        digest = event_digest(event.event_id)
+        ring = state.recent_ids
+        if digest in ring and seen_before(ring, digest):
+            return Step(state, duplicate=True)
+        state.recent_ids = remember(ring, digest, self.settings.dedupe_window)
+        if t is None:
+            t = event.occurred_at.timestamp()
+        out: list[Decision] = []
+        if event.type in _IMMEDIATE:
+            clock = now if now is not None else max(t, watermark)
+            login.on_login(self, state, event, t, clock, out)  # type: ignore[arg-type]
+        else:
+            item = (t, event.event_id, event)
+            pending = state.pending
+            if pending is None:
+                state.pending = [item]
+            elif (pending[-1][0], pending[-1][1]) <= (t, event.event_id):
+                pending.append(item)
+            else:
+                insort(pending, item, key=_pending_order)
+            if t <= watermark:
+                self._run(state, watermark, now, out)
+        return Step(state, out)
+
+    def advance(self, state: CustomerState, upto: float, now: float | None = None) -> Step:
+        out: list[Decision] = []
+        self._run(state, upto, now, out)
+        return Step(state, out)
+
+    # ---- the ordered loop ----------------------------------------------------------
+
+    def _run(self, state: CustomerState, upto: float, now: float | None, out: list[Decision]) -> None:
+        apply = self._appliers
+        while True:
+            pending = state.pending
+            timers = state.timers
+            timer = None
+            if timers:
+                timer = timers[0] if len(timers) == 1 else min(timers, key=_timer_order)
+            if pending and pending[0][0] <= upto and (timer is None or pending[0][0] <= timer.due):
+                t, _, event = pending.pop(0)
+                if not pending:
+                    state.pending = None
+                clock = (t if t > state.cursor else state.cursor) if now is None else max(t, now)
+                state.cursor = max(state.cursor, t)
+                apply[event.type](state, event, t, clock, out)
+            elif timer is not None and timer.due <= upto:
+                due = timer.due
+                clock = (due if due > state.cursor else state.cursor) if now is None else max(due, now)
+                state.cursor = max(state.cursor, due)
+                self.fire(state, timer, clock, out)
+            else:
+                return
+
+    def _build_appliers(self) -> dict[str, _Applier]:
+        keywords = self.opt_out_keywords
+
+        def page_viewed(state: CustomerState, event: Event, t: float, clock: float, out: list[Decision]) -> None:
+            browse.on_browsing(self, state, event, t, clock, out)  # type: ignore[arg-type]
+            if state.cart is not None:
+                cart.on_activity(self, state, "page.viewed", t)
+
+        def page_left(state: CustomerState, event: Event, t: float, clock: float, out: list[Decision]) -> None:
+            browse.on_browsing(self, state, event, t, clock, out)  # type: ignore[arg-type]
+
+        def cart_updated(state: CustomerState, event: Event, t: float, clock: float, out: list[Decision]) -> None:
+            cart.on_cart_updated(self, state, event, t, clock, out)  # type: ignore[arg-type]
+            if event.items:  # type: ignore[union-attr]
+                browse.on_cancel_event(self, state, "cart.updated", r.ADDED_TO_CART, t, clock, out)
+
+        def order_placed(state: CustomerState, event: Event, t: float, clock: float, out: list[Decision]) -> None:
+            cart.on_order(self, state, clock, out)
+            browse.on_cancel_event(self, state, "order.placed", r.CONVERTED, t, clock, out)
+            logistics.on_order(state, event, t)  # type: ignore[arg-type]
+
+        def dispatched(state: CustomerState, event: Event, t: float, clock: float, out: list[Decision]) -> None:
+            logistics.on_dispatched(self, state, event, t)  # type: ignore[arg-type]
+
+        def status_changed(state: CustomerState, event: Event, t: float, clock: float, out: list[Decision]) -> None:
+            logistics.on_status(self, state, event, t)  # type: ignore[arg-type]
+
+        def delivered(state: CustomerState, event: Event, t: float, clock: float, out: list[Decision]) -> None:
+            logistics.on_delivered(self, state, event, clock, out)  # type: ignore[arg-type]
+
+        def customer_updated(state: CustomerState, event: Event, t: float, clock: float, out: list[Decision]) -> None:
+            profile.apply_update(state, event)  # type: ignore[arg-type]
+
+        def replied(state: CustomerState, event: Event, t: float, clock: float, out: list[Decision]) -> None:
+            profile.apply_reply(state, event, t, keywords)  # type: ignore[arg-type]
+
+        return {
+            "page.viewed": page_viewed,
+            "page.left": page_left,
+            "cart.updated": cart_updated,
+            "order.placed": order_placed,
+            "shipment.dispatched": dispatched,
+            "shipment.status_changed": status_changed,
+            "shipment.delivered": delivered,
+            "customer.updated": customer_updated,
+            "message.replied": replied,
+        }
+
+    # ---- deciding -------------------------------------------------------------------
+
+    def fire(
+        self, state: CustomerState, timer: Timer, at: float, out: list[Decision], profile_: Profile | None = None
+    ) -> None:
+        """Decide a due timer: run the policy chain, then send, suppress, or hold it for quiet hours."""
+        spec = self.specs[timer.trigger_id]
+        if not _kind_allows_fire(self, state, spec, timer):
+            self.drop_timer(state, timer)
+            return
+        chain = self.chains[spec.id]
+        verdict = chain.evaluate(state, profile_ or state.profile, at, timer.deadline)
+        if verdict.wait_until is not None:
+            timer.due = verdict.wait_until
+            if state.timers is None or timer not in state.timers:
+                state.timers = [*(state.timers or []), timer]
+            return
+        self.drop_timer(state, timer)
+        _kind_fired(state, spec, timer)
+        if verdict.reason is not None:
+            out.append(self._decision(state, timer, "suppress", verdict.reason, verdict.at))
+            return
+        message = self._render(spec, profile_ or state.profile)
+        chain.record_send(state, verdict.at)
+        out.append(self._decision(state, timer, "send", None, verdict.at, message))
+
+    def cancel(self, state: CustomerState, timer: Timer, reason: str, at: float, out: list[Decision]) -> None:
+        self.drop_timer(state, timer)
+        self.record_cancel(state, timer, reason, at, out)
+
+    def record_cancel(self, state: CustomerState, timer: Timer, reason: str, at: float, out: list[Decision]) -> None:
+        """The cancellation decision alone; the caller decides what becomes of the timer."""
+        out.append(self._decision(state, timer, "cancel", reason, at))
+
+    @staticmethod
+    def drop_timer(state: CustomerState, timer: Timer) -> None:
+        if state.timers and timer in state.timers:
+            state.timers.remove(timer)
+            if not state.timers:
+                state.timers = None
+
+    @staticmethod
+    def add_timer(state: CustomerState, timer: Timer) -> None:
+        if state.timers is None:
+            state.timers = [timer]
+        else:
+            state.timers.append(timer)
+
+    @staticmethod
+    def timer_for(state: CustomerState, trigger_id: str, subject: str | None = None) -> Timer | None:
+        for timer in state.timers or ():
+            if timer.trigger_id == trigger_id and (subject is None or timer.subject == subject):
+                return timer
+        return None
+
+    def _decision(
+        self,
+        state: CustomerState,
+        timer: Timer,
+        outcome: r.Outcome,
+        reason: str | None,
+        at: float,
+        message: Message | None = None,
+    ) -> Decision:
+        return Decision(
+            trigger=timer.trigger_id,
+            customer_id=state.customer_id,
+            outcome=outcome,
+            reason=reason,
+            at=at,
+            due_at=timer.first_due,
+            key=timer.key,
+            event_id=timer.event_id,
+            deadline=timer.deadline,
+            config_version=self.config_version,
+            message=message,
+        )
+
+    def _render(self, spec: TriggerSpec, profile_: Profile | None) -> Message:
+        if profile_ is None or profile_.phone is None:  # the consent policy rules this out
+            raise ValueError("a send needs a phone number")
+        locale, body = self.catalog.text_for(spec.id, spec.kind, profile_.locale)
+        return Message(to=profile_.phone, locale=locale, category=spec.category, body=body)
+
+
+_IMMEDIATE = frozenset({"login.succeeded", "login.failed"})
+_Applier = Callable[[CustomerState, Event, float, float, list[Decision]], None]
+
+
+def _pending_order(item: tuple[float, str, Event]) -> tuple[float, str]:
+    return (item[0], item[1])
+
+
+def _timer_order(timer: Timer) -> tuple[float, str, str]:
+    return (timer.due, timer.trigger_id, timer.key)
+
+
+def _kind_allows_fire(engine: Engine, state: CustomerState, spec: TriggerSpec, timer: Timer) -> bool:
+    if spec.kind == "browse_abandonment":
+        return browse.visit_qualifies(state, spec, timer)
+    if spec.kind == "cart_idle":
+        return state.cart is not None and spec.id not in state.cart.fired
+    return True
+
+
+def _kind_fired(state: CustomerState, spec: TriggerSpec, timer: Timer) -> None:
+    if spec.kind == "browse_abandonment":
+        browse.visit_decided(state, spec, timer)
+    elif spec.kind == "cart_idle" and state.cart is not None:
+        state.cart.fired = (*state.cart.fired, spec.id)
+    elif spec.kind == "logistics_delay":
+        logistics.shipment_decided(state, spec, timer)

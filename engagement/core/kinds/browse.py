@@ -1,0 +1,120 @@
+"""Browse abandonment: visits built from browsing events, decided when the visit ends, cancelled by buying."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from engagement.core.keys import idempotency_key
+from engagement.core.state import CustomerState, Timer, Visit
+from engagement.events import PageLeft, PageViewed
+
+if TYPE_CHECKING:
+    from engagement.config.triggers import BrowseAbandonmentTrigger, TriggerSpec
+    from engagement.core.decisions import Decision
+    from engagement.core.engine import Engine
+
+
+def on_browsing(
+    engine: Engine, state: CustomerState, event: PageViewed | PageLeft, t: float, clock: float, out: list[Decision]
+) -> None:
+    for spec in engine.browse_triggers:
+        if event.type not in spec.activity:
+            continue
+        gap = spec.visit_gap.total_seconds()
+        visit = _visit(state, spec.id)
+        if visit is not None and t - visit.last_at >= gap:
+            # This event starts a new visit; the old one ended at last_at + gap, which is now.
+            timer = engine.timer_for(state, spec.id, visit.event_id)
+            if timer is not None:
+                engine.fire(state, timer, clock, out)
+            _forget(state, spec.id, visit.event_id)
+            visit = None
+        if visit is None:
+            visit = Visit(started_at=t, last_at=t, event_id=event.event_id)
+            if state.visits is None:
+                state.visits = {}
+            state.visits[spec.id] = visit
+        _track_dwell(visit, event, t)
+        _arm(engine, state, spec, visit)
+
+
+def _track_dwell(visit: Visit, event: PageViewed | PageLeft, t: float) -> None:
+    if visit.product_id is not None and t >= visit.product_since:
+        seconds = t - visit.product_since
+        if seconds > visit.longest_seconds:
+            visit.longest_id, visit.longest_name, visit.longest_seconds = visit.product_id, visit.product_name, seconds
+    if isinstance(event, PageViewed):
+        visit.product_id, visit.product_name, visit.product_since = event.product_id, event.product_name, t
+        if visit.longest_id is None:
+            visit.longest_id, visit.longest_name = event.product_id, event.product_name
+    else:
+        visit.product_id = None
+    visit.last_at = max(visit.last_at, t)
+
+
+def _arm(engine: Engine, state: CustomerState, spec: BrowseAbandonmentTrigger, visit: Visit) -> None:
+    """Every visit keeps one timer at its end; a cancelled visit's timer only ends the visit."""
+    due = visit.last_at + spec.visit_gap.total_seconds()
+    deadline = due + spec.send_within.total_seconds()
+    timer = engine.timer_for(state, spec.id, visit.event_id)
+    if timer is None:
+        key = idempotency_key(spec.id, state.customer_id, visit.event_id)
+        engine.add_timer(state, Timer(spec.id, due, deadline, key, visit.event_id, visit.event_id, due))
+    else:
+        timer.due = timer.first_due = due
+        timer.deadline = deadline
+
+
+def on_cancel_event(
+    engine: Engine, state: CustomerState, event_type: str, reason: str, t: float, clock: float, out: list[Decision]
+) -> None:
+    """An order or a filled cart during the visit (or before its decision) cancels it."""
+    for spec in engine.browse_triggers:
+        if event_type not in spec.cancel_on:
+            continue
+        current = _visit(state, spec.id)
+        for timer in [tm for tm in state.timers or () if tm.trigger_id == spec.id]:
+            if current is not None and timer.subject == current.event_id:
+                if not current.cancelled and _long_enough(spec, current):
+                    engine.record_cancel(state, timer, reason, clock, out)
+                current.cancelled = True
+            else:
+                engine.cancel(state, timer, reason, clock, out)
+        if current is not None:
+            current.cancelled = True
+
+
+def visit_qualifies(state: CustomerState, spec: TriggerSpec, timer: Timer) -> bool:
+    """Whether a due browse timer should be decided (True) or merely ends a visit that does not count."""
+    visit = _visit(state, spec.id)
+    if visit is None or visit.event_id != timer.subject:
+        return True  # a visit already judged long enough, held for quiet hours while a new one began
+    if visit.cancelled or not _long_enough(spec, visit):
+        _forget(state, spec.id, visit.event_id)
+        return False
+    return True
+
+
+def visit_decided(state: CustomerState, spec: TriggerSpec, timer: Timer) -> None:
+    _forget(state, spec.id, timer.subject)
+
+
+def longest_viewed(state: CustomerState, trigger_id: str) -> tuple[str | None, str | None]:
+    visit = _visit(state, trigger_id)
+    return (visit.longest_id, visit.longest_name) if visit is not None else (None, None)
+
+
+def _long_enough(spec: TriggerSpec, visit: Visit) -> bool:
+    return visit.last_at - visit.started_at >= spec.min_visit.total_seconds()  # type: ignore[union-attr]
+
+
+def _visit(state: CustomerState, trigger_id: str) -> Visit | None:
+    return state.visits.get(trigger_id) if state.visits else None
+
+
+def _forget(state: CustomerState, trigger_id: str, visit_id: str) -> None:
+    visits = state.visits
+    if visits and trigger_id in visits and visits[trigger_id].event_id == visit_id:
+        del visits[trigger_id]
+        if not visits:
+            state.visits = None

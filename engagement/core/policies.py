@@ -1,0 +1,118 @@
+"""The policy chain applied when a trigger fires, in CONTRACT.md §2 order, and the send ledger it reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engagement.config.triggers import MarketingPolicies, SecurityPolicies, TriggerSpec
+from engagement.core import decisions as r
+from engagement.core.keys import in_holdout
+from engagement.core.quiet_hours import AllowedMinutes
+from engagement.core.state import CustomerState, Ledger, Profile
+
+DAY = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """`reason` None means send at `at`; `wait_until` set means hold the timer until then and decide again."""
+
+    reason: str | None
+    at: float
+    wait_until: float | None = None
+
+
+class PolicyChain:
+    """One trigger's compiled policies."""
+
+    __slots__ = (
+        "_business_cap",
+        "_cooldown",
+        "_holdout",
+        "_marketing_cap",
+        "_pacing",
+        "_quiet",
+        "category",
+        "default_timezone",
+        "marketing",
+        "trigger_id",
+    )
+
+    def __init__(self, spec: TriggerSpec, default_timezone: str) -> None:
+        policies = spec.policies
+        self.trigger_id = spec.id
+        self.category = spec.category
+        self.marketing = spec.category == "marketing"
+        self.default_timezone = default_timezone
+        self._cooldown = policies.cooldown.total_seconds() if policies.cooldown else None
+        self._pacing = policies.pacing.total_seconds()
+        self._holdout = policies.holdout_percent if isinstance(policies, MarketingPolicies) else 0.0
+        self._marketing_cap: int | None = None
+        self._business_cap: int | None = None
+        if not isinstance(policies, SecurityPolicies):
+            self._business_cap = policies.frequency_cap.business_since_reply
+            if isinstance(policies, MarketingPolicies):
+                self._marketing_cap = policies.frequency_cap.marketing_per_24h
+        quiet = policies.quiet_hours
+        self._quiet = AllowedMinutes(quiet.allowed) if quiet is not None else None
+
+    def evaluate(self, state: CustomerState, profile: Profile | None, at: float, deadline: float) -> Verdict:
+        if profile is None or not profile.opt_in or not profile.phone:
+            return Verdict(r.NO_CONSENT, at)
+        if self.marketing and profile.opt_out:
+            return Verdict(r.MARKETING_OPT_OUT, at)
+        if self._holdout and in_holdout(self.trigger_id, state.customer_id, self._holdout):
+            return Verdict(r.HOLDOUT, at)
+        ledger = state.ledger
+        if ledger is not None:
+            last = ledger.last_sent.get(self.trigger_id)
+            if self._cooldown is not None and last is not None and at - last < self._cooldown:
+                return Verdict(r.COOLDOWN, at)
+            if self._capped(ledger, at):
+                return Verdict(r.FREQUENCY_CAP, at)
+        if self._quiet is not None:
+            zone = profile.timezone or self.default_timezone
+            allowed = self._quiet.next_allowed(at, deadline, zone)
+            if allowed is None:
+                return Verdict(r.QUIET_HOURS, at)
+            if allowed > at:
+                return Verdict(None, at, wait_until=allowed)
+        send_at = at
+        if ledger is not None and ledger.last_send_at is not None:
+            send_at = max(at, ledger.last_send_at + self._pacing)
+        if send_at > deadline:
+            return Verdict(r.DEADLINE_MISSED, at)
+        return Verdict(None, send_at)
+
+    def _capped(self, ledger: Ledger, at: float) -> bool:
+        if self._marketing_cap is not None:
+            since = at - DAY
+            if sum(1 for t in ledger.marketing if t > since) >= self._marketing_cap:
+                return True
+        if self._business_cap is not None:
+            return len(ledger.business) >= self._business_cap
+        return False
+
+    def record_send(self, state: CustomerState, at: float) -> None:
+        ledger = state.ledger
+        if ledger is None:
+            ledger = state.ledger = Ledger()
+        ledger.last_sent[self.trigger_id] = at
+        ledger.last_send_at = at
+        if self.category == "security":
+            return
+        ledger.business.append(at)
+        if self.marketing:
+            since = at - DAY
+            ledger.marketing = [t for t in ledger.marketing if t > since]
+            ledger.marketing.append(at)
+
+
+def record_reply(state: CustomerState, at: float) -> None:
+    """A customer reply restarts the business-initiated count."""
+    ledger = state.ledger
+    if ledger is None:
+        ledger = state.ledger = Ledger()
+    if ledger.last_reply_at is None or at > ledger.last_reply_at:
+        ledger.last_reply_at = at
+        ledger.business = [t for t in ledger.business if t > at]

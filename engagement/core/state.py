@@ -1,0 +1,143 @@
+"""Per-customer state kept by the engine: compact slotted records, created only when first needed.
+
+Times are float seconds since the Unix epoch (event time). Sub-records stay `None`
+until a customer does something that needs them, which keeps an idle customer small.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from engagement.events import Event
+
+
+@dataclass(slots=True)
+class Profile:
+    name: str | None = None
+    phone: str | None = None
+    locale: str | None = None
+    timezone: str | None = None
+    opt_in: bool = False
+    opt_out: bool = False
+    tier: str | None = None
+
+
+@dataclass(slots=True)
+class Timer:
+    """A pending decision of one trigger. `due` may move (quiet hours); `first_due` is when it first fell due."""
+
+    trigger_id: str
+    due: float
+    deadline: float
+    key: str
+    event_id: str
+    subject: str
+    first_due: float
+
+
+@dataclass(slots=True)
+class Visit:
+    """A run of browsing events with gaps shorter than the trigger's visit gap."""
+
+    started_at: float
+    last_at: float
+    event_id: str
+    product_id: str | None = None
+    product_name: str | None = None
+    product_since: float = 0.0
+    longest_id: str | None = None
+    longest_name: str | None = None
+    longest_seconds: float = 0.0
+    cancelled: bool = False
+
+
+@dataclass(slots=True)
+class Cart:
+    """The current cart episode: from the first non-empty cart to an order or an emptied cart."""
+
+    cart_id: str
+    episode: str
+    changed_at: float
+    item_count: int
+    total: float
+    currency: str | None
+    item_names: tuple[str, ...]
+    fired: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Shipment:
+    order_id: str
+    event_id: str
+    promised_at: float
+    carrier: str | None = None
+    tracking_number: str | None = None
+    tracking_url: str | None = None
+    new_eta: float | None = None
+
+
+@dataclass(slots=True)
+class LastOrder:
+    order_id: str
+    at: float
+    total: float
+    currency: str
+    shipping_fee: float | None
+
+
+@dataclass(slots=True)
+class Logins:
+    """What the anomaly rules need: where and on what a customer logged in before."""
+
+    successes: int = 0
+    last_at: float | None = None
+    last_lat: float | None = None
+    last_lon: float | None = None
+    devices: dict[str, float] = field(default_factory=dict)
+    countries: dict[str, float] = field(default_factory=dict)
+    failures: list[float] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Ledger:
+    """Sends and replies, for cooldowns, frequency caps and pacing."""
+
+    last_sent: dict[str, float] = field(default_factory=dict)
+    marketing: list[float] = field(default_factory=list)
+    business: list[float] = field(default_factory=list)
+    last_reply_at: float | None = None
+    last_send_at: float | None = None
+
+
+@dataclass(slots=True)
+class CustomerState:
+    customer_id: str
+    recent_ids: bytes = b""
+    profile: Profile | None = None
+    pending: list[tuple[float, str, Event]] | None = None
+    timers: list[Timer] | None = None
+    visits: dict[str, Visit] | None = None
+    cart: Cart | None = None
+    shipments: dict[str, Shipment] | None = None
+    done_shipments: tuple[str, ...] = ()
+    last_order: LastOrder | None = None
+    logins: Logins | None = None
+    ledger: Ledger | None = None
+    cursor: float = 0.0
+
+    def next_timer(self) -> float | None:
+        """When the earliest pending timer falls due."""
+        timers = self.timers
+        if not timers:
+            return None
+        if len(timers) == 1:
+            return timers[0].due
+        return min(t.due for t in timers)
+
+    def wake_at(self) -> float | None:
+        """The earliest event time at which this customer needs the engine again."""
+        due = self.next_timer()
+        if self.pending:
+            first = self.pending[0][0]
+            return first if due is None or first < due else due
+        return due

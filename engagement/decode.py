@@ -1,0 +1,70 @@
+"""Decoding raw bytes into events at the edge; bad input becomes a `Rejection`, never an exception."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from engagement.events import EVENT_ADAPTER, EVENT_TYPES, MAX_EVENT_BYTES, Event
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why one input item was not accepted. `field` is a dotted path, or `body` for the whole item."""
+
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}"
+
+
+def decode_event(raw: bytes | str) -> Event | Rejection:
+    """Validate one serialized event. Never raises for bad input."""
+    size = len(raw.encode() if isinstance(raw, str) else raw)
+    if size > MAX_EVENT_BYTES:
+        return Rejection("body", f"payload of {size} bytes exceeds the {MAX_EVENT_BYTES}-byte limit")
+    try:
+        return EVENT_ADAPTER.validate_json(raw)
+    except ValidationError as exc:
+        return rejection_from(exc)
+
+
+def decode_item(item: object) -> Event | Rejection:
+    """Validate one already-parsed JSON value (an item of a posted array)."""
+    # Re-serialising keeps one validation path (JSON mode) for every input route,
+    # so strictness and timestamp parsing are the same for HTTP arrays and JSONL.
+    return decode_event(json.dumps(item, ensure_ascii=False).encode())
+
+
+def rejection_from(exc: ValidationError) -> Rejection:
+    """The first error of a pydantic failure, phrased for a backend engineer."""
+    first = exc.errors(include_url=False)[0]
+    return _describe(first)
+
+
+def _describe(err: ErrorDetails) -> Rejection:
+    kind = err["type"]
+    loc = [str(p) for p in err["loc"]]
+    if kind == "json_invalid":
+        return Rejection("body", f"malformed JSON ({err.get('ctx', {}).get('error', 'invalid')})")
+    if kind in ("model_attributes_type", "model_type", "dict_type"):
+        return Rejection("body", "an event must be a JSON object")
+    if kind == "union_tag_not_found":
+        return Rejection("type", "missing: every event needs a `type`")
+    if kind == "union_tag_invalid":
+        tag = err.get("ctx", {}).get("tag", "?")
+        return Rejection("type", f"unknown event type {tag!r}; expected one of {', '.join(EVENT_TYPES)}")
+    # loc starts with the union tag (the event type); drop it so the path names the field.
+    if loc and loc[0] in EVENT_TYPES:
+        loc = loc[1:]
+    path = ".".join(loc) or "body"
+    msg = err["msg"]
+    if kind == "timezone_aware":
+        msg = "naive timestamp: an RFC 3339 offset (Z or +08:00) is required"
+    elif kind == "missing":
+        msg = "required field is missing"
+    return Rejection(path, msg)

@@ -1,0 +1,1 @@
+"""`engagement replay`: the engine over recorded events on the event-time clock."""

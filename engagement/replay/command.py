@@ -1,0 +1,93 @@
+"""`engagement replay EVENTS.jsonl`: read, decode, replay, and report decisions, rejects and a summary."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import IO
+
+from engagement.core.decisions import Decision
+from engagement.core.engine import Engine
+from engagement.decode import Rejection, decode_event
+from engagement.replay.output import decision_line, reject_line
+from engagement.replay.runner import Replayer
+from engagement.replay.summary import summary_table
+
+PROGRESS_EVERY = 50_000
+
+
+def replay_file(
+    engine: Engine,
+    events: Path,
+    decisions_out: IO[str],
+    rejects_out: IO[str] | None,
+    until: float | None = None,
+    progress: IO[str] | None = None,
+) -> Replayer:
+    replayer = Replayer(engine, lambda d: decisions_out.write(decision_line(d)))
+    counts = replayer.counts
+    started = time.monotonic()
+    total = events.stat().st_size if progress is not None else 0
+    with events.open("rb") as handle:
+        read = 0
+        for line_no, raw in enumerate(handle, 1):
+            read += len(raw)
+            if not raw.strip():
+                continue
+            counts.lines += 1
+            item = decode_event(raw)
+            if isinstance(item, Rejection):
+                counts.rejected += 1
+                if rejects_out is not None:
+                    rejects_out.write(reject_line(line_no, item.field, item.reason, raw))
+                continue
+            if until is not None and item.occurred_at.timestamp() > until:
+                counts.after_until += 1
+                continue
+            counts.accepted += 1
+            replayer.feed(item)
+            if progress is not None and counts.lines % PROGRESS_EVERY == 0:
+                _show_progress(progress, counts.lines, read, total, started)
+    replayer.finish(until)
+    if progress is not None:
+        progress.write("\r" + " " * 72 + "\r")
+    return replayer
+
+
+def _show_progress(out: IO[str], lines: int, read: int, total: int, started: float) -> None:
+    elapsed = max(time.monotonic() - started, 1e-9)
+    share = f" {100 * read / total:5.1f}%" if total else ""
+    out.write(f"\rreplaying:{share} {lines:,} events, {lines / elapsed:,.0f} events/s")
+    out.flush()
+
+
+def run_replay(
+    engine: Engine,
+    events: Path,
+    decisions: Path | None,
+    rejects: Path | None,
+    until: float | None,
+) -> int:
+    with ExitStack() as stack:
+        decisions_out: IO[str] = stack.enter_context(decisions.open("w", encoding="utf-8")) if decisions else sys.stdout
+        rejects_out = stack.enter_context(rejects.open("w", encoding="utf-8")) if rejects else None
+        progress = sys.stderr if sys.stderr.isatty() else None
+        replayer = replay_file(engine, events, decisions_out, rejects_out, until, progress)
+    for line in summary_table(replayer, engine.config_version):
+        print(line, file=sys.stderr if decisions is None else sys.stdout)
+    return 0
+
+
+def iter_decisions(engine: Engine, lines: Iterator[bytes]) -> list[Decision]:
+    """Replay in memory (for tests and tools): the decisions, in the order they were made."""
+    out: list[Decision] = []
+    replayer = Replayer(engine, out.append)
+    for raw in lines:
+        item = decode_event(raw)
+        if not isinstance(item, Rejection):
+            replayer.feed(item)
+    replayer.finish()
+    return out

@@ -1,0 +1,35 @@
+"""Decisions and rejects as JSON lines (CONTRACT.md §3), byte-identical for the same input."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+from engagement.core.decisions import Decision
+from engagement.timefmt import rfc3339
+
+
+def decision_record(decision: Decision) -> dict[str, object]:
+    return {
+        "trigger": decision.trigger,
+        "customer_id": decision.customer_id,
+        "outcome": decision.outcome,
+        "reason": decision.reason,
+        "at": rfc3339(decision.at),
+        "due_at": rfc3339(decision.due_at),
+        "deadline": rfc3339(decision.deadline),
+        "key": decision.key,
+        "event_id": decision.event_id,
+        "config_version": decision.config_version,
+        "message": asdict(decision.message) if decision.message is not None else None,
+    }
+
+
+def decision_line(decision: Decision) -> str:
+    return json.dumps(decision_record(decision), ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def reject_line(line_no: int, field: str, reason: str, raw: bytes) -> str:
+    snippet = raw[:200].decode("utf-8", errors="replace").rstrip("\n")
+    record = {"line": line_no, "field": field, "reason": reason, "input": snippet}
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"

@@ -1,0 +1,39 @@
+"""Deployment settings from the environment (prefix `ENGAGEMENT_`, CONTRACT.md §7)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from engagement.config.durations import Duration
+from engagement.events import _check_zone
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ENGAGEMENT_", extra="ignore", frozen=True)
+
+    kafka_brokers: str = "127.0.0.1:9092"
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    triggers_dir: Path | None = None
+    messages_dir: Path | None = None
+    state_dir: Path = Path("./engagement-state")
+    http_port: int = Field(default=8080, ge=1, le=65535)
+    default_timezone: str = "UTC"
+    allowed_lateness: Duration = timedelta(seconds=30)
+    provider: str = "console"
+    provider_file: Path | None = None
+    whatsapp_api_base: str = "https://graph.facebook.com"
+    whatsapp_api_version: str = "v23.0"
+    whatsapp_phone_number_id: str = ""
+    whatsapp_token: SecretStr = SecretStr("")
+    whatsapp_app_secret: SecretStr = SecretStr("")
+    whatsapp_verify_token: SecretStr = SecretStr("")
+    whatsapp_max_rps: float = Field(default=80.0, gt=0)
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return _check_zone(value)
