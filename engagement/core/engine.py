@@ -51,11 +51,13 @@ class Engine:
         self.chains = {spec.id: PolicyChain(spec, self.settings.default_timezone) for spec in enabled}
         self.cart_triggers = [s for s in enabled if s.kind == "cart_idle"]
         self.browse_triggers = [s for s in enabled if s.kind == "browse_abandonment"]
+        self.browse_plans = [browse.BrowsePlan.of(s) for s in self.browse_triggers]
         self.logistics_triggers = [s for s in enabled if s.kind == "logistics_delay"]
         self.login_triggers = [s for s in enabled if s.kind == "anomalous_login"]
         keywords = {kw.casefold() for s in enabled if s.category == "marketing" for kw in s.policies.opt_out_keywords}
         self.opt_out_keywords = frozenset(keywords)
         self._appliers = self._build_appliers()
+        self._dedupe_window = self.settings.dedupe_window
 
     # ---- entry points -------------------------------------------------------------
 
@@ -65,59 +67,72 @@ class Engine:
         """`t` is `event.occurred_at` as epoch seconds, when the caller has it already."""
         if state is None:
             state = CustomerState(event.customer_id)
-        digest = event_digest(event.event_id)
-        ring = state.recent_ids
-        if digest in ring and seen_before(ring, digest):
-            return Step(state, duplicate=True)
-        state.recent_ids = remember(ring, digest, self.settings.dedupe_window)
-        if t is None:
-            t = event.occurred_at.timestamp()
         out: list[Decision] = []
-        if event.type in _IMMEDIATE:
-            clock = now if now is not None else max(t, watermark)
-            login.on_login(self, state, event, t, clock, out)  # type: ignore[arg-type]
-        else:
-            item = (t, event.event_id, event)
-            pending = state.pending
-            if pending is None:
-                state.pending = [item]
-            elif (pending[-1][0], pending[-1][1]) <= (t, event.event_id):
-                pending.append(item)
-            else:
-                insort(pending, item, key=_pending_order)
-            if t <= watermark:
-                self._run(state, watermark, now, out)
-        return Step(state, out)
+        fresh = self.admit(state, event, now, watermark, out, event.occurred_at.timestamp() if t is None else t)
+        return Step(state, out, not fresh)
 
     def advance(self, state: CustomerState, upto: float, now: float | None = None) -> Step:
         out: list[Decision] = []
-        self._run(state, upto, now, out)
+        self.run_until(state, upto, now, out)
         return Step(state, out)
+
+    def admit(
+        self, state: CustomerState, event: Event, now: float | None, watermark: float, out: list[Decision], t: float
+    ) -> bool:
+        """`handle` without the allocations, for runners: False (and nothing done) for a repeated event_id."""
+        digest = event_digest(event.event_id)
+        ring = state.recent_ids
+        if digest in ring and seen_before(ring, digest):
+            return False
+        state.recent_ids = remember(ring, digest, self._dedupe_window)
+        if event.type in _IMMEDIATE:
+            clock = now if now is not None else (t if t > watermark else watermark)
+            login.on_login(self, state, event, t, clock, out)  # type: ignore[arg-type]
+            return True
+        item = (t, event.event_id, event)
+        pending = state.pending
+        if pending is None:
+            state.pending = [item]
+        else:
+            last = pending[-1]
+            if last[0] < t or (last[0] == t and last[1] <= event.event_id):
+                pending.append(item)
+            else:
+                insort(pending, item, key=_pending_order)
+        if t <= watermark:
+            self.run_until(state, watermark, now, out)
+        return True
 
     # ---- the ordered loop ----------------------------------------------------------
 
-    def _run(self, state: CustomerState, upto: float, now: float | None, out: list[Decision]) -> None:
+    def run_until(self, state: CustomerState, upto: float, now: float | None, out: list[Decision]) -> None:
+        """Apply buffered events and fire timers up to `upto`, in time order (events first at equal times)."""
         apply = self._appliers
         while True:
-            pending = state.pending
             timers = state.timers
-            timer = None
             if timers:
                 timer = timers[0] if len(timers) == 1 else min(timers, key=_timer_order)
-            if pending and pending[0][0] <= upto and (timer is None or pending[0][0] <= timer.due):
-                t, _, event = pending.pop(0)
-                if not pending:
-                    state.pending = None
-                clock = (t if t > state.cursor else state.cursor) if now is None else max(t, now)
-                state.cursor = max(state.cursor, t)
-                apply[event.type](state, event, t, clock, out)
-            elif timer is not None and timer.due <= upto:
                 due = timer.due
-                clock = (due if due > state.cursor else state.cursor) if now is None else max(due, now)
-                state.cursor = max(state.cursor, due)
-                self.fire(state, timer, clock, out)
             else:
+                timer, due = None, _NEVER
+            pending = state.pending
+            if pending is not None:
+                t = pending[0][0]
+                if t <= upto and t <= due:
+                    event = pending.pop(0)[2]
+                    if not pending:
+                        state.pending = None
+                    cursor = state.cursor
+                    if t > cursor:
+                        state.cursor = cursor = t
+                    apply[event.type](state, event, t, cursor if now is None else (t if t > now else now), out)
+                    continue
+            if timer is None or due > upto:
                 return
+            cursor = state.cursor
+            if due > cursor:
+                state.cursor = cursor = due
+            self.fire(state, timer, cursor if now is None else (due if due > now else now), out)
 
     def _build_appliers(self) -> dict[str, _Applier]:
         keywords = self.opt_out_keywords
@@ -253,6 +268,7 @@ class Engine:
 
 
 _IMMEDIATE = frozenset({"login.succeeded", "login.failed"})
+_NEVER = float("inf")
 _Applier = Callable[[CustomerState, Event, float, float, list[Decision]], None]
 
 

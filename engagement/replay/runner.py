@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from engagement.core.decisions import Decision, Step
+from engagement.core.decisions import Decision
 from engagement.core.engine import Engine
 from engagement.core.state import CustomerState
 from engagement.events import Event
@@ -28,6 +28,9 @@ class ReplayCounts:
     late: int = 0
     after_until: int = 0
     outcomes: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+
+
+_DECIDED_ON_ARRIVAL = frozenset({"login.succeeded", "login.failed"})
 
 
 class Replayer:
@@ -52,31 +55,43 @@ class Replayer:
         if t < watermark:
             self.counts.late += 1
         cid = event.customer_id
-        step = self.engine.handle(self.states.get(cid), event, None, watermark, t)
-        if step.duplicate:
+        state = self.states.get(cid)
+        if state is None:
+            state = self.states[cid] = CustomerState(cid)
+        out: list[Decision] = []
+        if not self.engine.admit(state, event, None, watermark, out, t):
             self.counts.duplicates += 1
-        elif step.state.pending:
+            return
+        if state.pending is not None:
             heapq.heappush(self._events, (t, cid))
-        self._after(cid, step)
+        if out or t <= watermark or event.type in _DECIDED_ON_ARRIVAL:
+            self._after(cid, state, out)
         if t > self.max_seen:
             self.max_seen = t
             self.advance_to(t - self.lateness)
 
     def advance_to(self, upto: float) -> None:
-        events, timers, timer_at, states, engine = self._events, self._timers, self._timer_at, self.states, self.engine
+        events, timers, timer_at, states = self._events, self._timers, self._timer_at, self.states
+        run_until, after = self.engine.run_until, self._after
+        heappop = heapq.heappop
         while True:
             if events and events[0][0] <= upto and (not timers or events[0][0] <= timers[0][0]):
-                _, cid = heapq.heappop(events)
+                cid = heappop(events)[1]
                 state = states[cid]
-                if state.pending and state.pending[0][0] <= upto:
-                    self._after(cid, engine.advance(state, upto))
+                pending = state.pending
+                if pending is None or pending[0][0] > upto:
+                    continue
             elif timers and timers[0][0] <= upto:
-                due, cid = heapq.heappop(timers)
-                if timer_at.get(cid) == due:
-                    del timer_at[cid]
-                    self._after(cid, engine.advance(states[cid], upto))
+                due, cid = heappop(timers)
+                if timer_at.get(cid) != due:
+                    continue
+                del timer_at[cid]
+                state = states[cid]
             else:
                 return
+            out: list[Decision] = []
+            run_until(state, upto, None, out)
+            after(cid, state, out)
 
     def finish(self, until: float | None = None) -> None:
         """Stop the clock at the last event (or `until`): everything due by then is decided."""
@@ -85,17 +100,17 @@ class Replayer:
     def pending_timers(self) -> int:
         return sum(len(s.timers or ()) for s in self.states.values())
 
-    def _after(self, cid: str, step: Step) -> None:
-        state = self.states[cid] = step.state
-        if step.decisions:
-            for decision in step.decisions:
-                self.counts.outcomes[(decision.trigger, decision.outcome, decision.reason or "-")] += 1
-                self.sink(decision)
-        if not state.timers:
+    def _after(self, cid: str, state: CustomerState, decisions: list[Decision]) -> None:
+        if decisions:
+            outcomes, sink = self.counts.outcomes, self.sink
+            for decision in decisions:
+                outcomes[(decision.trigger, decision.outcome, decision.reason or "-")] += 1
+                sink(decision)
+        timers = state.timers
+        if not timers:
             return
-        due = state.next_timer()
-        if due is not None:
-            current = self._timer_at.get(cid)
-            if current is None or due < current:
-                self._timer_at[cid] = due
-                heapq.heappush(self._timers, (due, cid))
+        due = timers[0].due if len(timers) == 1 else min(t.due for t in timers)
+        current = self._timer_at.get(cid)
+        if current is None or due < current:
+            self._timer_at[cid] = due
+            heapq.heappush(self._timers, (due, cid))

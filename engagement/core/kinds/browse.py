@@ -2,67 +2,97 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from engagement.config.triggers import BrowseAbandonmentTrigger
 from engagement.core.keys import idempotency_key
 from engagement.core.state import CustomerState, Timer, Visit
 from engagement.events import PageLeft, PageViewed
 
 if TYPE_CHECKING:
-    from engagement.config.triggers import BrowseAbandonmentTrigger, TriggerSpec
+    from engagement.config.triggers import TriggerSpec
     from engagement.core.decisions import Decision
     from engagement.core.engine import Engine
+
+
+@dataclass(frozen=True, slots=True)
+class BrowsePlan:
+    """A browse trigger's numbers as floats, computed once so the per-event path does no conversions."""
+
+    spec: BrowseAbandonmentTrigger
+    id: str
+    gap: float
+    min_visit: float
+    send_within: float
+    activity: frozenset[str]
+
+    @classmethod
+    def of(cls, spec: BrowseAbandonmentTrigger) -> BrowsePlan:
+        return cls(
+            spec,
+            spec.id,
+            spec.visit_gap.total_seconds(),
+            spec.min_visit.total_seconds(),
+            spec.send_within.total_seconds(),
+            frozenset(spec.activity),
+        )
 
 
 def on_browsing(
     engine: Engine, state: CustomerState, event: PageViewed | PageLeft, t: float, clock: float, out: list[Decision]
 ) -> None:
-    for spec in engine.browse_triggers:
-        if event.type not in spec.activity:
+    viewed = event.type == "page.viewed"
+    for plan in engine.browse_plans:
+        if event.type not in plan.activity:
             continue
-        gap = spec.visit_gap.total_seconds()
-        visit = _visit(state, spec.id)
-        if visit is not None and t - visit.last_at >= gap:
+        visits = state.visits
+        visit = visits.get(plan.id) if visits is not None else None
+        if visit is not None and t - visit.last_at >= plan.gap:
             # This event starts a new visit; the old one ended at last_at + gap, which is now.
-            timer = engine.timer_for(state, spec.id, visit.event_id)
+            timer = engine.timer_for(state, plan.id, visit.event_id)
             if timer is not None:
                 engine.fire(state, timer, clock, out)
-            _forget(state, spec.id, visit.event_id)
+            _forget(state, plan.id, visit.event_id)
             visit = None
         if visit is None:
             visit = Visit(started_at=t, last_at=t, event_id=event.event_id)
             if state.visits is None:
                 state.visits = {}
-            state.visits[spec.id] = visit
-        _track_dwell(visit, event, t)
-        _arm(engine, state, spec, visit)
+            state.visits[plan.id] = visit
+        # Dwell: the product on screen since `product_since` was viewed until now.
+        if visit.product_id is not None and t >= visit.product_since:
+            seconds = t - visit.product_since
+            if seconds > visit.longest_seconds:
+                visit.longest_id, visit.longest_name, visit.longest_seconds = (
+                    visit.product_id,
+                    visit.product_name,
+                    seconds,
+                )
+        if viewed:
+            product_id, product_name = event.product_id, event.product_name  # type: ignore[union-attr]
+            visit.product_id, visit.product_name, visit.product_since = product_id, product_name, t
+            if visit.longest_id is None:
+                visit.longest_id, visit.longest_name = product_id, product_name
+        else:
+            visit.product_id = None
+        if t > visit.last_at:
+            visit.last_at = t
+        _arm(engine, state, plan, visit)
 
 
-def _track_dwell(visit: Visit, event: PageViewed | PageLeft, t: float) -> None:
-    if visit.product_id is not None and t >= visit.product_since:
-        seconds = t - visit.product_since
-        if seconds > visit.longest_seconds:
-            visit.longest_id, visit.longest_name, visit.longest_seconds = visit.product_id, visit.product_name, seconds
-    if isinstance(event, PageViewed):
-        visit.product_id, visit.product_name, visit.product_since = event.product_id, event.product_name, t
-        if visit.longest_id is None:
-            visit.longest_id, visit.longest_name = event.product_id, event.product_name
-    else:
-        visit.product_id = None
-    visit.last_at = max(visit.last_at, t)
-
-
-def _arm(engine: Engine, state: CustomerState, spec: BrowseAbandonmentTrigger, visit: Visit) -> None:
+def _arm(engine: Engine, state: CustomerState, plan: BrowsePlan, visit: Visit) -> None:
     """Every visit keeps one timer at its end; a cancelled visit's timer only ends the visit."""
-    due = visit.last_at + spec.visit_gap.total_seconds()
-    deadline = due + spec.send_within.total_seconds()
-    timer = engine.timer_for(state, spec.id, visit.event_id)
-    if timer is None:
-        key = idempotency_key(spec.id, state.customer_id, visit.event_id)
-        engine.add_timer(state, Timer(spec.id, due, deadline, key, visit.event_id, visit.event_id, due))
-    else:
-        timer.due = timer.first_due = due
-        timer.deadline = deadline
+    due = visit.last_at + plan.gap
+    deadline = due + plan.send_within
+    subject = visit.event_id
+    for timer in state.timers or ():
+        if timer.trigger_id == plan.id and timer.subject == subject:
+            timer.due = timer.first_due = due
+            timer.deadline = deadline
+            return
+    key = idempotency_key(plan.id, state.customer_id, subject)
+    engine.add_timer(state, Timer(plan.id, due, deadline, key, subject, subject, due))
 
 
 def on_cancel_event(
