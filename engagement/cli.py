@@ -47,6 +47,11 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--until", help="stop the clock at this RFC 3339 time instead of the last event")
     replay.set_defaults(handler=_replay)
 
+    run = sub.add_parser("run", help="the main job on one machine: HTTP ingest, engine, timers, sender")
+    run.add_argument("--demo", action="store_true", help="feed a shipped sample stream with seconds-long triggers")
+    run.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    run.set_defaults(handler=_run)
+
     schema = sub.add_parser("schema", help="print a JSON Schema")
     schema.add_argument("what", choices=("events", "triggers"))
     schema.set_defaults(handler=_schema)
@@ -76,6 +81,12 @@ def _replay(args: argparse.Namespace) -> int:
         print(f"{args.events}: no such file", file=sys.stderr)
         return 2
     return run_replay(engine, args.events, args.decisions, args.rejects, until)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from engagement.embedded.command import main as run_main  # noqa: PLC0415 (aiohttp only when running)
+
+    return run_main(args.demo, args.host)
 
 
 def _schema(args: argparse.Namespace) -> int:

@@ -1,0 +1,111 @@
+"""`engagement run`: HTTP ingest, the engine, durable timers and the sender in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from engagement.config.loader import default_triggers_dir, load_triggers
+from engagement.config.messages import default_messages_dir, load_messages
+from engagement.core.engine import Engine, EngineSettings
+from engagement.embedded.demo import DEMO_DIR, feed_demo
+from engagement.embedded.service import EmbeddedService
+from engagement.embedded.store import EmbeddedStore
+from engagement.live.http import make_app, serve
+from engagement.live.metrics import standard_metrics
+from engagement.providers.factory import build_provider
+from engagement.settings import Settings
+
+log = logging.getLogger("engagement.run")
+
+DEMO_LATENESS_SECONDS = 1.0
+DEMO_LIMIT_SECONDS = 90.0
+
+
+def build_live_engine(settings: Settings, demo: bool) -> Engine:
+    triggers_dir = DEMO_DIR / "triggers" if demo else settings.triggers_dir or default_triggers_dir()
+    engine_settings = EngineSettings(
+        default_timezone=settings.default_timezone, allowed_lateness=settings.allowed_lateness.total_seconds()
+    )
+    if demo:
+        engine_settings = replace(engine_settings, allowed_lateness=DEMO_LATENESS_SECONDS)
+    catalog = load_messages(settings.messages_dir or default_messages_dir())
+    return Engine(load_triggers(triggers_dir), catalog, engine_settings)
+
+
+async def run(settings: Settings, demo: bool, host: str) -> int:
+    engine = build_live_engine(settings, demo)
+    state_dir = settings.state_dir
+    if demo and "ENGAGEMENT_STATE_DIR" not in os.environ:
+        state_dir = Path(tempfile.mkdtemp(prefix="engagement-demo-"))
+    store = EmbeddedStore(state_dir)
+    provider = build_provider(settings)
+    metrics = standard_metrics()
+    service = EmbeddedService(engine, store, provider, metrics)
+    app = make_app(service, metrics, lambda after, limit: _read(store, after, limit))
+    try:
+        runner = await serve(app, host, settings.http_port)
+    except OSError:
+        if not demo:
+            raise
+        runner = await serve(app, host, 0)  # the demo need not own the usual port
+    port = runner.addresses[0][1] if runner.addresses else settings.http_port
+    log.info(
+        "engagement run: http://%s:%d (POST /v1/events), state in %s, provider %s, triggers %s",
+        host,
+        port,
+        state_dir,
+        provider.name,
+        engine.config_version,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = [asyncio.create_task(service.run_timers()), asyncio.create_task(service.run_sender())]
+    try:
+        if demo:
+            await _demo(service, store, stop)
+        else:
+            await stop.wait()
+    finally:
+        service.stop()
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await runner.cleanup()
+        await provider.close()
+        store.close()
+    return 0
+
+
+async def _demo(service: EmbeddedService, store: EmbeddedStore, stop: asyncio.Event) -> None:
+    log.info("demo: feeding %s at live pace; messages appear below within a minute", DEMO_DIR / "stream.jsonl")
+    fed = await feed_demo(service, DEMO_DIR / "stream.jsonl")
+    deadline = time.monotonic() + DEMO_LIMIT_SECONDS
+    while time.monotonic() < deadline and not stop.is_set():
+        counts = store.outbox_counts()
+        if service.pending() == 0 and counts.get("pending", 0) == 0 and counts.get("sending", 0) == 0:
+            break
+        await asyncio.sleep(0.5)
+    lines = store.read_decisions(0, 1000)
+    sys.stderr.write(f"demo: {fed} events, {len(lines)} decisions, sends: {store.outbox_counts()}\n")
+    sys.stderr.writelines(line for _, line in lines)
+
+
+async def _read(store: EmbeddedStore, after: int, limit: int) -> list[tuple[int, str]]:
+    return store.read_decisions(after, limit)
+
+
+def main(demo: bool, host: str) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    return asyncio.run(run(Settings(), demo, host))

@@ -1,0 +1,182 @@
+"""The embedded runtime: the engine on the live watermark, durable timers, and the outbox sender.
+
+One asyncio task at a time touches the engine (a lock): HTTP batches and the timer loop take turns,
+and every batch is committed to the store before its request is answered. While a batch is
+being applied the watermark follows event time only; between batches (caught up) it also follows
+the wall clock, so timers fire on time without traffic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+import time
+from collections.abc import Callable
+
+from engagement.core.decisions import Decision
+from engagement.core.engine import Engine
+from engagement.core.state import CustomerState
+from engagement.embedded.store import EmbeddedStore
+from engagement.events import Event
+from engagement.live.metrics import Metrics
+from engagement.live.sender import deliver, outbound
+from engagement.live.watermark import LiveWatermark
+from engagement.providers.base import Provider
+
+log = logging.getLogger("engagement.run")
+
+TICK_SECONDS = 0.2
+
+
+class EmbeddedService:
+    def __init__(
+        self,
+        engine: Engine,
+        store: EmbeddedStore,
+        provider: Provider,
+        metrics: Metrics,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.engine, self.store, self.provider, self.metrics, self.clock = engine, store, provider, metrics, clock
+        lateness = engine.settings.allowed_lateness
+        self.watermark = LiveWatermark(lateness, store.meta("max_seen", float("-inf")))
+        self.applied = store.meta("applied", float("-inf"))
+        self._wakeups = store.wakeups()
+        heapq.heapify(self._wakeups)
+        self._lock = asyncio.Lock()
+        self._send_wanted = asyncio.Event()
+        self._stopping = asyncio.Event()
+        recovered = store.recover_claims()
+        if recovered:
+            log.warning("%d sends were in flight at the last stop; marked unknown, not resent", recovered)
+
+    # ---- ingest (the HTTP port) ---------------------------------------------------
+
+    async def ingest(self, events: list[Event]) -> int:
+        async with self._lock:
+            now = self.clock()
+            touched: dict[str, CustomerState] = {}
+            decisions: list[Decision] = []
+            duplicates = late = 0
+            engine, store, watermark = self.engine, self.store, self.watermark
+            for event in events:
+                t = event.occurred_at.timestamp()
+                current = self._current(now, caught_up=False)
+                if t < current:
+                    late += 1
+                cid = event.customer_id
+                state = touched.get(cid) or store.load_state(cid) or CustomerState(cid)
+                if not engine.admit(state, event, now, current, decisions, t):
+                    duplicates += 1
+                    continue
+                touched[cid] = state
+                watermark.observe(t)
+                self._wake(state)
+            self._advance(self._current(now, caught_up=False), now, touched, decisions)
+            self._commit(touched, decisions)
+            self.metrics.inc("engagement_events_total", late, result="late")
+            return duplicates
+
+    # ---- the timer loop -------------------------------------------------------------
+
+    async def run_timers(self) -> None:
+        while not self._stopping.is_set():
+            await self.tick()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), TICK_SECONDS)
+
+    async def tick(self) -> None:
+        """Fire whatever the wall clock has made due (the service is caught up between batches)."""
+        if self._lock.locked():
+            return
+        async with self._lock:
+            now = self.clock()
+            current = self._current(now, caught_up=True)
+            if not self._wakeups or self._wakeups[0][0] > current:
+                self.applied = max(self.applied, current)
+                return
+            touched: dict[str, CustomerState] = {}
+            decisions: list[Decision] = []
+            self._advance(current, now, touched, decisions)
+            self._commit(touched, decisions)
+
+    def pending(self) -> int:
+        """Wake-ups still queued (a customer may hold more than one until the stale ones are dropped)."""
+        return len(self._wakeups)
+
+    # ---- the sender -------------------------------------------------------------------
+
+    async def run_sender(self) -> None:
+        while not self._stopping.is_set():
+            await self.send_due()
+            next_at = self.store.next_send_at()
+            delay = 1.0 if next_at is None else min(1.0, max(0.0, next_at - self.clock()))
+            self._send_wanted.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._send_wanted.wait(), delay)
+
+    async def send_due(self) -> int:
+        done = 0
+        for row in self.store.due_sends(self.clock()):
+            if not self.store.claim(row.key):
+                continue
+            outcome = await deliver(
+                self.provider,
+                outbound(row.key, row.message),
+                self.clock(),
+                row.deadline,
+                row.attempts + 1,
+                self.metrics,
+            )
+            if outcome.status == "retry" and outcome.retry_at is not None:
+                self.store.retry_at(row.key, outcome.retry_at, outcome.detail or "")
+            else:
+                self.store.settle(row.key, outcome.status, outcome.detail)
+            done += 1
+        return done
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    # ---- internals --------------------------------------------------------------------
+
+    def _current(self, now: float, caught_up: bool) -> float:
+        value = self.watermark.value(now, caught_up)
+        return value if value > self.applied else self.applied
+
+    def _wake(self, state: CustomerState) -> None:
+        wake = state.wake_at()
+        if wake is not None:
+            heapq.heappush(self._wakeups, (wake, state.customer_id))
+
+    def _advance(self, upto: float, now: float, touched: dict[str, CustomerState], out: list[Decision]) -> None:
+        wakeups, store, engine = self._wakeups, self.store, self.engine
+        while wakeups and wakeups[0][0] <= upto:
+            _, cid = heapq.heappop(wakeups)
+            state = touched.get(cid) or store.load_state(cid)
+            if state is None:
+                continue
+            wake = state.wake_at()
+            if wake is None or wake > upto:
+                continue  # a stale entry: the customer's timer moved or went
+            engine.run_until(state, upto, now, out)
+            touched[cid] = state
+            self._wake(state)
+        self.applied = max(self.applied, upto)
+
+    def _commit(self, touched: dict[str, CustomerState], decisions: list[Decision]) -> None:
+        meta = {"max_seen": self.watermark.max_seen, "applied": self.applied}
+        self.store.commit(touched.values(), decisions, meta)
+        self.metrics.set("engagement_watermark_seconds", self.applied)
+        self.metrics.set("engagement_pending_timers", self.pending())
+        for decision in decisions:
+            self.metrics.inc(
+                "engagement_decisions_total",
+                trigger=decision.trigger,
+                outcome=decision.outcome,
+                reason=decision.reason or "",
+            )
+        if any(d.outcome == "send" for d in decisions):
+            self._send_wanted.set()

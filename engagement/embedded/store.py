@@ -1,0 +1,171 @@
+"""The embedded store: customer states, wake-up times, the decision log and the send outbox in one
+SQLite file (WAL, synchronous commits), so a restart, kill -9 included, loses no timer and sends nothing twice.
+
+Everything one batch changes is written in one transaction. A send is claimed (`sending`) in its
+own commit before the provider is called; after a crash a claimed send is never retried blindly,
+it becomes `unknown` (the provider may have it).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from engagement.core.decisions import Decision
+from engagement.core.state import CustomerState
+from engagement.replay.output import decision_line
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS states (customer_id TEXT PRIMARY KEY, state BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS wakeups (customer_id TEXT PRIMARY KEY, due REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS decisions (seq INTEGER PRIMARY KEY AUTOINCREMENT, line TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+    key TEXT PRIMARY KEY, message TEXT NOT NULL, send_at REAL NOT NULL, deadline REAL NOT NULL,
+    status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, detail TEXT);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, send_at);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value REAL NOT NULL);
+"""
+
+CACHE_LIMIT = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    key: str
+    message: dict[str, str]
+    send_at: float
+    deadline: float
+    attempts: int
+
+
+class EmbeddedStore:
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / "engagement.sqlite3"
+        self._db = sqlite3.connect(self.path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+        self._cache: dict[str, CustomerState] = {}
+
+    def close(self) -> None:
+        self._db.close()
+
+    # ---- states and wake-ups ------------------------------------------------------
+
+    def load_state(self, customer_id: str) -> CustomerState | None:
+        state = self._cache.get(customer_id)
+        if state is not None:
+            return state
+        row = self._db.execute("SELECT state FROM states WHERE customer_id = ?", (customer_id,)).fetchone()
+        if row is None:
+            return None
+        state = _loads(row[0])
+        self._remember(state)
+        return state
+
+    def wakeups(self) -> list[tuple[float, str]]:
+        return [(due, cid) for cid, due in self._db.execute("SELECT customer_id, due FROM wakeups")]
+
+    def meta(self, name: str, default: float) -> float:
+        row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return float(row[0]) if row else default
+
+    def commit(self, states: Iterable[CustomerState], decisions: list[Decision], meta: dict[str, float]) -> list[int]:
+        """Write a batch in one transaction; returns the sequence numbers given to the decisions."""
+        db = self._db
+        seqs: list[int] = []
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for state in states:
+                cid = state.customer_id
+                db.execute("INSERT OR REPLACE INTO states VALUES (?, ?)", (cid, pickle.dumps(state, protocol=5)))
+                wake = state.wake_at()
+                if wake is None:
+                    db.execute("DELETE FROM wakeups WHERE customer_id = ?", (cid,))
+                else:
+                    db.execute("INSERT OR REPLACE INTO wakeups VALUES (?, ?)", (cid, wake))
+                self._remember(state)
+            for decision in decisions:
+                cursor = db.execute("INSERT INTO decisions (line) VALUES (?)", (decision_line(decision),))
+                seqs.append(int(cursor.lastrowid or 0))
+                if decision.outcome == "send" and decision.message is not None:
+                    message = {"trigger": decision.trigger, "customer_id": decision.customer_id}
+                    message |= asdict(decision.message)
+                    db.execute(
+                        "INSERT OR IGNORE INTO outbox (key, message, send_at, deadline, status) "
+                        "VALUES (?, ?, ?, ?, 'pending')",
+                        (decision.key, json.dumps(message, ensure_ascii=False), decision.at, decision.deadline),
+                    )
+            for name, value in meta.items():
+                db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            self._cache.clear()  # the cache may hold changes that were not written
+            raise
+        return seqs
+
+    def read_decisions(self, after: int, limit: int) -> list[tuple[int, str]]:
+        rows = self._db.execute("SELECT seq, line FROM decisions WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))
+        return [(int(seq), str(line)) for seq, line in rows]
+
+    # ---- the outbox -----------------------------------------------------------------
+
+    def recover_claims(self) -> int:
+        """Sends claimed before a crash: the provider may have them, so they are never retried."""
+        cursor = self._db.execute(
+            "UPDATE outbox SET status = 'unknown', detail = 'claimed before a restart; not resent' "
+            "WHERE status = 'sending'"
+        )
+        return cursor.rowcount
+
+    def due_sends(self, now: float, limit: int = 100) -> list[OutboxRow]:
+        rows = self._db.execute(
+            "SELECT key, message, send_at, deadline, attempts FROM outbox "
+            "WHERE status = 'pending' AND send_at <= ? ORDER BY send_at LIMIT ?",
+            (now, limit),
+        )
+        return [OutboxRow(k, json.loads(m), float(s), float(d), int(a)) for k, m, s, d, a in rows]
+
+    def next_send_at(self) -> float | None:
+        row = self._db.execute("SELECT MIN(send_at) FROM outbox WHERE status = 'pending'").fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    def claim(self, key: str) -> bool:
+        cursor = self._db.execute(
+            "UPDATE outbox SET status = 'sending', attempts = attempts + 1 WHERE key = ? AND status = 'pending'",
+            (key,),
+        )
+        return cursor.rowcount == 1
+
+    def settle(self, key: str, status: str, detail: str | None = None) -> None:
+        self._db.execute("UPDATE outbox SET status = ?, detail = ? WHERE key = ?", (status, detail, key))
+
+    def retry_at(self, key: str, at: float, detail: str) -> None:
+        self._db.execute(
+            "UPDATE outbox SET status = 'pending', send_at = ?, detail = ? WHERE key = ?", (at, detail, key)
+        )
+
+    def outbox_counts(self) -> dict[str, int]:
+        rows = self._db.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status")
+        return {str(status): int(n) for status, n in rows}
+
+    def _remember(self, state: CustomerState) -> None:
+        cache = self._cache
+        cache.pop(state.customer_id, None)
+        cache[state.customer_id] = state
+        if len(cache) > CACHE_LIMIT:
+            del cache[next(iter(cache))]  # every cached state is also on disk
+
+
+def _loads(blob: bytes) -> CustomerState:
+    # The store only ever holds states this process family wrote itself.
+    state = pickle.loads(blob)  # noqa: S301
+    if not isinstance(state, CustomerState):
+        raise TypeError("the state store holds something that is not a customer state")
+    return state

@@ -1,0 +1,1 @@
+"""What both live runtimes share: the live watermark, HTTP ingest, metrics and the sender."""

@@ -1,0 +1,80 @@
+"""The HTTP API of CONTRACT.md §5 as an aiohttp application, shared by `run` and `worker`.
+
+The runtime passes its own `Ingest` (the embedded engine, or a Kafka producer), so the
+routes, the body parsing and the answers are the same for both.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from aiohttp import web
+
+from engagement.events import Event
+from engagement.live.ingest import MAX_BODY_BYTES, parse_body
+from engagement.live.metrics import Metrics
+
+
+class Ingest(Protocol):
+    async def ingest(self, events: list[Event]) -> int:
+        """Take accepted events durably; return how many were repeats of events already taken."""
+        ...
+
+
+DecisionsReader = Callable[[int, int], Awaitable[list[tuple[int, str]]]]
+
+METRICS = web.AppKey("metrics", Metrics)
+
+
+def make_app(ingest: Ingest, metrics: Metrics, decisions: DecisionsReader | None = None) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app[METRICS] = metrics
+
+    async def post_events(request: web.Request) -> web.Response:
+        body = await request.read()
+        batch = parse_body(request.content_type, body)
+        duplicates = await ingest.ingest(batch.events) if batch.events else 0
+        metrics.inc("engagement_events_total", len(batch.events) - duplicates, result="accepted")
+        metrics.inc("engagement_events_total", duplicates, result="duplicate")
+        metrics.inc("engagement_events_total", len(batch.rejected), result="rejected")
+        return web.json_response(batch.response(duplicates), status=202, dumps=_dumps)
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def get_metrics(_: web.Request) -> web.Response:
+        return web.Response(text=metrics.render(), content_type="text/plain", charset="utf-8")
+
+    app.router.add_post("/v1/events", post_events)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", get_metrics)
+
+    if decisions is not None:
+        reader = decisions
+
+        async def get_decisions(request: web.Request) -> web.Response:
+            """Decisions made so far, oldest first, as JSONL; `after` is the last sequence number seen."""
+            after = int(request.query.get("after", "0"))
+            limit = min(int(request.query.get("limit", "1000")), 10_000)
+            rows = await reader(after, limit)
+            last = rows[-1][0] if rows else after
+            text = "".join(line for _, line in rows)
+            return web.Response(
+                text=text, content_type="application/x-ndjson", charset="utf-8", headers={"X-Last-Seq": str(last)}
+            )
+
+        app.router.add_get("/v1/decisions", get_decisions)
+    return app
+
+
+def _dumps(obj: object) -> str:
+    return json.dumps(obj, ensure_ascii=False)
+
+
+async def serve(app: web.Application, host: str, port: int) -> web.AppRunner:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner

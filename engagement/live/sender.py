@@ -1,0 +1,75 @@
+"""Carrying out `send` decisions: wait for the decision's time, claim the key, call the provider once.
+
+The claim store is a port: the embedded outbox for `run`, Redis for `worker`. Whatever happens,
+one key reaches the provider at most once: a claim is taken before the call, and a call whose
+outcome is unknown (a read timeout, a crash in between) is never repeated.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from engagement.live.metrics import Metrics
+from engagement.providers.base import (
+    OutboundMessage,
+    OutcomeUnknownError,
+    PermanentError,
+    Provider,
+    ThrottledError,
+    TransientError,
+)
+
+log = logging.getLogger("engagement.sender")
+
+RETRY_BASE_SECONDS = 1.0
+RETRY_MAX_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class SendOutcome:
+    """`status`: sent, failed, unknown, expired, or retry (then `retry_at`)."""
+
+    status: str
+    detail: str | None = None
+    retry_at: float | None = None
+
+
+def outbound(key: str, message: dict[str, str]) -> OutboundMessage:
+    return OutboundMessage(
+        key=key,
+        trigger=message["trigger"],
+        customer_id=message["customer_id"],
+        to=message["to"],
+        locale=message["locale"],
+        category=message["category"],
+        body=message["body"],
+    )
+
+
+async def deliver(
+    provider: Provider, message: OutboundMessage, now: float, deadline: float, attempts: int, metrics: Metrics
+) -> SendOutcome:
+    """One provider call for an already-claimed key, and what became of it."""
+    if now > deadline:
+        metrics.inc("engagement_sends_total", result="deadline_missed")
+        return SendOutcome("expired", "deadline_missed")
+    try:
+        receipt = await provider.send(message)
+    except ThrottledError as exc:
+        metrics.inc("engagement_sends_total", result="throttled")
+        return SendOutcome("retry", f"throttled: {exc}", now + exc.retry_after)
+    except OutcomeUnknownError as exc:
+        metrics.inc("engagement_sends_total", result="unknown")
+        log.warning("send %s: outcome unknown (%s); not resent", message.key, exc)
+        return SendOutcome("unknown", str(exc))
+    except TransientError as exc:
+        metrics.inc("engagement_sends_total", result="transient_error")
+        backoff = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0))
+        return SendOutcome("retry", f"transient: {exc}", now + backoff)
+    except PermanentError as exc:
+        metrics.inc("engagement_sends_total", result="failed")
+        log.warning("send %s failed: %s", message.key, exc)
+        return SendOutcome("failed", str(exc))
+    metrics.inc("engagement_sends_total", result="sent")
+    return SendOutcome("sent", receipt.provider_message_id)

@@ -1,0 +1,1 @@
+"""Message providers behind one port: console, file (and WhatsApp Cloud API, Twilio)."""

@@ -1,0 +1,24 @@
+"""The console provider: prints each message as one readable line (the default, and the demo's)."""
+
+from __future__ import annotations
+
+import sys
+from typing import IO
+
+from engagement.providers.base import OutboundMessage, SendReceipt
+
+
+class ConsoleProvider:
+    name = "console"
+
+    def __init__(self, out: IO[str] | None = None) -> None:
+        self._out = out
+
+    async def send(self, message: OutboundMessage) -> SendReceipt:
+        out = self._out or sys.stdout
+        out.write(f"→ {message.to} [{message.trigger}, {message.locale}] {message.body}\n")
+        out.flush()
+        return SendReceipt(provider_message_id=f"console-{message.key}")
+
+    async def close(self) -> None:
+        return None

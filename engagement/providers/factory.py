@@ -1,0 +1,21 @@
+"""Choosing the provider named by `ENGAGEMENT_PROVIDER`."""
+
+from __future__ import annotations
+
+from engagement.providers.base import Provider
+from engagement.providers.console import ConsoleProvider
+from engagement.providers.file import FileProvider
+from engagement.settings import Settings
+
+
+class UnknownProviderError(ValueError):
+    pass
+
+
+def build_provider(settings: Settings) -> Provider:
+    if settings.provider == "console":
+        return ConsoleProvider()
+    if settings.provider == "file":
+        path = settings.provider_file or settings.state_dir / "sent.jsonl"
+        return FileProvider(path)
+    raise UnknownProviderError(f"ENGAGEMENT_PROVIDER={settings.provider!r} is not available here; use console or file")
