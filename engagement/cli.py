@@ -52,6 +52,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     run.set_defaults(handler=_run)
 
+    worker = sub.add_parser("worker", help="the same job as a faust-streaming worker on Kafka + Redis")
+    worker.add_argument("--host", default="127.0.0.1", help="address of the HTTP API (default 127.0.0.1)")
+    worker.set_defaults(handler=_worker)
+
     schema = sub.add_parser("schema", help="print a JSON Schema")
     schema.add_argument("what", choices=("events", "triggers"))
     schema.set_defaults(handler=_schema)
@@ -87,6 +91,12 @@ def _run(args: argparse.Namespace) -> int:
     from engagement.embedded.command import main as run_main  # noqa: PLC0415 (aiohttp only when running)
 
     return run_main(args.demo, args.host)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from engagement.worker.command import main as worker_main  # noqa: PLC0415 (faust only when running)
+
+    return worker_main(args.host)
 
 
 def _schema(args: argparse.Namespace) -> int:

@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     http_port: int = Field(default=8080, ge=1, le=65535)
     default_timezone: str = "UTC"
     allowed_lateness: Duration = timedelta(seconds=30)
+    partitions: int = Field(default=4, ge=1, description="partitions of every engagement topic")
+    worker_store: str = Field(default="rocksdb", pattern="^(rocksdb|memory)$")
     provider: str = "console"
     provider_file: Path | None = None
     whatsapp_api_base: str = "https://graph.facebook.com"

@@ -1,0 +1,1 @@
+"""`engagement worker`: the same job as a faust-streaming app on Kafka, with send claims in Redis."""

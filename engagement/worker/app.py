@@ -1,0 +1,140 @@
+"""The faust-streaming app: one thin agent over the input topics and the tick topic, a state table,
+a timer that turns due wake-ups into ticks, and the HTTP API (ingest produces to the topics)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import faust
+from aiokafka.partitioner import DefaultPartitioner
+
+from engagement.events import Event
+from engagement.live.http import make_app, serve
+from engagement.live.metrics import standard_metrics
+from engagement.providers.factory import build_provider
+from engagement.settings import Settings
+from engagement.worker import topics
+from engagement.worker.claims import RedisClaims
+from engagement.worker.service import WorkerService
+
+log = logging.getLogger("engagement.worker")
+
+TICK_INTERVAL_SECONDS = 0.25
+
+
+def create_app(settings: Settings, engine: Any, partitions: int, host: str) -> faust.App:  # noqa: C901
+    app = faust.App(
+        "engagement",
+        broker=f"kafka://{settings.kafka_brokers}",
+        store=f"rocksdb://{settings.state_dir / 'worker'}" if settings.worker_store == "rocksdb" else "memory://",
+        datadir=str(settings.state_dir / "worker"),
+        topic_partitions=partitions,
+        topic_replication_factor=1,
+        web_enabled=False,
+        processing_guarantee="at_least_once",
+        broker_commit_every=100,
+        broker_commit_interval=1.0,
+        table_standby_replicas=0,
+    )
+    raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+    inputs = app.topic(*topics.INPUT_TOPICS, topics.TICKS, partitions=partitions, **raw)
+    out_topics = {name: app.topic(name, partitions=partitions, **raw) for name in topics.OUTPUTS_AND_INPUTS}
+    table = app.Table("engagement-customers", partitions=partitions, key_type=bytes, value_type=bytes)
+    metrics = standard_metrics()
+    provider = build_provider(settings)
+    claims = RedisClaims(settings.redis_url.get_secret_value())
+    partitioner = DefaultPartitioner()
+    all_partitions = list(range(partitions))
+
+    def partition_of(cid: str) -> int:
+        return int(partitioner(cid.encode(), all_partitions, all_partitions))
+
+    async def produce(topic: str, key: bytes, value: bytes, partition: int | None) -> None:
+        await out_topics[topic].send(key=key or None, value=value, partition=partition)
+
+    service = WorkerService(engine, _TableView(table), produce, claims, provider, metrics)
+    processed: dict[tuple[str, int], int] = {}
+    rebuild_wanted = [True]
+
+    @app.agent(inputs, concurrency=1)
+    async def process(stream: Any) -> None:
+        async for event in stream.events():
+            message = event.message
+            processed[(message.topic, message.partition)] = message.offset
+            now = time.time()
+            if message.topic == topics.TICKS:
+                tick = json.loads(event.value)
+                await service.on_tick(message.partition, tick["customer_id"], float(tick["upto"]), now)
+            else:
+                await service.on_event(message.topic, message.partition, message.offset, event.value, now)
+
+    @app.on_rebalance_complete.connect
+    async def _rebalanced(*_: Any, **__: Any) -> None:
+        rebuild_wanted[0] = True
+
+    @app.timer(TICK_INTERVAL_SECONDS)
+    async def tick() -> None:
+        if app.rebalancing:
+            return
+        assigned = {tp.partition for tp in app.consumer.assignment() if tp.topic in topics.INPUT_TOPICS}
+        if rebuild_wanted[0]:
+            rebuild_wanted[0] = False
+            count = service.rebuild(partition_of, assigned)
+            log.info("partitions %s: %d customers with pending timers", sorted(assigned), count)
+        now = time.time()
+        for partition in assigned:
+            caught_up = all(
+                processed.get((tp.topic, tp.partition), -1) + 1 >= app.consumer.highwater(tp)
+                for tp in app.consumer.assignment()
+                if tp.partition == partition and tp.topic in topics.INPUT_TOPICS
+            )
+            for cid, upto in service.due_ticks(partition, now, caught_up):
+                body = json.dumps({"customer_id": cid, "upto": upto}).encode()
+                await out_topics[topics.TICKS].send(key=cid.encode(), value=body, partition=partition)
+        metrics.set("engagement_pending_timers", sum(len(c.wakeups) for c in service.partitions.values()))
+
+    class Producing:
+        async def ingest(self, events: list[Event]) -> int:
+            for event in events:
+                value = event.model_dump_json(exclude_none=True, by_alias=True).encode()
+                await out_topics[topics.topic_for(event.type)].send(key=event.customer_id.encode(), value=value)
+            return 0
+
+    @app.task
+    async def http() -> None:
+        await serve(make_app(Producing(), metrics), host, settings.http_port)
+        log.info("worker http on %s:%d", host, settings.http_port)
+
+    return app
+
+
+class _TableView:
+    """The faust table seen as a plain mapping of customer id to state bytes."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def get(self, key: str) -> bytes | None:
+        value = self._table.get(key.encode())
+        return None if value is None else bytes(value)
+
+    def __getitem__(self, key: str) -> bytes:
+        return bytes(self._table[key.encode()])
+
+    def __setitem__(self, key: str, value: bytes) -> None:
+        self._table[key.encode()] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._table[key.encode()]
+
+    def items(self) -> list[tuple[str, bytes]]:
+        return [(bytes(k).decode(), bytes(v)) for k, v in self._table.items()]
+
+    def __iter__(self) -> Any:
+        return (bytes(k).decode() for k in self._table)
+
+    def __len__(self) -> int:
+        return len(self._table)

@@ -1,0 +1,20 @@
+"""`engagement worker`: builds the engine and runs the faust app as a worker."""
+
+from __future__ import annotations
+
+import faust
+
+from engagement.embedded.command import build_live_engine
+from engagement.settings import Settings
+from engagement.worker.admin import ensure_topics_now
+from engagement.worker.app import create_app
+
+
+def main(host: str) -> int:
+    settings = Settings()
+    engine = build_live_engine(settings, demo=False)
+    ensure_topics_now(settings.kafka_brokers, settings.partitions)
+    app = create_app(settings, engine, settings.partitions, host)
+    worker = faust.Worker(app, loglevel="INFO")
+    worker.execute_from_commandline()
+    return 0

@@ -1,0 +1,197 @@
+"""What the worker's agent does with one Kafka message: plain async code over narrow ports.
+
+Per partition it keeps the live watermark and an index of customers' wake-up times (rebuilt
+from the state table after a rebalance); customers' states, with their timers, live in a
+changelog-backed table. Timers are fired by a "tick" message on a co-partitioned topic, so
+that only the agent writes the table and a tick waits behind the partition's backlog.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+import pickle
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from engagement.core.decisions import Decision
+from engagement.core.engine import Engine
+from engagement.core.state import CustomerState
+from engagement.decode import Rejection, decode_event
+from engagement.live.metrics import Metrics
+from engagement.live.sender import deliver
+from engagement.live.watermark import LiveWatermark
+from engagement.providers.base import OutboundMessage, Provider
+from engagement.replay.output import decision_line
+from engagement.worker.claims import RedisClaims
+
+log = logging.getLogger("engagement.worker")
+
+Produce = Callable[[str, bytes, bytes, int | None], Awaitable[None]]
+
+
+class StateTable(Protocol):
+    def get(self, key: str) -> bytes | None: ...
+    def __setitem__(self, key: str, value: bytes) -> None: ...
+    def items(self) -> list[tuple[str, bytes]]: ...
+
+
+@dataclass
+class PartitionClock:
+    watermark: LiveWatermark
+    wakeups: list[tuple[float, str]] = field(default_factory=list)
+    ticked: dict[str, float] = field(default_factory=dict)
+
+
+class WorkerService:
+    def __init__(
+        self,
+        engine: Engine,
+        table: StateTable,
+        produce: Produce,
+        claims: RedisClaims,
+        provider: Provider,
+        metrics: Metrics,
+    ) -> None:
+        self.engine, self.table, self.produce = engine, table, produce
+        self.claims, self.provider, self.metrics = claims, provider, metrics
+        self.partitions: dict[int, PartitionClock] = {}
+
+    def clock_for(self, partition: int) -> PartitionClock:
+        clock = self.partitions.get(partition)
+        if clock is None:
+            clock = self.partitions[partition] = PartitionClock(LiveWatermark(self.engine.settings.allowed_lateness))
+        return clock
+
+    # ---- one message ------------------------------------------------------------------
+
+    async def on_event(self, topic: str, partition: int, offset: int, value: bytes, now: float) -> None:
+        item = decode_event(value)
+        if isinstance(item, Rejection):
+            self.metrics.inc("engagement_events_total", result="rejected")
+            record = {
+                "topic": topic,
+                "partition": partition,
+                "offset": offset,
+                "field": item.field,
+                "reason": item.reason,
+                "input": value[:2000].decode("utf-8", errors="replace"),
+            }
+            await self.produce(DEAD_LETTER_TOPIC, b"", json.dumps(record, ensure_ascii=False).encode(), None)
+            return
+        clock = self.clock_for(partition)
+        t = item.occurred_at.timestamp()
+        current = clock.watermark.value(now, caught_up=False)
+        if t < current:
+            self.metrics.inc("engagement_events_total", result="late")
+        cid = item.customer_id
+        state = self._load(cid) or CustomerState(cid)
+        out: list[Decision] = []
+        if not self.engine.admit(state, item, now, current, out, t):
+            self.metrics.inc("engagement_events_total", result="duplicate")
+            return
+        self.metrics.inc("engagement_events_total", result="accepted")
+        clock.watermark.observe(t)
+        upto = clock.watermark.value(now, caught_up=False)
+        self.engine.run_until(state, upto, now, out)
+        await self._save(partition, state, out)
+
+    async def on_tick(self, partition: int, customer_id: str, upto: float, now: float) -> None:
+        clock = self.clock_for(partition)
+        clock.ticked.pop(customer_id, None)
+        state = self._load(customer_id)
+        if state is None:
+            return
+        out: list[Decision] = []
+        self.engine.run_until(state, upto, now, out)
+        await self._save(partition, state, out)
+
+    # ---- the timer side -----------------------------------------------------------------
+
+    def due_ticks(self, partition: int, now: float, caught_up: bool) -> list[tuple[str, float]]:
+        """Customers of a partition whose wake-up the watermark has passed (each asked once)."""
+        clock = self.clock_for(partition)
+        upto = clock.watermark.value(now, caught_up)
+        due: list[tuple[str, float]] = []
+        wakeups = clock.wakeups
+        while wakeups and wakeups[0][0] <= upto:
+            wake, cid = heapq.heappop(wakeups)
+            if clock.ticked.get(cid) is not None:
+                continue
+            clock.ticked[cid] = wake
+            due.append((cid, upto))
+        return due
+
+    def rebuild(self, partition_of: Callable[[str], int], assigned: set[int]) -> int:
+        """The wake-up index from the state table, after an assignment (timers survive rebalances)."""
+        for number in list(self.partitions):
+            if number not in assigned:
+                del self.partitions[number]
+        for clock in self.partitions.values():
+            clock.wakeups.clear()
+            clock.ticked.clear()
+        count = 0
+        for cid, blob in list(self.table.items()):
+            partition = partition_of(cid)
+            if partition not in assigned:
+                continue
+            wake = _loads(blob).wake_at()
+            if wake is not None:
+                heapq.heappush(self.clock_for(partition).wakeups, (wake, cid))
+                count += 1
+        return count
+
+    # ---- internals ------------------------------------------------------------------------
+
+    def _load(self, cid: str) -> CustomerState | None:
+        blob = self.table.get(cid)
+        return None if blob is None else _loads(blob)
+
+    async def _save(self, partition: int, state: CustomerState, decisions: list[Decision]) -> None:
+        self.table[state.customer_id] = pickle.dumps(state, protocol=5)
+        wake = state.wake_at()
+        if wake is not None:
+            heapq.heappush(self.clock_for(partition).wakeups, (wake, state.customer_id))
+        key = state.customer_id.encode()
+        for decision in decisions:
+            self.metrics.inc(
+                "engagement_decisions_total",
+                trigger=decision.trigger,
+                outcome=decision.outcome,
+                reason=decision.reason or "",
+            )
+            await self.produce(DECISIONS_TOPIC, key, decision_line(decision).encode(), None)
+            if decision.outcome == "send":
+                await self._send(decision)
+
+    async def _send(self, decision: Decision, clock: Callable[[], float] | None = None) -> None:
+        message = decision.message
+        if message is None or not await self.claims.claim(decision.key):
+            return
+        outbound = OutboundMessage(
+            decision.key,
+            decision.trigger,
+            decision.customer_id,
+            message.to,
+            message.locale,
+            message.category,
+            message.body,
+        )
+
+        outcome = await deliver(self.provider, outbound, time.time(), decision.deadline, 1, self.metrics)
+        await self.claims.settle(decision.key, outcome.status)
+
+
+DECISIONS_TOPIC = "engagement.decisions"
+DEAD_LETTER_TOPIC = "engagement.dead-letter"
+
+
+def _loads(blob: bytes) -> CustomerState:
+    # The table only ever holds states written by this application.
+    state = pickle.loads(blob)  # noqa: S301
+    if not isinstance(state, CustomerState):
+        raise TypeError("the state table holds something that is not a customer state")
+    return state
