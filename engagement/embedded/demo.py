@@ -16,17 +16,22 @@ DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
 TIME_FIELDS = ("occurred_at", "promised_delivery_at", "new_eta")
 
 
-def retimed(lines: list[str], start: float, run_id: str) -> list[tuple[float, Event]]:
+def retimed_lines(lines: list[str], start: float, run_id: str) -> list[str]:
     """The stream moved so that its first event happens at `start`; event ids made unique to this run."""
     records = [json.loads(line) for line in lines if line.strip()]
     first = min(parse_rfc3339(r["occurred_at"]) for r in records)
-    out: list[tuple[float, Event]] = []
     for record in records:
         for name in TIME_FIELDS:
             if name in record:
                 record[name] = rfc3339(parse_rfc3339(record[name]) - first + start)
         record["event_id"] = f"{run_id}-{record['event_id']}"
-        event = decode_event(json.dumps(record, ensure_ascii=False))
+    return [json.dumps(record, ensure_ascii=False) for record in records]
+
+
+def retimed(lines: list[str], start: float, run_id: str) -> list[tuple[float, Event]]:
+    out: list[tuple[float, Event]] = []
+    for line in retimed_lines(lines, start, run_id):
+        event = decode_event(line)
         if isinstance(event, Rejection):
             raise ValueError(f"the demo stream has a bad line: {event}")
         out.append((event.occurred_at.timestamp(), event))

@@ -20,7 +20,7 @@ from engagement.core.engine import Engine
 from engagement.core.state import CustomerState
 from engagement.embedded.store import EmbeddedStore
 from engagement.events import Event
-from engagement.live.metrics import Metrics
+from engagement.live.metrics import Metrics, count_decisions
 from engagement.live.sender import deliver, outbound
 from engagement.live.watermark import LiveWatermark
 from engagement.providers.base import Provider
@@ -171,12 +171,6 @@ class EmbeddedService:
         self.store.commit(touched.values(), decisions, meta)
         self.metrics.set("engagement_watermark_seconds", self.applied)
         self.metrics.set("engagement_pending_timers", self.pending())
-        for decision in decisions:
-            self.metrics.inc(
-                "engagement_decisions_total",
-                trigger=decision.trigger,
-                outcome=decision.outcome,
-                reason=decision.reason or "",
-            )
+        count_decisions(self.metrics, decisions)
         if any(d.outcome == "send" for d in decisions):
             self._send_wanted.set()

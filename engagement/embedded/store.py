@@ -9,7 +9,6 @@ it becomes `unknown` (the provider may have it).
 from __future__ import annotations
 
 import json
-import pickle
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from engagement.core.decisions import Decision
 from engagement.core.state import CustomerState
+from engagement.live.state_codec import dump_state, load_state
 from engagement.replay.output import decision_line
 
 SCHEMA = """
@@ -64,7 +64,7 @@ class EmbeddedStore:
         row = self._db.execute("SELECT state FROM states WHERE customer_id = ?", (customer_id,)).fetchone()
         if row is None:
             return None
-        state = _loads(row[0])
+        state = load_state(row[0])
         self._remember(state)
         return state
 
@@ -83,7 +83,7 @@ class EmbeddedStore:
         try:
             for state in states:
                 cid = state.customer_id
-                db.execute("INSERT OR REPLACE INTO states VALUES (?, ?)", (cid, pickle.dumps(state, protocol=5)))
+                db.execute("INSERT OR REPLACE INTO states VALUES (?, ?)", (cid, dump_state(state)))
                 wake = state.wake_at()
                 if wake is None:
                     db.execute("DELETE FROM wakeups WHERE customer_id = ?", (cid,))
@@ -161,11 +161,3 @@ class EmbeddedStore:
         cache[state.customer_id] = state
         if len(cache) > CACHE_LIMIT:
             del cache[next(iter(cache))]  # every cached state is also on disk
-
-
-def _loads(blob: bytes) -> CustomerState:
-    # The store only ever holds states this process family wrote itself.
-    state = pickle.loads(blob)  # noqa: S301
-    if not isinstance(state, CustomerState):
-        raise TypeError("the state store holds something that is not a customer state")
-    return state

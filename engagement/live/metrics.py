@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from engagement.core.decisions import Decision
+
 
 class Metrics:
     def __init__(self) -> None:
@@ -34,6 +36,16 @@ class Metrics:
                 label_text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
                 lines.append(f"{name}{{{label_text}}} {value:g}" if labels else f"{name} {value:g}")
         return "\n".join(lines) + "\n"
+
+
+def count_decisions(metrics: Metrics, decisions: list[Decision]) -> None:
+    for decision in decisions:
+        metrics.inc(
+            "engagement_decisions_total",
+            trigger=decision.trigger,
+            outcome=decision.outcome,
+            reason=decision.reason or "",
+        )
 
 
 def _escape(value: str) -> str:

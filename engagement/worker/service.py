@@ -11,7 +11,6 @@ from __future__ import annotations
 import heapq
 import json
 import logging
-import pickle
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,11 +20,13 @@ from engagement.core.decisions import Decision
 from engagement.core.engine import Engine
 from engagement.core.state import CustomerState
 from engagement.decode import Rejection, decode_event
-from engagement.live.metrics import Metrics
+from engagement.live.metrics import Metrics, count_decisions
 from engagement.live.sender import deliver
+from engagement.live.state_codec import dump_state, load_state
 from engagement.live.watermark import LiveWatermark
 from engagement.providers.base import OutboundMessage, Provider
 from engagement.replay.output import decision_line
+from engagement.worker import topics
 from engagement.worker.claims import RedisClaims
 
 log = logging.getLogger("engagement.worker")
@@ -80,7 +81,7 @@ class WorkerService:
                 "reason": item.reason,
                 "input": value[:2000].decode("utf-8", errors="replace"),
             }
-            await self.produce(DEAD_LETTER_TOPIC, b"", json.dumps(record, ensure_ascii=False).encode(), None)
+            await self.produce(topics.DEAD_LETTER, b"", json.dumps(record, ensure_ascii=False).encode(), None)
             return
         clock = self.clock_for(partition)
         t = item.occurred_at.timestamp()
@@ -138,7 +139,7 @@ class WorkerService:
             partition = partition_of(cid)
             if partition not in assigned:
                 continue
-            wake = _loads(blob).wake_at()
+            wake = load_state(blob).wake_at()
             if wake is not None:
                 heapq.heappush(self.clock_for(partition).wakeups, (wake, cid))
                 count += 1
@@ -148,26 +149,21 @@ class WorkerService:
 
     def _load(self, cid: str) -> CustomerState | None:
         blob = self.table.get(cid)
-        return None if blob is None else _loads(blob)
+        return None if blob is None else load_state(blob)
 
     async def _save(self, partition: int, state: CustomerState, decisions: list[Decision]) -> None:
-        self.table[state.customer_id] = pickle.dumps(state, protocol=5)
+        self.table[state.customer_id] = dump_state(state)
         wake = state.wake_at()
         if wake is not None:
             heapq.heappush(self.clock_for(partition).wakeups, (wake, state.customer_id))
         key = state.customer_id.encode()
+        count_decisions(self.metrics, decisions)
         for decision in decisions:
-            self.metrics.inc(
-                "engagement_decisions_total",
-                trigger=decision.trigger,
-                outcome=decision.outcome,
-                reason=decision.reason or "",
-            )
-            await self.produce(DECISIONS_TOPIC, key, decision_line(decision).encode(), None)
+            await self.produce(topics.DECISIONS, key, decision_line(decision).encode(), None)
             if decision.outcome == "send":
                 await self._send(decision)
 
-    async def _send(self, decision: Decision, clock: Callable[[], float] | None = None) -> None:
+    async def _send(self, decision: Decision) -> None:
         message = decision.message
         if message is None or not await self.claims.claim(decision.key):
             return
@@ -180,18 +176,5 @@ class WorkerService:
             message.category,
             message.body,
         )
-
         outcome = await deliver(self.provider, outbound, time.time(), decision.deadline, 1, self.metrics)
         await self.claims.settle(decision.key, outcome.status)
-
-
-DECISIONS_TOPIC = "engagement.decisions"
-DEAD_LETTER_TOPIC = "engagement.dead-letter"
-
-
-def _loads(blob: bytes) -> CustomerState:
-    # The table only ever holds states written by this application.
-    state = pickle.loads(blob)  # noqa: S301
-    if not isinstance(state, CustomerState):
-        raise TypeError("the state table holds something that is not a customer state")
-    return state

@@ -15,12 +15,11 @@ from pathlib import Path
 
 import httpx
 
-from engagement.timefmt import parse_rfc3339, rfc3339
+from engagement.embedded import demo
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_TRIGGERS = ROOT / "engagement" / "demo" / "triggers"
 DEMO_STREAM = ROOT / "engagement" / "demo" / "stream.jsonl"
-TIME_FIELDS = ("occurred_at", "promised_delivery_at", "new_eta")
 
 
 def free_port() -> int:
@@ -31,14 +30,7 @@ def free_port() -> int:
 
 def retimed_lines(path: Path, start: float, prefix: str) -> list[str]:
     """The lines of an event file moved so that its first event happens at `start`."""
-    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    first = min(parse_rfc3339(r["occurred_at"]) for r in records)
-    for record in records:
-        for name in TIME_FIELDS:
-            if name in record:
-                record[name] = rfc3339(parse_rfc3339(record[name]) - first + start)
-        record["event_id"] = f"{prefix}-{record['event_id']}"
-    return [json.dumps(r, ensure_ascii=False) for r in records]
+    return demo.retimed_lines(path.read_text(encoding="utf-8").splitlines(), start, prefix)
 
 
 class RunProcess:
