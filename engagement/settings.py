@@ -25,6 +25,15 @@ class Settings(BaseSettings):
     allowed_lateness: Duration = timedelta(seconds=30)
     partitions: int = Field(default=4, ge=1, description="partitions of every engagement topic")
     worker_store: str = Field(default="rocksdb", pattern="^(rocksdb|memory)$")
+    app_id: str = Field(
+        default="engagement",
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="the workers' consumer group, changelog name and Redis key namespace",
+    )
+    kafka_session_timeout: Duration = Field(
+        default=timedelta(seconds=10), description="how long a silent worker keeps its partitions"
+    )
+    topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]*$", description="put before every topic name")
     provider: str = "console"
     provider_file: Path | None = None
     whatsapp_api_base: str = "https://graph.facebook.com"

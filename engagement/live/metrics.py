@@ -58,5 +58,6 @@ def standard_metrics() -> Metrics:
     metrics.describe("engagement_decisions_total", "counter", "decisions by trigger, outcome and reason")
     metrics.describe("engagement_sends_total", "counter", "provider calls by result")
     metrics.describe("engagement_pending_timers", "gauge", "customers with a pending timer or buffered event")
+    metrics.describe("engagement_assigned_partitions", "gauge", "input partitions this worker holds")
     metrics.describe("engagement_watermark_seconds", "gauge", "the live watermark, seconds since the epoch")
     return metrics

@@ -18,3 +18,41 @@ class LiveWatermark:
         if caught_up and now > newest:
             newest = now
         return newest - self.lateness
+
+
+class MergedWatermark:
+    """The live watermark over several inputs read side by side (one partition of each Kafka topic).
+
+    Kafka orders events within a topic partition, not across topics, so while some inputs still
+    have a backlog, event time only advances as far as the slowest of them has been read: a
+    checkout waiting in the orders backlog is applied before page views already read elsewhere
+    can fire the cart timer it cancels. With no input behind, the wall clock moves it on too.
+    It never goes back.
+    """
+
+    def __init__(self, lateness: float) -> None:
+        self.lateness = lateness
+        self.seen: dict[str, float] = {}
+        self.newest = float("-inf")
+        self.floor = float("-inf")
+
+    def observe(self, source: str, t: float) -> None:
+        if t > self.seen.get(source, float("-inf")):
+            self.seen[source] = t
+        if t > self.newest:
+            self.newest = t
+
+    def value(self, now: float, lagging: frozenset[str], wall_clock: bool = True) -> float:
+        """`lagging`: the inputs that still have unread messages. `wall_clock=False` while an event is
+        being handled: then only event time moves the watermark."""
+        if lagging:
+            seen = self.seen
+            newest = min(seen.get(source, float("-inf")) for source in lagging)
+        elif wall_clock and now > self.newest:
+            newest = now
+        else:
+            newest = self.newest
+        candidate = newest - self.lateness
+        if candidate > self.floor:
+            self.floor = candidate
+        return self.floor

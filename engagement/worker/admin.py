@@ -10,21 +10,27 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from engagement.worker import topics
+from engagement.worker.topics import TopicNames
 
 log = logging.getLogger("engagement.worker")
 
-CHANGELOG = "engagement-engagement-customers-changelog"
+TABLE = "engagement-customers"
 
 
-async def ensure_topics(brokers: str, partitions: int) -> None:
+def changelog_topic(app_id: str) -> str:
+    """The name faust gives the state table's changelog."""
+    return f"{app_id}-{TABLE}-changelog"
+
+
+async def ensure_topics(brokers: str, partitions: int, names: TopicNames, app_id: str) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=brokers)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        wanted = [name for name in (*topics.OUTPUTS_AND_INPUTS, CHANGELOG) if name not in existing]
+        changelog = changelog_topic(app_id)
+        wanted = [name for name in (*names.all, changelog) if name not in existing]
         if wanted:
-            configs = {name: {"cleanup.policy": "compact"} for name in wanted if name == CHANGELOG}
+            configs = {changelog: {"cleanup.policy": "compact"}}
             new = [NewTopic(n, partitions, 1, topic_configs=configs.get(n, {})) for n in wanted]
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new)
@@ -33,5 +39,5 @@ async def ensure_topics(brokers: str, partitions: int) -> None:
         await admin.close()
 
 
-def ensure_topics_now(brokers: str, partitions: int) -> None:
-    asyncio.run(ensure_topics(brokers, partitions))
+def ensure_topics_now(brokers: str, partitions: int, names: TopicNames, app_id: str) -> None:
+    asyncio.run(ensure_topics(brokers, partitions, names, app_id))

@@ -16,18 +16,97 @@ from engagement.live.http import make_app, serve
 from engagement.live.metrics import standard_metrics
 from engagement.providers.factory import build_provider
 from engagement.settings import Settings
-from engagement.worker import topics
-from engagement.worker.claims import RedisClaims
+from engagement.worker.admin import TABLE
+from engagement.worker.outbox import RedisOutbox
+from engagement.worker.progress import InputProgress
+from engagement.worker.sending import run_sender
 from engagement.worker.service import WorkerService
+from engagement.worker.topics import TopicNames
 
 log = logging.getLogger("engagement.worker")
 
 TICK_INTERVAL_SECONDS = 0.25
 
 
-def create_app(settings: Settings, engine: Any, partitions: int, host: str) -> faust.App:  # noqa: C901
-    app = faust.App(
-        "engagement",
+def create_app(settings: Settings, engine: Any, partitions: int, host: str) -> faust.App:  # noqa: C901 (faust closures)
+    names = TopicNames(settings.topic_prefix)
+    app = faust_app(settings, partitions)
+    raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+    inputs = app.topic(*names.inputs, names.ticks, partitions=partitions, **raw)
+    out_topics = {name: app.topic(name, partitions=partitions, **raw) for name in names.all}
+    table = app.Table(TABLE, partitions=partitions, key_type=bytes, value_type=bytes)
+    metrics = standard_metrics()
+    provider = build_provider(settings)
+    outbox = RedisOutbox(settings.redis_url.get_secret_value(), settings.app_id)
+    partitioner = DefaultPartitioner()
+    all_partitions = list(range(partitions))
+
+    def partition_of(cid: str) -> int:
+        return int(partitioner(cid.encode(), all_partitions, all_partitions))
+
+    async def produce(topic: str, key: bytes, value: bytes, partition: int | None) -> None:
+        await out_topics[topic].send(key=key or None, value=value, partition=partition)
+
+    service = WorkerService(engine, _TableView(table), produce, outbox, metrics, names)
+    progress = InputProgress(names.inputs)
+    rebuild_wanted = [True]
+
+    @app.agent(inputs, concurrency=1)
+    async def process(stream: Any) -> None:
+        async for event in stream.events():
+            message = event.message
+            progress.record(message.topic, message.partition, message.offset)
+            now = time.time()
+            if message.topic == names.ticks:
+                tick = json.loads(event.value)
+                await service.on_tick(message.partition, tick["customer_id"], float(tick["upto"]), now)
+            else:
+                behind = progress.lagging(app.consumer, message.partition)
+                await service.on_event(message.topic, message.partition, message.offset, event.value, now, behind)
+
+    @app.on_rebalance_complete.connect
+    async def _rebalanced(*_: Any, **__: Any) -> None:
+        rebuild_wanted[0] = True
+
+    @app.timer(TICK_INTERVAL_SECONDS)
+    async def tick() -> None:
+        if app.rebalancing:
+            return
+        assigned = {tp.partition for tp in app.consumer.assignment() if tp.topic in names.inputs}
+        metrics.set("engagement_assigned_partitions", len(assigned))
+        if rebuild_wanted[0]:
+            rebuild_wanted[0] = False
+            count = service.rebuild(partition_of, assigned)
+            log.info("partitions %s: %d customers with pending timers", sorted(assigned), count)
+        now = time.time()
+        for partition in assigned:
+            for cid, upto in service.due_ticks(partition, now, progress.lagging(app.consumer, partition)):
+                body = json.dumps({"customer_id": cid, "upto": upto}).encode()
+                await out_topics[names.ticks].send(key=cid.encode(), value=body, partition=partition)
+        metrics.set("engagement_pending_timers", sum(len(c.wakeups) for c in service.partitions.values()))
+
+    class Producing:
+        async def ingest(self, events: list[Event]) -> int:
+            for event in events:
+                value = event.model_dump_json(exclude_none=True, by_alias=True).encode()
+                await out_topics[names.for_event(event.type)].send(key=event.customer_id.encode(), value=value)
+            return 0
+
+    @app.task
+    async def sender() -> None:
+        await run_sender(outbox, provider, metrics)
+
+    @app.task
+    async def http() -> None:
+        await serve(make_app(Producing(), metrics), host, settings.http_port)
+        log.info("worker http on %s:%d", host, settings.http_port)
+
+    return app
+
+
+def faust_app(settings: Settings, partitions: int) -> faust.App:
+    return faust.App(
+        settings.app_id,
         broker=f"kafka://{settings.kafka_brokers}",
         store=f"rocksdb://{settings.state_dir / 'worker'}" if settings.worker_store == "rocksdb" else "memory://",
         datadir=str(settings.state_dir / "worker"),
@@ -38,77 +117,9 @@ def create_app(settings: Settings, engine: Any, partitions: int, host: str) -> f
         broker_commit_every=100,
         broker_commit_interval=1.0,
         table_standby_replicas=0,
+        broker_session_timeout=settings.kafka_session_timeout.total_seconds(),
+        broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout.total_seconds() / 4),
     )
-    raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
-    inputs = app.topic(*topics.INPUT_TOPICS, topics.TICKS, partitions=partitions, **raw)
-    out_topics = {name: app.topic(name, partitions=partitions, **raw) for name in topics.OUTPUTS_AND_INPUTS}
-    table = app.Table("engagement-customers", partitions=partitions, key_type=bytes, value_type=bytes)
-    metrics = standard_metrics()
-    provider = build_provider(settings)
-    claims = RedisClaims(settings.redis_url.get_secret_value())
-    partitioner = DefaultPartitioner()
-    all_partitions = list(range(partitions))
-
-    def partition_of(cid: str) -> int:
-        return int(partitioner(cid.encode(), all_partitions, all_partitions))
-
-    async def produce(topic: str, key: bytes, value: bytes, partition: int | None) -> None:
-        await out_topics[topic].send(key=key or None, value=value, partition=partition)
-
-    service = WorkerService(engine, _TableView(table), produce, claims, provider, metrics)
-    processed: dict[tuple[str, int], int] = {}
-    rebuild_wanted = [True]
-
-    @app.agent(inputs, concurrency=1)
-    async def process(stream: Any) -> None:
-        async for event in stream.events():
-            message = event.message
-            processed[(message.topic, message.partition)] = message.offset
-            now = time.time()
-            if message.topic == topics.TICKS:
-                tick = json.loads(event.value)
-                await service.on_tick(message.partition, tick["customer_id"], float(tick["upto"]), now)
-            else:
-                await service.on_event(message.topic, message.partition, message.offset, event.value, now)
-
-    @app.on_rebalance_complete.connect
-    async def _rebalanced(*_: Any, **__: Any) -> None:
-        rebuild_wanted[0] = True
-
-    @app.timer(TICK_INTERVAL_SECONDS)
-    async def tick() -> None:
-        if app.rebalancing:
-            return
-        assigned = {tp.partition for tp in app.consumer.assignment() if tp.topic in topics.INPUT_TOPICS}
-        if rebuild_wanted[0]:
-            rebuild_wanted[0] = False
-            count = service.rebuild(partition_of, assigned)
-            log.info("partitions %s: %d customers with pending timers", sorted(assigned), count)
-        now = time.time()
-        for partition in assigned:
-            caught_up = all(
-                processed.get((tp.topic, tp.partition), -1) + 1 >= app.consumer.highwater(tp)
-                for tp in app.consumer.assignment()
-                if tp.partition == partition and tp.topic in topics.INPUT_TOPICS
-            )
-            for cid, upto in service.due_ticks(partition, now, caught_up):
-                body = json.dumps({"customer_id": cid, "upto": upto}).encode()
-                await out_topics[topics.TICKS].send(key=cid.encode(), value=body, partition=partition)
-        metrics.set("engagement_pending_timers", sum(len(c.wakeups) for c in service.partitions.values()))
-
-    class Producing:
-        async def ingest(self, events: list[Event]) -> int:
-            for event in events:
-                value = event.model_dump_json(exclude_none=True, by_alias=True).encode()
-                await out_topics[topics.topic_for(event.type)].send(key=event.customer_id.encode(), value=value)
-            return 0
-
-    @app.task
-    async def http() -> None:
-        await serve(make_app(Producing(), metrics), host, settings.http_port)
-        log.info("worker http on %s:%d", host, settings.http_port)
-
-    return app
 
 
 class _TableView:

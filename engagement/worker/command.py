@@ -8,12 +8,13 @@ from engagement.embedded.command import build_live_engine
 from engagement.settings import Settings
 from engagement.worker.admin import ensure_topics_now
 from engagement.worker.app import create_app
+from engagement.worker.topics import TopicNames
 
 
 def main(host: str) -> int:
     settings = Settings()
     engine = build_live_engine(settings, demo=False)
-    ensure_topics_now(settings.kafka_brokers, settings.partitions)
+    ensure_topics_now(settings.kafka_brokers, settings.partitions, TopicNames(settings.topic_prefix), settings.app_id)
     app = create_app(settings, engine, settings.partitions, host)
     worker = faust.Worker(app, loglevel="INFO")
     worker.execute_from_commandline()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import heapq
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -21,13 +20,12 @@ from engagement.core.engine import Engine
 from engagement.core.state import CustomerState
 from engagement.decode import Rejection, decode_event
 from engagement.live.metrics import Metrics, count_decisions
-from engagement.live.sender import deliver
 from engagement.live.state_codec import dump_state, load_state
-from engagement.live.watermark import LiveWatermark
-from engagement.providers.base import OutboundMessage, Provider
+from engagement.live.watermark import MergedWatermark
+from engagement.providers.base import OutboundMessage
 from engagement.replay.output import decision_line
-from engagement.worker import topics
-from engagement.worker.claims import RedisClaims
+from engagement.worker.outbox import QueuedSend, RedisOutbox
+from engagement.worker.topics import TopicNames
 
 log = logging.getLogger("engagement.worker")
 
@@ -42,7 +40,7 @@ class StateTable(Protocol):
 
 @dataclass
 class PartitionClock:
-    watermark: LiveWatermark
+    watermark: MergedWatermark
     wakeups: list[tuple[float, str]] = field(default_factory=list)
     ticked: dict[str, float] = field(default_factory=dict)
 
@@ -53,23 +51,26 @@ class WorkerService:
         engine: Engine,
         table: StateTable,
         produce: Produce,
-        claims: RedisClaims,
-        provider: Provider,
+        outbox: RedisOutbox,
         metrics: Metrics,
+        names: TopicNames,
     ) -> None:
         self.engine, self.table, self.produce = engine, table, produce
-        self.claims, self.provider, self.metrics = claims, provider, metrics
+        self.outbox, self.metrics, self.names = outbox, metrics, names
         self.partitions: dict[int, PartitionClock] = {}
 
     def clock_for(self, partition: int) -> PartitionClock:
         clock = self.partitions.get(partition)
         if clock is None:
-            clock = self.partitions[partition] = PartitionClock(LiveWatermark(self.engine.settings.allowed_lateness))
+            clock = self.partitions[partition] = PartitionClock(MergedWatermark(self.engine.settings.allowed_lateness))
         return clock
 
     # ---- one message ------------------------------------------------------------------
 
-    async def on_event(self, topic: str, partition: int, offset: int, value: bytes, now: float) -> None:
+    async def on_event(
+        self, topic: str, partition: int, offset: int, value: bytes, now: float, lagging: frozenset[str]
+    ) -> None:
+        """One input message; `lagging`: the partition's input topics that still have unread messages."""
         item = decode_event(value)
         if isinstance(item, Rejection):
             self.metrics.inc("engagement_events_total", result="rejected")
@@ -81,11 +82,11 @@ class WorkerService:
                 "reason": item.reason,
                 "input": value[:2000].decode("utf-8", errors="replace"),
             }
-            await self.produce(topics.DEAD_LETTER, b"", json.dumps(record, ensure_ascii=False).encode(), None)
+            await self.produce(self.names.dead_letter, b"", json.dumps(record, ensure_ascii=False).encode(), None)
             return
         clock = self.clock_for(partition)
         t = item.occurred_at.timestamp()
-        current = clock.watermark.value(now, caught_up=False)
+        current = clock.watermark.value(now, lagging, wall_clock=False)
         if t < current:
             self.metrics.inc("engagement_events_total", result="late")
         cid = item.customer_id
@@ -95,8 +96,8 @@ class WorkerService:
             self.metrics.inc("engagement_events_total", result="duplicate")
             return
         self.metrics.inc("engagement_events_total", result="accepted")
-        clock.watermark.observe(t)
-        upto = clock.watermark.value(now, caught_up=False)
+        clock.watermark.observe(topic, t)
+        upto = clock.watermark.value(now, lagging, wall_clock=False)
         self.engine.run_until(state, upto, now, out)
         await self._save(partition, state, out)
 
@@ -112,10 +113,10 @@ class WorkerService:
 
     # ---- the timer side -----------------------------------------------------------------
 
-    def due_ticks(self, partition: int, now: float, caught_up: bool) -> list[tuple[str, float]]:
+    def due_ticks(self, partition: int, now: float, lagging: frozenset[str]) -> list[tuple[str, float]]:
         """Customers of a partition whose wake-up the watermark has passed (each asked once)."""
         clock = self.clock_for(partition)
-        upto = clock.watermark.value(now, caught_up)
+        upto = clock.watermark.value(now, lagging)
         due: list[tuple[str, float]] = []
         wakeups = clock.wakeups
         while wakeups and wakeups[0][0] <= upto:
@@ -159,13 +160,14 @@ class WorkerService:
         key = state.customer_id.encode()
         count_decisions(self.metrics, decisions)
         for decision in decisions:
-            await self.produce(topics.DECISIONS, key, decision_line(decision).encode(), None)
+            await self.produce(self.names.decisions, key, decision_line(decision).encode(), None)
             if decision.outcome == "send":
                 await self._send(decision)
 
     async def _send(self, decision: Decision) -> None:
+        """Claim and queue the send in Redis; the sender task carries it out at `decision.at`."""
         message = decision.message
-        if message is None or not await self.claims.claim(decision.key):
+        if message is None:
             return
         outbound = OutboundMessage(
             decision.key,
@@ -176,5 +178,5 @@ class WorkerService:
             message.category,
             message.body,
         )
-        outcome = await deliver(self.provider, outbound, time.time(), decision.deadline, 1, self.metrics)
-        await self.claims.settle(decision.key, outcome.status)
+        if not await self.outbox.enqueue(QueuedSend(outbound, decision.deadline), decision.at):
+            self.metrics.inc("engagement_sends_total", result="already_claimed")

@@ -1,31 +1,60 @@
-"""Kafka topic names (CONTRACT.md §6) and which topic each event type belongs to."""
+"""Kafka topic names (CONTRACT.md §6), optionally behind a prefix, and which topic each event type belongs to.
+
+`ENGAGEMENT_TOPIC_PREFIX` lets several environments (or test runs) share one cluster: with the
+prefix `staging.` the orders topic is `staging.engagement.orders`. The default is no prefix.
+"""
 
 from __future__ import annotations
 
-ORDERS = "engagement.orders"
-BROWSING = "engagement.browsing"
-CART = "engagement.cart"
-LOGINS = "engagement.logins"
-CUSTOMERS = "engagement.customers"
-DECISIONS = "engagement.decisions"
-DEAD_LETTER = "engagement.dead-letter"
-SECURITY = "engagement.security"
-TICKS = "engagement.ticks"  # internal: "your timers are due", co-partitioned with the inputs
+from dataclasses import dataclass
 
-INPUT_TOPICS = (ORDERS, BROWSING, CART, LOGINS, CUSTOMERS)
-
-
-def topic_for(event_type: str) -> str:
-    family = event_type.split(".", 1)[0]
-    return {
-        "order": ORDERS,
-        "shipment": ORDERS,
-        "page": BROWSING,
-        "cart": CART,
-        "login": LOGINS,
-        "customer": CUSTOMERS,
-        "message": CUSTOMERS,
-    }[family]
+_FAMILY_TOPIC = {
+    "order": "orders",
+    "shipment": "orders",
+    "page": "browsing",
+    "cart": "cart",
+    "login": "logins",
+    "customer": "customers",
+    "message": "customers",
+}
 
 
-OUTPUTS_AND_INPUTS = (*INPUT_TOPICS, DECISIONS, DEAD_LETTER, SECURITY, TICKS)
+@dataclass(frozen=True, slots=True)
+class TopicNames:
+    prefix: str = ""
+
+    def _name(self, base: str) -> str:
+        return f"{self.prefix}engagement.{base}"
+
+    @property
+    def orders(self) -> str:
+        return self._name("orders")
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The five input topics, keyed by `customer_id`."""
+        return tuple(self._name(base) for base in ("orders", "browsing", "cart", "logins", "customers"))
+
+    @property
+    def decisions(self) -> str:
+        return self._name("decisions")
+
+    @property
+    def dead_letter(self) -> str:
+        return self._name("dead-letter")
+
+    @property
+    def security(self) -> str:
+        return self._name("security")
+
+    @property
+    def ticks(self) -> str:
+        """Internal: "this customer's timers are due", co-partitioned with the inputs."""
+        return self._name("ticks")
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return (*self.inputs, self.decisions, self.dead_letter, self.security, self.ticks)
+
+    def for_event(self, event_type: str) -> str:
+        return self._name(_FAMILY_TOPIC[event_type.split(".", 1)[0]])

@@ -9,15 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from engagement.config.loader import load_triggers
-from engagement.config.messages import default_messages_dir, load_messages
-from engagement.core.engine import Engine, EngineSettings
-from engagement.decode import Rejection, decode_event
-from engagement.replay.output import decision_record
-from engagement.replay.runner import Replayer
+from tests.integration.expected import comparable, replayed
 from tests.integration.processes import (
     DEMO_STREAM,
-    DEMO_TRIGGERS,
     RunProcess,
     free_port,
     retimed_lines,
@@ -26,26 +20,6 @@ from tests.integration.processes import (
 )
 
 pytestmark = pytest.mark.integration
-
-COMPARED = ("trigger", "customer_id", "outcome", "reason", "key", "event_id", "due_at", "deadline", "message")
-
-
-def replayed(lines: list[str], until: float) -> list[dict[str, object]]:
-    engine = Engine(
-        load_triggers(DEMO_TRIGGERS), load_messages(default_messages_dir()), EngineSettings(allowed_lateness=1.0)
-    )
-    out: list[dict[str, object]] = []
-    replayer = Replayer(engine, lambda d: out.append(decision_record(d)))
-    for line in lines:
-        event = decode_event(line)
-        assert not isinstance(event, Rejection), event
-        replayer.feed(event)
-    replayer.finish(until)
-    return out
-
-
-def comparable(decisions: list[dict[str, object]]) -> list[tuple[object, ...]]:
-    return sorted(tuple(str(d[k]) for k in COMPARED) for d in decisions)
 
 
 def test_run_decides_like_replay(tmp_path: Path) -> None:

@@ -1,0 +1,157 @@
+"""The workers' send outbox in Redis, shared by every worker of an app id.
+
+A `send` decision is claimed and queued in one atomic step (a Lua script): the key's claim is set
+with NX, so a decision that is reprocessed after a crash or a rebalance is never queued twice.
+Queued sends sit in a sorted set scored by the time they may go out (pacing, retries), and a
+sender takes due ones atomically, so two workers never take the same send. A send taken but not
+settled (the worker died during the provider call) stays `sending` and is never sent again: one
+message at most, as in `run`.
+
+Keys, under the namespace `<app_id>:`: `send:<key>` (the claim's status, kept 30 days), `outbox`
+(the sorted set) and `outbox:payload` (a hash of the queued messages).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
+
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from engagement.providers.base import OutboundMessage
+
+log = logging.getLogger("engagement.outbox")
+
+CLAIM_TTL_SECONDS = 30 * 86_400
+T = TypeVar("T")
+
+_ENQUEUE = """
+if redis.call('SET', KEYS[1], 'queued', 'NX', 'EX', ARGV[4]) then
+  redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
+  redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
+  return 1
+end
+return 0
+"""
+
+_TAKE_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+local taken = {}
+for _, key in ipairs(due) do
+  redis.call('ZREM', KEYS[1], key)
+  local payload = redis.call('HGET', KEYS[2], key)
+  redis.call('SET', ARGV[3] .. key, 'sending', 'EX', ARGV[4])
+  if payload then
+    table.insert(taken, key)
+    table.insert(taken, payload)
+  end
+end
+return taken
+"""
+
+_SETTLE = """
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('HDEL', KEYS[2], ARGV[3])
+return 1
+"""
+
+_REQUEUE = """
+redis.call('SET', KEYS[1], 'queued', 'EX', ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
+return 1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedSend:
+    message: OutboundMessage
+    deadline: float
+    attempts: int = 0
+
+    def encode(self) -> str:
+        return json.dumps(
+            {"message": asdict(self.message), "deadline": self.deadline, "attempts": self.attempts},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def decode(cls, raw: bytes | str) -> QueuedSend:
+        data = json.loads(raw)
+        return cls(OutboundMessage(**data["message"]), float(data["deadline"]), int(data["attempts"]))
+
+
+class RedisOutbox:
+    def __init__(self, url: str, namespace: str) -> None:
+        self.redis: Redis = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self.namespace = namespace
+        self._queue = f"{namespace}:outbox"
+        self._payloads = f"{namespace}:outbox:payload"
+        self._enqueue = self.redis.register_script(_ENQUEUE)
+        self._take_due = self.redis.register_script(_TAKE_DUE)
+        self._settle = self.redis.register_script(_SETTLE)
+        self._requeue = self.redis.register_script(_REQUEUE)
+        self.queued = asyncio.Event()
+
+    def claim_key(self, key: str) -> str:
+        return f"{self.namespace}:send:{key}"
+
+    async def enqueue(self, send: QueuedSend, at: float) -> bool:
+        """Claim and queue a send; False when its key was claimed before (then nothing changes).
+        Waits while Redis is unreachable: sends pause, none is lost or doubled."""
+        key = send.message.key
+        keys = [self.claim_key(key), self._queue, self._payloads]
+        args: list[str | int] = [repr(at), key, send.encode(), CLAIM_TTL_SECONDS]
+        added = bool(await self._retrying(lambda: self._enqueue(keys=keys, args=args)))
+        if added:
+            self.queued.set()
+        return added
+
+    async def take_due(self, now: float, limit: int) -> list[QueuedSend]:
+        """Due sends, each marked `sending` and handed to this caller only."""
+        prefix = f"{self.namespace}:send:"
+        keys = [self._queue, self._payloads]
+        args: list[str | int] = [repr(now), limit, prefix, CLAIM_TTL_SECONDS]
+        flat: list[Any] = await self._retrying(lambda: self._take_due(keys=keys, args=args))
+        return [QueuedSend.decode(flat[i + 1]) for i in range(0, len(flat), 2)]
+
+    async def settle(self, key: str, status: str) -> None:
+        """A final status (sent, failed, unknown, expired); the key is never sent again."""
+        keys = [self.claim_key(key), self._payloads]
+        args: list[str | int] = [status, CLAIM_TTL_SECONDS, key]
+        await self._retrying(lambda: self._settle(keys=keys, args=args))
+
+    async def requeue(self, send: QueuedSend, at: float) -> None:
+        """Back into the queue for a retry at `at`, one attempt more."""
+        again = QueuedSend(send.message, send.deadline, send.attempts + 1)
+        keys = [self.claim_key(send.message.key), self._queue, self._payloads]
+        args: list[str | int] = [repr(at), send.message.key, again.encode(), CLAIM_TTL_SECONDS]
+        await self._retrying(lambda: self._requeue(keys=keys, args=args))
+
+    async def next_due(self) -> float | None:
+        first: list[Any] = await self._retrying(lambda: self.redis.zrange(self._queue, 0, 0, withscores=True))
+        return float(first[0][1]) if first else None
+
+    async def status(self, key: str) -> str | None:
+        value: Any = await self._retrying(lambda: self.redis.get(self.claim_key(key)))
+        return None if value is None else bytes(value).decode()
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+    async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
+        delay = 0.2
+        while True:
+            try:
+                return await call()
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                log.warning("redis unreachable (%s); sends wait %.1f s", type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)

@@ -1,0 +1,39 @@
+"""The workers' sender: takes due sends from the Redis outbox and carries each out once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from engagement.live.metrics import Metrics
+from engagement.live.sender import deliver
+from engagement.providers.base import Provider
+from engagement.worker.outbox import RedisOutbox
+
+BATCH = 64
+IDLE_WAIT_SECONDS = 0.5
+
+
+async def send_due(outbox: RedisOutbox, provider: Provider, metrics: Metrics) -> int:
+    """Carry out the sends that are due now; how many were taken."""
+    taken = await outbox.take_due(time.time(), BATCH)
+    for send in taken:
+        outcome = await deliver(provider, send.message, time.time(), send.deadline, send.attempts + 1, metrics)
+        if outcome.status == "retry" and outcome.retry_at is not None:
+            await outbox.requeue(send, outcome.retry_at)
+        else:
+            await outbox.settle(send.message.key, outcome.status)
+    return len(taken)
+
+
+async def run_sender(outbox: RedisOutbox, provider: Provider, metrics: Metrics) -> None:
+    """Forever: send what is due, then sleep until the next send is due or a new one is queued."""
+    while True:
+        outbox.queued.clear()
+        if await send_due(outbox, provider, metrics):
+            continue
+        next_at = await outbox.next_due()
+        delay = IDLE_WAIT_SECONDS if next_at is None else min(IDLE_WAIT_SECONDS, max(0.0, next_at - time.time()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(outbox.queued.wait(), delay)
