@@ -21,11 +21,14 @@ from engagement.worker.outbox import RedisOutbox
 from engagement.worker.progress import InputProgress
 from engagement.worker.sending import run_sender
 from engagement.worker.service import WorkerService
+from engagement.worker.table import PartitionedTable
 from engagement.worker.topics import TopicNames
 
 log = logging.getLogger("engagement.worker")
 
 TICK_INTERVAL_SECONDS = 0.25
+BATCH_MAX = 1000
+BATCH_WITHIN_SECONDS = 0.01
 
 
 def create_app(settings: Settings, engine: Any, partitions: int, host: str) -> faust.App:  # noqa: C901 (faust closures)
@@ -47,22 +50,20 @@ def create_app(settings: Settings, engine: Any, partitions: int, host: str) -> f
     async def produce(topic: str, key: bytes, value: bytes, partition: int | None) -> None:
         await out_topics[topic].send(key=key or None, value=value, partition=partition)
 
-    service = WorkerService(engine, _TableView(table), produce, outbox, metrics, names)
+    states = PartitionedTable(table)
+    service = WorkerService(engine, states, produce, outbox, metrics, names)
     progress = InputProgress(names.inputs)
     rebuild_wanted = [True]
 
     @app.agent(inputs, concurrency=1)
     async def process(stream: Any) -> None:
-        async for event in stream.events():
-            message = event.message
-            progress.record(message.topic, message.partition, message.offset)
-            now = time.time()
-            if message.topic == names.ticks:
-                tick = json.loads(event.value)
-                await service.on_tick(message.partition, tick["customer_id"], float(tick["upto"]), now)
-            else:
-                behind = progress.lagging(app.consumer, message.partition)
-                await service.on_event(message.topic, message.partition, message.offset, event.value, now, behind)
+        async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_SECONDS):
+            try:
+                apply_batch(batch, service, states, progress, app.consumer, names.ticks)
+                await service.flush()
+            except BaseException:
+                service.forget()
+                raise
 
     @app.on_rebalance_complete.connect
     async def _rebalanced(*_: Any, **__: Any) -> None:
@@ -94,6 +95,7 @@ def create_app(settings: Settings, engine: Any, partitions: int, host: str) -> f
 
     @app.task
     async def sender() -> None:
+        quiet_library_debug_logs()
         await run_sender(outbox, provider, metrics)
 
     @app.task
@@ -102,6 +104,36 @@ def create_app(settings: Settings, engine: Any, partitions: int, host: str) -> f
         log.info("worker http on %s:%d", host, settings.http_port)
 
     return app
+
+
+def apply_batch(
+    batch: Any, service: WorkerService, states: PartitionedTable, progress: InputProgress, consumer: Any, ticks: str
+) -> None:
+    """Apply a batch of faust events to the service (which writes nothing until `flush`)."""
+    lagging: dict[int, frozenset[str]] = {}
+    for event in batch:
+        states.processing(event)
+        message = event.message
+        partition = message.partition
+        progress.record(message.topic, partition, message.offset)
+        now = time.time()
+        if message.topic == ticks:
+            tick = json.loads(event.value)
+            service.on_tick(partition, tick["customer_id"], float(tick["upto"]), now)
+            continue
+        behind = lagging.get(partition)
+        if behind is None:
+            behind = lagging[partition] = progress.lagging(consumer, partition)
+        service.on_event(message.topic, partition, message.offset, event.value, now, behind)
+
+
+def quiet_library_debug_logs() -> None:
+    """The worker's log setup leaves the libraries' loggers at NOTSET, so aiokafka and faust build a
+    debug record per message sent only for the handler to drop it: a tenth of the CPU."""
+    for name in ("aiokafka", "faust", "mode"):
+        logger = logging.getLogger(name)
+        if logger.getEffectiveLevel() < logging.INFO:
+            logger.setLevel(logging.INFO)
 
 
 def faust_app(settings: Settings, partitions: int) -> faust.App:
@@ -114,38 +146,11 @@ def faust_app(settings: Settings, partitions: int) -> faust.App:
         topic_replication_factor=1,
         web_enabled=False,
         processing_guarantee="at_least_once",
-        broker_commit_every=100,
+        broker_commit_every=10_000,
+        broker_max_poll_records=2000,
+        stream_buffer_maxsize=16_384,
         broker_commit_interval=1.0,
         table_standby_replicas=0,
         broker_session_timeout=settings.kafka_session_timeout.total_seconds(),
         broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout.total_seconds() / 4),
     )
-
-
-class _TableView:
-    """The faust table seen as a plain mapping of customer id to state bytes."""
-
-    def __init__(self, table: Any) -> None:
-        self._table = table
-
-    def get(self, key: str) -> bytes | None:
-        value = self._table.get(key.encode())
-        return None if value is None else bytes(value)
-
-    def __getitem__(self, key: str) -> bytes:
-        return bytes(self._table[key.encode()])
-
-    def __setitem__(self, key: str, value: bytes) -> None:
-        self._table[key.encode()] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self._table[key.encode()]
-
-    def items(self) -> list[tuple[str, bytes]]:
-        return [(bytes(k).decode(), bytes(v)) for k, v in self._table.items()]
-
-    def __iter__(self) -> Any:
-        return (bytes(k).decode() for k in self._table)
-
-    def __len__(self) -> int:
-        return len(self._table)

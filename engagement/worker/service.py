@@ -1,9 +1,12 @@
-"""What the worker's agent does with one Kafka message: plain async code over narrow ports.
+"""What the worker's agent does with a batch of Kafka messages: plain code over narrow ports.
 
 Per partition it keeps the live watermark and an index of customers' wake-up times (rebuilt
 from the state table after a rebalance); customers' states, with their timers, live in a
 changelog-backed table. Timers are fired by a "tick" message on a co-partitioned topic, so
 that only the agent writes the table and a tick waits behind the partition's backlog.
+
+Messages come in batches: each is applied to the customer's decoded state (kept in a bounded
+cache that mirrors the table), and at the end of the batch every changed state is written once.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ Produce = Callable[[str, bytes, bytes, int | None], Awaitable[None]]
 
 class StateTable(Protocol):
     def get(self, key: str) -> bytes | None: ...
-    def __setitem__(self, key: str, value: bytes) -> None: ...
+    def write(self, partition: int, key: str, value: bytes) -> None: ...
     def items(self) -> list[tuple[str, bytes]]: ...
 
 
@@ -54,10 +57,16 @@ class WorkerService:
         outbox: RedisOutbox,
         metrics: Metrics,
         names: TopicNames,
+        cache_size: int = 100_000,
     ) -> None:
         self.engine, self.table, self.produce = engine, table, produce
         self.outbox, self.metrics, self.names = outbox, metrics, names
         self.partitions: dict[int, PartitionClock] = {}
+        self.cache_size = cache_size
+        self._cache: dict[str, CustomerState] = {}  # decoded states, the same as the table's
+        self._changed: dict[str, tuple[int, CustomerState]] = {}  # this batch's, not written yet
+        self._decisions: list[Decision] = []
+        self._letters: list[bytes] = []
 
     def clock_for(self, partition: int) -> PartitionClock:
         clock = self.partitions.get(partition)
@@ -65,9 +74,9 @@ class WorkerService:
             clock = self.partitions[partition] = PartitionClock(MergedWatermark(self.engine.settings.allowed_lateness))
         return clock
 
-    # ---- one message ------------------------------------------------------------------
+    # ---- a batch of messages --------------------------------------------------------------
 
-    async def on_event(
+    def on_event(
         self, topic: str, partition: int, offset: int, value: bytes, now: float, lagging: frozenset[str]
     ) -> None:
         """One input message; `lagging`: the partition's input topics that still have unread messages."""
@@ -82,7 +91,7 @@ class WorkerService:
                 "reason": item.reason,
                 "input": value[:2000].decode("utf-8", errors="replace"),
             }
-            await self.produce(self.names.dead_letter, b"", json.dumps(record, ensure_ascii=False).encode(), None)
+            self._letters.append(json.dumps(record, ensure_ascii=False).encode())
             return
         clock = self.clock_for(partition)
         t = item.occurred_at.timestamp()
@@ -91,25 +100,52 @@ class WorkerService:
             self.metrics.inc("engagement_events_total", result="late")
         cid = item.customer_id
         state = self._load(cid) or CustomerState(cid)
-        out: list[Decision] = []
-        if not self.engine.admit(state, item, now, current, out, t):
+        if not self.engine.admit(state, item, now, current, self._decisions, t):
             self.metrics.inc("engagement_events_total", result="duplicate")
             return
         self.metrics.inc("engagement_events_total", result="accepted")
         clock.watermark.observe(topic, t)
         upto = clock.watermark.value(now, lagging, wall_clock=False)
-        self.engine.run_until(state, upto, now, out)
-        await self._save(partition, state, out)
+        self.engine.run_until(state, upto, now, self._decisions)
+        self._changed[cid] = (partition, state)
 
-    async def on_tick(self, partition: int, customer_id: str, upto: float, now: float) -> None:
+    def on_tick(self, partition: int, customer_id: str, upto: float, now: float) -> None:
         clock = self.clock_for(partition)
         clock.ticked.pop(customer_id, None)
         state = self._load(customer_id)
         if state is None:
             return
-        out: list[Decision] = []
-        self.engine.run_until(state, upto, now, out)
-        await self._save(partition, state, out)
+        self.engine.run_until(state, upto, now, self._decisions)
+        self._changed[customer_id] = (partition, state)
+
+    def forget(self) -> None:
+        """Drop a failed batch and every cached state (some may hold its unwritten changes)."""
+        self._changed, self._decisions, self._letters = {}, [], []
+        self._cache.clear()
+
+    async def flush(self) -> None:
+        """End of a batch: each changed state written to the table once, then the batch's decisions
+        published and its sends queued. Nothing of the batch is acknowledged before this returns,
+        so a crash replays the whole batch (the send claims keep that from sending twice)."""
+        changed, decisions, letters = self._changed, self._decisions, self._letters
+        self._changed, self._decisions, self._letters = {}, [], []
+        cache = self._cache
+        for cid, (partition, state) in changed.items():
+            self.table.write(partition, cid, dump_state(state))
+            wake = state.wake_at()
+            if wake is not None:
+                heapq.heappush(self.clock_for(partition).wakeups, (wake, cid))
+            cache[cid] = state
+        while len(cache) > self.cache_size:
+            del cache[next(iter(cache))]
+        for letter in letters:
+            await self.produce(self.names.dead_letter, b"", letter, None)
+        count_decisions(self.metrics, decisions)
+        for decision in decisions:
+            line = decision_line(decision).encode()
+            await self.produce(self.names.decisions, decision.customer_id.encode(), line, None)
+            if decision.outcome == "send":
+                await self._send(decision)
 
     # ---- the timer side -----------------------------------------------------------------
 
@@ -132,6 +168,7 @@ class WorkerService:
         for number in list(self.partitions):
             if number not in assigned:
                 del self.partitions[number]
+        self._cache.clear()  # another worker may have changed what this one cached
         for clock in self.partitions.values():
             clock.wakeups.clear()
             clock.ticked.clear()
@@ -149,20 +186,14 @@ class WorkerService:
     # ---- internals ------------------------------------------------------------------------
 
     def _load(self, cid: str) -> CustomerState | None:
+        changed = self._changed.get(cid)
+        if changed is not None:
+            return changed[1]
+        state = self._cache.get(cid)
+        if state is not None:
+            return state
         blob = self.table.get(cid)
         return None if blob is None else load_state(blob)
-
-    async def _save(self, partition: int, state: CustomerState, decisions: list[Decision]) -> None:
-        self.table[state.customer_id] = dump_state(state)
-        wake = state.wake_at()
-        if wake is not None:
-            heapq.heappush(self.clock_for(partition).wakeups, (wake, state.customer_id))
-        key = state.customer_id.encode()
-        count_decisions(self.metrics, decisions)
-        for decision in decisions:
-            await self.produce(self.names.decisions, key, decision_line(decision).encode(), None)
-            if decision.outcome == "send":
-                await self._send(decision)
 
     async def _send(self, decision: Decision) -> None:
         """Claim and queue the send in Redis; the sender task carries it out at `decision.at`."""

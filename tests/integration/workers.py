@@ -127,6 +127,16 @@ class WorkerProcess:
                 return float(line.rsplit(" ", 1)[1])
         return 0.0
 
+    def events_handled(self) -> float:
+        """Input messages taken so far: accepted, repeated or rejected."""
+        text = httpx.get(f"{self.url}/metrics", timeout=5).text
+        results = ('result="accepted"', 'result="duplicate"', 'result="rejected"')
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("engagement_events_total{") and any(r in line for r in results)
+        )
+
     def log(self) -> str:
         path = self.state_dir / "worker.log"
         return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
