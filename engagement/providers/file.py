@@ -1,9 +1,11 @@
-"""The file provider: appends each message as a JSON line to `ENGAGEMENT_PROVIDER_FILE` (synced to disk)."""
+"""The file provider: appends each message as a JSON line to `ENGAGEMENT_PROVIDER_FILE` (synced to disk),
+with `sent_at`, the time of the call in seconds since the epoch."""
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -19,7 +21,8 @@ class FileProvider:
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
     async def send(self, message: OutboundMessage) -> SendReceipt:
-        line = json.dumps(asdict(message), ensure_ascii=False, separators=(",", ":")) + "\n"
+        record = {**asdict(message), "sent_at": round(time.time(), 6)}
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
         try:
             os.write(self._fd, line.encode())
             os.fsync(self._fd)
