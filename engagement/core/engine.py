@@ -25,7 +25,7 @@ from engagement.config.triggers import TriggerSpec
 from engagement.core import decisions as r
 from engagement.core.catalog import MessageCatalog
 from engagement.core.decisions import Decision, Message, Step
-from engagement.core.keys import event_digest, remember, seen_before
+from engagement.core.keys import event_digest, idempotency_key, remember, seen_before
 from engagement.core.kinds import browse, cart, login, logistics, profile
 from engagement.core.policies import PolicyChain
 from engagement.core.state import CustomerState, Profile, Timer
@@ -253,7 +253,7 @@ class Engine:
             reason=reason,
             at=at,
             due_at=timer.first_due,
-            key=timer.key,
+            key=idempotency_key(timer.trigger_id, state.customer_id, timer.subject),
             event_id=timer.event_id,
             deadline=timer.deadline,
             config_version=self.config_version,
@@ -277,7 +277,7 @@ def _pending_order(item: tuple[float, str, Event]) -> tuple[float, str]:
 
 
 def _timer_order(timer: Timer) -> tuple[float, str, str]:
-    return (timer.due, timer.trigger_id, timer.key)
+    return (timer.due, timer.trigger_id, timer.subject)
 
 
 def _kind_allows_fire(engine: Engine, state: CustomerState, spec: TriggerSpec, timer: Timer) -> bool:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from engagement.config.triggers import MarketingPolicies, SecurityPolicies, TriggerSpec
 from engagement.core import decisions as r
+from engagement.core.flat import flat_get, flat_set
 from engagement.core.keys import in_holdout
 from engagement.core.quiet_hours import AllowedMinutes
 from engagement.core.state import CustomerState, Ledger, Profile
@@ -65,7 +66,7 @@ class PolicyChain:
             return Verdict(r.HOLDOUT, at)
         ledger = state.ledger
         if ledger is not None:
-            last = ledger.last_sent.get(self.trigger_id)
+            last = flat_get(ledger.last_sent, self.trigger_id)
             if self._cooldown is not None and last is not None and at - last < self._cooldown:
                 return Verdict(r.COOLDOWN, at)
             if self._capped(ledger, at):
@@ -97,15 +98,14 @@ class PolicyChain:
         ledger = state.ledger
         if ledger is None:
             ledger = state.ledger = Ledger()
-        ledger.last_sent[self.trigger_id] = at
+        ledger.last_sent = flat_set(ledger.last_sent, self.trigger_id, at)
         ledger.last_send_at = at
         if self.category == "security":
             return
-        ledger.business.append(at)
+        ledger.business = (*ledger.business, at)
         if self.marketing:
             since = at - DAY
-            ledger.marketing = [t for t in ledger.marketing if t > since]
-            ledger.marketing.append(at)
+            ledger.marketing = (*[t for t in ledger.marketing if t > since], at)
 
 
 def record_reply(state: CustomerState, at: float) -> None:
@@ -115,4 +115,4 @@ def record_reply(state: CustomerState, at: float) -> None:
         ledger = state.ledger = Ledger()
     if ledger.last_reply_at is None or at > ledger.last_reply_at:
         ledger.last_reply_at = at
-        ledger.business = [t for t in ledger.business if t > at]
+        ledger.business = tuple(t for t in ledger.business if t > at)

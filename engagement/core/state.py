@@ -6,30 +6,38 @@ until a customer does something that needs them, which keeps an idle customer sm
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from engagement.core.flat import FlatTimes
 from engagement.events import Event
 
 
 @dataclass(slots=True)
 class Profile:
+    """`number`: the E.164 phone number without its `+`, as an integer (half the size of the text)."""
+
     name: str | None = None
-    phone: str | None = None
+    number: int | None = None
     locale: str | None = None
     timezone: str | None = None
     opt_in: bool = False
     opt_out: bool = False
     tier: str | None = None
 
+    @property
+    def phone(self) -> str | None:
+        return None if self.number is None else f"+{self.number}"
+
 
 @dataclass(slots=True)
 class Timer:
-    """A pending decision of one trigger. `due` may move (quiet hours); `first_due` is when it first fell due."""
+    """A pending decision of one trigger. `due` may move (quiet hours); `first_due` is when it first fell due.
+    Its idempotency key derives from (trigger, customer, subject) when it fires: not stored, it is
+    the largest string a timer would hold."""
 
     trigger_id: str
     due: float
     deadline: float
-    key: str
     event_id: str
     subject: str
     first_due: float
@@ -87,24 +95,37 @@ class LastOrder:
 
 @dataclass(slots=True)
 class Logins:
-    """What the anomaly rules need: where and on what a customer logged in before."""
+    """What the anomaly rules need: where and on what a customer logged in before.
+    `places` holds the devices and then the countries, each as flat (name, last seen, ...) pairs,
+    split by one `None`: a customer has one or two of each, and one tuple is a fraction of the
+    two dicts it replaces (see `devices()` and `countries()`)."""
 
     successes: int = 0
     last_at: float | None = None
     last_lat: float | None = None
     last_lon: float | None = None
-    devices: dict[str, float] = field(default_factory=dict)
-    countries: dict[str, float] = field(default_factory=dict)
-    failures: list[float] = field(default_factory=list)
+    places: tuple[str | float | None, ...] = ()
+    failures: tuple[float, ...] = ()
+
+    def devices(self) -> FlatTimes:
+        places = self.places
+        return places[: places.index(None)] if places else ()  # type: ignore[return-value]
+
+    def countries(self) -> FlatTimes:
+        places = self.places
+        return places[places.index(None) + 1 :] if places else ()  # type: ignore[return-value]
+
+    def remember(self, devices: FlatTimes, countries: FlatTimes) -> None:
+        self.places = (*devices, None, *countries)
 
 
 @dataclass(slots=True)
 class Ledger:
     """Sends and replies, for cooldowns, frequency caps and pacing."""
 
-    last_sent: dict[str, float] = field(default_factory=dict)
-    marketing: list[float] = field(default_factory=list)
-    business: list[float] = field(default_factory=list)
+    last_sent: FlatTimes = ()  # trigger id -> when it last sent
+    marketing: tuple[float, ...] = ()
+    business: tuple[float, ...] = ()
     last_reply_at: float | None = None
     last_send_at: float | None = None
 

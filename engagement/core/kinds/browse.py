@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from engagement.config.triggers import BrowseAbandonmentTrigger
-from engagement.core.keys import idempotency_key
 from engagement.core.state import CustomerState, Timer, Visit
 from engagement.events import PageLeft, PageViewed
 
@@ -91,8 +90,7 @@ def _arm(engine: Engine, state: CustomerState, plan: BrowsePlan, visit: Visit) -
             timer.due = timer.first_due = due
             timer.deadline = deadline
             return
-    key = idempotency_key(plan.id, state.customer_id, subject)
-    engine.add_timer(state, Timer(plan.id, due, deadline, key, subject, subject, due))
+    engine.add_timer(state, Timer(plan.id, due, deadline, subject, subject, due))
 
 
 def on_cancel_event(

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from engagement.core import decisions as r
-from engagement.core.keys import idempotency_key
 from engagement.core.state import Cart, CustomerState, Timer
 from engagement.events import CartUpdated
 
@@ -46,8 +45,7 @@ def on_activity(engine: Engine, state: CustomerState, activity: str, t: float) -
         deadline = due + spec.send_within.total_seconds()
         timer = engine.timer_for(state, spec.id)
         if timer is None:
-            key = idempotency_key(spec.id, state.customer_id, cart.episode)
-            engine.add_timer(state, Timer(spec.id, due, deadline, key, cart.episode, cart.episode, due))
+            engine.add_timer(state, Timer(spec.id, due, deadline, cart.episode, cart.episode, due))
         elif due > timer.first_due:
             timer.due = timer.first_due = due
             timer.deadline = deadline

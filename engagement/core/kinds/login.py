@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from engagement.core.keys import idempotency_key
+from engagement.core.flat import FlatTimes, dict_as_flat, flat_as_dict, flat_get
 from engagement.core.kinds.profile import profile_as_of
 from engagement.core.state import CustomerState, Logins, Timer
 from engagement.events import LoginFailed, LoginSucceeded
@@ -38,8 +38,7 @@ def on_login(
     for spec in engine.login_triggers:
         if logins.successes >= spec.min_previous_logins and is_anomalous(spec, logins, event, t):
             window = spec.send_within.total_seconds()
-            key = idempotency_key(spec.id, state.customer_id, event.event_id)
-            timer = Timer(spec.id, t, t + window, key, event.event_id, event.event_id, t)
+            timer = Timer(spec.id, t, t + window, event.event_id, event.event_id, t)
             engine.fire(state, timer, clock, out, profile_as_of(state, t))
     _remember_success(engine, logins, event, t)
 
@@ -48,8 +47,8 @@ def is_anomalous(spec: AnomalousLoginTrigger, logins: Logins, event: LoginSuccee
     rule = spec.new_device_and_country
     if rule.enabled and event.device_id is not None and event.country is not None:
         horizon = t - rule.lookback.total_seconds()
-        device_seen = logins.devices.get(event.device_id)
-        country_seen = logins.countries.get(event.country)
+        device_seen = flat_get(logins.devices(), event.device_id)
+        country_seen = flat_get(logins.countries(), event.country)
         if (device_seen is None or device_seen < horizon) and (country_seen is None or country_seen < horizon):
             return True
     travel = spec.impossible_travel
@@ -91,8 +90,7 @@ def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 def _remember_failure(engine: Engine, logins: Logins, t: float) -> None:
     keep = max((s.failed_logins.within.total_seconds() for s in engine.login_triggers), default=0.0)
-    logins.failures = [f for f in logins.failures if f > t - keep][-MAX_REMEMBERED:]
-    logins.failures.append(t)
+    logins.failures = (*[f for f in logins.failures if f > t - keep][-MAX_REMEMBERED:], t)
 
 
 def _remember_success(engine: Engine, logins: Logins, event: LoginSucceeded, t: float) -> None:
@@ -100,14 +98,18 @@ def _remember_success(engine: Engine, logins: Logins, event: LoginSucceeded, t: 
     if logins.last_at is None or t >= logins.last_at:
         logins.last_at, logins.last_lat, logins.last_lon = t, event.latitude, event.longitude
     lookback = max((s.new_device_and_country.lookback.total_seconds() for s in engine.login_triggers), default=0.0)
+    devices, countries = logins.devices(), logins.countries()
     if event.device_id is not None:
-        _seen(logins.devices, event.device_id, t, t - lookback)
+        devices = _seen(devices, event.device_id, t, t - lookback)
     if event.country is not None:
-        _seen(logins.countries, event.country, t, t - lookback)
+        countries = _seen(countries, event.country, t, t - lookback)
+    logins.remember(devices, countries)
 
 
-def _seen(seen: dict[str, float], value: str, t: float, horizon: float) -> None:
+def _seen(flat: FlatTimes, value: str, t: float, horizon: float) -> FlatTimes:
+    seen = flat_as_dict(flat)
     seen[value] = max(t, seen.get(value, t))
     if len(seen) > MAX_REMEMBERED:
         for stale in [k for k, at in seen.items() if at < horizon] or sorted(seen, key=seen.__getitem__)[:1]:
             del seen[stale]
+    return dict_as_flat(seen)

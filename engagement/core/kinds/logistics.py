@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from engagement.core import decisions as r
-from engagement.core.keys import idempotency_key
 from engagement.core.state import CustomerState, LastOrder, Shipment, Timer
 from engagement.events import OrderPlaced, ShipmentDelivered, ShipmentDispatched, ShipmentStatusChanged
 
@@ -35,8 +34,7 @@ def on_dispatched(engine: Engine, state: CustomerState, event: ShipmentDispatche
     for spec in engine.logistics_triggers:
         due = max(promised + spec.delay_threshold.total_seconds(), t)
         deadline = due + spec.send_within.total_seconds()
-        key = idempotency_key(spec.id, state.customer_id, sid)
-        engine.add_timer(state, Timer(spec.id, due, deadline, key, event.event_id, sid, due))
+        engine.add_timer(state, Timer(spec.id, due, deadline, event.event_id, sid, due))
 
 
 def on_status(engine: Engine, state: CustomerState, event: ShipmentStatusChanged, t: float) -> None:

@@ -20,7 +20,7 @@ def _merge(profile: Profile, event: CustomerUpdated) -> None:
     if event.name is not None:
         profile.name = event.name
     if event.phone is not None:
-        profile.phone = event.phone
+        profile.number = int(event.phone[1:])  # E.164, validated at the edge
     if event.locale is not None:
         profile.locale = sys.intern(event.locale)
     if event.timezone is not None:
@@ -51,7 +51,7 @@ def profile_as_of(state: CustomerState, t: float) -> Profile | None:
     profile = (
         Profile()
         if base is None
-        else Profile(base.name, base.phone, base.locale, base.timezone, base.opt_in, base.opt_out, base.tier)
+        else Profile(base.name, base.number, base.locale, base.timezone, base.opt_in, base.opt_out, base.tier)
     )
     for update in updates:
         _merge(profile, update)
