@@ -8,20 +8,29 @@ outcome is unknown (a read timeout, a crash in between) is never repeated.
 from __future__ import annotations
 
 import logging
+import random
 from dataclasses import dataclass
 
 from engagement.live.metrics import Metrics
 from engagement.providers.base import (
+    MarketingRefusedError,
     OutboundMessage,
     OutcomeUnknownError,
     PermanentError,
     Provider,
+    RecipientUnreachableError,
+    SendingHaltedError,
     ThrottledError,
     TransientError,
 )
 
 log = logging.getLogger("engagement.sender")
 
+_PERMANENT_RESULTS: dict[type[PermanentError], str] = {
+    SendingHaltedError: "halted",
+    RecipientUnreachableError: "unreachable",
+    MarketingRefusedError: "marketing_refused",
+}
 RETRY_BASE_SECONDS = 1.0
 RETRY_MAX_SECONDS = 60.0
 
@@ -66,10 +75,17 @@ async def deliver(
     except TransientError as exc:
         metrics.inc("engagement_sends_total", result="transient_error")
         backoff = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0))
+        backoff *= random.uniform(0.8, 1.2)  # noqa: S311 (spreading retries, not security)
         return SendOutcome("retry", f"transient: {exc}", now + backoff)
     except PermanentError as exc:
-        metrics.inc("engagement_sends_total", result="failed")
-        log.warning("send %s failed: %s", message.key, exc)
+        result = _PERMANENT_RESULTS.get(type(exc), "failed")
+        if isinstance(exc, MarketingRefusedError) and exc.opted_out:
+            result = "opted_out"
+        metrics.inc("engagement_sends_total", result=result)
+        if isinstance(exc, SendingHaltedError):
+            log.error("send %s: the provider refuses all sending (%s); alert", message.key, exc)
+        else:
+            log.warning("send %s failed: %s", message.key, exc)
         return SendOutcome("failed", str(exc))
     metrics.inc("engagement_sends_total", result="sent")
     return SendOutcome("sent", receipt.provider_message_id)

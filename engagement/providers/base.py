@@ -2,7 +2,12 @@
 
 ProviderError                 any failure to hand a message over
 ├── PermanentError            the provider refused it; retrying cannot help
-├── ThrottledError            too many requests; retry after `retry_after` seconds
+│   ├── RecipientUnreachableError   not reachable on this channel (for a while)
+│   ├── MarketingRefusedError       the recipient gets no marketing now (`opted_out`: for good)
+│   └── SendingHaltedError          the account cannot send at all (blocked, token, quality):
+│                                   stop sending and alert
+├── ThrottledError            too many requests; retry after `retry_after` seconds, for this
+│                             recipient only or for the whole sender (`scope`)
 └── TransientError            a network or server fault; retrying may help
     └── OutcomeUnknownError   the request may have reached the provider (a read timeout):
                               never resent blindly
@@ -15,7 +20,44 @@ from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
+class TemplateParameter:
+    """One parameter of an approved template. `kind`: text, currency (`amount` and `currency`,
+    with `text` as the fallback), date_time (`text` is what is shown), or for a header image,
+    video or document (`text` is its URL). `name` for templates with named parameters; `None`
+    for positional ones."""
+
+    text: str
+    kind: str = "text"
+    name: str | None = None
+    amount: float | None = None
+    currency: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateButton:
+    """A button parameter: `sub_type` quick_reply (a payload) or url (a suffix to the approved URL)."""
+
+    sub_type: str
+    index: int
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateSend:
+    """An approved template and the values for it (provider-neutral)."""
+
+    name: str
+    language: str
+    body: tuple[TemplateParameter, ...] = ()
+    header: tuple[TemplateParameter, ...] = ()
+    buttons: tuple[TemplateButton, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class OutboundMessage:
+    """A message to hand over. Without `template` it is free-form text (`body`), which WhatsApp
+    accepts only inside the 24 h service window; proactive sends carry a template."""
+
     key: str
     trigger: str
     customer_id: str
@@ -23,11 +65,13 @@ class OutboundMessage:
     locale: str
     category: str
     body: str
+    template: TemplateSend | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class SendReceipt:
     provider_message_id: str
+    status: str | None = None  # the provider's own word, e.g. accepted, held_for_quality_assessment
 
 
 class ProviderError(Exception):
@@ -40,10 +84,25 @@ class PermanentError(ProviderError):
     pass
 
 
+class RecipientUnreachableError(PermanentError):
+    pass
+
+
+class MarketingRefusedError(PermanentError):
+    def __init__(self, message: str, opted_out: bool, code: str | None = None) -> None:
+        super().__init__(message, code)
+        self.opted_out = opted_out
+
+
+class SendingHaltedError(PermanentError):
+    pass
+
+
 class ThrottledError(ProviderError):
-    def __init__(self, message: str, retry_after: float, code: str | None = None) -> None:
+    def __init__(self, message: str, retry_after: float, code: str | None = None, scope: str = "sender") -> None:
         super().__init__(message, code)
         self.retry_after = retry_after
+        self.scope = scope  # "recipient" or "sender"
 
 
 class TransientError(ProviderError):

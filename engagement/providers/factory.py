@@ -5,6 +5,7 @@ from __future__ import annotations
 from engagement.providers.base import Provider
 from engagement.providers.console import ConsoleProvider
 from engagement.providers.file import FileProvider
+from engagement.providers.whatsapp.cloud_api import CloudApiProvider
 from engagement.settings import Settings
 
 
@@ -18,4 +19,13 @@ def build_provider(settings: Settings) -> Provider:
     if settings.provider == "file":
         path = settings.provider_file or settings.state_dir / "sent.jsonl"
         return FileProvider(path)
-    raise UnknownProviderError(f"ENGAGEMENT_PROVIDER={settings.provider!r} is not available here; use console or file")
+    if settings.provider == "whatsapp":
+        return CloudApiProvider(
+            settings.whatsapp_api_base,
+            settings.whatsapp_api_version,
+            settings.whatsapp_phone_number_id,
+            settings.whatsapp_token.get_secret_value(),
+        )
+    raise UnknownProviderError(
+        f"ENGAGEMENT_PROVIDER={settings.provider!r} is not available; use whatsapp, console or file"
+    )

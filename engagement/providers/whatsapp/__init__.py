@@ -1,0 +1,1 @@
+"""WhatsApp providers: Meta's Cloud API (Graph API over httpx)."""
