@@ -21,6 +21,7 @@ from engagement.embedded.service import EmbeddedService
 from engagement.embedded.store import EmbeddedStore
 from engagement.live.http import make_app, serve
 from engagement.live.metrics import standard_metrics
+from engagement.live.whatsapp_webhook import WebhookSettings
 from engagement.providers.factory import build_provider
 from engagement.settings import Settings
 
@@ -50,7 +51,10 @@ async def run(settings: Settings, demo: bool, host: str) -> int:
     provider = build_provider(settings)
     metrics = standard_metrics()
     service = EmbeddedService(engine, store, provider, metrics)
-    app = make_app(service, metrics, lambda after, limit: _read(store, after, limit))
+    webhook = WebhookSettings(
+        settings.whatsapp_verify_token.get_secret_value(), settings.whatsapp_app_secret.get_secret_value(), service
+    )
+    app = make_app(service, metrics, lambda after, limit: _read(store, after, limit), webhook)
     try:
         runner = await serve(app, host, settings.http_port)
     except OSError:

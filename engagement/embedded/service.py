@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -19,10 +20,11 @@ from engagement.core.decisions import Decision
 from engagement.core.engine import Engine
 from engagement.core.state import CustomerState
 from engagement.embedded.store import EmbeddedStore
-from engagement.events import Event
+from engagement.events import CustomerUpdated, Event
 from engagement.live.metrics import Metrics, count_decisions
 from engagement.live.sender import deliver, outbound
 from engagement.live.watermark import LiveWatermark
+from engagement.live.whatsapp_webhook import StatusUpdate
 from engagement.providers.base import Provider
 
 log = logging.getLogger("engagement.run")
@@ -61,6 +63,9 @@ class EmbeddedService:
             decisions: list[Decision] = []
             duplicates = late = 0
             engine, store, watermark = self.engine, self.store, self.watermark
+            phones = [(e.phone, e.customer_id) for e in events if isinstance(e, CustomerUpdated) and e.phone]
+            if phones:
+                store.index_phones(phones)
             for event in events:
                 t = event.occurred_at.timestamp()
                 current = self._current(now, caught_up=False)
@@ -78,6 +83,18 @@ class EmbeddedService:
             self._commit(touched, decisions)
             self.metrics.inc("engagement_events_total", late, result="late")
             return duplicates
+
+    # ---- the WhatsApp webhook port ----------------------------------------------------
+
+    async def record_statuses(self, statuses: list[StatusUpdate]) -> list[StatusUpdate]:
+        return [
+            s
+            for s in statuses
+            if self.store.record_status(s.message_id, s.status, s.key, s.timestamp, json.dumps(s.error_codes))
+        ]
+
+    async def customer_for_phone(self, phone: str) -> str | None:
+        return self.store.customer_for_phone(phone)
 
     # ---- the timer loop -------------------------------------------------------------
 

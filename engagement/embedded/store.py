@@ -28,6 +28,10 @@ CREATE TABLE IF NOT EXISTS outbox (
     status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, detail TEXT);
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, send_at);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS phones (phone TEXT PRIMARY KEY, customer_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS provider_statuses (
+    message_id TEXT NOT NULL, status TEXT NOT NULL, key TEXT, at REAL NOT NULL, errors TEXT NOT NULL,
+    PRIMARY KEY (message_id, status));
 """
 
 CACHE_LIMIT = 200_000
@@ -150,6 +154,25 @@ class EmbeddedStore:
         self._db.execute(
             "UPDATE outbox SET status = 'pending', send_at = ?, detail = ? WHERE key = ?", (at, detail, key)
         )
+
+    # ---- the WhatsApp webhook side ---------------------------------------------------
+
+    def index_phones(self, pairs: list[tuple[str, str]]) -> None:
+        """Phone number -> customer, for inbound messages (the latest profile wins)."""
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO phones (phone, customer_id) VALUES (?, ?)", pairs)
+
+    def customer_for_phone(self, phone: str) -> str | None:
+        row = self._db.execute("SELECT customer_id FROM phones WHERE phone = ?", (phone,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def record_status(self, message_id: str, status: str, key: str | None, at: float, errors: str) -> bool:
+        """True when this (message id, status) was not recorded before."""
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO provider_statuses (message_id, status, key, at, errors) VALUES (?, ?, ?, ?, ?)",
+            (message_id, status, key, at, errors),
+        )
+        return cursor.rowcount == 1
 
     def outbox_counts(self) -> dict[str, int]:
         rows = self._db.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status")

@@ -13,8 +13,10 @@ from typing import Protocol
 from aiohttp import web
 
 from engagement.events import Event
+from engagement.live import whatsapp_webhook
 from engagement.live.ingest import MAX_BODY_BYTES, parse_body
 from engagement.live.metrics import Metrics
+from engagement.live.whatsapp_webhook import WebhookSettings
 
 
 class Ingest(Protocol):
@@ -28,7 +30,12 @@ DecisionsReader = Callable[[int, int], Awaitable[list[tuple[int, str]]]]
 METRICS = web.AppKey("metrics", Metrics)
 
 
-def make_app(ingest: Ingest, metrics: Metrics, decisions: DecisionsReader | None = None) -> web.Application:
+def make_app(
+    ingest: Ingest,
+    metrics: Metrics,
+    decisions: DecisionsReader | None = None,
+    webhook: WebhookSettings | None = None,
+) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[METRICS] = metrics
 
@@ -66,7 +73,49 @@ def make_app(ingest: Ingest, metrics: Metrics, decisions: DecisionsReader | None
             )
 
         app.router.add_get("/v1/decisions", get_decisions)
+    if webhook is not None:
+        add_whatsapp_webhook(app, webhook, metrics)
     return app
+
+
+def add_whatsapp_webhook(app: web.Application, settings: WebhookSettings, metrics: Metrics) -> None:
+    async def verify(request: web.Request) -> web.Response:
+        challenge = whatsapp_webhook.handshake(request.query, settings.verify_token)
+        if challenge is None:
+            metrics.inc("engagement_whatsapp_webhooks_total", result="handshake_refused")
+            return web.Response(status=403, text="verification failed")
+        return web.Response(text=challenge)
+
+    async def receive(request: web.Request) -> web.Response:
+        body = await request.read()
+        if not whatsapp_webhook.signature_valid(settings.app_secret, body, request.headers.get("X-Hub-Signature-256")):
+            metrics.inc("engagement_whatsapp_webhooks_total", result="bad_signature")
+            return web.Response(status=401, text="bad signature")
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            metrics.inc("engagement_whatsapp_webhooks_total", result="bad_body")
+            return web.Response(status=400, text="not JSON")
+        metrics.inc("engagement_whatsapp_webhooks_total", result="accepted")
+        content = whatsapp_webhook.parse(payload)
+        for status in await settings.port.record_statuses(content.statuses):
+            metrics.inc("engagement_whatsapp_statuses_total", status=status.status)
+            for code in status.error_codes:
+                metrics.inc("engagement_whatsapp_failures_total", code=str(code))
+        events = []
+        for message in content.inbound:
+            customer = await settings.port.customer_for_phone(message.phone)
+            if customer is None:
+                metrics.inc("engagement_whatsapp_inbound_total", result="unknown_sender")
+                continue
+            metrics.inc("engagement_whatsapp_inbound_total", result="reply")
+            events.append(whatsapp_webhook.reply_event(message, customer))
+        if events:
+            await settings.port.ingest(events)
+        return web.Response(text="ok")
+
+    app.router.add_get("/v1/webhooks/whatsapp", verify)
+    app.router.add_post("/v1/webhooks/whatsapp", receive)
 
 
 def _dumps(obj: object) -> str:

@@ -1,0 +1,169 @@
+"""WhatsApp Cloud API webhooks (CONTRACT.md §5, WHATSAPP.md §1.10), shared by `run` and the worker.
+
+- `GET /v1/webhooks/whatsapp`: the handshake; the challenge is echoed when `hub.verify_token` matches.
+- `POST /v1/webhooks/whatsapp`: `X-Hub-Signature-256` must be the HMAC-SHA256 of the raw body
+  with the app secret (constant-time compare; no secret set means every POST is refused), else 401.
+  Statuses (sent, delivered, read, failed with their error codes) are recorded once per
+  (message id, status); inbound texts and button taps become `message.replied` events for the
+  customer whose phone number wrote (the runtime's phone index).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from engagement.events import EVENT_ADAPTER, Event
+
+log = logging.getLogger("engagement.webhook")
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    message_id: str
+    status: str
+    timestamp: float
+    recipient: str
+    key: str | None  # biz_opaque_callback_data: the send's idempotency key
+    error_codes: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    message_id: str
+    phone: str  # E.164, with "+"
+    timestamp: float
+    text: str | None
+    button_payload: str | None
+
+
+@dataclass
+class WebhookContent:
+    statuses: list[StatusUpdate] = field(default_factory=list)
+    inbound: list[InboundMessage] = field(default_factory=list)
+
+
+class WebhookPort(Protocol):
+    async def record_statuses(self, statuses: list[StatusUpdate]) -> list[StatusUpdate]:
+        """Record the statuses not seen before (by message id and status) and return them."""
+        ...
+
+    async def customer_for_phone(self, phone: str) -> str | None: ...
+
+    async def ingest(self, events: list[Event]) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    verify_token: str
+    app_secret: str
+    port: WebhookPort
+
+
+def signature_valid(app_secret: str, body: bytes, header: str | None) -> bool:
+    if not app_secret or not header or not header.startswith("sha256="):
+        return False
+    expected = hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header.removeprefix("sha256="))
+
+
+def handshake(query: Mapping[str, str], verify_token: str) -> str | None:
+    """The challenge to echo, or None when the handshake must be refused."""
+    if not verify_token or query.get("hub.mode") != "subscribe":
+        return None
+    if not hmac.compare_digest(query.get("hub.verify_token", ""), verify_token):
+        return None
+    return query.get("hub.challenge", "")
+
+
+def parse(payload: Any) -> WebhookContent:
+    """Statuses and inbound messages of a webhook body; anything else in it is ignored."""
+    content = WebhookContent()
+    if not isinstance(payload, dict):
+        return content
+    for entry in _dicts(payload.get("entry")):
+        for change in _dicts(entry.get("changes")):
+            value = change.get("value")
+            if not isinstance(value, dict):
+                continue
+            for status in _dicts(value.get("statuses")):
+                parsed = _status(status)
+                if parsed is not None:
+                    content.statuses.append(parsed)
+            for message in _dicts(value.get("messages")):
+                inbound = _inbound(message)
+                if inbound is not None:
+                    content.inbound.append(inbound)
+    return content
+
+
+def reply_event(message: InboundMessage, customer_id: str) -> Event:
+    return EVENT_ADAPTER.validate_python(
+        {
+            "event_id": f"wa-{message.message_id}"[:128],
+            "type": "message.replied",
+            "customer_id": customer_id,
+            "occurred_at": datetime.fromtimestamp(message.timestamp, UTC),
+            "text": message.text[:4096] if message.text is not None else None,
+            "button_payload": message.button_payload[:1024] if message.button_payload is not None else None,
+        }
+    )
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _seconds(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _status(status: dict[str, Any]) -> StatusUpdate | None:
+    message_id, kind = status.get("id"), status.get("status")
+    if not isinstance(message_id, str) or not isinstance(kind, str):
+        return None
+    codes = tuple(e["code"] for e in _dicts(status.get("errors")) if isinstance(e.get("code"), int))
+    key = status.get("biz_opaque_callback_data")
+    return StatusUpdate(
+        message_id,
+        kind,
+        _seconds(status.get("timestamp")),
+        str(status.get("recipient_id", "")),
+        key if isinstance(key, str) else None,
+        codes,
+    )
+
+
+def _inbound(message: dict[str, Any]) -> InboundMessage | None:
+    message_id, sender = message.get("id"), message.get("from")
+    if not isinstance(message_id, str) or not isinstance(sender, str):
+        return None
+    text = payload = None
+    kind = message.get("type")
+    if kind == "text":
+        text = (message.get("text") or {}).get("body")
+    elif kind == "button":
+        button = message.get("button") or {}
+        payload, text = button.get("payload"), button.get("text")
+    elif kind == "interactive":
+        interactive = message.get("interactive") or {}
+        reply = interactive.get("button_reply") or interactive.get("list_reply") or {}
+        payload, text = reply.get("id"), reply.get("title")
+    else:
+        return None
+    phone = sender if sender.startswith("+") else f"+{sender}"
+    return InboundMessage(
+        message_id,
+        phone,
+        _seconds(message.get("timestamp")),
+        text if isinstance(text, str) else None,
+        payload if isinstance(payload, str) else None,
+    )
