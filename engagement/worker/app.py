@@ -14,6 +14,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from engagement.events import Event
 from engagement.live.http import make_app, serve
 from engagement.live.metrics import standard_metrics
+from engagement.live.whatsapp_webhook import WebhookSettings
 from engagement.providers.factory import build_provider
 from engagement.settings import Settings
 from engagement.worker.admin import TABLE
@@ -23,6 +24,7 @@ from engagement.worker.sending import run_sender
 from engagement.worker.service import WorkerService
 from engagement.worker.table import PartitionedTable
 from engagement.worker.topics import TopicNames
+from engagement.worker.webhook_port import RedisWebhookPort
 
 log = logging.getLogger("engagement.worker")
 
@@ -100,7 +102,13 @@ def create_app(settings: Settings, engine: Any, partitions: int, host: str) -> f
 
     @app.task
     async def http() -> None:
-        await serve(make_app(Producing(), metrics), host, settings.http_port)
+        producing = Producing()
+        webhook = WebhookSettings(
+            settings.whatsapp_verify_token.get_secret_value(),
+            settings.whatsapp_app_secret.get_secret_value(),
+            RedisWebhookPort(outbox, producing),
+        )
+        await serve(make_app(producing, metrics, None, webhook), host, settings.http_port)
         log.info("worker http on %s:%d", host, settings.http_port)
 
     return app

@@ -143,6 +143,19 @@ class RedisOutbox:
         value: Any = await self._retrying(lambda: self.redis.get(self.claim_key(key)))
         return None if value is None else bytes(value).decode()
 
+    # ---- what the WhatsApp webhook needs -----------------------------------------------
+
+    async def set_once(self, name: str, value: str, ttl: int) -> bool:
+        return bool(await self._retrying(lambda: self.redis.set(name, value, nx=True, ex=ttl)))
+
+    async def index_phones(self, pairs: list[tuple[str, str]]) -> None:
+        mapping = dict(pairs)
+        await self._retrying(lambda: self.redis.hset(f"{self.namespace}:phones", mapping=mapping))  # type: ignore[arg-type]
+
+    async def customer_for_phone(self, phone: str) -> str | None:
+        value: Any = await self._retrying(lambda: self.redis.hget(f"{self.namespace}:phones", phone))
+        return None if value is None else bytes(value).decode()
+
     async def close(self) -> None:
         await self.redis.aclose()
 

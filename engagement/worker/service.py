@@ -22,6 +22,7 @@ from engagement.core.decisions import Decision
 from engagement.core.engine import Engine
 from engagement.core.state import CustomerState
 from engagement.decode import Rejection, decode_event
+from engagement.events import CustomerUpdated
 from engagement.live.metrics import Metrics, count_decisions
 from engagement.live.state_codec import dump_state, load_state
 from engagement.live.watermark import MergedWatermark
@@ -67,6 +68,7 @@ class WorkerService:
         self._changed: dict[str, tuple[int, CustomerState]] = {}  # this batch's, not written yet
         self._decisions: list[Decision] = []
         self._letters: list[bytes] = []
+        self._phones: list[tuple[str, str]] = []  # (phone, customer) from this batch's profiles
 
     def clock_for(self, partition: int) -> PartitionClock:
         clock = self.partitions.get(partition)
@@ -108,6 +110,8 @@ class WorkerService:
         upto = clock.watermark.value(now, lagging, wall_clock=False)
         self.engine.run_until(state, upto, now, self._decisions)
         self._changed[cid] = (partition, state)
+        if isinstance(item, CustomerUpdated) and item.phone:
+            self._phones.append((item.phone, cid))
 
     def on_tick(self, partition: int, customer_id: str, upto: float, now: float) -> None:
         clock = self.clock_for(partition)
@@ -120,15 +124,17 @@ class WorkerService:
 
     def forget(self) -> None:
         """Drop a failed batch and every cached state (some may hold its unwritten changes)."""
-        self._changed, self._decisions, self._letters = {}, [], []
+        self._changed, self._decisions, self._letters, self._phones = {}, [], [], []
         self._cache.clear()
 
     async def flush(self) -> None:
         """End of a batch: each changed state written to the table once, then the batch's decisions
         published and its sends queued. Nothing of the batch is acknowledged before this returns,
         so a crash replays the whole batch (the send claims keep that from sending twice)."""
-        changed, decisions, letters = self._changed, self._decisions, self._letters
-        self._changed, self._decisions, self._letters = {}, [], []
+        changed, decisions, letters, phones = self._changed, self._decisions, self._letters, self._phones
+        self._changed, self._decisions, self._letters, self._phones = {}, [], [], []
+        if phones:
+            await self.outbox.index_phones(phones)
         cache = self._cache
         for cid, (partition, state) in changed.items():
             self.table.write(partition, cid, dump_state(state))

@@ -9,10 +9,13 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
+from engagement.timefmt import rfc3339
 from tests.integration.expected import distinct, replayed, sent_keys
 from tests.integration.processes import DEMO_STREAM, retimed_lines, wait_for
+from tests.integration.whatsapp_payloads import ENV, PHONE, signed, status, webhook
 from tests.integration.workers import Namespace, RedisServer, WorkerProcess, sent
 
 pytestmark = pytest.mark.integration
@@ -190,3 +193,32 @@ def test_malformed_messages_go_to_the_dead_letter_topic_and_processing_goes_on(
     expected = replayed(lines, time.time() + 120)
     wait_for(lambda: len(distinct(space.decisions())) >= len(expected), 60, "the decisions after the bad input")
     assert distinct(space.decisions()) == distinct(expected)
+
+
+def test_whatsapp_webhook_on_the_worker(tmp_path: Path, space: Namespace, workers: list[WorkerProcess]) -> None:
+    worker = WorkerProcess(space, tmp_path / "w1", tmp_path / "sent.jsonl", ENV)
+    workers.append(worker)
+    worker.start(wait_for_partitions=4)
+    profile = {
+        "event_id": f"{space.app_id}-p",
+        "type": "customer.updated",
+        "customer_id": "c-wh",
+        "occurred_at": rfc3339(time.time() - 60),
+        "phone": PHONE,
+        "whatsapp_opt_in": True,
+    }
+    space.produce([json.dumps(profile)])
+    wait_for(lambda: accepted(workers) >= 1, 30, "the profile")
+    time.sleep(0.5)  # the batch's phone index is written with the batch
+    url = f"{worker.url}/v1/webhooks/whatsapp"
+    statuses = webhook({"statuses": [status("wamid.W", "read")]})
+    assert httpx.post(url, content=statuses, headers=signed(statuses)).status_code == 200
+    assert httpx.post(url, content=statuses, headers=signed(statuses)).status_code == 200
+    assert httpx.post(url, content=statuses, headers=signed(statuses, "forged")).status_code == 401
+    assert worker.metric("engagement_whatsapp_statuses_total", status="read") == 1
+    stop = {"from": PHONE[1:], "id": "wamid.IN", "timestamp": str(int(time.time())), "type": "text"}
+    inbound = webhook({"messages": [{**stop, "text": {"body": "退訂"}}]})
+    assert httpx.post(url, content=inbound, headers=signed(inbound)).status_code == 200
+    replies = [json.loads(v) for v in space.read(space.names.for_event("message.replied"))]
+    replies = [r for r in replies if r["type"] == "message.replied"]
+    assert [(r["customer_id"], r["text"]) for r in replies] == [("c-wh", "退訂")]

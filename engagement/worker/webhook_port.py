@@ -1,0 +1,33 @@
+"""The WhatsApp webhook's port in the worker: statuses deduplicated and the phone index in Redis
+(shared by all workers), replies produced to the input topics like any ingested event."""
+
+from __future__ import annotations
+
+import json
+
+from engagement.events import Event
+from engagement.live.http import Ingest
+from engagement.live.whatsapp_webhook import StatusUpdate
+from engagement.worker.outbox import RedisOutbox
+
+STATUS_TTL_SECONDS = 7 * 86_400  # Meta retries a webhook for up to 7 days
+
+
+class RedisWebhookPort:
+    def __init__(self, outbox: RedisOutbox, producer: Ingest) -> None:
+        self.outbox, self.producer = outbox, producer
+
+    async def record_statuses(self, statuses: list[StatusUpdate]) -> list[StatusUpdate]:
+        new: list[StatusUpdate] = []
+        for status in statuses:
+            name = f"{self.outbox.namespace}:status:{status.message_id}:{status.status}"
+            record = json.dumps({"key": status.key, "at": status.timestamp, "errors": status.error_codes})
+            if await self.outbox.set_once(name, record, STATUS_TTL_SECONDS):
+                new.append(status)
+        return new
+
+    async def customer_for_phone(self, phone: str) -> str | None:
+        return await self.outbox.customer_for_phone(phone)
+
+    async def ingest(self, events: list[Event]) -> int:
+        return await self.producer.ingest(events)
