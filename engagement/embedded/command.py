@@ -21,6 +21,7 @@ from engagement.embedded.service import EmbeddedService
 from engagement.embedded.store import EmbeddedStore
 from engagement.live.http import make_app, serve
 from engagement.live.metrics import standard_metrics
+from engagement.live.rate_limit import LocalGcra, burst_for
 from engagement.live.whatsapp_webhook import WebhookSettings
 from engagement.providers.factory import build_provider
 from engagement.settings import Settings
@@ -50,7 +51,10 @@ async def run(settings: Settings, demo: bool, host: str) -> int:
     store = EmbeddedStore(state_dir)
     provider = build_provider(settings)
     metrics = standard_metrics()
-    service = EmbeddedService(engine, store, provider, metrics)
+    limiter = None
+    if settings.provider == "whatsapp":
+        limiter = LocalGcra(settings.whatsapp_max_rps, burst_for(settings.whatsapp_max_rps))
+    service = EmbeddedService(engine, store, provider, metrics, limiter=limiter)
     webhook = WebhookSettings(
         settings.whatsapp_verify_token.get_secret_value(), settings.whatsapp_app_secret.get_secret_value(), service
     )

@@ -22,6 +22,7 @@ from engagement.core.state import CustomerState
 from engagement.embedded.store import EmbeddedStore
 from engagement.events import CustomerUpdated, Event
 from engagement.live.metrics import Metrics, count_decisions
+from engagement.live.rate_limit import RateLimiter, Unlimited
 from engagement.live.sender import deliver, outbound
 from engagement.live.watermark import LiveWatermark
 from engagement.live.whatsapp_webhook import StatusUpdate
@@ -40,8 +41,10 @@ class EmbeddedService:
         provider: Provider,
         metrics: Metrics,
         clock: Callable[[], float] = time.time,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.engine, self.store, self.provider, self.metrics, self.clock = engine, store, provider, metrics, clock
+        self.limiter = limiter or Unlimited()
         lateness = engine.settings.allowed_lateness
         self.watermark = LiveWatermark(lateness, store.meta("max_seen", float("-inf")))
         self.applied = store.meta("applied", float("-inf"))
@@ -137,6 +140,7 @@ class EmbeddedService:
     async def send_due(self) -> int:
         done = 0
         for row in self.store.due_sends(self.clock()):
+            await self.limiter.acquire()
             if not self.store.claim(row.key):
                 continue
             outcome = await deliver(

@@ -14,12 +14,14 @@ from aiokafka.partitioner import DefaultPartitioner
 from engagement.events import Event
 from engagement.live.http import make_app, serve
 from engagement.live.metrics import standard_metrics
+from engagement.live.rate_limit import RateLimiter, Unlimited, burst_for
 from engagement.live.whatsapp_webhook import WebhookSettings
 from engagement.providers.factory import build_provider
 from engagement.settings import Settings
 from engagement.worker.admin import TABLE
 from engagement.worker.outbox import RedisOutbox
 from engagement.worker.progress import InputProgress
+from engagement.worker.rate_limit import RedisGcra
 from engagement.worker.sending import run_sender
 from engagement.worker.service import WorkerService
 from engagement.worker.table import PartitionedTable
@@ -98,7 +100,7 @@ def create_app(settings: Settings, engine: Any, partitions: int, host: str) -> f
     @app.task
     async def sender() -> None:
         quiet_library_debug_logs()
-        await run_sender(outbox, provider, metrics)
+        await run_sender(outbox, provider, metrics, send_limiter(settings, outbox))
 
     @app.task
     async def http() -> None:
@@ -133,6 +135,13 @@ def apply_batch(
         if behind is None:
             behind = lagging[partition] = progress.lagging(consumer, partition)
         service.on_event(message.topic, partition, message.offset, event.value, now, behind)
+
+
+def send_limiter(settings: Settings, outbox: RedisOutbox) -> RateLimiter:
+    """WhatsApp's throughput limit, shared by all workers through Redis."""
+    if settings.provider != "whatsapp":
+        return Unlimited()
+    return RedisGcra(outbox, settings.whatsapp_max_rps, burst_for(settings.whatsapp_max_rps))
 
 
 def quiet_library_debug_logs() -> None:

@@ -109,7 +109,7 @@ class RedisOutbox:
         key = send.message.key
         keys = [self.claim_key(key), self._queue, self._payloads]
         args: list[str | int] = [repr(at), key, send.encode(), CLAIM_TTL_SECONDS]
-        added = bool(await self._retrying(lambda: self._enqueue(keys=keys, args=args)))
+        added = bool(await self.retrying(lambda: self._enqueue(keys=keys, args=args)))
         if added:
             self.queued.set()
         return added
@@ -119,47 +119,47 @@ class RedisOutbox:
         prefix = f"{self.namespace}:send:"
         keys = [self._queue, self._payloads]
         args: list[str | int] = [repr(now), limit, prefix, CLAIM_TTL_SECONDS]
-        flat: list[Any] = await self._retrying(lambda: self._take_due(keys=keys, args=args))
+        flat: list[Any] = await self.retrying(lambda: self._take_due(keys=keys, args=args))
         return [QueuedSend.decode(flat[i + 1]) for i in range(0, len(flat), 2)]
 
     async def settle(self, key: str, status: str) -> None:
         """A final status (sent, failed, unknown, expired); the key is never sent again."""
         keys = [self.claim_key(key), self._payloads]
         args: list[str | int] = [status, CLAIM_TTL_SECONDS, key]
-        await self._retrying(lambda: self._settle(keys=keys, args=args))
+        await self.retrying(lambda: self._settle(keys=keys, args=args))
 
     async def requeue(self, send: QueuedSend, at: float) -> None:
         """Back into the queue for a retry at `at`, one attempt more."""
         again = QueuedSend(send.message, send.deadline, send.attempts + 1)
         keys = [self.claim_key(send.message.key), self._queue, self._payloads]
         args: list[str | int] = [repr(at), send.message.key, again.encode(), CLAIM_TTL_SECONDS]
-        await self._retrying(lambda: self._requeue(keys=keys, args=args))
+        await self.retrying(lambda: self._requeue(keys=keys, args=args))
 
     async def next_due(self) -> float | None:
-        first: list[Any] = await self._retrying(lambda: self.redis.zrange(self._queue, 0, 0, withscores=True))
+        first: list[Any] = await self.retrying(lambda: self.redis.zrange(self._queue, 0, 0, withscores=True))
         return float(first[0][1]) if first else None
 
     async def status(self, key: str) -> str | None:
-        value: Any = await self._retrying(lambda: self.redis.get(self.claim_key(key)))
+        value: Any = await self.retrying(lambda: self.redis.get(self.claim_key(key)))
         return None if value is None else bytes(value).decode()
 
     # ---- what the WhatsApp webhook needs -----------------------------------------------
 
     async def set_once(self, name: str, value: str, ttl: int) -> bool:
-        return bool(await self._retrying(lambda: self.redis.set(name, value, nx=True, ex=ttl)))
+        return bool(await self.retrying(lambda: self.redis.set(name, value, nx=True, ex=ttl)))
 
     async def index_phones(self, pairs: list[tuple[str, str]]) -> None:
         mapping = dict(pairs)
-        await self._retrying(lambda: self.redis.hset(f"{self.namespace}:phones", mapping=mapping))  # type: ignore[arg-type]
+        await self.retrying(lambda: self.redis.hset(f"{self.namespace}:phones", mapping=mapping))  # type: ignore[arg-type]
 
     async def customer_for_phone(self, phone: str) -> str | None:
-        value: Any = await self._retrying(lambda: self.redis.hget(f"{self.namespace}:phones", phone))
+        value: Any = await self.retrying(lambda: self.redis.hget(f"{self.namespace}:phones", phone))
         return None if value is None else bytes(value).decode()
 
     async def close(self) -> None:
         await self.redis.aclose()
 
-    async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
+    async def retrying(self, call: Callable[[], Awaitable[T]]) -> T:
         delay = 0.2
         while True:
             try:

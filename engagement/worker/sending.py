@@ -7,6 +7,7 @@ import contextlib
 import time
 
 from engagement.live.metrics import Metrics
+from engagement.live.rate_limit import RateLimiter
 from engagement.live.sender import deliver
 from engagement.providers.base import Provider
 from engagement.worker.outbox import RedisOutbox
@@ -15,10 +16,11 @@ BATCH = 64
 IDLE_WAIT_SECONDS = 0.5
 
 
-async def send_due(outbox: RedisOutbox, provider: Provider, metrics: Metrics) -> int:
+async def send_due(outbox: RedisOutbox, provider: Provider, metrics: Metrics, limiter: RateLimiter) -> int:
     """Carry out the sends that are due now; how many were taken."""
     taken = await outbox.take_due(time.time(), BATCH)
     for send in taken:
+        await limiter.acquire()
         outcome = await deliver(provider, send.message, time.time(), send.deadline, send.attempts + 1, metrics)
         if outcome.status == "retry" and outcome.retry_at is not None:
             await outbox.requeue(send, outcome.retry_at)
@@ -27,11 +29,11 @@ async def send_due(outbox: RedisOutbox, provider: Provider, metrics: Metrics) ->
     return len(taken)
 
 
-async def run_sender(outbox: RedisOutbox, provider: Provider, metrics: Metrics) -> None:
+async def run_sender(outbox: RedisOutbox, provider: Provider, metrics: Metrics, limiter: RateLimiter) -> None:
     """Forever: send what is due, then sleep until the next send is due or a new one is queued."""
     while True:
         outbox.queued.clear()
-        if await send_due(outbox, provider, metrics):
+        if await send_due(outbox, provider, metrics, limiter):
             continue
         next_at = await outbox.next_due()
         delay = IDLE_WAIT_SECONDS if next_at is None else min(IDLE_WAIT_SECONDS, max(0.0, next_at - time.time()))

@@ -1,0 +1,47 @@
+"""Send-rate limiting by GCRA (the generic cell rate algorithm): at most `rate` sends a second on
+average, with bursts of up to `burst` sends. In-process for `run`; `worker/rate_limit.py` keeps
+the same state in Redis, shared by all workers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+
+class RateLimiter(Protocol):
+    async def acquire(self) -> None:
+        """Wait until one more send is allowed."""
+        ...
+
+
+class Unlimited:
+    async def acquire(self) -> None:
+        return None
+
+
+class LocalGcra:
+    def __init__(self, rate: float, burst: int = 1, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = 1.0 / rate
+        self.tolerance = self.interval * max(burst - 1, 0)
+        self.clock = clock
+        self.tat = 0.0  # the theoretical arrival time of the next send
+
+    def wait_for(self, now: float) -> float:
+        """Seconds until a send is allowed at `now`; 0 takes the slot."""
+        tat = max(self.tat, now)
+        allowed_at = tat - self.tolerance
+        if allowed_at > now:
+            return allowed_at - now
+        self.tat = tat + self.interval
+        return 0.0
+
+    async def acquire(self) -> None:
+        while (wait := self.wait_for(self.clock())) > 0:
+            await asyncio.sleep(wait)
+
+
+def burst_for(rate: float) -> int:
+    """A twentieth of a second's sends may go together, so late wake-ups do not lose the rate."""
+    return max(1, int(rate / 20))

@@ -1,0 +1,32 @@
+"""The Redis GCRA shared by workers: two limiters on one key keep the combined rate."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+
+from engagement.worker.outbox import RedisOutbox
+from engagement.worker.rate_limit import RedisGcra
+from tests.integration.workers import REDIS_URL
+
+pytestmark = pytest.mark.integration
+
+
+async def test_two_workers_share_one_rate() -> None:
+    namespace = f"t{uuid.uuid4().hex[:10]}"
+    first, second = RedisOutbox(REDIS_URL, namespace), RedisOutbox(REDIS_URL, namespace)
+    limiters = [RedisGcra(first, rate=100, burst=1), RedisGcra(second, rate=100, burst=1)]
+
+    async def take(limiter: RedisGcra, count: int) -> None:
+        for _ in range(count):
+            await limiter.acquire()
+
+    started = time.monotonic()
+    await asyncio.gather(take(limiters[0], 25), take(limiters[1], 25))
+    elapsed = time.monotonic() - started
+    await first.close()
+    await second.close()
+    assert 0.45 <= elapsed < 2.0  # 50 sends at 100/s together: about half a second, not a quarter
