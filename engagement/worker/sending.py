@@ -10,22 +10,28 @@ from engagement.live.metrics import Metrics
 from engagement.live.rate_limit import RateLimiter
 from engagement.live.sender import deliver
 from engagement.providers.base import Provider
-from engagement.worker.outbox import RedisOutbox
+from engagement.worker.outbox import QueuedSend, RedisOutbox
 
 BATCH = 64
+CONCURRENT_SENDS = 8  # requests in flight to the provider (keep-alive connections)
 IDLE_WAIT_SECONDS = 0.5
 
 
 async def send_due(outbox: RedisOutbox, provider: Provider, metrics: Metrics, limiter: RateLimiter) -> int:
     """Carry out the sends that are due now; how many were taken."""
     taken = await outbox.take_due(time.time(), BATCH)
-    for send in taken:
-        await limiter.acquire()
-        outcome = await deliver(provider, send.message, time.time(), send.deadline, send.attempts + 1, metrics)
-        if outcome.status == "retry" and outcome.retry_at is not None:
-            await outbox.requeue(send, outcome.retry_at)
-        else:
-            await outbox.settle(send.message.key, outcome.status)
+    lanes = asyncio.Semaphore(CONCURRENT_SENDS)
+
+    async def one(send: QueuedSend) -> None:
+        async with lanes:
+            await limiter.acquire()
+            outcome = await deliver(provider, send.message, time.time(), send.deadline, send.attempts + 1, metrics)
+            if outcome.status == "retry" and outcome.retry_at is not None:
+                await outbox.requeue(send, outcome.retry_at)
+            else:
+                await outbox.settle(send.message.key, outcome.status)
+
+    await asyncio.gather(*(one(send) for send in taken))
     return len(taken)
 
 

@@ -102,3 +102,16 @@ def slow(seconds: float) -> Callable[[Received], Any]:
         await asyncio.sleep(seconds)
 
     return answer
+
+
+async def _serve_forever(port: int) -> None:
+    fake = FakeGraph(port=port)
+    await fake.start()
+    print(f"fake Graph API on {fake.base_url}", flush=True)
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    import sys
+
+    asyncio.run(_serve_forever(int(sys.argv[1])))
