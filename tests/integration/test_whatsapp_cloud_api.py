@@ -4,7 +4,6 @@ request examples, the error table, and read timeouts that are never resent."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +31,6 @@ pytestmark = pytest.mark.integration
 
 EXAMPLES = json.loads((Path(__file__).parents[1] / "fixtures" / "graph_api_send_examples.json").read_text())
 CLOUD_API_IGNORES = ("calendar", "day_of_month", "day_of_week", "hour", "minute", "month", "year")
-
-
-@pytest.fixture
-async def graph() -> AsyncIterator[FakeGraph]:
-    fake = FakeGraph()
-    await fake.start()
-    yield fake
-    await fake.stop()
 
 
 def provider(graph: FakeGraph, read_timeout: float = 5.0) -> CloudApiProvider:

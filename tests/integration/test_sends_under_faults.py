@@ -1,0 +1,77 @@
+"""10,000 sends through the workers' Redis outbox and the Cloud API adapter while the fake Graph
+API answers 130429, 131056 and 500 to a fifth of the calls: no message is accepted twice and none
+after its deadline; every send ends sent or expired."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections import Counter
+
+import pytest
+from aiohttp import web
+
+from engagement.live.metrics import Metrics
+from engagement.live.rate_limit import Unlimited
+from engagement.providers.base import OutboundMessage
+from engagement.providers.whatsapp.cloud_api import CloudApiProvider
+from engagement.worker.outbox import QueuedSend, RedisOutbox
+from engagement.worker.sending import send_due
+from tests.integration.fake_graph import FakeGraph, Received, error, server_error
+from tests.integration.workers import REDIS_URL
+
+pytestmark = pytest.mark.integration
+
+SENDS = 10_000
+TRANSIT_SECONDS = 0.25
+
+
+async def test_ten_thousand_sends_under_injected_faults(graph: FakeGraph) -> None:
+    rng = random.Random(7)
+    faults = [error(130429), error(131056), server_error(500)]
+    accepted: Counter[str] = Counter()
+    late: list[float] = []  # how long after its deadline a call arrived
+    deadlines: dict[str, float] = {}
+
+    def answer(request: Received) -> web.Response | None:
+        key = str(request.body["biz_opaque_callback_data"])
+        if rng.random() < 0.2:
+            fault: web.Response = rng.choice(faults)(request)
+            return fault
+        accepted[key] += 1
+        if time.time() > deadlines[key]:
+            late.append(time.time() - deadlines[key])
+        return None
+
+    graph.default = answer
+    outbox = RedisOutbox(REDIS_URL, f"t{uuid.uuid4().hex[:10]}")
+    provider = CloudApiProvider(graph.base_url, "v23.0", "1065", "token", max_connections=8)
+    metrics = Metrics()
+    now = time.time()
+    for n in range(SENDS):
+        key = f"anomalous_login-{n:05d}"
+        # a tenth of the sends have a window short enough that a retry can miss it
+        deadlines[key] = now + (1.0 if n % 10 == 0 else 120.0)
+        message = OutboundMessage(key, "anomalous_login", f"c{n}", f"+8869{n:08d}", "en", "utility", "Was it you?")
+        assert await outbox.enqueue(QueuedSend(message, deadlines[key]), now)
+        assert not await outbox.enqueue(QueuedSend(message, deadlines[key]), now)  # a reprocessed decision
+    stop_at = time.monotonic() + 90
+    while time.monotonic() < stop_at:
+        taken = await send_due(outbox, provider, metrics, Unlimited())
+        if not taken and await outbox.next_due() is None:
+            break
+        if not taken:
+            await asyncio.sleep(0.2)
+    statuses = Counter([await outbox.status(f"anomalous_login-{n:05d}") for n in range(SENDS)])
+    await provider.close()
+    await outbox.close()
+    assert max(accepted.values()) == 1  # nothing accepted twice
+    # No call starts after its deadline; one started just before may arrive a transit later.
+    assert max(late, default=0.0) < TRANSIT_SECONDS
+    assert set(statuses) <= {"sent", "expired"}, statuses
+    assert statuses["sent"] == len(accepted)
+    assert statuses["sent"] + statuses["expired"] == SENDS
+    assert metrics.get("engagement_sends_total", result="throttled") > 0
+    assert metrics.get("engagement_sends_total", result="transient_error") > 0
