@@ -32,7 +32,7 @@ log = logging.getLogger("engagement.worker")
 
 TICK_INTERVAL_SECONDS = 0.25
 BATCH_MAX = 1000
-BATCH_WITHIN_SECONDS = 0.01
+BATCH_WITHIN_SECONDS = 0.1  # collecting a batch; trades up to this much latency for fewer table writes
 
 
 def create_app(settings: Settings, engine: Any, partitions: int, host: str) -> faust.App:  # noqa: C901 (faust closures)
