@@ -41,3 +41,17 @@ async def ensure_topics(brokers: str, partitions: int, names: TopicNames, app_id
 
 def ensure_topics_now(brokers: str, partitions: int, names: TopicNames, app_id: str) -> None:
     asyncio.run(ensure_topics(brokers, partitions, names, app_id))
+
+
+async def committed_offsets(brokers: str, group: str, topics: tuple[str, ...]) -> dict[tuple[str, int], int]:
+    """The group's committed offsets (the next offset to read) for these topics. A worker that takes
+    over a partition starts from them, and they tell it that the messages before were processed."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=brokers)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return {
+        (tp.topic, tp.partition): meta.offset for tp, meta in offsets.items() if tp.topic in topics and meta.offset >= 0
+    }

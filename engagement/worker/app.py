@@ -11,6 +11,7 @@ from typing import Any
 import faust
 from aiokafka.partitioner import DefaultPartitioner
 
+from engagement.decode import Rejection, decode_event
 from engagement.events import Event
 from engagement.live.http import make_app, serve
 from engagement.live.metrics import standard_metrics
@@ -18,7 +19,7 @@ from engagement.live.rate_limit import RateLimiter, Unlimited, burst_for
 from engagement.live.whatsapp_webhook import WebhookSettings
 from engagement.providers.factory import build_provider
 from engagement.settings import Settings
-from engagement.worker.admin import TABLE
+from engagement.worker.admin import TABLE, committed_offsets
 from engagement.worker.outbox import RedisOutbox
 from engagement.worker.progress import InputProgress
 from engagement.worker.rate_limit import RedisGcra
@@ -81,13 +82,10 @@ def create_app(settings: Settings, engine: Any, partitions: int, host: str) -> f
         metrics.set("engagement_assigned_partitions", len(assigned))
         if rebuild_wanted[0]:
             rebuild_wanted[0] = False
+            progress.committed = await committed_offsets(settings.kafka_brokers, settings.app_id, names.inputs)
             count = service.rebuild(partition_of, assigned)
             log.info("partitions %s: %d customers with pending timers", sorted(assigned), count)
-        now = time.time()
-        for partition in assigned:
-            for cid, upto in service.due_ticks(partition, now, progress.lagging(app.consumer, partition)):
-                body = json.dumps({"customer_id": cid, "upto": upto}).encode()
-                await out_topics[names.ticks].send(key=cid.encode(), value=body, partition=partition)
+        await send_due_ticks(service, progress, app.consumer, assigned, out_topics[names.ticks])
         metrics.set("engagement_pending_timers", sum(len(c.wakeups) for c in service.partitions.values()))
 
     class Producing:
@@ -116,25 +114,51 @@ def create_app(settings: Settings, engine: Any, partitions: int, host: str) -> f
     return app
 
 
+async def send_due_ticks(
+    service: WorkerService, progress: InputProgress, consumer: Any, assigned: set[int], ticks: Any
+) -> None:
+    """Ask, through the ticks topic, for the timers the watermark has passed on each partition."""
+    now = time.time()
+    for partition in assigned:
+        behind = progress.lagging(consumer, partition)
+        if behind:
+            progress.report_held(consumer, partition, behind, service.next_wakeup(partition), now)
+        for cid, upto in service.due_ticks(partition, now, behind):
+            body = json.dumps({"customer_id": cid, "upto": upto}).encode()
+            await ticks.send(key=cid.encode(), value=body, partition=partition)
+
+
 def apply_batch(
     batch: Any, service: WorkerService, states: PartitionedTable, progress: InputProgress, consumer: Any, ticks: str
 ) -> None:
-    """Apply a batch of faust events to the service (which writes nothing until `flush`)."""
+    """Apply a batch of faust events to the service (which writes nothing until `flush`).
+    Input events go in event-time order: a batch mixes topics, and Kafka orders none across them
+    (a login decided on arrival must see the profile update produced before it). Ticks go last."""
     lagging: dict[int, frozenset[str]] = {}
-    for event in batch:
+    inputs: list[tuple[float, int, Any, Event | Rejection]] = []
+    tick_events: list[Any] = []
+    for n, event in enumerate(batch):
+        message = event.message
+        progress.record(message.topic, message.partition, message.offset)
+        if message.topic == ticks:
+            tick_events.append(event)
+            continue
+        item = decode_event(event.value)
+        t = float("-inf") if isinstance(item, Rejection) else item.occurred_at.timestamp()
+        inputs.append((t, n, event, item))
+    inputs.sort(key=lambda entry: (entry[0], entry[1]))
+    for _, _, event, item in inputs:
         states.processing(event)
         message = event.message
         partition = message.partition
-        progress.record(message.topic, partition, message.offset)
-        now = time.time()
-        if message.topic == ticks:
-            tick = json.loads(event.value)
-            service.on_tick(partition, tick["customer_id"], float(tick["upto"]), now)
-            continue
         behind = lagging.get(partition)
         if behind is None:
             behind = lagging[partition] = progress.lagging(consumer, partition)
-        service.on_event(message.topic, partition, message.offset, event.value, now, behind)
+        service.on_event(message.topic, partition, message.offset, event.value, time.time(), behind, item)
+    for event in tick_events:
+        states.processing(event)
+        tick = json.loads(event.value)
+        service.on_tick(event.message.partition, tick["customer_id"], float(tick["upto"]), time.time())
 
 
 def send_limiter(settings: Settings, outbox: RedisOutbox) -> RateLimiter:

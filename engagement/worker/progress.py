@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+log = logging.getLogger("engagement.worker")
 
 
 class InputProgress:
     def __init__(self, input_topics: tuple[str, ...]) -> None:
         self.inputs = frozenset(input_topics)
         self.processed: dict[tuple[str, int], int] = {}
+        self.committed: dict[tuple[str, int], int] = {}  # the group's, read after each rebalance
+        self._reported: dict[int, float] = {}
+
+    def report_held(
+        self, consumer: Any, partition: int, behind: frozenset[str], next_wakeup: float | None, now: float
+    ) -> None:
+        """Log (at most every 10 s) when a backlog holds back timers the wall clock has made due."""
+        if next_wakeup is None or next_wakeup > now - 5 or now - self._reported.get(partition, 0.0) < 10:
+            return
+        self._reported[partition] = now
+        committed = getattr(consumer, "_committed_offset", {})
+        detail = [
+            f"{tp.topic}: processed {self.processed.get((tp.topic, tp.partition))}, "
+            f"committed {committed.get(tp) or self.committed.get((tp.topic, tp.partition))}, "
+            f"end {consumer.highwater(tp)}"
+            for tp in consumer.assignment()
+            if tp.partition == partition and tp.topic in behind
+        ]
+        log.warning("partition %d: timers due %.0f s ago wait for %s", partition, now - next_wakeup, "; ".join(detail))
 
     def record(self, topic: str, partition: int, offset: int) -> None:
         self.processed[(topic, partition)] = offset
@@ -22,7 +44,8 @@ class InputProgress:
             if tp.partition != partition or tp.topic not in self.inputs:
                 continue
             end = consumer.highwater(tp)
-            done = max(self.processed.get((tp.topic, tp.partition), -1) + 1, committed.get(tp) or 0)
+            key = (tp.topic, tp.partition)
+            done = max(self.processed.get(key, -1) + 1, committed.get(tp) or 0, self.committed.get(key, 0))
             if end is None or done < end:
                 behind.append(tp.topic)
         return frozenset(behind)

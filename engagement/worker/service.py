@@ -22,7 +22,7 @@ from engagement.core.decisions import Decision
 from engagement.core.engine import Engine
 from engagement.core.state import CustomerState
 from engagement.decode import Rejection, decode_event
-from engagement.events import CustomerUpdated
+from engagement.events import CustomerUpdated, Event
 from engagement.live.metrics import Metrics, count_decisions
 from engagement.live.state_codec import dump_state, load_state
 from engagement.live.watermark import MergedWatermark
@@ -79,10 +79,19 @@ class WorkerService:
     # ---- a batch of messages --------------------------------------------------------------
 
     def on_event(
-        self, topic: str, partition: int, offset: int, value: bytes, now: float, lagging: frozenset[str]
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        value: bytes,
+        now: float,
+        lagging: frozenset[str],
+        item: Event | Rejection | None = None,
     ) -> None:
-        """One input message; `lagging`: the partition's input topics that still have unread messages."""
-        item = decode_event(value)
+        """One input message; `lagging`: the partition's input topics that still have unread messages.
+        `item`: the message already decoded, if it was."""
+        if item is None:
+            item = decode_event(value)
         if isinstance(item, Rejection):
             self.metrics.inc("engagement_events_total", result="rejected")
             record = {
@@ -128,13 +137,22 @@ class WorkerService:
         self._cache.clear()
 
     async def flush(self) -> None:
-        """End of a batch: each changed state written to the table once, then the batch's decisions
-        published and its sends queued. Nothing of the batch is acknowledged before this returns,
-        so a crash replays the whole batch (the send claims keep that from sending twice)."""
+        """End of a batch: its sends queued and decisions published first, then each changed state
+        written to the table once. Nothing of the batch is acknowledged before this returns, so a
+        crash replays the whole batch; because the side effects come before the states, a replayed
+        batch decides again whatever a crash cut short (and the send claims keep a send single)."""
         changed, decisions, letters, phones = self._changed, self._decisions, self._letters, self._phones
         self._changed, self._decisions, self._letters, self._phones = {}, [], [], []
         if phones:
             await self.outbox.index_phones(phones)
+        for letter in letters:
+            await self.produce(self.names.dead_letter, b"", letter, None)
+        count_decisions(self.metrics, decisions)
+        for decision in decisions:
+            if decision.outcome == "send":
+                await self._send(decision)
+            line = decision_line(decision).encode()
+            await self.produce(self.names.decisions, decision.customer_id.encode(), line, None)
         cache = self._cache
         for cid, (partition, state) in changed.items():
             self.table.write(partition, cid, dump_state(state))
@@ -144,16 +162,12 @@ class WorkerService:
             cache[cid] = state
         while len(cache) > self.cache_size:
             del cache[next(iter(cache))]
-        for letter in letters:
-            await self.produce(self.names.dead_letter, b"", letter, None)
-        count_decisions(self.metrics, decisions)
-        for decision in decisions:
-            line = decision_line(decision).encode()
-            await self.produce(self.names.decisions, decision.customer_id.encode(), line, None)
-            if decision.outcome == "send":
-                await self._send(decision)
 
     # ---- the timer side -----------------------------------------------------------------
+
+    def next_wakeup(self, partition: int) -> float | None:
+        wakeups = self.clock_for(partition).wakeups
+        return wakeups[0][0] if wakeups else None
 
     def due_ticks(self, partition: int, now: float, lagging: frozenset[str]) -> list[tuple[str, float]]:
         """Customers of a partition whose wake-up the watermark has passed (each asked once)."""

@@ -100,6 +100,7 @@ def test_two_workers_one_killed_its_timers_fire_once_on_the_other(
     expected = replayed(lines, start + 120)
     space.produce(lines)
     wait_for(lambda: accepted(workers) >= len(lines), 30, "the events")
+    wait_for(lambda: sum(w.metric("engagement_pending_timers") for w in workers) > 0, 10, "the timers armed")
     victim = max(workers, key=lambda w: w.metric("engagement_pending_timers"))
     survivor = first if victim is second else second
     assert victim.metric("engagement_pending_timers") > 0
