@@ -35,7 +35,10 @@ def make_app(
     metrics: Metrics,
     decisions: DecisionsReader | None = None,
     webhook: WebhookSettings | None = None,
+    ingest_counter: str = "engagement_events_total",
 ) -> web.Application:
+    """`ingest_counter`: where HTTP ingest counts its results. The worker, whose agent counts the
+    events it processes in `engagement_events_total`, counts what HTTP took in a counter of its own."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[METRICS] = metrics
 
@@ -43,9 +46,9 @@ def make_app(
         body = await request.read()
         batch = parse_body(request.content_type, body)
         duplicates = await ingest.ingest(batch.events) if batch.events else 0
-        metrics.inc("engagement_events_total", len(batch.events) - duplicates, result="accepted")
-        metrics.inc("engagement_events_total", duplicates, result="duplicate")
-        metrics.inc("engagement_events_total", len(batch.rejected), result="rejected")
+        metrics.inc(ingest_counter, len(batch.events) - duplicates, result="accepted")
+        metrics.inc(ingest_counter, duplicates, result="duplicate")
+        metrics.inc(ingest_counter, len(batch.rejected), result="rejected")
         return web.json_response(batch.response(duplicates), status=202, dumps=_dumps)
 
     async def healthz(_: web.Request) -> web.Response:

@@ -32,6 +32,7 @@ from engagement.worker.webhook_port import RedisWebhookPort
 log = logging.getLogger("engagement.worker")
 
 TICK_INTERVAL_SECONDS = 0.25
+HTTP_INGESTED = "engagement_http_ingested_total"  # produced to the topics; the agent counts them again
 BATCH_MAX = 1000
 BATCH_WITHIN_SECONDS = 0.1  # collecting a batch; trades up to this much latency for fewer table writes
 
@@ -44,6 +45,7 @@ def create_app(settings: Settings, engine: Any, partitions: int, host: str) -> f
     out_topics = {name: app.topic(name, partitions=partitions, **raw) for name in names.all}
     table = app.Table(TABLE, partitions=partitions, key_type=bytes, value_type=bytes)
     metrics = standard_metrics()
+    metrics.describe(HTTP_INGESTED, "counter", "events taken over HTTP and produced to the topics, by result")
     provider = build_provider(settings)
     outbox = RedisOutbox(settings.redis_url.get_secret_value(), settings.app_id)
     partitioner = DefaultPartitioner()
@@ -108,7 +110,7 @@ def create_app(settings: Settings, engine: Any, partitions: int, host: str) -> f
             settings.whatsapp_app_secret.get_secret_value(),
             RedisWebhookPort(outbox, producing),
         )
-        await serve(make_app(producing, metrics, None, webhook), host, settings.http_port)
+        await serve(make_app(producing, metrics, None, webhook, HTTP_INGESTED), host, settings.http_port)
         log.info("worker http on %s:%d", host, settings.http_port)
 
     return app

@@ -208,8 +208,13 @@ def test_whatsapp_webhook_on_the_worker(tmp_path: Path, space: Namespace, worker
         "phone": PHONE,
         "whatsapp_opt_in": True,
     }
-    space.produce([json.dumps(profile)])
+    posted = httpx.post(
+        f"{worker.url}/v1/events", content=json.dumps(profile), headers={"Content-Type": "application/json"}
+    )
+    assert posted.status_code == 202
     wait_for(lambda: accepted(workers) >= 1, 30, "the profile")
+    assert worker.metric("engagement_http_ingested_total", result="accepted") == 1  # taken over HTTP once
+    assert worker.metric("engagement_events_total", result="accepted") == 1  # and processed once
     time.sleep(0.5)  # the batch's phone index is written with the batch
     url = f"{worker.url}/v1/webhooks/whatsapp"
     statuses = webhook({"statuses": [status("wamid.W", "read")]})
