@@ -11,6 +11,7 @@ import logging
 import random
 from dataclasses import dataclass
 
+from engagement.core.decisions import Decision
 from engagement.live.metrics import Metrics
 from engagement.providers.base import (
     MarketingRefusedError,
@@ -42,6 +43,22 @@ class SendOutcome:
     status: str
     detail: str | None = None
     retry_at: float | None = None
+
+
+def outbound_for(decision: Decision) -> OutboundMessage | None:
+    """The message a `send` decision hands to the provider (None for a decision without one)."""
+    message = decision.message
+    if message is None:
+        return None
+    return OutboundMessage(
+        decision.key,
+        decision.trigger,
+        decision.customer_id,
+        message.to,
+        message.locale,
+        message.category,
+        message.body,
+    )
 
 
 def outbound(key: str, message: dict[str, str]) -> OutboundMessage:

@@ -22,10 +22,9 @@ class InputProgress:
         if next_wakeup is None or next_wakeup > now - 5 or now - self._reported.get(partition, 0.0) < 10:
             return
         self._reported[partition] = now
-        committed = getattr(consumer, "_committed_offset", {})
         detail = [
             f"{tp.topic}: processed {self.processed.get((tp.topic, tp.partition))}, "
-            f"committed {committed.get(tp) or self.committed.get((tp.topic, tp.partition))}, "
+            f"committed {self.committed.get((tp.topic, tp.partition))}, "
             f"end {consumer.highwater(tp)}"
             for tp in consumer.assignment()
             if tp.partition == partition and tp.topic in behind
@@ -37,15 +36,14 @@ class InputProgress:
 
     def lagging(self, consumer: Any, partition: int) -> frozenset[str]:
         """The input topics of a partition not yet processed up to their end (as last fetched).
-        Offsets committed by an earlier run count as processed."""
-        committed = getattr(consumer, "_committed_offset", {})
+        Offsets the group committed before this worker took the partition count as processed."""
         behind: list[str] = []
         for tp in consumer.assignment():
             if tp.partition != partition or tp.topic not in self.inputs:
                 continue
             end = consumer.highwater(tp)
             key = (tp.topic, tp.partition)
-            done = max(self.processed.get(key, -1) + 1, committed.get(tp) or 0, self.committed.get(key, 0))
+            done = max(self.processed.get(key, -1) + 1, self.committed.get(key, 0))
             if end is None or done < end:
                 behind.append(tp.topic)
         return frozenset(behind)

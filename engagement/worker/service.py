@@ -21,12 +21,12 @@ from typing import Protocol
 from engagement.core.decisions import Decision
 from engagement.core.engine import Engine
 from engagement.core.state import CustomerState
-from engagement.decode import Rejection, decode_event
+from engagement.decode import Rejection
 from engagement.events import CustomerUpdated, Event
 from engagement.live.metrics import Metrics, count_decisions
+from engagement.live.sender import outbound_for
 from engagement.live.state_codec import dump_state, load_state
 from engagement.live.watermark import MergedWatermark
-from engagement.providers.base import OutboundMessage
 from engagement.replay.output import decision_line
 from engagement.worker.outbox import QueuedSend, RedisOutbox
 from engagement.worker.topics import TopicNames
@@ -86,12 +86,10 @@ class WorkerService:
         value: bytes,
         now: float,
         lagging: frozenset[str],
-        item: Event | Rejection | None = None,
+        item: Event | Rejection,
     ) -> None:
-        """One input message; `lagging`: the partition's input topics that still have unread messages.
-        `item`: the message already decoded, if it was."""
-        if item is None:
-            item = decode_event(value)
+        """One input message (`value`) and what it decoded to (`item`); `lagging`: the partition's
+        input topics that still have unread messages."""
         if isinstance(item, Rejection):
             self.metrics.inc("engagement_events_total", result="rejected")
             record = {
@@ -217,17 +215,8 @@ class WorkerService:
 
     async def _send(self, decision: Decision) -> None:
         """Claim and queue the send in Redis; the sender task carries it out at `decision.at`."""
-        message = decision.message
+        message = outbound_for(decision)
         if message is None:
             return
-        outbound = OutboundMessage(
-            decision.key,
-            decision.trigger,
-            decision.customer_id,
-            message.to,
-            message.locale,
-            message.category,
-            message.body,
-        )
-        if not await self.outbox.enqueue(QueuedSend(outbound, decision.deadline), decision.at):
+        if not await self.outbox.enqueue(QueuedSend(message, decision.deadline), decision.at):
             self.metrics.inc("engagement_sends_total", result="already_claimed")
