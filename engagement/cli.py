@@ -10,10 +10,14 @@ from pathlib import Path
 
 from pydantic import TypeAdapter
 
+from engagement.authoring.backtest import backtest, report
+from engagement.authoring.lint import lint, load_rules
+from engagement.authoring.preview import PreviewError, describe, preview, read_customer_events
+from engagement.config.bundle import Configuration, load_configuration
 from engagement.config.loader import InvalidConfig, default_triggers_dir, load_triggers
-from engagement.config.messages import default_messages_dir, load_messages
+from engagement.config.messages import default_messages_dir
 from engagement.config.triggers import TriggerSpec
-from engagement.core.engine import Engine, EngineSettings
+from engagement.core.engine import Engine
 from engagement.events import events_json_schema
 from engagement.replay.command import run_replay
 from engagement.settings import Settings
@@ -45,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--decisions", type=Path, help="write decisions here (default: standard output)")
     replay.add_argument("--rejects", type=Path, help="write rejected lines here, with line numbers and reasons")
     replay.add_argument("--until", help="stop the clock at this RFC 3339 time instead of the last event")
+    replay.add_argument(
+        "--baseline", type=Path, help="backtest: compare --triggers against this trigger directory, per trigger"
+    )
+    replay.add_argument("--baseline-messages", type=Path, help="backtest: the baseline's message directory")
     replay.set_defaults(handler=_replay)
 
     run = sub.add_parser("run", help="the main job on one machine: HTTP ingest, engine, timers, sender")
@@ -65,16 +73,31 @@ def _parser() -> argparse.ArgumentParser:
     validate = tsub.add_parser("validate", help="check a trigger directory; exit 1 listing every problem")
     validate.add_argument("directory", type=Path, nargs="?")
     validate.set_defaults(handler=_validate)
+
+    messages = sub.add_parser("messages", help="message tools for marketers")
+    msub = messages.add_subparsers(metavar="ACTION")
+    lint = msub.add_parser("lint", help="style rules; exit 1 on errors (and on warnings with --strict)")
+    lint.add_argument("directory", type=Path, nargs="?", help="message directory (default: the shipped messages/)")
+    lint.add_argument("--triggers", type=Path, help="trigger directory (default: the shipped triggers/)")
+    lint.add_argument("--strict", action="store_true", help="warnings fail too")
+    lint.set_defaults(handler=_lint)
+    show = msub.add_parser("preview", help="what a customer would receive from a trigger")
+    show.add_argument("trigger", help="a trigger id")
+    show.add_argument("--locale", help="as if the customer's locale were this (zh-TW, zh-CN, en, ...)")
+    show.add_argument("--tier", help="as if the customer's tier were this (for example vip)")
+    show.add_argument("--customer", type=Path, help="one customer's events (JSON array or lines); default: a sample")
+    show.add_argument("--triggers", type=Path, help="trigger directory (default: the shipped triggers/)")
+    show.add_argument("--messages", type=Path, help="message directory (default: the shipped messages/)")
+    show.set_defaults(handler=_preview)
     return parser
 
 
 def build_engine(triggers: Path | None, messages: Path | None, settings: Settings) -> Engine:
-    trigger_set = load_triggers(triggers or settings.triggers_dir or default_triggers_dir())
-    catalog = load_messages(messages or settings.messages_dir or default_messages_dir())
-    engine_settings = EngineSettings(
-        default_timezone=settings.default_timezone, allowed_lateness=settings.allowed_lateness.total_seconds()
+    configuration = load_configuration(
+        triggers or settings.triggers_dir or default_triggers_dir(),
+        messages or settings.messages_dir or default_messages_dir(),
     )
-    return Engine(trigger_set, catalog, engine_settings)
+    return Engine.of(configuration, settings.engine_settings())
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -84,7 +107,46 @@ def _replay(args: argparse.Namespace) -> int:
     if not args.events.is_file():
         print(f"{args.events}: no such file", file=sys.stderr)
         return 2
+    if args.baseline is not None or args.baseline_messages is not None:
+        baseline = build_engine(args.baseline or args.triggers, args.baseline_messages or args.messages, settings)
+        for line in report(backtest(baseline, engine, args.events, until)):
+            print(line)
+        return 0
     return run_replay(engine, args.events, args.decisions, args.rejects, until)
+
+
+def _configuration(triggers: Path | None, messages: Path | None) -> tuple[Configuration, Engine]:
+    settings = Settings()
+    configuration = load_configuration(
+        triggers or settings.triggers_dir or default_triggers_dir(),
+        messages or settings.messages_dir or default_messages_dir(),
+    )
+    return configuration, Engine.of(configuration, settings.engine_settings())
+
+
+def _lint(args: argparse.Namespace) -> int:
+    directory = args.directory or Settings().messages_dir or default_messages_dir()
+    configuration, engine = _configuration(args.triggers, directory)
+    findings = lint(configuration, load_rules(directory), engine)
+    for finding in findings:
+        print(finding)
+    errors = sum(f.severity == "error" for f in findings)
+    warnings = len(findings) - errors
+    print(f"{directory}: {len(configuration.messages.messages)} messages, {errors} errors, {warnings} warnings")
+    return 1 if errors or (args.strict and warnings) else 0
+
+
+def _preview(args: argparse.Namespace) -> int:
+    _, engine = _configuration(args.triggers, args.messages)
+    try:
+        events = read_customer_events(args.customer) if args.customer is not None else None
+        result = preview(engine, args.trigger, events, args.locale, args.tier)
+    except (PreviewError, OSError) as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    for line in describe(result):
+        print(line)
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from engagement.config.durations import Duration
+from engagement.core.engine import EngineSettings
 from engagement.events import _check_zone
 
 
@@ -23,6 +24,10 @@ class Settings(BaseSettings):
     http_port: int = Field(default=8080, ge=1, le=65535)
     default_timezone: str = "UTC"
     allowed_lateness: Duration = timedelta(seconds=30)
+    config_poll: Duration = Field(
+        default=timedelta(seconds=2),
+        description="how often run and the workers look for changed trigger and message files (0s: never)",
+    )
     partitions: int = Field(default=4, ge=1, description="partitions of every engagement topic")
     worker_store: str = Field(default="rocksdb", pattern="^(rocksdb|memory)$")
     app_id: str = Field(
@@ -48,3 +53,8 @@ class Settings(BaseSettings):
     @classmethod
     def _zone(cls, value: str) -> str:
         return _check_zone(value)
+
+    def engine_settings(self) -> EngineSettings:
+        return EngineSettings(
+            default_timezone=self.default_timezone, allowed_lateness=self.allowed_lateness.total_seconds()
+        )

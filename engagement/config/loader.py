@@ -113,14 +113,14 @@ def _load_one(path: Path, text: str) -> tuple[TriggerSpec | None, list[ConfigPro
                 message = "required key is missing"
             elif err["type"] == "union_tag_not_found":
                 message = f"required key is missing; one of {', '.join(sorted(_KIND_TAGS))}"
-            out.append(ConfigProblem(name, _line_of(node, loc), path_text, message))
+            out.append(ConfigProblem(name, line_of(node, loc), path_text, message))
         return None, out
 
 
 _KIND_TAGS = frozenset({"cart_idle", "browse_abandonment", "logistics_delay", "anomalous_login"})
 
 
-def _line_of(node: yaml.Node | None, loc: list[int | str]) -> int:
+def line_of(node: yaml.Node | None, loc: list[int | str]) -> int:
     """The 1-based line of the deepest YAML node that `loc` reaches."""
     line = node.start_mark.line + 1 if node is not None else 1
     for part in loc:

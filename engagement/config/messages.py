@@ -1,26 +1,71 @@
-"""Loading message texts from a directory of YAML files into a `MessageCatalog`."""
+"""Loading the message directory: one YAML file per trigger (or trigger kind) and an optional
+`_locales.yaml` with the locale fallback chain, into a `MessageCatalog`.
+
+    trigger: cart_idle                  # a trigger id, or a kind (serves every trigger of it without its own file)
+    category: marketing                 # must equal the trigger's category
+    whatsapp:                           # the approved template the message is sent as
+      template: cart_reminder
+      parameters: ["{{customer_name|您}}", "{{cart_items}}"]   # {{1}}, {{2}}, ... (or a mapping for named ones)
+      buttons: [{type: quick_reply, value: STOP}]
+    locales:
+      zh-TW:
+        language: zh_TW                 # the template's language at WhatsApp (default: the locale with _)
+        text: |                         # what the customer sees: previews, and free-form sends
+          {{customer_name|您好}},為您保留的{{cart_items}}還需要嗎?
+        tiers: {vip: "..."}             # optional wording per customer tier
+"""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from engagement.config.loader import ConfigProblem, InvalidConfig
-from engagement.core.catalog import MessageCatalog
+from engagement.config.loader import ConfigProblem, InvalidConfig, line_of
+from engagement.core.catalog import ButtonSpec, LocaleFallbacks, MessageCatalog, MessageSpec, WhatsAppTemplate, Wording
+from engagement.core.text_template import TextTemplate
+
+LOCALES_FILE = "_locales.yaml"
+Locale = Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
+Text = Annotated[str, Field(min_length=1, max_length=1024)]
 
 
-class MessageFile(BaseModel):
+class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    trigger: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$", description="a trigger id or kind")]
-    texts: dict[
-        Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")],
-        Annotated[str, Field(min_length=1, max_length=1024)],
+
+class ButtonFile(_Strict):
+    type: Literal["quick_reply", "url"]
+    value: Annotated[
+        str, Field(min_length=1, max_length=256, description="payload, or URL suffix; placeholders allowed")
     ]
+
+
+class WhatsAppFile(_Strict):
+    template: Annotated[str, Field(pattern=r"^[a-z0-9_]{1,512}$", description="the approved template's name")]
+    parameters: list[Text] | dict[Annotated[str, Field(pattern=r"^[a-z0-9_]{1,64}$")], Text] = []
+    buttons: Annotated[list[ButtonFile], Field(max_length=10)] = []
+
+
+class WordingFile(_Strict):
+    language: Annotated[str, Field(pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$")] | None = None
+    text: Text
+    tiers: dict[Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,64}$")], Text] = {}
+
+
+class MessageFile(_Strict):
+    trigger: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$", description="a trigger id or kind")]
+    category: Literal["marketing", "utility", "security"]
+    whatsapp: WhatsAppFile | None = None
+    locales: Annotated[dict[Locale, WordingFile], Field(min_length=1)]
+
+
+class LocalesFile(_Strict):
+    fallbacks: dict[Locale, list[Locale]] = {}
+    default: Locale = "en"
 
 
 def default_messages_dir() -> Path:
@@ -32,25 +77,104 @@ def default_messages_dir() -> Path:
 
 
 def load_messages(directory: Path) -> MessageCatalog:
+    """Every message file of `directory`; raises `InvalidConfig` listing every problem."""
     if not directory.is_dir():
         raise InvalidConfig([ConfigProblem(str(directory), 0, "-", "not a directory")])
-    texts: dict[str, dict[str, str]] = {}
     problems: list[ConfigProblem] = []
+    messages: dict[str, MessageSpec] = {}
+    locales = LocaleFallbacks()
     digest = hashlib.sha256()
-    for path in sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml")):
+    for path in sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()):
         raw = path.read_text(encoding="utf-8")
         digest.update(path.name.encode() + b"\0" + raw.encode() + b"\0")
-        try:
-            parsed = MessageFile.model_validate(yaml.safe_load(raw))
-        except yaml.YAMLError as exc:
-            problems.append(ConfigProblem(str(path), 1, "-", f"not valid YAML: {exc}"))
+        if path.name.startswith("_") and path.name != LOCALES_FILE:
+            continue  # the tools' own settings, such as _lint.yaml
+        if path.name == LOCALES_FILE:
+            parsed_locales = _validate(LocalesFile, path, raw, problems)
+            if isinstance(parsed_locales, LocalesFile):
+                locales = LocaleFallbacks(
+                    {k: tuple(v) for k, v in parsed_locales.fallbacks.items()}, parsed_locales.default
+                )
             continue
-        except ValidationError as exc:
-            for err in exc.errors(include_url=False):
-                where = ".".join(str(p) for p in err["loc"]) or "-"
-                problems.append(ConfigProblem(str(path), 1, where, err["msg"]))
+        parsed = _validate(MessageFile, path, raw, problems)
+        if not isinstance(parsed, MessageFile):
             continue
-        texts.setdefault(parsed.trigger, {}).update(parsed.texts)
+        if parsed.trigger in messages:
+            problems.append(
+                ConfigProblem(str(path), 1, "trigger", f"{parsed.trigger!r} also has {messages[parsed.trigger].source}")
+            )
+            continue
+        spec = _message_spec(parsed, path, raw, problems)
+        if spec is not None:
+            messages[parsed.trigger] = spec
     if problems:
         raise InvalidConfig(problems)
-    return MessageCatalog(texts, digest.hexdigest()[:12])
+    return MessageCatalog(messages, locales, digest.hexdigest()[:12])
+
+
+def _validate(
+    model: type[MessageFile] | type[LocalesFile], path: Path, raw: str, problems: list[ConfigProblem]
+) -> MessageFile | LocalesFile | None:
+    try:
+        node = yaml.compose(raw, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        problems.append(ConfigProblem(str(path), line, "-", f"not valid YAML: {getattr(exc, 'problem', exc)}"))
+        return None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False):
+            loc = [p for p in err["loc"] if p not in ("list[constrained-str]", "dict[constrained-str,constrained-str]")]
+            where = ".".join(str(p) for p in loc) or "-"
+            message = err["msg"]
+            if err["type"] == "extra_forbidden":
+                message = "unknown key (check its spelling and indentation)"
+            elif err["type"] == "missing":
+                message = "required key is missing"
+            problems.append(ConfigProblem(str(path), line_of(node, list(loc)), where, message))
+        return None
+
+
+def _message_spec(parsed: MessageFile, path: Path, raw: str, problems: list[ConfigProblem]) -> MessageSpec | None:
+    node = yaml.compose(raw, Loader=yaml.SafeLoader)
+    failed = False
+
+    def template(text: str, loc: list[str | int]) -> TextTemplate:
+        nonlocal failed
+        try:
+            return TextTemplate.parse(text)
+        except ValueError as exc:
+            failed = True
+            problems.append(ConfigProblem(str(path), line_of(node, loc), ".".join(map(str, loc)), str(exc)))
+            return TextTemplate(text, ())
+
+    locales = {
+        locale: Wording(
+            wording.language or locale.replace("-", "_"),
+            template(wording.text, ["locales", locale, "text"]),
+            {tier: template(text, ["locales", locale, "tiers", tier]) for tier, text in wording.tiers.items()},
+        )
+        for locale, wording in parsed.locales.items()
+    }
+    whatsapp = None
+    if parsed.whatsapp is not None:
+        wa = parsed.whatsapp
+        parameters: tuple[tuple[str | None, TextTemplate], ...]
+        if isinstance(wa.parameters, dict):
+            parameters = tuple(
+                (name, template(text, ["whatsapp", "parameters", name])) for name, text in wa.parameters.items()
+            )
+        else:
+            parameters = tuple(
+                (None, template(text, ["whatsapp", "parameters", i])) for i, text in enumerate(wa.parameters)
+            )
+        buttons = tuple(
+            ButtonSpec(b.type, template(b.value, ["whatsapp", "buttons", i, "value"])) for i, b in enumerate(wa.buttons)
+        )
+        whatsapp = WhatsAppTemplate(wa.template, parameters, buttons)
+    if failed:
+        return None
+    return MessageSpec(parsed.trigger, parsed.category, locales, whatsapp, str(path))

@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from engagement.config.durations import CronExpr, Duration
+from engagement.core.formula import Formula
+from engagement.core.personalize import FORMULA_VALUES
 
 Category = Literal["marketing", "utility", "security"]
+InFlight = Literal["keep", "migrate", "cancel"]
 TriggerId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 
 
@@ -77,6 +80,14 @@ class _Trigger(_Strict):
     enabled: bool = True
     description: str = ""
     send_within: Duration = Field(description="length of the send window after the trigger fires")
+    in_flight: InFlight = Field(
+        default="keep",
+        description=(
+            "what a new configuration does to this trigger's timers armed under an earlier one: keep "
+            "(decided with the configuration they were armed under), migrate (decided with the new one) "
+            "or cancel (reason config_changed)"
+        ),
+    )
 
     @model_validator(mode="after")
     def _window_positive(self) -> _Trigger:
@@ -122,7 +133,21 @@ class LogisticsDelayTrigger(_Trigger):
     delay_threshold: Duration = Field(
         description="a shipment is delayed once it is this late past promised_delivery_at, or a new ETA says so"
     )
+    voucher: str | None = Field(
+        default="round(shipping_fee + 0.05 * order_total)",
+        description=(
+            "the delay compensation offered as {{voucher}}, in the order's currency: a formula of "
+            "shipping_fee and order_total with + - * / ( ) and min, max, round, floor, ceil; null for none"
+        ),
+    )
     policies: UtilityPolicies = UtilityPolicies()
+
+    @field_validator("voucher")
+    @classmethod
+    def _voucher_formula(cls, value: str | None) -> str | None:
+        if value is not None:
+            Formula.parse(value, FORMULA_VALUES)  # raises ValueError naming the problem
+        return value
 
 
 class NewDeviceAndCountry(_Strict):

@@ -25,6 +25,11 @@ CART_EMPTIED = "cart_emptied"
 ADDED_TO_CART = "added_to_cart"
 DELIVERED = "delivered"
 
+# Neither a policy nor a cancellation by the customer.
+TEMPLATE_ERROR = "template_error"  # the message could not be filled for this customer
+CONFIG_CHANGED = "config_changed"  # a new configuration cancelled the timer (`in_flight: cancel`)
+TRIGGER_REMOVED = "trigger_removed"  # the trigger left the configuration, or was disabled
+
 
 @dataclass(frozen=True, slots=True)
 class Message:
@@ -34,6 +39,18 @@ class Message:
     locale: str
     category: str
     body: str
+    template: TemplateUse | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateUse:
+    """The approved WhatsApp template a send goes out as, with its filled parameters.
+    `parameters`: (name, text) pairs, name None for positional ones; `buttons`: (sub_type, index, value)."""
+
+    name: str
+    language: str
+    parameters: tuple[tuple[str | None, str], ...] = ()
+    buttons: tuple[tuple[str, int, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,15 +20,20 @@ from bisect import insort
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from engagement.config.bundle import Configuration, combined_version
 from engagement.config.loader import TriggerSet
 from engagement.config.triggers import TriggerSpec
 from engagement.core import decisions as r
+from engagement.core import personalize
 from engagement.core.catalog import MessageCatalog
-from engagement.core.decisions import Decision, Message, Step
+from engagement.core.decisions import Decision, Message, Step, TemplateUse
+from engagement.core.formula import Formula
 from engagement.core.keys import event_digest, idempotency_key, remember, seen_before
 from engagement.core.kinds import browse, cart, login, logistics, profile
+from engagement.core.personalize import FORMULA_VALUES
 from engagement.core.policies import PolicyChain
 from engagement.core.state import CustomerState, Profile, Timer
+from engagement.core.text_template import TemplateError
 from engagement.events import Event
 
 
@@ -42,10 +47,17 @@ class EngineSettings:
 class Engine:
     """Compiled triggers plus the logic that applies them; one instance serves any number of customers."""
 
-    def __init__(self, triggers: TriggerSet, catalog: MessageCatalog, settings: EngineSettings | None = None) -> None:
+    def __init__(
+        self,
+        triggers: TriggerSet,
+        catalog: MessageCatalog,
+        settings: EngineSettings | None = None,
+        version: str | None = None,
+    ) -> None:
         self.settings = settings or EngineSettings()
-        self.config_version = triggers.version
+        self.config_version = version if version is not None else combined_version(triggers, catalog)
         self.catalog = catalog
+        self.all_specs: dict[str, TriggerSpec] = {spec.id: spec for spec in triggers.triggers}
         enabled = [spec for spec in triggers.triggers if spec.enabled]
         self.specs: dict[str, TriggerSpec] = {spec.id: spec for spec in enabled}
         self.chains = {spec.id: PolicyChain(spec, self.settings.default_timezone) for spec in enabled}
@@ -56,8 +68,24 @@ class Engine:
         self.login_triggers = [s for s in enabled if s.kind == "anomalous_login"]
         keywords = {kw.casefold() for s in enabled if s.category == "marketing" for kw in s.policies.opt_out_keywords}
         self.opt_out_keywords = frozenset(keywords)
+        self.vouchers = {
+            s.id: Formula.parse(s.voucher, FORMULA_VALUES) for s in self.logistics_triggers if s.voucher is not None
+        }
+        self.earlier: dict[str, Engine] = {}  # engines of earlier configurations, for timers they armed
         self._appliers = self._build_appliers()
         self._dedupe_window = self.settings.dedupe_window
+
+    @classmethod
+    def of(cls, configuration: Configuration, settings: EngineSettings | None = None) -> Engine:
+        return cls(configuration.triggers, configuration.messages, settings, configuration.version)
+
+    def succeeded_by(self, successor: Engine, keep: int = 8) -> Engine:
+        """`successor` goes live; it keeps this engine (and up to `keep` earlier ones) for the
+        timers armed under them (`in_flight: keep`)."""
+        earlier = {**self.earlier, self.config_version: self}
+        self.earlier = {}
+        successor.earlier = {v: e for v, e in list(earlier.items())[-keep:] if v != successor.config_version}
+        return successor
 
     # ---- entry points -------------------------------------------------------------
 
@@ -188,25 +216,52 @@ class Engine:
         self, state: CustomerState, timer: Timer, at: float, out: list[Decision], profile_: Profile | None = None
     ) -> None:
         """Decide a due timer: run the policy chain, then send, suppress, or hold it for quiet hours."""
+        if timer.version and timer.version != self.config_version and self._hand_over(state, timer, at, out, profile_):
+            return
         spec = self.specs[timer.trigger_id]
         if not _kind_allows_fire(self, state, spec, timer):
             self.drop_timer(state, timer)
             return
         chain = self.chains[spec.id]
-        verdict = chain.evaluate(state, profile_ or state.profile, at, timer.deadline)
+        profile_ = profile_ or state.profile
+        verdict = chain.evaluate(state, profile_, at, timer.deadline)
         if verdict.wait_until is not None:
             timer.due = verdict.wait_until
             if state.timers is None or timer not in state.timers:
                 state.timers = [*(state.timers or []), timer]
             return
+        reason, message = verdict.reason, None
+        if reason is None:
+            try:
+                message = self.render(spec, state, timer, profile_)
+            except TemplateError:
+                reason = r.TEMPLATE_ERROR
         self.drop_timer(state, timer)
         _kind_fired(state, spec, timer)
-        if verdict.reason is not None:
-            out.append(self._decision(state, timer, "suppress", verdict.reason, verdict.at))
+        if reason is not None or message is None:
+            out.append(self._decision(state, timer, "suppress", reason, verdict.at))
             return
-        message = self._render(spec, profile_ or state.profile)
         chain.record_send(state, verdict.at)
         out.append(self._decision(state, timer, "send", None, verdict.at, message))
+
+    def _hand_over(
+        self, state: CustomerState, timer: Timer, at: float, out: list[Decision], profile_: Profile | None
+    ) -> bool:
+        """A timer armed under another configuration: decided by that one (`in_flight: keep`, while
+        it is known), cancelled (`cancel`, or the trigger is gone or disabled), or else by this one."""
+        current = self.all_specs.get(timer.trigger_id)
+        if current is None or not current.enabled:
+            self.cancel(state, timer, r.TRIGGER_REMOVED, at, out)
+            return True
+        if current.in_flight == "cancel":
+            self.cancel(state, timer, r.CONFIG_CHANGED, at, out)
+            return True
+        earlier = self.earlier.get(timer.version)
+        if current.in_flight == "keep" and earlier is not None and timer.trigger_id in earlier.specs:
+            earlier.fire(state, timer, at, out, profile_)
+            return True
+        timer.version = self.config_version  # migrate (or an armed version no longer known)
+        return False
 
     def cancel(self, state: CustomerState, timer: Timer, reason: str, at: float, out: list[Decision]) -> None:
         self.drop_timer(state, timer)
@@ -223,8 +278,9 @@ class Engine:
             if not state.timers:
                 state.timers = None
 
-    @staticmethod
-    def add_timer(state: CustomerState, timer: Timer) -> None:
+    def add_timer(self, state: CustomerState, timer: Timer) -> None:
+        if not timer.version:
+            timer.version = self.config_version
         if state.timers is None:
             state.timers = [timer]
         else:
@@ -260,11 +316,30 @@ class Engine:
             message=message,
         )
 
-    def _render(self, spec: TriggerSpec, profile_: Profile | None) -> Message:
+    def render(self, spec: TriggerSpec, state: CustomerState, timer: Timer, profile_: Profile | None) -> Message:
+        """The message of a send, filled from the customer's state; raises `TemplateError` when it cannot be."""
         if profile_ is None or profile_.phone is None:  # the consent policy rules this out
-            raise ValueError("a send needs a phone number")
-        locale, body = self.catalog.text_for(spec.id, spec.kind, profile_.locale)
-        return Message(to=profile_.phone, locale=locale, category=spec.category, body=body)
+            raise TemplateError("a send needs a phone number")
+        message = self.catalog.message_for(spec.id, spec.kind)
+        if message is None:
+            raise TemplateError(f"no message for trigger {spec.id!r}")
+        found = self.catalog.wording(message, profile_.locale)
+        if found is None:
+            raise TemplateError(f"no wording for locale {profile_.locale!r}")
+        locale, wording = found
+        zone = profile_.timezone or self.settings.default_timezone
+        values = personalize.values_for(spec.kind, state, timer, profile_, zone, locale, self.vouchers.get(spec.id))
+        body = wording.for_tier(profile_.tier).render(values)
+        template = None
+        if message.template is not None:
+            wa = message.template
+            template = TemplateUse(
+                wa.name,
+                wording.language,
+                tuple((name, text.render(values)) for name, text in wa.parameters),
+                tuple((b.sub_type, i, b.value.render(values)) for i, b in enumerate(wa.buttons)),
+            )
+        return Message(to=profile_.phone, locale=locale, category=spec.category, body=body, template=template)
 
 
 _IMMEDIATE = frozenset({"login.succeeded", "login.failed"})

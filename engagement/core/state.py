@@ -33,7 +33,8 @@ class Profile:
 class Timer:
     """A pending decision of one trigger. `due` may move (quiet hours); `first_due` is when it first fell due.
     Its idempotency key derives from (trigger, customer, subject) when it fires: not stored, it is
-    the largest string a timer would hold."""
+    the largest string a timer would hold. `version` is one string shared by every timer armed
+    under that configuration."""
 
     trigger_id: str
     due: float
@@ -41,6 +42,7 @@ class Timer:
     event_id: str
     subject: str
     first_due: float
+    version: str = ""  # the configuration it was armed under ("" for the current one)
 
 
 @dataclass(slots=True)

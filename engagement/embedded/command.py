@@ -13,12 +13,14 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from engagement.config.loader import default_triggers_dir, load_triggers
-from engagement.config.messages import default_messages_dir, load_messages
-from engagement.core.engine import Engine, EngineSettings
+from engagement.config.bundle import load_configuration
+from engagement.config.loader import default_triggers_dir
+from engagement.config.messages import default_messages_dir
+from engagement.core.engine import Engine
 from engagement.embedded.demo import DEMO_DIR, feed_demo
 from engagement.embedded.service import EmbeddedService
 from engagement.embedded.store import EmbeddedStore
+from engagement.live.config_reload import ConfigWatcher, watch
 from engagement.live.http import make_app, serve
 from engagement.live.metrics import standard_metrics
 from engagement.live.rate_limit import LocalGcra, burst_for
@@ -32,25 +34,28 @@ DEMO_LATENESS_SECONDS = 1.0
 DEMO_LIMIT_SECONDS = 90.0
 
 
-def build_live_engine(settings: Settings, demo: bool) -> Engine:
+def live_configuration(settings: Settings, demo: bool) -> tuple[Engine, ConfigWatcher | None]:
+    """The engine of the configuration that goes live, and the watcher that reloads it (None when
+    `ENGAGEMENT_CONFIG_POLL` is 0s)."""
     triggers_dir = DEMO_DIR / "triggers" if demo else settings.triggers_dir or default_triggers_dir()
-    engine_settings = EngineSettings(
-        default_timezone=settings.default_timezone, allowed_lateness=settings.allowed_lateness.total_seconds()
-    )
+    messages_dir = settings.messages_dir or default_messages_dir()
+    engine_settings = settings.engine_settings()
     if demo:
         engine_settings = replace(engine_settings, allowed_lateness=DEMO_LATENESS_SECONDS)
-    catalog = load_messages(settings.messages_dir or default_messages_dir())
-    return Engine(load_triggers(triggers_dir), catalog, engine_settings)
+    engine = Engine.of(load_configuration(triggers_dir, messages_dir), engine_settings)
+    if settings.config_poll.total_seconds() <= 0:
+        return engine, None
+    return engine, ConfigWatcher(triggers_dir, messages_dir, engine_settings, standard_metrics(), engine)
 
 
 async def run(settings: Settings, demo: bool, host: str) -> int:
-    engine = build_live_engine(settings, demo)
+    engine, watcher = live_configuration(settings, demo)
     state_dir = settings.state_dir
     if demo and "ENGAGEMENT_STATE_DIR" not in os.environ:
         state_dir = Path(tempfile.mkdtemp(prefix="engagement-demo-"))
     store = EmbeddedStore(state_dir)
     provider = build_provider(settings)
-    metrics = standard_metrics()
+    metrics = watcher.metrics if watcher is not None else standard_metrics()
     limiter = None
     if settings.provider == "whatsapp":
         limiter = LocalGcra(settings.whatsapp_max_rps, burst_for(settings.whatsapp_max_rps))
@@ -79,6 +84,8 @@ async def run(settings: Settings, demo: bool, host: str) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     tasks = [asyncio.create_task(service.run_timers()), asyncio.create_task(service.run_sender())]
+    if watcher is not None:
+        tasks.append(asyncio.create_task(watch(watcher, service.use_engine, settings.config_poll.total_seconds())))
     try:
         if demo:
             await _demo(service, store, stop)

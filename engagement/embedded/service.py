@@ -23,10 +23,10 @@ from engagement.embedded.store import EmbeddedStore, OutboxRow
 from engagement.events import CustomerUpdated, Event
 from engagement.live.metrics import Metrics, count_decisions
 from engagement.live.rate_limit import RateLimiter, Unlimited
-from engagement.live.sender import deliver, outbound
+from engagement.live.sender import deliver
 from engagement.live.watermark import LiveWatermark
 from engagement.live.whatsapp_webhook import StatusUpdate
-from engagement.providers.base import Provider
+from engagement.providers.base import OutboundMessage, Provider
 
 log = logging.getLogger("engagement.run")
 
@@ -138,6 +138,10 @@ class EmbeddedService:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._send_wanted.wait(), delay)
 
+    def use_engine(self, engine: Engine) -> None:
+        """A reloaded configuration goes live: the next batch and timer pass use it."""
+        self.engine = engine
+
     async def send_due(self) -> int:
         rows = self.store.due_sends(self.clock())
         lanes = asyncio.Semaphore(CONCURRENT_SENDS)
@@ -152,7 +156,7 @@ class EmbeddedService:
                 done += 1
                 outcome = await deliver(
                     self.provider,
-                    outbound(row.key, row.message),
+                    OutboundMessage.from_dict(row.message),
                     self.clock(),
                     row.deadline,
                     row.attempts + 1,

@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from engagement.core.decisions import Decision
 from engagement.core.state import CustomerState
+from engagement.live.sender import outbound_for
 from engagement.live.state_codec import dump_state, load_state
 from engagement.replay.output import decision_line
 
@@ -40,7 +42,7 @@ CACHE_LIMIT = 200_000
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
     key: str
-    message: dict[str, str]
+    message: dict[str, Any]
     send_at: float
     deadline: float
     attempts: int
@@ -97,9 +99,9 @@ class EmbeddedStore:
             for decision in decisions:
                 cursor = db.execute("INSERT INTO decisions (line) VALUES (?)", (decision_line(decision),))
                 seqs.append(int(cursor.lastrowid or 0))
-                if decision.outcome == "send" and decision.message is not None:
-                    message = {"trigger": decision.trigger, "customer_id": decision.customer_id}
-                    message |= asdict(decision.message)
+                outbound = outbound_for(decision) if decision.outcome == "send" else None
+                if outbound is not None:
+                    message = outbound.to_dict()
                     db.execute(
                         "INSERT OR IGNORE INTO outbox (key, message, send_at, deadline, status) "
                         "VALUES (?, ?, ?, ?, 'pending')",

@@ -21,6 +21,9 @@ from engagement.providers.base import (
     Provider,
     RecipientUnreachableError,
     SendingHaltedError,
+    TemplateButton,
+    TemplateParameter,
+    TemplateSend,
     ThrottledError,
     TransientError,
 )
@@ -50,6 +53,16 @@ def outbound_for(decision: Decision) -> OutboundMessage | None:
     message = decision.message
     if message is None:
         return None
+    template = None
+    if message.template is not None:
+        use = message.template
+        template = TemplateSend(
+            use.name,
+            use.language,
+            tuple(TemplateParameter(text, name=name) for name, text in use.parameters),
+            (),
+            tuple(TemplateButton(sub_type, index, value) for sub_type, index, value in use.buttons),
+        )
     return OutboundMessage(
         decision.key,
         decision.trigger,
@@ -58,18 +71,7 @@ def outbound_for(decision: Decision) -> OutboundMessage | None:
         message.locale,
         message.category,
         message.body,
-    )
-
-
-def outbound(key: str, message: dict[str, str]) -> OutboundMessage:
-    return OutboundMessage(
-        key=key,
-        trigger=message["trigger"],
-        customer_id=message["customer_id"],
-        to=message["to"],
-        locale=message["locale"],
-        category=message["category"],
-        body=message["body"],
+        template,
     )
 
 

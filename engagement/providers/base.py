@@ -15,8 +15,8 @@ ProviderError                 any failure to hand a message over
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +66,24 @@ class OutboundMessage:
     category: str
     body: str
     template: TemplateSend | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able data, for the stores that queue a send (`from_dict` reads it back)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OutboundMessage:
+        template = data.get("template")
+        if template is not None:
+            template = TemplateSend(
+                template["name"],
+                template["language"],
+                tuple(TemplateParameter(**p) for p in template.get("body", ())),
+                tuple(TemplateParameter(**p) for p in template.get("header", ())),
+                tuple(TemplateButton(**b) for b in template.get("buttons", ())),
+            )
+        fields = {k: data[k] for k in ("key", "trigger", "customer_id", "to", "locale", "category", "body")}
+        return cls(**fields, template=template)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO
@@ -23,12 +23,13 @@ PROGRESS_EVERY = 50_000
 def replay_file(
     engine: Engine,
     events: Path,
-    decisions_out: IO[str],
+    sink: Callable[[Decision], object],
     rejects_out: IO[str] | None,
     until: float | None = None,
     progress: IO[str] | None = None,
 ) -> Replayer:
-    replayer = Replayer(engine, lambda d: decisions_out.write(decision_line(d)))
+    """Replay a JSONL file, handing each decision to `sink` as it is made."""
+    replayer = Replayer(engine, sink)
     with _few_collections():
         _replay_lines(replayer, events, rejects_out, until, progress)
     replayer.finish(until)
@@ -97,7 +98,9 @@ def run_replay(
         decisions_out: IO[str] = stack.enter_context(decisions.open("w", encoding="utf-8")) if decisions else sys.stdout
         rejects_out = stack.enter_context(rejects.open("w", encoding="utf-8")) if rejects else None
         progress = sys.stderr if sys.stderr.isatty() else None
-        replayer = replay_file(engine, events, decisions_out, rejects_out, until, progress)
+        replayer = replay_file(
+            engine, events, lambda d: decisions_out.write(decision_line(d)), rejects_out, until, progress
+        )
     for line in summary_table(replayer, engine.config_version):
         print(line, file=sys.stderr if decisions is None else sys.stdout)
     return 0

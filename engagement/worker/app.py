@@ -13,6 +13,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from engagement.decode import Rejection, decode_event
 from engagement.events import Event
+from engagement.live.config_reload import ConfigWatcher, watch
 from engagement.live.http import make_app, serve
 from engagement.live.metrics import standard_metrics
 from engagement.live.rate_limit import RateLimiter, Unlimited, burst_for
@@ -37,14 +38,16 @@ BATCH_MAX = 1000
 BATCH_WITHIN_SECONDS = 0.1  # collecting a batch; trades up to this much latency for fewer table writes
 
 
-def create_app(settings: Settings, engine: Any, partitions: int, host: str) -> faust.App:  # noqa: C901 (faust closures)
+def create_app(  # noqa: C901 (faust closures)
+    settings: Settings, engine: Any, partitions: int, host: str, watcher: ConfigWatcher | None = None
+) -> faust.App:
     names = TopicNames(settings.topic_prefix)
     app = faust_app(settings, partitions)
     raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
     inputs = app.topic(*names.inputs, names.ticks, partitions=partitions, **raw)
     out_topics = {name: app.topic(name, partitions=partitions, **raw) for name in names.all}
     table = app.Table(TABLE, partitions=partitions, key_type=bytes, value_type=bytes)
-    metrics = standard_metrics()
+    metrics = watcher.metrics if watcher is not None else standard_metrics()
     metrics.describe(HTTP_INGESTED, "counter", "events taken over HTTP and produced to the topics, by result")
     provider = build_provider(settings)
     outbox = RedisOutbox(settings.redis_url.get_secret_value(), settings.app_id)
@@ -102,6 +105,9 @@ def create_app(settings: Settings, engine: Any, partitions: int, host: str) -> f
         quiet_library_debug_logs()
         await run_sender(outbox, provider, metrics, send_limiter(settings, outbox))
 
+    if watcher is not None:
+        add_reload_task(app, watcher, service, settings.config_poll.total_seconds())
+
     @app.task
     async def http() -> None:
         producing = Producing()
@@ -114,6 +120,12 @@ def create_app(settings: Settings, engine: Any, partitions: int, host: str) -> f
         log.info("worker http on %s:%d", host, settings.http_port)
 
     return app
+
+
+def add_reload_task(app: faust.App, watcher: ConfigWatcher, service: WorkerService, interval: float) -> None:
+    @app.task
+    async def reload_config() -> None:
+        await watch(watcher, service.use_engine, interval)
 
 
 async def send_due_ticks(

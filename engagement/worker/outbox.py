@@ -17,7 +17,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
@@ -77,7 +77,7 @@ class QueuedSend:
 
     def encode(self) -> str:
         return json.dumps(
-            {"message": asdict(self.message), "deadline": self.deadline, "attempts": self.attempts},
+            {"message": self.message.to_dict(), "deadline": self.deadline, "attempts": self.attempts},
             ensure_ascii=False,
             separators=(",", ":"),
         )
@@ -85,7 +85,7 @@ class QueuedSend:
     @classmethod
     def decode(cls, raw: bytes | str) -> QueuedSend:
         data = json.loads(raw)
-        return cls(OutboundMessage(**data["message"]), float(data["deadline"]), int(data["attempts"]))
+        return cls(OutboundMessage.from_dict(data["message"]), float(data["deadline"]), int(data["attempts"]))
 
 
 class RedisOutbox:

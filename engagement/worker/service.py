@@ -76,6 +76,10 @@ class WorkerService:
             clock = self.partitions[partition] = PartitionClock(MergedWatermark(self.engine.settings.allowed_lateness))
         return clock
 
+    def use_engine(self, engine: Engine) -> None:
+        """A reloaded configuration goes live: the next batch and tick use it."""
+        self.engine = engine
+
     # ---- a batch of messages --------------------------------------------------------------
 
     def on_event(

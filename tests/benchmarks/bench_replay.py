@@ -20,6 +20,7 @@ from pathlib import Path
 
 from engagement.cli import build_engine
 from engagement.replay.command import replay_file
+from engagement.replay.output import decision_line
 from engagement.settings import Settings
 from tests.benchmarks.shop_day import generate
 
@@ -70,7 +71,7 @@ def main() -> None:
     sink = io.StringIO()
     gc.collect()
     started = time.perf_counter()
-    replayer = replay_file(engine, path, sink, None)
+    replayer = replay_file(engine, path, lambda d: sink.write(decision_line(d)), None)
     elapsed = time.perf_counter() - started
     peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from engagement.config.loader import load_triggers
 from engagement.config.messages import default_messages_dir, load_messages
 from engagement.core.engine import Engine, EngineSettings
@@ -28,8 +30,8 @@ def replayed(lines: list[str], until: float) -> list[dict[str, object]]:
 
 
 def comparable(decisions: list[dict[str, object]]) -> list[tuple[object, ...]]:
-    """Decisions as sorted tuples of the compared fields."""
-    return sorted(tuple(str(d[k]) for k in COMPARED) for d in decisions)
+    """Decisions as sorted tuples of the compared fields (as JSON, so tuples and lists compare equal)."""
+    return sorted(tuple(json.dumps(d[k], ensure_ascii=False) for k in COMPARED) for d in decisions)
 
 
 def distinct(decisions: list[dict[str, object]]) -> list[tuple[object, ...]]:

@@ -108,3 +108,9 @@ def wait_for(predicate: object, timeout: float, what: str) -> None:
             return
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def failed(request: object) -> bool:
+    """Whether the requesting test's call failed (the report conftest keeps on the test item)."""
+    report = getattr(getattr(request, "node", None), "report_call", None)
+    return report is None or bool(report.failed)

@@ -14,7 +14,7 @@ import pytest
 
 from engagement.timefmt import rfc3339
 from tests.integration.expected import distinct, replayed, sent_keys
-from tests.integration.processes import DEMO_STREAM, retimed_lines, wait_for
+from tests.integration.processes import DEMO_STREAM, failed, retimed_lines, wait_for
 from tests.integration.whatsapp_payloads import ENV, PHONE, signed, status, webhook
 from tests.integration.workers import Namespace, RedisServer, WorkerProcess, sent
 
@@ -29,11 +29,14 @@ def space() -> Namespace:
 
 
 @pytest.fixture
-def workers() -> Iterator[list[WorkerProcess]]:
+def workers(request: pytest.FixtureRequest) -> Iterator[list[WorkerProcess]]:
     started: list[WorkerProcess] = []
     yield started
     for worker in started:
         worker.kill()
+    if failed(request):  # the workers' own logs explain most failures
+        for number, worker in enumerate(started, 1):
+            print(f"----- worker {number} log (last 12,000 characters) -----\n{worker.log()[-12000:]}")
 
 
 def sent_once(path: Path) -> list[str]:

@@ -18,7 +18,10 @@ def test_cart_idle_sends_sixty_minutes_after_the_last_activity() -> None:
     assert minutes_after_t0(d.at) == 80  # 20 + 60: the page view was activity
     assert minutes_after_t0(d.deadline) == 85
     assert d.message is not None
-    assert d.message.body == "為您保留的商品還需要嗎?"
+    assert d.message.body == "Mei,為您保留的Item 0還在購物車裡。\n合計 NT$100\n需要幫您完成結帳嗎?"
+    assert d.message.template is not None
+    assert (d.message.template.name, d.message.template.language) == ("cart_reminder", "zh_TW")
+    assert d.message.template.parameters == ((None, "Mei"), (None, "Item 0"), (None, "NT$100"))
 
 
 def test_order_one_second_before_the_cart_timer_cancels_it() -> None:
@@ -194,7 +197,7 @@ def test_new_device_and_new_country_alerts_at_once() -> None:
     [d] = only(replay(ev), "anomalous_login")
     assert (d.outcome, minutes_after_t0(d.at), minutes_after_t0(d.deadline)) == ("send", 1800, 1802)
     assert d.message is not None
-    assert d.message.body == "檢測到異常登入,請確認是否本人操作"
+    assert d.message.body == "檢測到異常登入(11月21日 16:00),請確認是否本人操作。"  # in the customer's zone
 
 
 def test_new_device_in_a_known_country_is_not_anomalous() -> None:

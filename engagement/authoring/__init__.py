@@ -1,0 +1,1 @@
+"""Tools for the people who write triggers and messages: lint, preview, backtest."""

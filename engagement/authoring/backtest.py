@@ -1,0 +1,115 @@
+"""`engagement replay EVENTS --triggers NEW --baseline OLD`: the same events replayed under two
+configurations, and per trigger what the change does: sends gained, sends lost, decisions moved
+between reasons, with example customers.
+
+Decisions are matched by their idempotency key (trigger, customer, and what the message is
+about: the cart episode, the visit, the shipment, the login), so a changed window or policy
+shows as the same moment decided differently. A send whose text changed counts as reworded.
+"""
+
+from __future__ import annotations
+
+from bisect import insort
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engagement.core.decisions import Decision
+from engagement.core.engine import Engine
+from engagement.replay.command import replay_file
+
+EXAMPLES = 3
+NONE = "none"  # no decision at all
+
+
+def result_of(decision: Decision) -> str:
+    """`send`, or `suppress:quiet_hours`, `cancel:converted`, ..."""
+    return decision.outcome if decision.reason is None else f"{decision.outcome}:{decision.reason}"
+
+
+@dataclass
+class TriggerChange:
+    baseline_sends: int = 0
+    new_sends: int = 0
+    reworded: int = 0  # sends in both whose text differs
+    moves: Counter[tuple[str, str]] = field(default_factory=Counter)
+    examples: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+
+    @property
+    def gained(self) -> int:
+        return sum(n for (old, new), n in self.moves.items() if new == "send" and old != "send")
+
+    @property
+    def lost(self) -> int:
+        return sum(n for (old, new), n in self.moves.items() if old == "send" and new != "send")
+
+
+@dataclass
+class Backtest:
+    baseline_version: str
+    new_version: str
+    changes: dict[str, TriggerChange]
+    decisions: tuple[int, int]
+
+
+Outcome = tuple[str, str, str, int]  # trigger, customer, result, hash of the message text
+
+
+def collect(engine: Engine, events: Path, until: float | None) -> dict[str, Outcome]:
+    """key -> (trigger, customer, result, text hash): the last decision made for each key."""
+    out: dict[str, Outcome] = {}
+
+    def keep(decision: Decision) -> None:
+        text = hash(decision.message.body) if decision.message is not None else 0
+        out[decision.key] = (decision.trigger, decision.customer_id, result_of(decision), text)
+
+    replay_file(engine, events, keep, None, until)
+    return out
+
+
+def backtest(baseline: Engine, new: Engine, events: Path, until: float | None = None) -> Backtest:
+    before = collect(baseline, events, until)
+    after = collect(new, events, until)
+    changes: dict[str, TriggerChange] = defaultdict(TriggerChange)
+    for key in before.keys() | after.keys():
+        trigger, customer, old, old_text = before.get(key) or (*after[key][:2], NONE, 0)
+        _, _, new_result, new_text = after.get(key) or (trigger, customer, NONE, 0)
+        change = changes[trigger]
+        change.baseline_sends += old == "send"
+        change.new_sends += new_result == "send"
+        change.reworded += old == new_result == "send" and old_text != new_text
+        if old != new_result:
+            move = (old, new_result)
+            change.moves[move] += 1
+            examples = change.examples.setdefault(move, [])
+            if customer not in examples:
+                insort(examples, customer)  # the first customers by id: the same examples every run
+                del examples[EXAMPLES:]
+    return Backtest(baseline.config_version, new.config_version, dict(changes), (len(before), len(after)))
+
+
+def report(result: Backtest) -> list[str]:
+    lines = [
+        f"backtest: baseline configuration {result.baseline_version} ({result.decisions[0]:,} decisions) "
+        f"-> new {result.new_version} ({result.decisions[1]:,} decisions)",
+        "",
+        f"{'trigger':<24} {'sends before':>12} {'sends after':>12} {'gained':>8} {'lost':>8} {'moved':>8} "
+        f"{'reworded':>9}",
+    ]
+    for trigger, change in sorted(result.changes.items()):
+        moved = sum(change.moves.values()) - change.gained - change.lost
+        lines.append(
+            f"{trigger:<24} {change.baseline_sends:>12,} {change.new_sends:>12,} "
+            f"{'+' + format(change.gained, ','):>8} {'-' + format(change.lost, ','):>8} {moved:>8,} "
+            f"{change.reworded:>9,}"
+        )
+    for trigger, change in sorted(result.changes.items()):
+        if not change.moves:
+            continue
+        lines.extend(["", f"{trigger}:"])
+        for (old, new), count in change.moves.most_common():
+            examples = ", ".join(change.examples[(old, new)])
+            lines.append(f"  {old:<28} -> {new:<28} {count:>8,}   e.g. {examples}")
+    if not any(change.moves or change.reworded for change in result.changes.values()):
+        lines.extend(["", "no decision changes"])
+    return lines

@@ -1,0 +1,120 @@
+"""`engagement messages preview TRIGGER`: what a customer would receive from a trigger, made by the
+engine itself from a customer's events (a sample customer, or a file of one customer's events)."""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engagement.authoring.samples import sample_events
+from engagement.config.triggers import TriggerSpec
+from engagement.core.decisions import Decision
+from engagement.core.engine import Engine
+from engagement.decode import Rejection, decode_event
+from engagement.replay.runner import Replayer
+from engagement.timefmt import rfc3339
+
+# How long after the last event the clock runs, so that every trigger's timer falls due.
+RUN_ON_SECONDS = 3 * 24 * 3600
+
+
+class PreviewError(Exception):
+    """The preview cannot be made (an unknown trigger, an unreadable customer file)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    trigger: TriggerSpec
+    decisions: list[Decision]
+    customer: str
+
+
+def read_customer_events(path: Path) -> list[dict[str, Any]]:
+    """A JSON array of events, or JSON lines; every event must belong to one customer."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        parsed = json.loads(text)
+        events = parsed if isinstance(parsed, list) else [parsed]
+    except json.JSONDecodeError:
+        try:
+            events = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except json.JSONDecodeError as exc:
+            raise PreviewError(f"{path}: neither a JSON array nor JSON lines ({exc})") from None
+    if not events or not all(isinstance(e, dict) for e in events):
+        raise PreviewError(f"{path}: no events")
+    customers = {e.get("customer_id") for e in events}
+    if len(customers) != 1:
+        raise PreviewError(f"{path}: events of {len(customers)} customers; give one customer's events")
+    return events
+
+
+def preview(
+    engine: Engine,
+    trigger_id: str,
+    events: Iterable[dict[str, Any]] | None = None,
+    locale: str | None = None,
+    tier: str | None = None,
+) -> Preview:
+    """The trigger's decisions for the customer (its sample customer by default). `locale` and
+    `tier` stand in for the customer's own, as if their profile said so."""
+    spec = engine.specs.get(trigger_id)
+    if spec is None:
+        raise PreviewError(f"no enabled trigger {trigger_id!r}; triggers: {', '.join(sorted(engine.specs))}")
+    chosen = [dict(e) for e in (events if events is not None else sample_events(spec.kind))]
+    for event in chosen:
+        if event.get("type") == "customer.updated":
+            if locale is not None:
+                event["locale"] = locale
+            if tier is not None:
+                event["tier"] = tier
+    decisions: list[Decision] = []
+    replayer = Replayer(engine, decisions.append)
+    last = float("-inf")
+    for number, raw in enumerate(chosen, 1):
+        item = decode_event(json.dumps(raw, ensure_ascii=False).encode())
+        if isinstance(item, Rejection):
+            raise PreviewError(f"event {number}: {item.field}: {item.reason}")
+        last = max(last, item.occurred_at.timestamp())
+        replayer.feed(item)
+    replayer.finish(last + RUN_ON_SECONDS)
+    customer = str(chosen[0].get("customer_id", ""))
+    return Preview(spec, [d for d in decisions if d.trigger == trigger_id], customer)
+
+
+def display_width(text: str) -> int:
+    """Columns a terminal gives the text (CJK characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def describe(result: Preview) -> list[str]:
+    """The preview as the lines the command prints."""
+    spec = result.trigger
+    lines = [f"{spec.id} ({spec.kind}, {spec.category}) for customer {result.customer}"]
+    if not result.decisions:
+        return [*lines, "  no decision: the trigger never fired for this customer"]
+    for decision in result.decisions:
+        lines.append(
+            f"  {decision.outcome}{f' ({decision.reason})' if decision.reason else ''} at {rfc3339(decision.at)}"
+        )
+        message = decision.message
+        if message is None:
+            continue
+        lines.append(f"  to {message.to}, locale {message.locale}, configuration {decision.config_version}")
+        if message.template is not None:
+            use = message.template
+            lines.append(f"  WhatsApp template {use.name!r} ({use.language})")
+            for position, (name, text) in enumerate(use.parameters, 1):
+                lines.append(f"    {{{{{name or position}}}}} = {text}")
+            for sub_type, index, value in use.buttons:
+                lines.append(f"    button {index} ({sub_type}): {value}")
+        else:
+            lines.append("  free-form text (WhatsApp delivers it only inside the 24 h service window)")
+        width = max((display_width(line) for line in message.body.splitlines()), default=0)
+        lines.append("  ┌" + "─" * (width + 2))
+        lines.extend(f"  │ {line}" for line in message.body.splitlines())
+        lines.append("  └" + "─" * (width + 2))
+    return lines

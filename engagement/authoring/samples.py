@@ -1,0 +1,81 @@
+"""A sample customer's events per trigger kind: what `messages preview` and `messages lint` fill
+messages from when no customer is given. Times sit at 11:00 in Taipei, inside marketing hours."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+SAMPLE_CUSTOMER = "c-sample"
+_START = datetime(2026, 1, 15, 3, 0, tzinfo=UTC)
+
+
+def _at(minutes: float) -> str:
+    return (_START + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
+
+
+def _event(n: int, minutes: float, kind: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "event_id": f"sample-{n:02d}",
+        "type": kind,
+        "customer_id": SAMPLE_CUSTOMER,
+        "occurred_at": _at(minutes),
+        **fields,
+    }
+
+
+def profile(minutes: float = -60 * 24 * 30) -> dict[str, Any]:
+    return _event(
+        0,
+        minutes,
+        "customer.updated",
+        name="王小明",
+        phone="+886912345678",
+        locale="zh-TW",
+        timezone="Asia/Taipei",
+        whatsapp_opt_in=True,
+    )
+
+
+def _items() -> list[dict[str, Any]]:
+    return [
+        {"product_id": "p-101", "name": "白色帆布鞋", "quantity": 1, "unit_price": 1280},
+        {"product_id": "p-205", "name": "棉質T恤", "quantity": 2, "unit_price": 390},
+    ]
+
+
+def sample_events(kind: str) -> list[dict[str, Any]]:
+    """A customer for whom a trigger of `kind` sends (with the shipped default windows or longer)."""
+    if kind == "cart_idle":
+        return [profile(), _event(1, 0, "cart.updated", cart_id="cart-1", items=_items(), currency="TWD")]
+    if kind == "browse_abandonment":
+        view = {"product_id": "p-330", "product_name": "經典皮革短靴", "session_id": "s-1"}
+        return [
+            profile(),
+            _event(1, 0, "page.viewed", **view),
+            _event(2, 3, "page.viewed", **view),
+            _event(3, 6, "page.left", product_id="p-330", session_id="s-1"),
+        ]
+    if kind == "logistics_delay":
+        order = {"order_id": "o-20260115-0042", "items": _items(), "total": 2060, "currency": "TWD", "shipping_fee": 80}
+        shipment = {"order_id": "o-20260115-0042", "shipment_id": "sh-1"}
+        return [
+            profile(),
+            _event(1, -60 * 24 * 3, "order.placed", **order),
+            _event(
+                2,
+                -60 * 24 * 3 + 60,
+                "shipment.dispatched",
+                **shipment,
+                carrier="黑貓宅急便",
+                tracking_number="TW123456789",
+                tracking_url="https://track.example.com/TW123456789",
+                promised_delivery_at=_at(-60 * 24),
+            ),
+            _event(3, 0, "shipment.status_changed", **shipment, status="delayed", new_eta=_at(60 * 24 * 2)),
+        ]
+    if kind == "anomalous_login":
+        home = {"device_id": "d-phone", "country": "TW", "city": "Taipei", "latitude": 25.03, "longitude": 121.56}
+        away = {"device_id": "d-new", "country": "JP", "city": "Osaka", "latitude": 34.69, "longitude": 135.5}
+        return [profile(), _event(1, -60 * 24 * 2, "login.succeeded", **home), _event(2, 0, "login.succeeded", **away)]
+    raise ValueError(f"no sample for trigger kind {kind!r}")

@@ -1,0 +1,115 @@
+"""A trigger directory and a message directory loaded together and checked against each other:
+the configuration that goes live, or is rejected, whole."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from engagement.config.loader import ConfigProblem, InvalidConfig, TriggerSet, load_triggers
+from engagement.config.messages import load_messages
+from engagement.core.catalog import MessageCatalog, MessageSpec
+from engagement.core.personalize import VARIABLES
+
+
+@dataclass(frozen=True, slots=True)
+class Configuration:
+    triggers: TriggerSet
+    messages: MessageCatalog
+    version: str
+
+
+def load_configuration(triggers_dir: Path, messages_dir: Path) -> Configuration:
+    """Raises `InvalidConfig` with every problem of either directory, or of the two together."""
+    problems: list[ConfigProblem] = []
+    triggers = messages = None
+    try:
+        triggers = load_triggers(triggers_dir)
+    except InvalidConfig as exc:
+        problems.extend(exc.problems)
+    try:
+        messages = load_messages(messages_dir)
+    except InvalidConfig as exc:
+        problems.extend(exc.problems)
+    if triggers is not None and messages is not None:
+        problems.extend(cross_check(triggers, messages, messages_dir))
+    if problems or triggers is None or messages is None:
+        raise InvalidConfig(problems)
+    return Configuration(triggers, messages, combined_version(triggers, messages))
+
+
+def combined_version(triggers: TriggerSet, messages: MessageCatalog) -> str:
+    """Names the exact content of both directories."""
+    return hashlib.sha256(f"{triggers.version}:{messages.version}".encode()).hexdigest()[:12]
+
+
+def cross_check(triggers: TriggerSet, messages: MessageCatalog, messages_dir: Path) -> list[ConfigProblem]:
+    """Every enabled trigger has a message of its category; every message serves a trigger or kind
+    and uses only the values that kind has."""
+    problems: list[ConfigProblem] = []
+    kinds = {spec.kind for spec in triggers.triggers}
+    ids = {spec.id: spec.kind for spec in triggers.triggers}
+    for spec in triggers.triggers:
+        if not spec.enabled:
+            continue
+        message = messages.message_for(spec.id, spec.kind)
+        if message is None:
+            problems.append(
+                ConfigProblem(
+                    str(messages_dir), 0, spec.id, f"no message file for trigger {spec.id!r} or kind {spec.kind!r}"
+                )
+            )
+        elif message.category != spec.category:
+            problems.append(
+                ConfigProblem(
+                    message.source,
+                    1,
+                    "category",
+                    f"{message.category} message for the {spec.category} trigger {spec.id!r}",
+                )
+            )
+    for owner, message in messages.messages.items():
+        kind = ids.get(owner) or (owner if owner in VARIABLES else None)
+        if kind is None:
+            known = ", ".join(sorted(set(ids) | kinds))
+            problems.append(
+                ConfigProblem(message.source, 1, "trigger", f"no trigger or kind {owner!r} (known: {known})")
+            )
+            continue
+        problems.extend(unknown_values(message, kind))
+        if messages.locales.default not in message.locales:
+            problems.append(
+                ConfigProblem(
+                    message.source, 1, "locales", f"no text for the default locale {messages.locales.default!r}"
+                )
+            )
+    return problems
+
+
+def unknown_values(message: MessageSpec, kind: str) -> list[ConfigProblem]:
+    allowed = set(VARIABLES[kind])
+    out: list[ConfigProblem] = []
+    for text in message.templates():
+        for name in text.names():
+            if name not in allowed:
+                out.append(
+                    ConfigProblem(
+                        message.source,
+                        _line_containing(message.source, name),
+                        "locales",
+                        f"unknown value {{{{{name}}}}} for {kind}; known: {', '.join(sorted(allowed))}",
+                    )
+                )
+    return out
+
+
+def _line_containing(path: str, placeholder: str) -> int:
+    """The first line that uses the placeholder."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return 1
+    used = re.compile(r"\{\{\s*" + re.escape(placeholder) + r"\s*[|?}]")
+    return next((n for n, line in enumerate(lines, 1) if used.search(line)), 1)

@@ -1,0 +1,92 @@
+"""Hot reload: `run` and the workers watch the trigger and message directories and take a changed,
+valid configuration without a restart. A set with any problem is rejected whole; the last good
+one stays live, and the rejection shows in the logs and in `engagement_config_reloads_total`.
+
+Timers armed before a change keep the configuration they were armed under (the engine keeps
+the earlier engines) unless the new configuration says `in_flight: migrate` or `cancel`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from engagement.config.bundle import load_configuration
+from engagement.config.loader import InvalidConfig
+from engagement.core.engine import Engine, EngineSettings
+from engagement.live.metrics import Metrics
+
+log = logging.getLogger("engagement.config")
+
+RELOADS = "engagement_config_reloads_total"
+LIVE_VERSION = "engagement_config_info"
+POLL_SECONDS = 2.0
+
+
+def describe_metrics(metrics: Metrics) -> None:
+    metrics.describe(RELOADS, "counter", "configuration changes seen, by result: applied or rejected")
+    metrics.describe(LIVE_VERSION, "gauge", "1 for the configuration version that is live")
+
+
+class ConfigWatcher:
+    def __init__(
+        self, triggers_dir: Path, messages_dir: Path, settings: EngineSettings, metrics: Metrics, engine: Engine
+    ) -> None:
+        self.triggers_dir, self.messages_dir, self.settings = triggers_dir, messages_dir, settings
+        self.metrics, self.engine = metrics, engine
+        self._seen = self.fingerprint()
+        describe_metrics(metrics)
+        metrics.set(LIVE_VERSION, 1, version=engine.config_version)
+
+    def fingerprint(self) -> str:
+        """Names, sizes and modification times of every file in both directories."""
+        digest = hashlib.sha256()
+        for directory in (self.triggers_dir, self.messages_dir):
+            try:
+                paths = sorted(directory.iterdir())
+            except OSError:
+                continue
+            for path in paths:
+                try:
+                    stat = path.stat()
+                except OSError:
+                    continue
+                digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+        return digest.hexdigest()
+
+    def check(self) -> Engine | None:
+        """The new engine when the directories changed to a valid, different configuration."""
+        seen = self.fingerprint()
+        if seen == self._seen:
+            return None
+        self._seen = seen
+        try:
+            configuration = load_configuration(self.triggers_dir, self.messages_dir)
+        except InvalidConfig as exc:
+            self.metrics.inc(RELOADS, result="rejected")
+            log.error(
+                "configuration change rejected; %s stays live:\n%s",
+                self.engine.config_version,
+                "\n".join(str(p) for p in exc.problems),
+            )
+            return None
+        if configuration.version == self.engine.config_version:
+            return None
+        previous = self.engine
+        self.engine = previous.succeeded_by(Engine.of(configuration, self.settings))
+        self.metrics.inc(RELOADS, result="applied")
+        self.metrics.set(LIVE_VERSION, 0, version=previous.config_version)
+        self.metrics.set(LIVE_VERSION, 1, version=self.engine.config_version)
+        log.info("configuration %s is live (was %s)", self.engine.config_version, previous.config_version)
+        return self.engine
+
+
+async def watch(watcher: ConfigWatcher, apply: Callable[[Engine], None], interval: float = POLL_SECONDS) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        engine = watcher.check()
+        if engine is not None:
+            apply(engine)

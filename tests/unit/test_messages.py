@@ -1,0 +1,290 @@
+"""Message files: placeholders, the locale fallback chain, personalization from the customer's
+state, the delay voucher formula, tiers, `template_error`, and the loader's problems."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engagement.config.bundle import load_configuration
+from engagement.config.loader import InvalidConfig, default_triggers_dir
+from engagement.config.messages import default_messages_dir, load_messages
+from engagement.core.catalog import LocaleFallbacks
+from engagement.core.engine import Engine
+from engagement.core.formula import Formula
+from engagement.core.personalize import FORMULA_VALUES
+from engagement.core.text_template import TemplateError, TextTemplate
+from tests.scenario import T0, Events, at, only, replay
+
+
+def copy_config(tmp_path: Path) -> tuple[Path, Path]:
+    triggers, messages = tmp_path / "triggers", tmp_path / "messages"
+    shutil.copytree(default_triggers_dir(), triggers)
+    shutil.copytree(default_messages_dir(), messages)
+    return triggers, messages
+
+
+def engine_of(triggers: Path, messages: Path) -> Engine:
+    return Engine.of(load_configuration(triggers, messages))
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+# ---- placeholders ----------------------------------------------------------------------
+
+
+def test_placeholders_required_with_fallback_and_optional_lines() -> None:
+    text = TextTemplate.parse("Hi {{customer_name|there}},\nTrack it: {{tracking_url?}}\nOrder {{order_id}}")
+    assert text.render({"customer_name": "Mei", "tracking_url": "https://t/1", "order_id": "o1"}) == (
+        "Hi Mei,\nTrack it: https://t/1\nOrder o1"
+    )
+    assert text.render({"order_id": "o1"}) == "Hi there,\nOrder o1"  # fallback used, optional line left out
+    with pytest.raises(TemplateError):
+        text.render({"customer_name": "Mei"})
+    assert text.required() == ("order_id",)
+
+
+@pytest.mark.parametrize("source", ["Hi {{customer_name", "Hi {{ Name }}", "{{a}} }}"])
+def test_malformed_placeholders_are_rejected(source: str) -> None:
+    with pytest.raises(ValueError, match="malformed"):
+        TextTemplate.parse(source)
+
+
+# ---- locales -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("locale", "chain"),
+    [
+        ("zh-HK", ["zh-HK", "zh-TW", "zh", "en"]),
+        ("zh-SG", ["zh-SG", "zh-CN", "zh", "zh-TW", "en"]),
+        ("zh-TW", ["zh-TW", "zh", "en"]),
+        ("fr-CA", ["fr-CA", "fr", "en"]),
+        (None, ["en"]),
+    ],
+)
+def test_the_shipped_locale_fallback_chain(locale: str | None, chain: list[str]) -> None:
+    assert load_messages(default_messages_dir()).locales.chain(locale) == chain
+
+
+def test_a_hong_kong_customer_reads_traditional_chinese_and_a_french_one_english() -> None:
+    ev = Events()
+    ev.profile(customer="c-hk", locale="zh-HK")
+    ev.profile(customer="c-fr", locale="fr-FR")
+    ev.cart(0, customer="c-hk")
+    ev.cart(0, customer="c-fr")
+    sends = {d.customer_id: d.message for d in only(replay(ev, until=_t(200)), "cart_idle")}
+    assert sends["c-hk"] is not None
+    assert sends["c-hk"].locale == "zh-TW"
+    assert sends["c-hk"].template is not None
+    assert sends["c-hk"].template.language == "zh_TW"
+    assert sends["c-fr"] is not None
+    assert sends["c-fr"].locale == "en"
+    assert sends["c-fr"].body.startswith("Hi Mei, we saved Item 0 in your cart.")
+
+
+def test_the_fallback_chain_is_editable(tmp_path: Path) -> None:
+    triggers, messages = copy_config(tmp_path)
+    (messages / "_locales.yaml").write_text("fallbacks:\n  zh-HK: [zh-CN]\ndefault: en\n", encoding="utf-8")
+    assert LocaleFallbacks({"zh-HK": ("zh-CN",)}).chain("zh-HK") == ["zh-HK", "zh-CN", "zh", "en"]
+    ev = Events()
+    ev.profile(locale="zh-HK")
+    ev.cart(0)
+    [d] = only(replay(ev, engine_of(triggers, messages), until=_t(200)), "cart_idle")
+    assert d.message is not None
+    assert d.message.locale == "zh-CN"
+
+
+# ---- personalization ----------------------------------------------------------------------
+
+
+def test_cart_reminder_names_the_items_and_total() -> None:
+    ev = Events()
+    ev.profile()
+    ev.cart(0, items=3)
+    [d] = only(replay(ev, until=_t(200)), "cart_idle")
+    assert d.message is not None
+    assert d.message.body.splitlines()[:2] == ["Mei,為您保留的Item 0、Item 1 等 3 件商品還在購物車裡。", "合計 NT$300"]
+
+
+def test_a_customer_without_a_name_gets_the_fallback_never_none() -> None:
+    ev = Events()
+    ev.profile(name=None)
+    ev.cart(0)
+    [d] = only(replay(ev, until=_t(200)), "cart_idle")
+    assert d.message is not None
+    assert d.message.template is not None
+    assert d.message.body.startswith("您好,為您保留的")
+    assert "None" not in d.message.body
+    assert d.message.template.parameters[0] == (None, "您好")
+
+
+def test_browse_message_names_the_product_viewed_longest() -> None:
+    ev = Events()
+    ev.profile()
+    ev.view(0, product="p1")
+    ev.view(1, product="p2")  # p1 viewed 1 min
+    ev.view(5, product="p3")  # p2 viewed 4 min
+    ev.add(6, "page.left", product_id="p3")
+    [d] = only(replay(ev, until=_t(60)), "browse_abandonment")
+    assert d.outcome == "send"
+    assert d.message is not None
+    assert d.message.body.startswith("Mei,看到您在看Product p2。")
+
+
+def delayed_parcel(events: Events, total: float = 2000.0, shipping_fee: float | None = 80.0) -> None:
+    events.profile(-5000)
+    item = {"product_id": "p", "quantity": 1}
+    order: dict[str, Any] = {"order_id": "o-9", "items": [item], "total": total, "currency": "TWD"}
+    if shipping_fee is not None:
+        order["shipping_fee"] = shipping_fee
+    events.add(-3000, "order.placed", **order)
+    shipment = {"order_id": "o-9", "shipment_id": "s-9"}
+    events.add(
+        -2900,
+        "shipment.dispatched",
+        **shipment,
+        carrier="黑貓",
+        tracking_url="https://track.example/s-9",
+        promised_delivery_at=_iso(-1000),  # 24 h late at +440 min, but the new ETA says so at 0
+    )
+    events.add(0, "shipment.status_changed", **shipment, status="delayed", new_eta=_iso(3000))
+
+
+def test_delay_message_offers_shipping_fee_plus_five_percent() -> None:
+    ev = Events()
+    delayed_parcel(ev)
+    [d] = only(replay(ev, until=_t(60)), "logistics_delay")
+    assert d.outcome == "send"
+    assert d.message is not None
+    assert d.message.template is not None
+    assert "已為您準備 NT$180 折價券。" in d.message.body  # 80 + 5 % of 2,000
+    assert "追蹤包裹:https://track.example/s-9" in d.message.body
+    assert "(訂單 o-9)" in d.message.body
+    assert d.message.template.parameters == ((None, "Mei"), (None, "o-9"), (None, "NT$180"))
+
+
+def test_the_voucher_formula_is_editable(tmp_path: Path) -> None:
+    triggers, messages = copy_config(tmp_path)
+    edit(
+        triggers / "logistics_delay.yaml",
+        "voucher: round(shipping_fee + 0.05 * order_total)",
+        "voucher: min(100, shipping_fee + 0.1 * order_total)",
+    )
+    ev = Events()
+    delayed_parcel(ev)
+    [d] = only(replay(ev, engine_of(triggers, messages), until=_t(60)), "logistics_delay")
+    assert d.message is not None
+    assert "NT$100 折價券" in d.message.body
+
+
+def test_without_an_order_total_the_voucher_line_is_left_out() -> None:
+    ev = Events()
+    delayed_parcel(ev, total=0.0, shipping_fee=None)
+    [d] = only(replay(ev, until=_t(60)), "logistics_delay")
+    assert d.outcome == "send"
+    assert d.message is not None
+    assert "折價券" not in d.message.body
+    assert d.message.template is not None
+    assert d.message.template.parameters[2] == (None, "-")
+
+
+@pytest.mark.parametrize(
+    ("formula", "problem"),
+    [
+        ("shipping_fee + __import__('os')", "only the functions"),
+        ("order_value * 2", "unknown value 'order_value'"),
+        ("shipping_fee ** 2", "only + - * /"),
+        ("'5'", "only numbers"),
+        ("shipping_fee +", "not a formula"),
+    ],
+)
+def test_voucher_formulas_allow_arithmetic_only(formula: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        Formula.parse(formula, FORMULA_VALUES)
+
+
+def test_a_bad_voucher_formula_is_a_trigger_problem(tmp_path: Path) -> None:
+    triggers, messages = copy_config(tmp_path)
+    edit(triggers / "logistics_delay.yaml", "round(shipping_fee + 0.05 * order_total)", "shipping + 5")
+    with pytest.raises(InvalidConfig) as caught:
+        load_configuration(triggers, messages)
+    [problem] = caught.value.problems
+    assert (Path(problem.file).name, problem.path) == ("logistics_delay.yaml", "voucher")
+    assert "unknown value 'shipping'" in problem.message
+
+
+def test_a_vip_customer_gets_the_vip_wording() -> None:
+    ev = Events()
+    ev.profile(tier="vip")
+    ev.cart(0)
+    [d] = only(replay(ev, until=_t(200)), "cart_idle")
+    assert d.message is not None
+    assert "VIP 專屬保留" in d.message.body
+
+
+def test_a_message_that_cannot_be_filled_is_suppressed_as_template_error(tmp_path: Path) -> None:
+    triggers, messages = copy_config(tmp_path)
+    edit(messages / "cart_idle.yaml", '- "{{customer_name|您好}}"', '- "{{customer_name}}"')
+    ev = Events()
+    ev.profile(name=None)
+    ev.profile(customer="c2")
+    ev.cart(0)
+    ev.cart(0, customer="c2")
+    decisions = only(replay(ev, engine_of(triggers, messages), until=_t(200)), "cart_idle")
+    outcomes = {d.customer_id: (d.outcome, d.reason) for d in decisions}
+    assert outcomes == {"c1": ("suppress", "template_error"), "c2": ("send", None)}
+
+
+# ---- the loader --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "where", "message"),
+    [
+        ("category: marketing", "category: utility", "category", "utility message for the marketing trigger"),
+        (
+            "    text: |\n      {{customer_name|您好}},為您",
+            "    txt: |\n      {{customer_name|您好}},為您",
+            "locales",
+            "",
+        ),
+        ("{{cart_items|商品}}還在購物車裡", "{{order_id}}還在購物車裡", "locales", "unknown value {{order_id}}"),
+        ("  en:\n", "  en-GB:\n", "locales", "no text for the default locale 'en'"),
+        ("{{cart_items|商品}}還在購物車裡", "{{cart_items|商品}還在購物車裡", "locales.zh-TW.text", "malformed"),
+    ],
+)
+def test_message_file_problems_name_the_file_line_and_key(
+    tmp_path: Path, old: str, new: str, where: str, message: str
+) -> None:
+    triggers, messages = copy_config(tmp_path)
+    edit(messages / "cart_idle.yaml", old, new)
+    with pytest.raises(InvalidConfig) as caught:
+        load_configuration(triggers, messages)
+    problems = caught.value.problems
+    assert problems, "expected a problem"
+    assert all(Path(p.file).name == "cart_idle.yaml" and p.line >= 1 for p in problems)
+    assert any(p.path.startswith(where) and message in p.message for p in problems), problems
+
+
+def test_every_enabled_trigger_needs_a_message(tmp_path: Path) -> None:
+    triggers, messages = copy_config(tmp_path)
+    (messages / "browse_abandonment.yaml").unlink()
+    with pytest.raises(InvalidConfig, match="no message file for trigger 'browse_abandonment'"):
+        load_configuration(triggers, messages)
+
+
+def _t(minutes: float) -> float:
+    return T0.timestamp() + minutes * 60
+
+
+def _iso(minutes: float) -> str:
+    return at(minutes)
