@@ -148,6 +148,17 @@ class MessageReplied(_Event):
     button_payload: Annotated[str, Field(max_length=1024)] | None = None
 
 
+class MessageFailed(_Event):
+    """A send the provider refused in a way the engine must remember (the senders emit it): the
+    customer stopped marketing (`opted_out`), WhatsApp holds back marketing to them for now
+    (`marketing_paused`), or the number cannot receive WhatsApp messages (`unreachable`)."""
+
+    type: Literal["message.failed"]
+    key: Annotated[str, Field(max_length=256)]
+    reason: Literal["opted_out", "marketing_paused", "unreachable"]
+    code: Annotated[str, Field(max_length=64)] | None = None
+
+
 Event = Annotated[
     CustomerUpdated
     | PageViewed
@@ -159,7 +170,8 @@ Event = Annotated[
     | ShipmentDelivered
     | LoginSucceeded
     | LoginFailed
-    | MessageReplied,
+    | MessageReplied
+    | MessageFailed,
     Field(discriminator="type"),
 ]
 
@@ -177,6 +189,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "login.succeeded",
     "login.failed",
     "message.replied",
+    "message.failed",
 )
 
 

@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     whatsapp_app_secret: SecretStr = SecretStr("")
     whatsapp_verify_token: SecretStr = SecretStr("")
     whatsapp_max_rps: float = Field(default=80.0, gt=0)
+    whatsapp_timeout: Duration = Field(
+        default=timedelta(seconds=30),
+        description="how long a send waits for Meta's answer; after that its outcome is unknown (never resent)",
+    )
 
     @field_validator("default_timezone")
     @classmethod

@@ -11,13 +11,25 @@ Outcome = Literal["send", "suppress", "cancel"]
 
 # Policy reasons (CONTRACT.md §2), in the order the chain applies them.
 NO_CONSENT = "no_consent"
+UNREACHABLE = "unreachable"  # the provider said the number cannot receive messages (7 days)
 MARKETING_OPT_OUT = "marketing_opt_out"
+MARKETING_PAUSED = "marketing_paused"  # WhatsApp held back marketing to this customer (24 h)
 HOLDOUT = "holdout"
 COOLDOWN = "cooldown"
 FREQUENCY_CAP = "frequency_cap"
 QUIET_HOURS = "quiet_hours"
 DEADLINE_MISSED = "deadline_missed"
-POLICY_REASONS = (NO_CONSENT, MARKETING_OPT_OUT, HOLDOUT, COOLDOWN, FREQUENCY_CAP, QUIET_HOURS, DEADLINE_MISSED)
+POLICY_REASONS = (
+    NO_CONSENT,
+    UNREACHABLE,
+    MARKETING_OPT_OUT,
+    MARKETING_PAUSED,
+    HOLDOUT,
+    COOLDOWN,
+    FREQUENCY_CAP,
+    QUIET_HOURS,
+    DEADLINE_MISSED,
+)
 
 # Cancellation reasons.
 CONVERTED = "converted"

@@ -31,7 +31,7 @@ from engagement.core.formula import Formula
 from engagement.core.keys import event_digest, idempotency_key, remember, seen_before
 from engagement.core.kinds import browse, cart, login, logistics, profile
 from engagement.core.personalize import FORMULA_VALUES
-from engagement.core.policies import PolicyChain
+from engagement.core.policies import PolicyChain, record_failure
 from engagement.core.state import CustomerState, Profile, Timer
 from engagement.core.text_template import TemplateError
 from engagement.events import Event
@@ -162,7 +162,7 @@ class Engine:
                 state.cursor = cursor = due
             self.fire(state, timer, cursor if now is None else (due if due > now else now), out)
 
-    def _build_appliers(self) -> dict[str, _Applier]:
+    def _build_appliers(self) -> dict[str, _Applier]:  # noqa: C901 (one small closure per event type)
         keywords = self.opt_out_keywords
 
         def page_viewed(state: CustomerState, event: Event, t: float, clock: float, out: list[Decision]) -> None:
@@ -198,6 +198,9 @@ class Engine:
         def replied(state: CustomerState, event: Event, t: float, clock: float, out: list[Decision]) -> None:
             profile.apply_reply(state, event, t, keywords)  # type: ignore[arg-type]
 
+        def failed(state: CustomerState, event: Event, t: float, clock: float, out: list[Decision]) -> None:
+            record_failure(state, event.reason, t)  # type: ignore[union-attr]
+
         return {
             "page.viewed": page_viewed,
             "page.left": page_left,
@@ -208,6 +211,7 @@ class Engine:
             "shipment.delivered": delivered,
             "customer.updated": customer_updated,
             "message.replied": replied,
+            "message.failed": failed,
         }
 
     # ---- deciding -------------------------------------------------------------------

@@ -58,12 +58,9 @@ class PolicyChain:
         self._quiet = AllowedMinutes(quiet.allowed) if quiet is not None else None
 
     def evaluate(self, state: CustomerState, profile: Profile | None, at: float, deadline: float) -> Verdict:
-        if profile is None or not profile.opt_in or not profile.phone:
-            return Verdict(r.NO_CONSENT, at)
-        if self.marketing and profile.opt_out:
-            return Verdict(r.MARKETING_OPT_OUT, at)
-        if self._holdout and in_holdout(self.trigger_id, state.customer_id, self._holdout):
-            return Verdict(r.HOLDOUT, at)
+        refused = self._refused(state, profile, at)
+        if refused is not None or profile is None:
+            return Verdict(refused or r.NO_CONSENT, at)
         ledger = state.ledger
         if ledger is not None:
             last = flat_get(ledger.last_sent, self.trigger_id)
@@ -84,6 +81,21 @@ class PolicyChain:
         if send_at > deadline:
             return Verdict(r.DEADLINE_MISSED, at)
         return Verdict(None, send_at)
+
+    def _refused(self, state: CustomerState, profile: Profile | None, at: float) -> str | None:
+        """The reasons that depend on the customer alone: consent, reachability, opt-out, holdout."""
+        if profile is None or not profile.opt_in or not profile.phone:
+            return r.NO_CONSENT
+        ledger = state.ledger
+        if ledger is not None and ledger.unreachable_until is not None and at < ledger.unreachable_until:
+            return r.UNREACHABLE
+        if self.marketing and profile.opt_out:
+            return r.MARKETING_OPT_OUT
+        if self.marketing and ledger is not None and at < (ledger.marketing_paused_until or 0.0):
+            return r.MARKETING_PAUSED
+        if self._holdout and in_holdout(self.trigger_id, state.customer_id, self._holdout):
+            return r.HOLDOUT
+        return None
 
     def _capped(self, ledger: Ledger, at: float) -> bool:
         if self._marketing_cap is not None:
@@ -106,6 +118,26 @@ class PolicyChain:
         if self.marketing:
             since = at - DAY
             ledger.marketing = (*[t for t in ledger.marketing if t > since], at)
+
+
+UNREACHABLE_FOR = 7 * DAY
+MARKETING_PAUSED_FOR = DAY  # WHATSAPP.md: integrators wait at least 24 h after 131049
+
+
+def record_failure(state: CustomerState, reason: str, at: float) -> None:
+    """What a provider's refusal (a `message.failed` event) means for later sends."""
+    if reason == "opted_out":
+        if state.profile is None:
+            state.profile = Profile()
+        state.profile.opt_out = True
+        return
+    ledger = state.ledger
+    if ledger is None:
+        ledger = state.ledger = Ledger()
+    if reason == "unreachable":
+        ledger.unreachable_until = max(ledger.unreachable_until or 0.0, at + UNREACHABLE_FOR)
+    elif reason == "marketing_paused":
+        ledger.marketing_paused_until = max(ledger.marketing_paused_until or 0.0, at + MARKETING_PAUSED_FOR)
 
 
 def record_reply(state: CustomerState, at: float) -> None:

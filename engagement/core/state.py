@@ -130,6 +130,8 @@ class Ledger:
     business: tuple[float, ...] = ()
     last_reply_at: float | None = None
     last_send_at: float | None = None
+    unreachable_until: float | None = None  # the provider could not reach the number
+    marketing_paused_until: float | None = None  # WhatsApp holds back marketing to this customer
 
 
 @dataclass(slots=True)

@@ -23,7 +23,7 @@ from engagement.embedded.store import EmbeddedStore, OutboxRow
 from engagement.events import CustomerUpdated, Event
 from engagement.live.metrics import Metrics, count_decisions
 from engagement.live.rate_limit import RateLimiter, Unlimited
-from engagement.live.sender import deliver
+from engagement.live.sender import deliver, failure_event
 from engagement.live.watermark import LiveWatermark
 from engagement.live.whatsapp_webhook import StatusUpdate
 from engagement.providers.base import OutboundMessage, Provider
@@ -100,6 +100,9 @@ class EmbeddedService:
     async def customer_for_phone(self, phone: str) -> str | None:
         return self.store.customer_for_phone(phone)
 
+    async def reconcile(self, key: str, outcome: str) -> bool:
+        return self.store.reconcile(key, outcome)
+
     # ---- the timer loop -------------------------------------------------------------
 
     async def run_timers(self) -> None:
@@ -154,18 +157,17 @@ class EmbeddedService:
                 if not self.store.claim(row.key):  # claimed just before its call: a crash loses none unsent
                     return
                 done += 1
+                message = OutboundMessage.from_dict(row.message)
                 outcome = await deliver(
-                    self.provider,
-                    OutboundMessage.from_dict(row.message),
-                    self.clock(),
-                    row.deadline,
-                    row.attempts + 1,
-                    self.metrics,
+                    self.provider, message, self.clock(), row.deadline, row.attempts + 1, self.metrics
                 )
                 if outcome.status == "retry" and outcome.retry_at is not None:
                     self.store.retry_at(row.key, outcome.retry_at, outcome.detail or "")
                 else:
                     self.store.settle(row.key, outcome.status, outcome.detail)
+                if outcome.feedback is not None:  # the engine hears of it like of any event
+                    cid, code = message.customer_id, outcome.code
+                    await self.ingest([failure_event(message.key, cid, outcome.feedback, code, self.clock())])
 
         await asyncio.gather(*(one(row) for row in rows))
         return done

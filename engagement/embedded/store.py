@@ -152,6 +152,15 @@ class EmbeddedStore:
     def settle(self, key: str, status: str, detail: str | None = None) -> None:
         self._db.execute("UPDATE outbox SET status = ?, detail = ? WHERE key = ?", (status, detail, key))
 
+    def reconcile(self, key: str, outcome: str) -> bool:
+        """A send left unknown or sending, settled from a status webhook."""
+        cursor = self._db.execute(
+            "UPDATE outbox SET status = ?, detail = 'from a status webhook' "
+            "WHERE key = ? AND status IN ('unknown', 'sending')",
+            (outcome, key),
+        )
+        return cursor.rowcount == 1
+
     def retry_at(self, key: str, at: float, detail: str) -> None:
         self._db.execute(
             "UPDATE outbox SET status = 'pending', send_at = ?, detail = ? WHERE key = ?", (at, detail, key)

@@ -16,7 +16,8 @@ from engagement.events import Event
 from engagement.live import whatsapp_webhook
 from engagement.live.ingest import MAX_BODY_BYTES, parse_body
 from engagement.live.metrics import Metrics
-from engagement.live.whatsapp_webhook import WebhookSettings
+from engagement.live.sender import failure_event
+from engagement.live.whatsapp_webhook import StatusUpdate, WebhookPort, WebhookSettings
 
 
 class Ingest(Protocol):
@@ -101,11 +102,7 @@ def add_whatsapp_webhook(app: web.Application, settings: WebhookSettings, metric
             return web.Response(status=400, text="not JSON")
         metrics.inc("engagement_whatsapp_webhooks_total", result="accepted")
         content = whatsapp_webhook.parse(payload)
-        for status in await settings.port.record_statuses(content.statuses):
-            metrics.inc("engagement_whatsapp_statuses_total", status=status.status)
-            for code in status.error_codes:
-                metrics.inc("engagement_whatsapp_failures_total", code=str(code))
-        events = []
+        events = await status_events(settings.port, await settings.port.record_statuses(content.statuses), metrics)
         for message in content.inbound:
             customer = await settings.port.customer_for_phone(message.phone)
             if customer is None:
@@ -119,6 +116,26 @@ def add_whatsapp_webhook(app: web.Application, settings: WebhookSettings, metric
 
     app.router.add_get("/v1/webhooks/whatsapp", verify)
     app.router.add_post("/v1/webhooks/whatsapp", receive)
+
+
+async def status_events(port: WebhookPort, statuses: list[StatusUpdate], metrics: Metrics) -> list[Event]:
+    """Count new statuses, settle sends whose outcome was unknown, and turn refusals the engine
+    must hear of (opt-out, marketing paused, unreachable) into `message.failed` events."""
+    events: list[Event] = []
+    for status in statuses:
+        metrics.inc("engagement_whatsapp_statuses_total", status=status.status)
+        for error in status.error_codes:
+            metrics.inc("engagement_whatsapp_failures_total", code=str(error))
+        if status.key is not None and status.outcome is not None and await port.reconcile(status.key, status.outcome):
+            metrics.inc("engagement_sends_total", result="reconciled")
+        if status.feedback is None:
+            continue
+        customer = await port.customer_for_phone(status.phone)
+        if customer is not None:
+            code = str(status.error_codes[0]) if status.error_codes else None
+            key = status.key or status.message_id
+            events.append(failure_event(key, customer, status.feedback, code, status.timestamp))
+    return events
 
 
 def _dumps(obj: object) -> str:

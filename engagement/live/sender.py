@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from engagement.core.decisions import Decision
+from engagement.events import EVENT_ADAPTER, Event
 from engagement.live.metrics import Metrics
 from engagement.providers.base import (
     MarketingRefusedError,
@@ -41,11 +43,38 @@ RETRY_MAX_SECONDS = 60.0
 
 @dataclass(frozen=True, slots=True)
 class SendOutcome:
-    """`status`: sent, failed, unknown, expired, or retry (then `retry_at`)."""
+    """`status`: sent, failed, unknown, expired, or retry (then `retry_at`). `feedback`: what the
+    engine must hear of a refusal (opted_out, marketing_paused, unreachable), with the provider's `code`."""
 
     status: str
     detail: str | None = None
     retry_at: float | None = None
+    feedback: str | None = None
+    code: str | None = None
+
+
+def feedback_of(exc: PermanentError) -> str | None:
+    if isinstance(exc, MarketingRefusedError):
+        return "opted_out" if exc.opted_out else "marketing_paused"
+    if isinstance(exc, RecipientUnreachableError):
+        return "unreachable"
+    return None
+
+
+def failure_event(key: str, customer_id: str, reason: str, code: str | None, at: float) -> Event:
+    """The `message.failed` event that tells the engine about a refusal (one per send: its id
+    derives from the send's key, so hearing of it twice counts once)."""
+    return EVENT_ADAPTER.validate_python(
+        {
+            "event_id": f"failed-{key}"[:128],
+            "type": "message.failed",
+            "customer_id": customer_id,
+            "occurred_at": datetime.fromtimestamp(at, UTC),
+            "key": key[:256],
+            "reason": reason,
+            "code": code,
+        }
+    )
 
 
 def outbound_for(decision: Decision) -> OutboundMessage | None:
@@ -105,6 +134,6 @@ async def deliver(
             log.error("send %s: the provider refuses all sending (%s); alert", message.key, exc)
         else:
             log.warning("send %s failed: %s", message.key, exc)
-        return SendOutcome("failed", str(exc))
+        return SendOutcome("failed", str(exc), feedback=feedback_of(exc), code=exc.code)
     metrics.inc("engagement_sends_total", result="sent")
     return SendOutcome("sent", receipt.provider_message_id)

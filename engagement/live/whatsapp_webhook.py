@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from engagement.events import EVENT_ADAPTER, Event
+from engagement.providers.whatsapp.error_table import ErrorClass, classify
 
 log = logging.getLogger("engagement.webhook")
 
@@ -31,6 +32,18 @@ class StatusUpdate:
     recipient: str
     key: str | None  # biz_opaque_callback_data: the send's idempotency key
     error_codes: tuple[int, ...] = ()
+    feedback: str | None = None  # what the engine must hear of a failure: opted_out, marketing_paused, unreachable
+
+    @property
+    def outcome(self) -> str | None:
+        """The send's final status this tells of: sent (sent, delivered, read), failed, or None."""
+        if self.status in ("sent", "delivered", "read"):
+            return "sent"
+        return "failed" if self.status == "failed" else None
+
+    @property
+    def phone(self) -> str:
+        return self.recipient if self.recipient.startswith("+") else f"+{self.recipient}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +69,11 @@ class WebhookPort(Protocol):
     async def customer_for_phone(self, phone: str) -> str | None: ...
 
     async def ingest(self, events: list[Event]) -> int: ...
+
+    async def reconcile(self, key: str, outcome: str) -> bool:
+        """Settle a send whose outcome was unknown (a read timeout, or a sender that died during
+        the call) from what a status webhook says; True when it was such a send."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +157,15 @@ def _status(status: dict[str, Any]) -> StatusUpdate | None:
         str(status.get("recipient_id", "")),
         key if isinstance(key, str) else None,
         codes,
+        next((f for f in (_FEEDBACK.get(classify(c, 400)) for c in codes) if f is not None), None),
     )
+
+
+_FEEDBACK = {
+    ErrorClass.OPTED_OUT: "opted_out",
+    ErrorClass.MARKETING_BACKOFF: "marketing_paused",
+    ErrorClass.UNREACHABLE: "unreachable",
+}
 
 
 def _inbound(message: dict[str, Any]) -> InboundMessage | None:

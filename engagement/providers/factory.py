@@ -25,6 +25,7 @@ def build_provider(settings: Settings) -> Provider:
             settings.whatsapp_api_version,
             settings.whatsapp_phone_number_id,
             settings.whatsapp_token.get_secret_value(),
+            read_timeout=settings.whatsapp_timeout.total_seconds(),
         )
     raise UnknownProviderError(
         f"ENGAGEMENT_PROVIDER={settings.provider!r} is not available; use whatsapp, console or file"

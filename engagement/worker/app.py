@@ -15,7 +15,7 @@ from engagement.decode import Rejection, decode_event
 from engagement.events import Event
 from engagement.live.config_reload import ConfigWatcher, watch
 from engagement.live.http import make_app, serve
-from engagement.live.metrics import standard_metrics
+from engagement.live.metrics import Metrics, standard_metrics
 from engagement.live.rate_limit import RateLimiter, Unlimited, burst_for
 from engagement.live.whatsapp_webhook import WebhookSettings
 from engagement.providers.factory import build_provider
@@ -87,9 +87,9 @@ def create_app(  # noqa: C901 (faust closures)
         metrics.set("engagement_assigned_partitions", len(assigned))
         if rebuild_wanted[0]:
             rebuild_wanted[0] = False
-            progress.committed = await committed_offsets(settings.kafka_brokers, settings.app_id, names.inputs)
-            count = service.rebuild(partition_of, assigned)
-            log.info("partitions %s: %d customers with pending timers", sorted(assigned), count)
+            progress.rebalanced(await committed_offsets(settings.kafka_brokers, settings.app_id, names.inputs))
+            log.info("partitions %s: %d with timers", sorted(assigned), service.rebuild(partition_of, assigned))
+        await reread_stalled(app.consumer, progress, metrics)
         await send_due_ticks(service, progress, app.consumer, assigned, out_topics[names.ticks])
         metrics.set("engagement_pending_timers", sum(len(c.wakeups) for c in service.partitions.values()))
 
@@ -103,7 +103,7 @@ def create_app(  # noqa: C901 (faust closures)
     @app.task
     async def sender() -> None:
         quiet_library_debug_logs()
-        await run_sender(outbox, provider, metrics, send_limiter(settings, outbox))
+        await run_sender(outbox, provider, metrics, send_limiter(settings, outbox), Producing().ingest)
 
     if watcher is not None:
         add_reload_task(app, watcher, service, settings.config_poll.total_seconds())
@@ -120,6 +120,14 @@ def create_app(  # noqa: C901 (faust closures)
         log.info("worker http on %s:%d", host, settings.http_port)
 
     return app
+
+
+async def reread_stalled(consumer: Any, progress: InputProgress, metrics: Metrics) -> None:
+    """Input partitions whose unread messages never arrive are read again (see `InputProgress.stalled`)."""
+    for tp, offset in progress.stalled(consumer, time.monotonic()):
+        log.warning("%s[%d]: messages not delivered; reading again from offset %d", tp.topic, tp.partition, offset)
+        metrics.inc("engagement_partition_rereads_total")
+        await consumer.seek(tp, offset)
 
 
 def add_reload_task(app: faust.App, watcher: ConfigWatcher, service: WorkerService, interval: float) -> None:

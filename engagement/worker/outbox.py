@@ -61,6 +61,14 @@ redis.call('HDEL', KEYS[2], ARGV[3])
 return 1
 """
 
+_RECONCILE = """
+local current = redis.call('GET', KEYS[1])
+if current ~= 'unknown' and current ~= 'sending' then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('HDEL', KEYS[2], ARGV[3])
+return 1
+"""
+
 _REQUEUE = """
 redis.call('SET', KEYS[1], 'queued', 'EX', ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
@@ -98,6 +106,7 @@ class RedisOutbox:
         self._take_due = self.redis.register_script(_TAKE_DUE)
         self._settle = self.redis.register_script(_SETTLE)
         self._requeue = self.redis.register_script(_REQUEUE)
+        self._reconcile = self.redis.register_script(_RECONCILE)
         self.queued = asyncio.Event()
 
     def claim_key(self, key: str) -> str:
@@ -127,6 +136,13 @@ class RedisOutbox:
         keys = [self.claim_key(key), self._payloads]
         args: list[str | int] = [status, CLAIM_TTL_SECONDS, key]
         await self.retrying(lambda: self._settle(keys=keys, args=args))
+
+    async def reconcile(self, key: str, outcome: str) -> bool:
+        """A send left unknown (read timeout) or sending (its worker died during the call), settled
+        from a status webhook; False for any other send."""
+        keys = [self.claim_key(key), self._payloads]
+        args: list[str | int] = [outcome, CLAIM_TTL_SECONDS, key]
+        return bool(await self.retrying(lambda: self._reconcile(keys=keys, args=args)))
 
     async def requeue(self, send: QueuedSend, at: float) -> None:
         """Back into the queue for a retry at `at`, one attempt more."""

@@ -7,13 +7,41 @@ from typing import Any
 
 log = logging.getLogger("engagement.worker")
 
+STALL_SECONDS = 5.0
+
 
 class InputProgress:
-    def __init__(self, input_topics: tuple[str, ...]) -> None:
+    def __init__(self, input_topics: tuple[str, ...], stall_seconds: float = STALL_SECONDS) -> None:
         self.inputs = frozenset(input_topics)
         self.processed: dict[tuple[str, int], int] = {}
         self.committed: dict[tuple[str, int], int] = {}  # the group's, read after each rebalance
+        self.stall_seconds = stall_seconds
         self._reported: dict[int, float] = {}
+        self._moved: dict[tuple[str, int], tuple[int, float]] = {}  # (first unprocessed offset, seen since)
+
+    def stalled(self, consumer: Any, now: float) -> list[tuple[Any, int]]:
+        """Input partitions with unread messages that have not moved on for `stall_seconds`, and the
+        offset to read them from again. Faust drops messages it fetched while a rebalance was
+        settling (`clear_on_resume`) and re-reads from the committed offset only at the next
+        rebalance; a partition the group never committed would wait for ever. Reading again from
+        the first unprocessed offset loses nothing and repeats nothing."""
+        out: list[tuple[Any, int]] = []
+        for tp in consumer.assignment():
+            if tp.topic not in self.inputs:
+                continue
+            key = (tp.topic, tp.partition)
+            end = consumer.highwater(tp)
+            done = max(self.processed.get(key, -1) + 1, self.committed.get(key, 0))
+            if end is None or done >= end:
+                self._moved.pop(key, None)
+                continue
+            last_done, since = self._moved.get(key, (-1, now))
+            if last_done != done:
+                self._moved[key] = (done, now)  # moved on (or first seen unread): the clock starts
+            elif now - since >= self.stall_seconds:
+                self._moved[key] = (done, now)
+                out.append((tp, done))
+        return out
 
     def report_held(
         self, consumer: Any, partition: int, behind: frozenset[str], next_wakeup: float | None, now: float
@@ -33,6 +61,11 @@ class InputProgress:
 
     def record(self, topic: str, partition: int, offset: int) -> None:
         self.processed[(topic, partition)] = offset
+
+    def rebalanced(self, committed: dict[tuple[str, int], int]) -> None:
+        """After a rebalance: the group's committed offsets, and stall clocks started afresh."""
+        self.committed = committed
+        self._moved.clear()
 
     def lagging(self, consumer: Any, partition: int) -> frozenset[str]:
         """The input topics of a partition not yet processed up to their end (as last fetched).

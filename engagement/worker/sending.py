@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 
+from engagement.events import Event
 from engagement.live.metrics import Metrics
 from engagement.live.rate_limit import RateLimiter
-from engagement.live.sender import deliver
+from engagement.live.sender import deliver, failure_event
 from engagement.providers.base import Provider
 from engagement.worker.outbox import QueuedSend, RedisOutbox
 
@@ -17,8 +19,14 @@ CONCURRENT_SENDS = 8  # requests in flight to the provider (keep-alive connectio
 IDLE_WAIT_SECONDS = 0.5
 
 
-async def send_due(outbox: RedisOutbox, provider: Provider, metrics: Metrics, limiter: RateLimiter) -> int:
-    """Carry out the sends that are due now; how many were taken."""
+Feedback = Callable[[list[Event]], Awaitable[int]]
+
+
+async def send_due(
+    outbox: RedisOutbox, provider: Provider, metrics: Metrics, limiter: RateLimiter, feedback: Feedback
+) -> int:
+    """Carry out the sends that are due now; how many were taken. Refusals the engine must hear of
+    go to `feedback` as `message.failed` events."""
     taken = await outbox.take_due(time.time(), BATCH)
     lanes = asyncio.Semaphore(CONCURRENT_SENDS)
 
@@ -30,16 +38,23 @@ async def send_due(outbox: RedisOutbox, provider: Provider, metrics: Metrics, li
                 await outbox.requeue(send, outcome.retry_at)
             else:
                 await outbox.settle(send.message.key, outcome.status)
+            if outcome.feedback is not None:
+                message = send.message
+                await feedback(
+                    [failure_event(message.key, message.customer_id, outcome.feedback, outcome.code, time.time())]
+                )
 
     await asyncio.gather(*(one(send) for send in taken))
     return len(taken)
 
 
-async def run_sender(outbox: RedisOutbox, provider: Provider, metrics: Metrics, limiter: RateLimiter) -> None:
+async def run_sender(
+    outbox: RedisOutbox, provider: Provider, metrics: Metrics, limiter: RateLimiter, feedback: Feedback
+) -> None:
     """Forever: send what is due, then sleep until the next send is due or a new one is queued."""
     while True:
         outbox.queued.clear()
-        if await send_due(outbox, provider, metrics, limiter):
+        if await send_due(outbox, provider, metrics, limiter, feedback):
             continue
         next_at = await outbox.next_due()
         delay = IDLE_WAIT_SECONDS if next_at is None else min(IDLE_WAIT_SECONDS, max(0.0, next_at - time.time()))

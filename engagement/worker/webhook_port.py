@@ -31,3 +31,6 @@ class RedisWebhookPort:
 
     async def ingest(self, events: list[Event]) -> int:
         return await self.producer.ingest(events)
+
+    async def reconcile(self, key: str, outcome: str) -> bool:
+        return await self.outbox.reconcile(key, outcome)

@@ -13,6 +13,7 @@ from collections import Counter
 import pytest
 from aiohttp import web
 
+from engagement.events import Event
 from engagement.live.metrics import Metrics
 from engagement.live.rate_limit import Unlimited
 from engagement.providers.base import OutboundMessage
@@ -57,9 +58,15 @@ async def test_ten_thousand_sends_under_injected_faults(graph: FakeGraph) -> Non
         message = OutboundMessage(key, "anomalous_login", f"c{n}", f"+8869{n:08d}", "en", "utility", "Was it you?")
         assert await outbox.enqueue(QueuedSend(message, deadlines[key]), now)
         assert not await outbox.enqueue(QueuedSend(message, deadlines[key]), now)  # a reprocessed decision
+    refusals: list[Event] = []
+
+    async def refused(events: list[Event]) -> int:
+        refusals.extend(events)
+        return len(events)
+
     stop_at = time.monotonic() + 90
     while time.monotonic() < stop_at:
-        taken = await send_due(outbox, provider, metrics, Unlimited())
+        taken = await send_due(outbox, provider, metrics, Unlimited(), refused)
         if not taken and await outbox.next_due() is None:
             break
         if not taken:

@@ -25,6 +25,7 @@ VALID: dict[str, dict[str, Any]] = {
     "login.succeeded": {"device_id": "d", "country": "TW", "latitude": 25.0, "longitude": 121.5},
     "login.failed": {},
     "message.replied": {"text": "STOP"},
+    "message.failed": {"key": "cart_idle-7e96", "reason": "opted_out", "code": "131050"},
 }
 
 

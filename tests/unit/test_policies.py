@@ -315,3 +315,48 @@ def test_a_late_event_updates_state_but_never_undoes_a_decision() -> None:
     ev.cart(100)  # a new episode: the order ended the old one
     ev.view(300, customer="other")
     assert cart_outcomes(ev) == [("send", None), ("suppress", "cooldown")]
+
+
+def _login_pair(ev: Events, minutes: float, n: int) -> None:
+    ev.add(minutes - 30, "login.succeeded", device_id=f"home{n}", country="TW")
+    ev.add(minutes, "login.succeeded", device_id=f"new{n}", country=["JP", "US", "FR"][n])
+
+
+def test_unreachable_suppresses_every_category_for_seven_days() -> None:
+    ev = Events()
+    ev.profile(-60)
+    ev.add(0, "message.failed", key="anomalous_login-x", reason="unreachable", code="131026")
+    _login_pair(ev, 60, 0)  # a security alert an hour later: the number cannot receive it
+    ev.cart(100)
+    _login_pair(ev, 8 * 24 * 60, 1)  # eight days later: reachable again
+    outcomes = [(d.trigger, d.outcome, d.reason) for d in replay(ev, until=T0.timestamp() + 9 * 86_400)]
+    assert outcomes == [
+        ("anomalous_login", "suppress", "unreachable"),
+        ("cart_idle", "suppress", "unreachable"),
+        ("anomalous_login", "send", None),
+    ]
+
+
+def test_marketing_paused_holds_marketing_for_a_day_but_not_utility_or_security() -> None:
+    ev = Events()
+    ev.profile(-60)
+    ev.add(0, "message.failed", key="cart_idle-x", reason="marketing_paused", code="131049")
+    ev.cart(10)
+    _login_pair(ev, 100, 0)
+    ev.add(25 * 60 - 1, "cart.updated", cart_id="k1", items=[])  # emptied: a new episode may begin
+    ev.cart(25 * 60, cart_id="k2")  # a day later
+    decisions = [(d.trigger, d.outcome, d.reason) for d in replay(ev, until=T0.timestamp() + 2 * 86_400)]
+    assert decisions == [
+        ("cart_idle", "suppress", "marketing_paused"),
+        ("anomalous_login", "send", None),
+        ("cart_idle", "send", None),
+    ]
+
+
+def test_an_opt_out_reported_by_the_provider_is_a_marketing_opt_out() -> None:
+    ev = Events()
+    ev.profile(-60)
+    ev.add(0, "message.failed", key="cart_idle-x", reason="opted_out", code="131050")
+    ev.cart(10)
+    [d] = only(replay(ev, until=T0.timestamp() + 86_400), "cart_idle")
+    assert (d.outcome, d.reason) == ("suppress", "marketing_opt_out")
