@@ -48,6 +48,14 @@ class Settings(BaseSettings):
     whatsapp_app_secret: SecretStr = SecretStr("")
     whatsapp_verify_token: SecretStr = SecretStr("")
     whatsapp_max_rps: float = Field(default=80.0, gt=0)
+    security_webhook_url: str = Field(
+        default="", description="where a customer's 'not me' answer to a login alert is POSTed as JSON (optional)"
+    )
+    whatsapp_daily_recipients: int = Field(
+        default=0,
+        ge=0,
+        description="the messaging tier: unique recipients per moving 24 h (250, 1000, 10000, 100000; 0: no limit)",
+    )
     whatsapp_timeout: Duration = Field(
         default=timedelta(seconds=30),
         description="how long a send waits for Meta's answer; after that its outcome is unknown (never resent)",

@@ -24,6 +24,7 @@ from engagement.live.config_reload import ConfigWatcher, watch
 from engagement.live.http import make_app, serve
 from engagement.live.metrics import standard_metrics
 from engagement.live.rate_limit import LocalGcra, burst_for
+from engagement.live.security_reports import SecurityWebhook
 from engagement.live.whatsapp_webhook import WebhookSettings
 from engagement.providers.factory import build_provider
 from engagement.settings import Settings
@@ -59,7 +60,16 @@ async def run(settings: Settings, demo: bool, host: str) -> int:
     limiter = None
     if settings.provider == "whatsapp":
         limiter = LocalGcra(settings.whatsapp_max_rps, burst_for(settings.whatsapp_max_rps))
-    service = EmbeddedService(engine, store, provider, metrics, limiter=limiter)
+    security = SecurityWebhook(settings.security_webhook_url, metrics) if settings.security_webhook_url else None
+    service = EmbeddedService(
+        engine,
+        store,
+        provider,
+        metrics,
+        limiter=limiter,
+        daily_recipients=settings.whatsapp_daily_recipients,
+        security=security,
+    )
     webhook = WebhookSettings(
         settings.whatsapp_verify_token.get_secret_value(), settings.whatsapp_app_secret.get_secret_value(), service
     )
@@ -99,6 +109,8 @@ async def run(settings: Settings, demo: bool, host: str) -> int:
                 await task
         await runner.cleanup()
         await provider.close()
+        if security is not None:
+            await security.close()
         store.close()
     return 0
 

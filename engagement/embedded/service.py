@@ -23,6 +23,8 @@ from engagement.embedded.store import EmbeddedStore, OutboxRow
 from engagement.events import CustomerUpdated, Event
 from engagement.live.metrics import Metrics, count_decisions
 from engagement.live.rate_limit import RateLimiter, Unlimited
+from engagement.live.recipient_budget import DAY_SECONDS, RecipientBudget
+from engagement.live.security_reports import SecurityReport, SecurityWebhook
 from engagement.live.sender import deliver, failure_event
 from engagement.live.watermark import LiveWatermark
 from engagement.live.whatsapp_webhook import StatusUpdate
@@ -34,6 +36,16 @@ TICK_SECONDS = 0.2
 CONCURRENT_SENDS = 8  # requests in flight to the provider (keep-alive connections)
 
 
+class StoreBudget:
+    """The messaging-tier budget in the SQLite store (it survives restarts)."""
+
+    def __init__(self, store: EmbeddedStore, limit: int) -> None:
+        self.store, self.limit = store, limit
+
+    async def admit(self, phone: str, now: float) -> float | None:
+        return self.store.admit_recipient(phone, now, self.limit, DAY_SECONDS)
+
+
 class EmbeddedService:
     def __init__(
         self,
@@ -43,9 +55,14 @@ class EmbeddedService:
         metrics: Metrics,
         clock: Callable[[], float] = time.time,
         limiter: RateLimiter | None = None,
+        daily_recipients: int = 0,
+        security: SecurityWebhook | None = None,
     ) -> None:
         self.engine, self.store, self.provider, self.metrics, self.clock = engine, store, provider, metrics, clock
         self.limiter = limiter or Unlimited()
+        self.budget: RecipientBudget | None = StoreBudget(store, daily_recipients) if daily_recipients else None
+        self.security = security
+        self._background: set[asyncio.Task[bool]] = set()
         lateness = engine.settings.allowed_lateness
         self.watermark = LiveWatermark(lateness, store.meta("max_seen", float("-inf")))
         self.applied = store.meta("applied", float("-inf"))
@@ -103,6 +120,13 @@ class EmbeddedService:
     async def reconcile(self, key: str, outcome: str) -> bool:
         return self.store.reconcile(key, outcome)
 
+    async def report_security(self, report: SecurityReport) -> None:
+        log.warning("customer %s answered 'not me' to a login alert", report.customer_id)
+        if self.security is not None:  # in the background: the webhook's answer to Meta does not wait
+            task = asyncio.create_task(self.security.post(report))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
     # ---- the timer loop -------------------------------------------------------------
 
     async def run_timers(self) -> None:
@@ -159,7 +183,7 @@ class EmbeddedService:
                 done += 1
                 message = OutboundMessage.from_dict(row.message)
                 outcome = await deliver(
-                    self.provider, message, self.clock(), row.deadline, row.attempts + 1, self.metrics
+                    self.provider, message, self.clock(), row.deadline, row.attempts + 1, self.metrics, self.budget
                 )
                 if outcome.status == "retry" and outcome.retry_at is not None:
                     self.store.retry_at(row.key, outcome.retry_at, outcome.detail or "")

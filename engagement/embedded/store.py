@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, send_at);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS phones (phone TEXT PRIMARY KEY, customer_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS recipients (phone TEXT PRIMARY KEY, at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS provider_statuses (
     message_id TEXT NOT NULL, status TEXT NOT NULL, key TEXT, at REAL NOT NULL, errors TEXT NOT NULL,
     PRIMARY KEY (message_id, status));
@@ -151,6 +152,17 @@ class EmbeddedStore:
 
     def settle(self, key: str, status: str, detail: str | None = None) -> None:
         self._db.execute("UPDATE outbox SET status = ?, detail = ? WHERE key = ?", (status, detail, key))
+
+    def admit_recipient(self, phone: str, now: float, limit: int, window: float) -> float | None:
+        """The messaging-tier budget: None when `phone` may be messaged (recorded), else when a slot frees."""
+        db = self._db
+        db.execute("DELETE FROM recipients WHERE at <= ?", (now - window,))
+        known = db.execute("SELECT 1 FROM recipients WHERE phone = ?", (phone,)).fetchone()
+        count, oldest = db.execute("SELECT COUNT(*), MIN(at) FROM recipients").fetchone()
+        if known is None and count >= limit:
+            return float(oldest) + window
+        db.execute("INSERT OR REPLACE INTO recipients VALUES (?, ?)", (phone, now))
+        return None
 
     def reconcile(self, key: str, outcome: str) -> bool:
         """A send left unknown or sending, settled from a status webhook."""

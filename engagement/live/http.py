@@ -16,8 +16,9 @@ from engagement.events import Event
 from engagement.live import whatsapp_webhook
 from engagement.live.ingest import MAX_BODY_BYTES, parse_body
 from engagement.live.metrics import Metrics
+from engagement.live.security_reports import NOT_ME_PAYLOADS, SecurityReport
 from engagement.live.sender import failure_event
-from engagement.live.whatsapp_webhook import StatusUpdate, WebhookPort, WebhookSettings
+from engagement.live.whatsapp_webhook import InboundMessage, StatusUpdate, WebhookPort, WebhookSettings
 
 
 class Ingest(Protocol):
@@ -110,12 +111,24 @@ def add_whatsapp_webhook(app: web.Application, settings: WebhookSettings, metric
                 continue
             metrics.inc("engagement_whatsapp_inbound_total", result="reply")
             events.append(whatsapp_webhook.reply_event(message, customer))
+            if message.button_payload in NOT_ME_PAYLOADS:
+                await report_not_me(settings.port, message, customer, metrics)
         if events:
             await settings.port.ingest(events)
         return web.Response(text="ok")
 
     app.router.add_get("/v1/webhooks/whatsapp", verify)
     app.router.add_post("/v1/webhooks/whatsapp", receive)
+
+
+async def report_not_me(port: WebhookPort, message: InboundMessage, customer: str, metrics: Metrics) -> None:
+    """Once per answer (Meta retries webhooks): the security report of a "not me" tap."""
+    seen = StatusUpdate(message.message_id, "not_me", message.timestamp, message.phone, None)
+    if not await port.record_statuses([seen]):
+        return
+    metrics.inc("engagement_security_reports_total", result="reported")
+    report = SecurityReport(customer, message.phone, message.message_id, message.replied_to, message.timestamp)
+    await port.report_security(report)
 
 
 async def status_events(port: WebhookPort, statuses: list[StatusUpdate], metrics: Metrics) -> list[Event]:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from engagement.core.decisions import Decision
 from engagement.events import EVENT_ADAPTER, Event
 from engagement.live.metrics import Metrics
+from engagement.live.recipient_budget import RecipientBudget
 from engagement.providers.base import (
     MarketingRefusedError,
     OutboundMessage,
@@ -105,12 +106,23 @@ def outbound_for(decision: Decision) -> OutboundMessage | None:
 
 
 async def deliver(
-    provider: Provider, message: OutboundMessage, now: float, deadline: float, attempts: int, metrics: Metrics
+    provider: Provider,
+    message: OutboundMessage,
+    now: float,
+    deadline: float,
+    attempts: int,
+    metrics: Metrics,
+    budget: RecipientBudget | None = None,
 ) -> SendOutcome:
     """One provider call for an already-claimed key, and what became of it."""
     if now > deadline:
         metrics.inc("engagement_sends_total", result="deadline_missed")
         return SendOutcome("expired", "deadline_missed")
+    if budget is not None:
+        free_at = await budget.admit(message.to, now)
+        if free_at is not None:
+            metrics.inc("engagement_sends_total", result="over_budget")
+            return SendOutcome("retry", "the messaging tier's unique recipients per 24 h are spent", free_at)
     try:
         receipt = await provider.send(message)
     except ThrottledError as exc:

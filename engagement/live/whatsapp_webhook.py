@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from engagement.events import EVENT_ADAPTER, Event
+from engagement.live.security_reports import SecurityReport
 from engagement.providers.whatsapp.error_table import ErrorClass, classify
 
 log = logging.getLogger("engagement.webhook")
@@ -53,6 +54,7 @@ class InboundMessage:
     timestamp: float
     text: str | None
     button_payload: str | None
+    replied_to: str | None = None  # the id of our message this answers (context.id)
 
 
 @dataclass
@@ -69,6 +71,10 @@ class WebhookPort(Protocol):
     async def customer_for_phone(self, phone: str) -> str | None: ...
 
     async def ingest(self, events: list[Event]) -> int: ...
+
+    async def report_security(self, report: SecurityReport) -> None:
+        """Publish a "not me" answer to a login alert (topic and/or webhook URL)."""
+        ...
 
     async def reconcile(self, key: str, outcome: str) -> bool:
         """Settle a send whose outcome was unknown (a read timeout, or a sender that died during
@@ -186,10 +192,13 @@ def _inbound(message: dict[str, Any]) -> InboundMessage | None:
     else:
         return None
     phone = sender if sender.startswith("+") else f"+{sender}"
+    context = message.get("context")
+    replied_to = context.get("id") if isinstance(context, dict) else None
     return InboundMessage(
         message_id,
         phone,
         _seconds(message.get("timestamp")),
         text if isinstance(text, str) else None,
         payload if isinstance(payload, str) else None,
+        replied_to if isinstance(replied_to, str) else None,
     )

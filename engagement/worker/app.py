@@ -3,9 +3,11 @@ a timer that turns due wake-ups into ticks, and the HTTP API (ingest produces to
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
@@ -17,6 +19,7 @@ from engagement.live.config_reload import ConfigWatcher, watch
 from engagement.live.http import make_app, serve
 from engagement.live.metrics import Metrics, standard_metrics
 from engagement.live.rate_limit import RateLimiter, Unlimited, burst_for
+from engagement.live.security_reports import SecurityReport, SecurityWebhook
 from engagement.live.whatsapp_webhook import WebhookSettings
 from engagement.providers.factory import build_provider
 from engagement.settings import Settings
@@ -24,6 +27,7 @@ from engagement.worker.admin import TABLE, committed_offsets
 from engagement.worker.outbox import RedisOutbox
 from engagement.worker.progress import InputProgress
 from engagement.worker.rate_limit import RedisGcra
+from engagement.worker.recipient_budget import RedisRecipientBudget
 from engagement.worker.sending import run_sender
 from engagement.worker.service import WorkerService
 from engagement.worker.table import PartitionedTable
@@ -103,7 +107,9 @@ def create_app(  # noqa: C901 (faust closures)
     @app.task
     async def sender() -> None:
         quiet_library_debug_logs()
-        await run_sender(outbox, provider, metrics, send_limiter(settings, outbox), Producing().ingest)
+        await run_sender(
+            outbox, provider, metrics, send_limiter(settings, outbox), Producing().ingest, budget_for(settings, outbox)
+        )
 
     if watcher is not None:
         add_reload_task(app, watcher, service, settings.config_poll.total_seconds())
@@ -114,7 +120,7 @@ def create_app(  # noqa: C901 (faust closures)
         webhook = WebhookSettings(
             settings.whatsapp_verify_token.get_secret_value(),
             settings.whatsapp_app_secret.get_secret_value(),
-            RedisWebhookPort(outbox, producing),
+            RedisWebhookPort(outbox, producing, security_publisher(settings, metrics, out_topics[names.security])),
         )
         await serve(make_app(producing, metrics, None, webhook, HTTP_INGESTED), host, settings.http_port)
         log.info("worker http on %s:%d", host, settings.http_port)
@@ -181,6 +187,28 @@ def apply_batch(
         states.processing(event)
         tick = json.loads(event.value)
         service.on_tick(event.message.partition, tick["customer_id"], float(tick["upto"]), time.time())
+
+
+def security_publisher(settings: Settings, metrics: Metrics, topic: Any) -> Callable[[SecurityReport], Awaitable[None]]:
+    """A "not me" report goes to the security topic, and to the webhook URL when one is set."""
+    webhook = SecurityWebhook(settings.security_webhook_url, metrics) if settings.security_webhook_url else None
+    background: set[asyncio.Task[bool]] = set()
+
+    async def publish(report: SecurityReport) -> None:
+        log.warning("customer %s answered 'not me' to a login alert", report.customer_id)
+        await topic.send(key=report.customer_id.encode(), value=report.to_json())
+        if webhook is not None:
+            task = asyncio.create_task(webhook.post(report))
+            background.add(task)
+            task.add_done_callback(background.discard)
+
+    return publish
+
+
+def budget_for(settings: Settings, outbox: RedisOutbox) -> RedisRecipientBudget | None:
+    """The messaging tier's unique recipients per 24 h, shared by all workers (None: no limit)."""
+    limit = settings.whatsapp_daily_recipients
+    return RedisRecipientBudget(outbox, limit) if limit else None
 
 
 def send_limiter(settings: Settings, outbox: RedisOutbox) -> RateLimiter:

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from engagement.events import Event
 from engagement.live.metrics import Metrics
 from engagement.live.rate_limit import RateLimiter
+from engagement.live.recipient_budget import RecipientBudget
 from engagement.live.sender import deliver, failure_event
 from engagement.providers.base import Provider
 from engagement.worker.outbox import QueuedSend, RedisOutbox
@@ -23,7 +24,12 @@ Feedback = Callable[[list[Event]], Awaitable[int]]
 
 
 async def send_due(
-    outbox: RedisOutbox, provider: Provider, metrics: Metrics, limiter: RateLimiter, feedback: Feedback
+    outbox: RedisOutbox,
+    provider: Provider,
+    metrics: Metrics,
+    limiter: RateLimiter,
+    feedback: Feedback,
+    budget: RecipientBudget | None = None,
 ) -> int:
     """Carry out the sends that are due now; how many were taken. Refusals the engine must hear of
     go to `feedback` as `message.failed` events."""
@@ -33,7 +39,8 @@ async def send_due(
     async def one(send: QueuedSend) -> None:
         async with lanes:
             await limiter.acquire()
-            outcome = await deliver(provider, send.message, time.time(), send.deadline, send.attempts + 1, metrics)
+            now = time.time()
+            outcome = await deliver(provider, send.message, now, send.deadline, send.attempts + 1, metrics, budget)
             if outcome.status == "retry" and outcome.retry_at is not None:
                 await outbox.requeue(send, outcome.retry_at)
             else:
@@ -49,12 +56,17 @@ async def send_due(
 
 
 async def run_sender(
-    outbox: RedisOutbox, provider: Provider, metrics: Metrics, limiter: RateLimiter, feedback: Feedback
+    outbox: RedisOutbox,
+    provider: Provider,
+    metrics: Metrics,
+    limiter: RateLimiter,
+    feedback: Feedback,
+    budget: RecipientBudget | None = None,
 ) -> None:
     """Forever: send what is due, then sleep until the next send is due or a new one is queued."""
     while True:
         outbox.queued.clear()
-        if await send_due(outbox, provider, metrics, limiter, feedback):
+        if await send_due(outbox, provider, metrics, limiter, feedback, budget):
             continue
         next_at = await outbox.next_due()
         delay = IDLE_WAIT_SECONDS if next_at is None else min(IDLE_WAIT_SECONDS, max(0.0, next_at - time.time()))

@@ -4,18 +4,23 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 
 from engagement.events import Event
 from engagement.live.http import Ingest
+from engagement.live.security_reports import SecurityReport
 from engagement.live.whatsapp_webhook import StatusUpdate
 from engagement.worker.outbox import RedisOutbox
 
 STATUS_TTL_SECONDS = 7 * 86_400  # Meta retries a webhook for up to 7 days
 
 
+Publish = Callable[[SecurityReport], Awaitable[None]]
+
+
 class RedisWebhookPort:
-    def __init__(self, outbox: RedisOutbox, producer: Ingest) -> None:
-        self.outbox, self.producer = outbox, producer
+    def __init__(self, outbox: RedisOutbox, producer: Ingest, publish: Publish) -> None:
+        self.outbox, self.producer, self.publish = outbox, producer, publish
 
     async def record_statuses(self, statuses: list[StatusUpdate]) -> list[StatusUpdate]:
         new: list[StatusUpdate] = []
@@ -31,6 +36,9 @@ class RedisWebhookPort:
 
     async def ingest(self, events: list[Event]) -> int:
         return await self.producer.ingest(events)
+
+    async def report_security(self, report: SecurityReport) -> None:
+        await self.publish(report)
 
     async def reconcile(self, key: str, outcome: str) -> bool:
         return await self.outbox.reconcile(key, outcome)
