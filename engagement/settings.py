@@ -48,6 +48,17 @@ class Settings(BaseSettings):
     whatsapp_app_secret: SecretStr = SecretStr("")
     whatsapp_verify_token: SecretStr = SecretStr("")
     whatsapp_max_rps: float = Field(default=80.0, gt=0)
+    twilio_api_base: str = "https://api.twilio.com"
+    twilio_account_sid: str = ""
+    twilio_auth_token: SecretStr = SecretStr("")
+    twilio_from: str = Field(default="", description="whatsapp:+E.164 sender, or a Messaging Service SID (MG...)")
+    twilio_content_sids: Path | None = Field(
+        default=None, description="YAML or JSON file: {template name: {language: ContentSid}}"
+    )
+    twilio_webhook_url: str = Field(
+        default="",
+        description="public URL of POST /v1/webhooks/twilio: status callbacks go there, signatures are checked on it",
+    )
     security_webhook_url: str = Field(
         default="", description="where a customer's 'not me' answer to a login alert is POSTed as JSON (optional)"
     )

@@ -25,7 +25,8 @@ from engagement.live.http import make_app, serve
 from engagement.live.metrics import standard_metrics
 from engagement.live.rate_limit import LocalGcra, burst_for
 from engagement.live.security_reports import SecurityWebhook
-from engagement.live.whatsapp_webhook import WebhookSettings
+from engagement.live.twilio_webhook import TwilioWebhookSettings
+from engagement.live.whatsapp_webhook import WebhookPort, WebhookSettings
 from engagement.providers.factory import build_provider
 from engagement.settings import Settings
 
@@ -73,7 +74,13 @@ async def run(settings: Settings, demo: bool, host: str) -> int:
     webhook = WebhookSettings(
         settings.whatsapp_verify_token.get_secret_value(), settings.whatsapp_app_secret.get_secret_value(), service
     )
-    app = make_app(service, metrics, lambda after, limit: _read(store, after, limit), webhook)
+    app = make_app(
+        service,
+        metrics,
+        lambda after, limit: _read(store, after, limit),
+        webhook,
+        twilio=twilio_settings(settings, service),
+    )
     try:
         runner = await serve(app, host, settings.http_port)
     except OSError:
@@ -113,6 +120,14 @@ async def run(settings: Settings, demo: bool, host: str) -> int:
             await security.close()
         store.close()
     return 0
+
+
+def twilio_settings(settings: Settings, port: WebhookPort) -> TwilioWebhookSettings | None:
+    """Twilio's callbacks are served once its auth token and the public webhook URL are set."""
+    token = settings.twilio_auth_token.get_secret_value()
+    if not token or not settings.twilio_webhook_url:
+        return None
+    return TwilioWebhookSettings(token, settings.twilio_webhook_url.split("?", 1)[0], port)
 
 
 async def _demo(service: EmbeddedService, store: EmbeddedStore, stop: asyncio.Event) -> None:

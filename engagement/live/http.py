@@ -13,12 +13,19 @@ from typing import Protocol
 from aiohttp import web
 
 from engagement.events import Event
-from engagement.live import whatsapp_webhook
+from engagement.live import twilio_webhook, whatsapp_webhook
 from engagement.live.ingest import MAX_BODY_BYTES, parse_body
 from engagement.live.metrics import Metrics
 from engagement.live.security_reports import NOT_ME_PAYLOADS, SecurityReport
 from engagement.live.sender import failure_event
-from engagement.live.whatsapp_webhook import InboundMessage, StatusUpdate, WebhookPort, WebhookSettings
+from engagement.live.twilio_webhook import TwilioWebhookSettings
+from engagement.live.whatsapp_webhook import (
+    InboundMessage,
+    StatusUpdate,
+    WebhookContent,
+    WebhookPort,
+    WebhookSettings,
+)
 
 
 class Ingest(Protocol):
@@ -38,6 +45,7 @@ def make_app(
     decisions: DecisionsReader | None = None,
     webhook: WebhookSettings | None = None,
     ingest_counter: str = "engagement_events_total",
+    twilio: TwilioWebhookSettings | None = None,
 ) -> web.Application:
     """`ingest_counter`: where HTTP ingest counts its results. The worker, whose agent counts the
     events it processes in `engagement_events_total`, counts what HTTP took in a counter of its own."""
@@ -80,6 +88,8 @@ def make_app(
         app.router.add_get("/v1/decisions", get_decisions)
     if webhook is not None:
         add_whatsapp_webhook(app, webhook, metrics)
+    if twilio is not None:
+        add_twilio_webhook(app, twilio, metrics)
     return app
 
 
@@ -102,23 +112,45 @@ def add_whatsapp_webhook(app: web.Application, settings: WebhookSettings, metric
             metrics.inc("engagement_whatsapp_webhooks_total", result="bad_body")
             return web.Response(status=400, text="not JSON")
         metrics.inc("engagement_whatsapp_webhooks_total", result="accepted")
-        content = whatsapp_webhook.parse(payload)
-        events = await status_events(settings.port, await settings.port.record_statuses(content.statuses), metrics)
-        for message in content.inbound:
-            customer = await settings.port.customer_for_phone(message.phone)
-            if customer is None:
-                metrics.inc("engagement_whatsapp_inbound_total", result="unknown_sender")
-                continue
-            metrics.inc("engagement_whatsapp_inbound_total", result="reply")
-            events.append(whatsapp_webhook.reply_event(message, customer))
-            if message.button_payload in NOT_ME_PAYLOADS:
-                await report_not_me(settings.port, message, customer, metrics)
-        if events:
-            await settings.port.ingest(events)
+        await handle_content(settings.port, whatsapp_webhook.parse(payload), metrics)
         return web.Response(text="ok")
 
     app.router.add_get("/v1/webhooks/whatsapp", verify)
     app.router.add_post("/v1/webhooks/whatsapp", receive)
+
+
+def add_twilio_webhook(app: web.Application, settings: TwilioWebhookSettings, metrics: Metrics) -> None:
+    async def receive(request: web.Request) -> web.Response:
+        form = await request.post()
+        params = {key: str(value) for key, value in form.items()}
+        url = settings.public_url + (f"?{request.query_string}" if request.query_string else "")
+        if not twilio_webhook.signature_valid(
+            settings.auth_token, url, params, request.headers.get("X-Twilio-Signature")
+        ):
+            metrics.inc("engagement_twilio_webhooks_total", result="bad_signature")
+            return web.Response(status=401, text="bad signature")
+        metrics.inc("engagement_twilio_webhooks_total", result="accepted")
+        await handle_content(settings.port, twilio_webhook.parse(params, request.query), metrics)
+        return web.Response(status=204)
+
+    app.router.add_post("/v1/webhooks/twilio", receive)
+
+
+async def handle_content(port: WebhookPort, content: WebhookContent, metrics: Metrics) -> None:
+    """Whichever provider called: statuses recorded once (settling unknown sends, feeding refusals
+    back), replies to the engine, and "not me" taps reported."""
+    events = await status_events(port, await port.record_statuses(content.statuses), metrics)
+    for message in content.inbound:
+        customer = await port.customer_for_phone(message.phone)
+        if customer is None:
+            metrics.inc("engagement_whatsapp_inbound_total", result="unknown_sender")
+            continue
+        metrics.inc("engagement_whatsapp_inbound_total", result="reply")
+        events.append(whatsapp_webhook.reply_event(message, customer))
+        if message.button_payload in NOT_ME_PAYLOADS:
+            await report_not_me(port, message, customer, metrics)
+    if events:
+        await port.ingest(events)
 
 
 async def report_not_me(port: WebhookPort, message: InboundMessage, customer: str, metrics: Metrics) -> None:

@@ -40,7 +40,7 @@ class StatusUpdate:
         """The send's final status this tells of: sent (sent, delivered, read), failed, or None."""
         if self.status in ("sent", "delivered", "read"):
             return "sent"
-        return "failed" if self.status == "failed" else None
+        return "failed" if self.status in ("failed", "undelivered") else None
 
     @property
     def phone(self) -> str:

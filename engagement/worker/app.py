@@ -14,9 +14,10 @@ import faust
 from aiokafka.partitioner import DefaultPartitioner
 
 from engagement.decode import Rejection, decode_event
+from engagement.embedded.command import twilio_settings
 from engagement.events import Event
 from engagement.live.config_reload import ConfigWatcher, watch
-from engagement.live.http import make_app, serve
+from engagement.live.http import Ingest, make_app, serve
 from engagement.live.metrics import Metrics, standard_metrics
 from engagement.live.rate_limit import RateLimiter, Unlimited, burst_for
 from engagement.live.security_reports import SecurityReport, SecurityWebhook
@@ -116,14 +117,8 @@ def create_app(  # noqa: C901 (faust closures)
 
     @app.task
     async def http() -> None:
-        producing = Producing()
-        webhook = WebhookSettings(
-            settings.whatsapp_verify_token.get_secret_value(),
-            settings.whatsapp_app_secret.get_secret_value(),
-            RedisWebhookPort(outbox, producing, security_publisher(settings, metrics, out_topics[names.security])),
-        )
-        await serve(make_app(producing, metrics, None, webhook, HTTP_INGESTED), host, settings.http_port)
-        log.info("worker http on %s:%d", host, settings.http_port)
+        publish = security_publisher(settings, metrics, out_topics[names.security])
+        await serve_http(settings, Producing(), RedisWebhookPort(outbox, Producing(), publish), metrics, host)
 
     return app
 
@@ -187,6 +182,18 @@ def apply_batch(
         states.processing(event)
         tick = json.loads(event.value)
         service.on_tick(event.message.partition, tick["customer_id"], float(tick["upto"]), time.time())
+
+
+async def serve_http(
+    settings: Settings, producing: Ingest, port: RedisWebhookPort, metrics: Metrics, host: str
+) -> None:
+    """The HTTP API of the worker: ingest produces to the topics; the WhatsApp and Twilio webhooks."""
+    whatsapp = WebhookSettings(
+        settings.whatsapp_verify_token.get_secret_value(), settings.whatsapp_app_secret.get_secret_value(), port
+    )
+    twilio = twilio_settings(settings, port)
+    await serve(make_app(producing, metrics, None, whatsapp, HTTP_INGESTED, twilio), host, settings.http_port)
+    log.info("worker http on %s:%d", host, settings.http_port)
 
 
 def security_publisher(settings: Settings, metrics: Metrics, topic: Any) -> Callable[[SecurityReport], Awaitable[None]]:

@@ -1,0 +1,1 @@
+"""Twilio's WhatsApp Messages API behind the provider port."""
