@@ -237,7 +237,7 @@ class Engine:
         reason, message = verdict.reason, None
         if reason is None:
             try:
-                message = self.render(spec, state, timer, profile_)
+                message = self.render(spec, state, timer, profile_, verdict.at)
             except TemplateError:
                 reason = r.TEMPLATE_ERROR
         self.drop_timer(state, timer)
@@ -320,13 +320,19 @@ class Engine:
             message=message,
         )
 
-    def render(self, spec: TriggerSpec, state: CustomerState, timer: Timer, profile_: Profile | None) -> Message:
-        """The message of a send, filled from the customer's state; raises `TemplateError` when it cannot be."""
+    def render(
+        self, spec: TriggerSpec, state: CustomerState, timer: Timer, profile_: Profile | None, at: float
+    ) -> Message:
+        """The message of a send, filled from the customer's state; raises `TemplateError` when it
+        cannot be (a value is missing, or a message without an approved template would go out
+        of the customer's 24 h service window, where WhatsApp takes only templates)."""
         if profile_ is None or profile_.phone is None:  # the consent policy rules this out
             raise TemplateError("a send needs a phone number")
         message = self.catalog.message_for(spec.id, spec.kind)
         if message is None:
             raise TemplateError(f"no message for trigger {spec.id!r}")
+        if message.template is None and not _in_service_window(state, at):
+            raise TemplateError("free-form text outside the 24 h service window")
         found = self.catalog.wording(message, profile_.locale)
         if found is None:
             raise TemplateError(f"no wording for locale {profile_.locale!r}")
@@ -349,6 +355,14 @@ class Engine:
 _IMMEDIATE = frozenset({"login.succeeded", "login.failed"})
 _NEVER = float("inf")
 _Applier = Callable[[CustomerState, Event, float, float, list[Decision]], None]
+
+
+SERVICE_WINDOW = 86_400.0  # after the customer's last message, WhatsApp takes free-form text
+
+
+def _in_service_window(state: CustomerState, at: float) -> bool:
+    ledger = state.ledger
+    return ledger is not None and ledger.last_reply_at is not None and at - ledger.last_reply_at < SERVICE_WINDOW
 
 
 def _pending_order(item: tuple[float, str, Event]) -> tuple[float, str]:

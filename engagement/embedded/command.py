@@ -59,7 +59,7 @@ async def run(settings: Settings, demo: bool, host: str) -> int:
     provider = build_provider(settings)
     metrics = watcher.metrics if watcher is not None else standard_metrics()
     limiter = None
-    if settings.provider == "whatsapp":
+    if settings.provider in ("whatsapp", "twilio"):
         limiter = LocalGcra(settings.whatsapp_max_rps, burst_for(settings.whatsapp_max_rps))
     security = SecurityWebhook(settings.security_webhook_url, metrics) if settings.security_webhook_url else None
     service = EmbeddedService(

@@ -185,6 +185,8 @@ class EmbeddedService:
                 outcome = await deliver(
                     self.provider, message, self.clock(), row.deadline, row.attempts + 1, self.metrics, self.budget
                 )
+                if outcome.pause is not None:
+                    await self.limiter.hold(outcome.pause)
                 if outcome.status == "retry" and outcome.retry_at is not None:
                     self.store.retry_at(row.key, outcome.retry_at, outcome.detail or "")
                 else:

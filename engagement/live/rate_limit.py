@@ -15,10 +15,22 @@ class RateLimiter(Protocol):
         """Wait until one more send is allowed."""
         ...
 
+    async def hold(self, seconds: float) -> None:
+        """Allow no send for `seconds` (the provider throttled the whole sending number)."""
+        ...
+
 
 class Unlimited:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.held_until = 0.0
+
     async def acquire(self) -> None:
-        return None
+        while (wait := self.held_until - self.clock()) > 0:
+            await asyncio.sleep(wait)
+
+    async def hold(self, seconds: float) -> None:
+        self.held_until = max(self.held_until, self.clock() + seconds)
 
 
 class LocalGcra:
@@ -40,6 +52,9 @@ class LocalGcra:
     async def acquire(self) -> None:
         while (wait := self.wait_for(self.clock())) > 0:
             await asyncio.sleep(wait)
+
+    async def hold(self, seconds: float) -> None:
+        self.tat = max(self.tat, self.clock() + seconds)
 
 
 def burst_for(rate: float) -> int:

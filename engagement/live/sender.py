@@ -52,6 +52,7 @@ class SendOutcome:
     retry_at: float | None = None
     feedback: str | None = None
     code: str | None = None
+    pause: float | None = None  # seconds every send must wait (the provider throttled the whole number)
 
 
 def feedback_of(exc: PermanentError) -> str | None:
@@ -127,7 +128,8 @@ async def deliver(
         receipt = await provider.send(message)
     except ThrottledError as exc:
         metrics.inc("engagement_sends_total", result="throttled")
-        return SendOutcome("retry", f"throttled: {exc}", now + exc.retry_after)
+        pause = exc.retry_after if exc.scope == "sender" else None
+        return SendOutcome("retry", f"throttled: {exc}", now + exc.retry_after, pause=pause)
     except OutcomeUnknownError as exc:
         metrics.inc("engagement_sends_total", result="unknown")
         log.warning("send %s: outcome unknown (%s); not resent", message.key, exc)

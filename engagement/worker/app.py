@@ -220,7 +220,7 @@ def budget_for(settings: Settings, outbox: RedisOutbox) -> RedisRecipientBudget 
 
 def send_limiter(settings: Settings, outbox: RedisOutbox) -> RateLimiter:
     """WhatsApp's throughput limit, shared by all workers through Redis."""
-    if settings.provider != "whatsapp":
+    if settings.provider not in ("whatsapp", "twilio"):
         return Unlimited()
     return RedisGcra(outbox, settings.whatsapp_max_rps, burst_for(settings.whatsapp_max_rps))
 

@@ -41,6 +41,8 @@ async def send_due(
             await limiter.acquire()
             now = time.time()
             outcome = await deliver(provider, send.message, now, send.deadline, send.attempts + 1, metrics, budget)
+            if outcome.pause is not None:
+                await limiter.hold(outcome.pause)
             if outcome.status == "retry" and outcome.retry_at is not None:
                 await outbox.requeue(send, outcome.retry_at)
             else:

@@ -30,3 +30,18 @@ async def test_two_workers_share_one_rate() -> None:
     await first.close()
     await second.close()
     assert 0.45 <= elapsed < 2.0  # 50 sends at 100/s together: about half a second, not a quarter
+
+
+async def test_a_hold_from_one_worker_pauses_the_other() -> None:
+    namespace = f"t{uuid.uuid4().hex[:10]}"
+    first, second = RedisOutbox(REDIS_URL, namespace), RedisOutbox(REDIS_URL, namespace)
+    try:
+        throttled, other = RedisGcra(first, rate=100, burst=1), RedisGcra(second, rate=100, burst=1)
+        await throttled.acquire()
+        await throttled.hold(0.5)  # the number was throttled (130429): every worker waits
+        started = time.monotonic()
+        await other.acquire()
+        assert 0.45 <= time.monotonic() - started < 1.0
+    finally:
+        await first.close()
+        await second.close()

@@ -288,3 +288,23 @@ def _t(minutes: float) -> float:
 
 def _iso(minutes: float) -> str:
     return at(minutes)
+
+
+def test_a_message_without_a_template_goes_only_inside_the_service_window(tmp_path: Path) -> None:
+    triggers, messages = copy_config(tmp_path)
+    cart = messages / "cart_idle.yaml"
+    text = cart.read_text(encoding="utf-8")
+    start, end = text.index("whatsapp:"), text.index("locales:")
+    cart.write_text(text[:start] + text[end:], encoding="utf-8")  # free-form text only
+    ev = Events()
+    ev.profile(customer="c-quiet")
+    ev.profile(customer="c-chatty")
+    ev.add(-30, "message.replied", customer="c-chatty", text="hi")  # opens a 24 h service window
+    ev.cart(0, customer="c-quiet")
+    ev.cart(0, customer="c-chatty")
+    decisions = only(replay(ev, engine_of(triggers, messages), until=_t(200)), "cart_idle")
+    outcomes = {d.customer_id: (d.outcome, d.reason) for d in decisions}
+    assert outcomes == {"c-quiet": ("suppress", "template_error"), "c-chatty": ("send", None)}
+    [sent] = [d for d in decisions if d.outcome == "send"]
+    assert sent.message is not None
+    assert sent.message.template is None

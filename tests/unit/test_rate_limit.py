@@ -28,3 +28,13 @@ def test_idle_time_does_not_bank_more_than_the_burst() -> None:
 
 def test_burst_is_a_twentieth_of_a_second() -> None:
     assert (burst_for(80), burst_for(1000), burst_for(5)) == (4, 50, 1)
+
+
+async def test_a_hold_stops_every_send_for_its_length() -> None:
+    now = [1000.0]
+    gcra = LocalGcra(rate=10, burst=5, clock=lambda: now[0])
+    assert gcra.wait_for(now[0]) == 0
+    await gcra.hold(2.0)  # 130429: the whole number is throttled
+    assert abs(gcra.wait_for(now[0]) - (2.0 - gcra.tolerance)) < 1e-9
+    now[0] += 2.0
+    assert gcra.wait_for(now[0]) == 0
