@@ -25,6 +25,17 @@ from tests.integration.workers import REDIS_URL
 
 pytestmark = pytest.mark.integration
 
+
+class CountingHolds(Unlimited):
+    def __init__(self) -> None:
+        super().__init__()
+        self.holds = 0
+
+    async def hold(self, seconds: float) -> None:
+        self.holds += 1
+        await super().hold(seconds)
+
+
 SENDS = 10_000
 TRANSIT_SECONDS = 0.25
 
@@ -48,7 +59,8 @@ async def test_ten_thousand_sends_under_injected_faults(graph: FakeGraph) -> Non
 
     graph.default = answer
     outbox = RedisOutbox(REDIS_URL, f"t{uuid.uuid4().hex[:10]}")
-    provider = CloudApiProvider(graph.base_url, "v23.0", "1065", "token", max_connections=8)
+    # 130429 holds every send of the number; a two-hundredth of the usual pause keeps the test short
+    provider = CloudApiProvider(graph.base_url, "v23.0", "1065", "token", max_connections=8, number_backoff=0.01)
     metrics = Metrics()
     now = time.time()
     for n in range(SENDS):
@@ -64,9 +76,10 @@ async def test_ten_thousand_sends_under_injected_faults(graph: FakeGraph) -> Non
         refusals.extend(events)
         return len(events)
 
-    stop_at = time.monotonic() + 90
+    limiter = CountingHolds()
+    stop_at = time.monotonic() + 180
     while time.monotonic() < stop_at:
-        taken = await send_due(outbox, provider, metrics, Unlimited(), refused)
+        taken = await send_due(outbox, provider, metrics, limiter, refused)
         if not taken and await outbox.next_due() is None:
             break
         if not taken:
@@ -81,4 +94,5 @@ async def test_ten_thousand_sends_under_injected_faults(graph: FakeGraph) -> Non
     assert statuses["sent"] == len(accepted)
     assert statuses["sent"] + statuses["expired"] == SENDS
     assert metrics.get("engagement_sends_total", result="throttled") > 0
+    assert limiter.holds > 0  # 130429 held the whole number
     assert metrics.get("engagement_sends_total", result="transient_error") > 0

@@ -51,12 +51,14 @@ class CloudApiProvider:
         read_timeout: float = 30.0,
         max_connections: int = 64,
         transport: httpx.AsyncBaseTransport | None = None,
+        number_backoff: float = NUMBER_BACKOFF_SECONDS,
     ) -> None:
         if not phone_number_id or not token:
             raise ValueError(
                 "the WhatsApp provider needs ENGAGEMENT_WHATSAPP_PHONE_NUMBER_ID and ENGAGEMENT_WHATSAPP_TOKEN"
             )
         self.url = f"{base_url.rstrip('/')}/{version}/{phone_number_id}/messages"
+        self.number_backoff = number_backoff
         self._client = httpx.AsyncClient(
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout, pool=read_timeout),
@@ -74,7 +76,7 @@ class CloudApiProvider:
             raise OutcomeUnknownError(f"no answer: {type(exc).__name__}") from exc
         if response.is_success:
             return _receipt(response)
-        raise _error(response)
+        raise _error(response, self.number_backoff)
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -90,7 +92,7 @@ def _receipt(response: httpx.Response) -> SendReceipt:
         raise OutcomeUnknownError(f"HTTP {response.status_code} without a message id") from exc
 
 
-def _error(response: httpx.Response) -> ProviderError:
+def _error(response: httpx.Response, number_backoff: float = NUMBER_BACKOFF_SECONDS) -> ProviderError:
     error: dict[str, Any] = {}
     try:
         parsed = response.json()
@@ -105,7 +107,7 @@ def _error(response: httpx.Response) -> ProviderError:
     if kind is ErrorClass.THROTTLED_PAIR:
         return ThrottledError(text, _jitter(PAIR_BACKOFF_SECONDS), label, scope="recipient")
     if kind is ErrorClass.THROTTLED_NUMBER:
-        wait = NUMBER_BACKOFF_SECONDS if code == 130429 else _regain_seconds(response) or USAGE_BACKOFF_SECONDS
+        wait = number_backoff if code == 130429 else _regain_seconds(response) or USAGE_BACKOFF_SECONDS
         return ThrottledError(text, _jitter(wait), label, scope="sender")
     if kind is ErrorClass.TRANSIENT:
         return TransientError(text, label)
