@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from engagement.live.whatsapp_webhook import InboundMessage, StatusUpdate, WebhookContent, WebhookPort
+from engagement.providers.error_classes import ErrorClass
 from engagement.providers.twilio.error_table import classify
-from engagement.providers.whatsapp.error_table import ErrorClass
 
 _FEEDBACK = {
     ErrorClass.OPTED_OUT: "opted_out",

@@ -20,7 +20,8 @@ from typing import Any, Protocol
 
 from engagement.events import EVENT_ADAPTER, Event
 from engagement.live.security_reports import SecurityReport
-from engagement.providers.whatsapp.error_table import ErrorClass, classify
+from engagement.providers.error_classes import ErrorClass
+from engagement.providers.whatsapp.error_table import classify
 
 log = logging.getLogger("engagement.webhook")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -9,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -114,3 +115,13 @@ def failed(request: object) -> bool:
     """Whether the requesting test's call failed (the report conftest keeps on the test item)."""
     report = getattr(getattr(request, "node", None), "report_call", None)
     return report is None or bool(report.failed)
+
+
+async def until(predicate: Callable[[], object], timeout: float, what: str) -> None:
+    """`wait_for` for async tests: the predicate (which may block) runs in a thread."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await asyncio.to_thread(predicate):
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")

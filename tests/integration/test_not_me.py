@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 
 from engagement.timefmt import rfc3339
-from tests.integration.processes import RunProcess, free_port
+from tests.integration.processes import RunProcess, free_port, until
 from tests.integration.whatsapp_payloads import ENV, PHONE, signed, webhook
 from tests.integration.workers import Namespace, WorkerProcess
 
@@ -76,15 +76,6 @@ async def tap_twice(url: str) -> None:
     for _ in range(2):  # Meta delivers a webhook again when it doubts the first delivery
         answer = await asyncio.to_thread(httpx.post, url, content=body, headers=signed(body))
         assert answer.status_code == 200
-
-
-async def until(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await asyncio.to_thread(predicate):
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 async def test_run_posts_one_report_to_the_security_webhook(tmp_path: Path, receiver: Receiver) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from engagement.timefmt import rfc3339
 from tests.integration.fake_graph import FakeGraph, Received, error, slow
-from tests.integration.processes import RunProcess, free_port
+from tests.integration.processes import RunProcess, free_port, until
 from tests.integration.whatsapp_payloads import ENV, signed, webhook
 from tests.integration.workers import Namespace, WorkerProcess
 
@@ -53,15 +53,6 @@ def post(run: RunProcess, events: list[dict[str, Any]]) -> None:
 
 def decided(run: RunProcess, cid: str, trigger: str) -> list[dict[str, object]]:
     return [d for d in run.decisions() if d["customer_id"] == cid and d["trigger"] == trigger]
-
-
-async def until(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await asyncio.to_thread(predicate):
-            return
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 async def test_provider_refusals_reach_the_engine_and_unknown_sends_are_reconciled(

@@ -11,7 +11,7 @@ in the same classes as the Cloud API's table (WHATSAPP.md §3).
 
 from __future__ import annotations
 
-from engagement.providers.whatsapp.error_table import ErrorClass
+from engagement.providers.error_classes import ErrorClass
 
 ERROR_TABLE: dict[int, ErrorClass] = {
     20429: ErrorClass.THROTTLED_NUMBER,

@@ -22,19 +22,15 @@ import httpx
 import yaml
 
 from engagement.providers.base import (
-    MarketingRefusedError,
     OutboundMessage,
     OutcomeUnknownError,
     PermanentError,
     ProviderError,
-    RecipientUnreachableError,
-    SendingHaltedError,
     SendReceipt,
-    ThrottledError,
     TransientError,
 )
+from engagement.providers.error_classes import ErrorClass, port_error
 from engagement.providers.twilio.error_table import classify
-from engagement.providers.whatsapp.error_table import ErrorClass
 
 log = logging.getLogger("engagement.twilio")
 
@@ -134,23 +130,13 @@ def _error(response: httpx.Response) -> ProviderError:
         pass
     code = body.get("code") if isinstance(body.get("code"), int) else None
     text = f"HTTP {response.status_code}, code {code}: {str(body.get('message', response.reason_phrase))[:300]}"
-    label = None if code is None else str(code)
     kind = classify(code, response.status_code)
+    wait = 0.0
     if kind is ErrorClass.THROTTLED_NUMBER:
-        wait = _retry_after(response) or THROTTLE_BACKOFF_SECONDS
-        return ThrottledError(text, wait * random.uniform(1.0, 1.5), label, scope="sender")  # noqa: S311
-    if kind is ErrorClass.TRANSIENT:
-        return TransientError(text, label)
-    if kind is ErrorClass.UNREACHABLE:
-        return RecipientUnreachableError(text, label)
-    if kind is ErrorClass.MARKETING_BACKOFF:
-        return MarketingRefusedError(text, opted_out=False, code=label)
-    if kind is ErrorClass.OPTED_OUT:
-        return MarketingRefusedError(text, opted_out=True, code=label)
-    if kind is ErrorClass.HALT:
+        wait = (_retry_after(response) or THROTTLE_BACKOFF_SECONDS) * random.uniform(1.0, 1.5)  # noqa: S311
+    elif kind is ErrorClass.HALT:
         log.error("Twilio sending halted: %s", text)
-        return SendingHaltedError(text, label)
-    return PermanentError(text, label)
+    return port_error(kind, text, None if code is None else str(code), wait)
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -16,18 +16,14 @@ from typing import Any
 import httpx
 
 from engagement.providers.base import (
-    MarketingRefusedError,
     OutboundMessage,
     OutcomeUnknownError,
-    PermanentError,
     ProviderError,
-    RecipientUnreachableError,
-    SendingHaltedError,
     SendReceipt,
-    ThrottledError,
     TransientError,
 )
-from engagement.providers.whatsapp.error_table import ErrorClass, classify
+from engagement.providers.error_classes import ErrorClass, port_error
+from engagement.providers.whatsapp.error_table import classify
 from engagement.providers.whatsapp.payloads import message_body
 
 log = logging.getLogger("engagement.whatsapp")
@@ -103,24 +99,14 @@ def _error(response: httpx.Response, number_backoff: float = NUMBER_BACKOFF_SECO
     code = error.get("code") if isinstance(error.get("code"), int) else None
     text = f"HTTP {response.status_code}, code {code}: {str(error.get('message', response.reason_phrase))[:300]}"
     kind = classify(code, response.status_code, error.get("is_transient"))
-    label = None if code is None else str(code)
+    wait = 0.0
     if kind is ErrorClass.THROTTLED_PAIR:
-        return ThrottledError(text, _jitter(PAIR_BACKOFF_SECONDS), label, scope="recipient")
-    if kind is ErrorClass.THROTTLED_NUMBER:
-        wait = number_backoff if code == 130429 else _regain_seconds(response) or USAGE_BACKOFF_SECONDS
-        return ThrottledError(text, _jitter(wait), label, scope="sender")
-    if kind is ErrorClass.TRANSIENT:
-        return TransientError(text, label)
-    if kind is ErrorClass.UNREACHABLE:
-        return RecipientUnreachableError(text, label)
-    if kind is ErrorClass.MARKETING_BACKOFF:
-        return MarketingRefusedError(text, opted_out=False, code=label)
-    if kind is ErrorClass.OPTED_OUT:
-        return MarketingRefusedError(text, opted_out=True, code=label)
-    if kind is ErrorClass.HALT:
+        wait = _jitter(PAIR_BACKOFF_SECONDS)
+    elif kind is ErrorClass.THROTTLED_NUMBER:
+        wait = _jitter(number_backoff if code == 130429 else _regain_seconds(response) or USAGE_BACKOFF_SECONDS)
+    elif kind is ErrorClass.HALT:
         log.error("WhatsApp sending halted: %s", text)
-        return SendingHaltedError(text, label)
-    return PermanentError(text, label)
+    return port_error(kind, text, None if code is None else str(code), wait)
 
 
 def _regain_seconds(response: httpx.Response) -> float | None:

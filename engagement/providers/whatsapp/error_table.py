@@ -15,19 +15,7 @@ An unknown code follows the HTTP status: 429 and 5xx are transient, anything els
 
 from __future__ import annotations
 
-from enum import StrEnum
-
-
-class ErrorClass(StrEnum):
-    THROTTLED_NUMBER = "throttled_number"
-    THROTTLED_PAIR = "throttled_pair"
-    TRANSIENT = "transient"
-    UNREACHABLE = "unreachable"
-    MARKETING_BACKOFF = "marketing_backoff"
-    OPTED_OUT = "opted_out"
-    HALT = "halt"
-    PERMANENT = "permanent"
-
+from engagement.providers.error_classes import ErrorClass
 
 ERROR_TABLE: dict[int, ErrorClass] = {
     130429: ErrorClass.THROTTLED_NUMBER,

@@ -1,0 +1,44 @@
+"""What a provider's error code means for a send, in provider-neutral classes, and the typed
+error of the provider port each class raises. Each provider's own table maps its codes here."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from engagement.providers.base import (
+    MarketingRefusedError,
+    PermanentError,
+    ProviderError,
+    RecipientUnreachableError,
+    SendingHaltedError,
+    ThrottledError,
+    TransientError,
+)
+
+
+class ErrorClass(StrEnum):
+    THROTTLED_NUMBER = "throttled_number"
+    THROTTLED_PAIR = "throttled_pair"
+    TRANSIENT = "transient"
+    UNREACHABLE = "unreachable"
+    MARKETING_BACKOFF = "marketing_backoff"
+    OPTED_OUT = "opted_out"
+    HALT = "halt"
+    PERMANENT = "permanent"
+
+
+def port_error(kind: ErrorClass, text: str, code: str | None, wait: float = 0.0) -> ProviderError:
+    """The port's typed error for an error of class `kind`; `wait`: seconds before a throttled retry."""
+    if kind is ErrorClass.THROTTLED_PAIR:
+        return ThrottledError(text, wait, code, scope="recipient")
+    if kind is ErrorClass.THROTTLED_NUMBER:
+        return ThrottledError(text, wait, code, scope="sender")
+    if kind is ErrorClass.TRANSIENT:
+        return TransientError(text, code)
+    if kind is ErrorClass.UNREACHABLE:
+        return RecipientUnreachableError(text, code)
+    if kind in (ErrorClass.MARKETING_BACKOFF, ErrorClass.OPTED_OUT):
+        return MarketingRefusedError(text, opted_out=kind is ErrorClass.OPTED_OUT, code=code)
+    if kind is ErrorClass.HALT:
+        return SendingHaltedError(text, code)
+    return PermanentError(text, code)
