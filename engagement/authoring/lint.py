@@ -22,12 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engagement.authoring.preview import preview
 from engagement.config.bundle import Configuration
-from engagement.config.loader import ConfigProblem, InvalidConfig, line_of
+from engagement.config.loader import ConfigProblem, InvalidConfig, line_of, parse_yaml, plain_message
 from engagement.core.catalog import MessageSpec
 from engagement.core.engine import Engine
 from engagement.core.text_template import TextTemplate
@@ -92,19 +91,19 @@ class Finding:
 
 
 def load_rules(messages_dir: Path) -> LintRules:
+    """The rules, with the changes of `_lint.yaml` in the message directory (when there is one)."""
     path = messages_dir / LINT_FILE
     if not path.is_file():
         return LintRules()
-    raw = path.read_text(encoding="utf-8")
+    node, data, broken = parse_yaml(str(path), path.read_text(encoding="utf-8"))
+    if broken is not None:
+        raise InvalidConfig([broken])
     try:
-        return LintRules.model_validate(yaml.safe_load(raw) or {})
-    except yaml.YAMLError as exc:
-        raise InvalidConfig([ConfigProblem(str(path), 1, "-", f"not valid YAML: {exc}")]) from None
+        return LintRules.model_validate(data or {})
     except ValidationError as exc:
-        node = yaml.compose(raw, Loader=yaml.SafeLoader)
         raise InvalidConfig(
             [
-                ConfigProblem(str(path), line_of(node, list(e["loc"])), ".".join(map(str, e["loc"])), e["msg"])
+                ConfigProblem(str(path), line_of(node, list(e["loc"])), ".".join(map(str, e["loc"])), plain_message(e))
                 for e in exc.errors(include_url=False)
             ]
         ) from None

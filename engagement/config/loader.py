@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import TypeAdapter, ValidationError
+from pydantic_core import ErrorDetails
 
 from engagement.config.triggers import TriggerSpec
 
@@ -86,15 +88,30 @@ def load_triggers(directory: Path) -> TriggerSet:
     return TriggerSet(tuple(specs), digest.hexdigest()[:12])
 
 
-def _load_one(path: Path, text: str) -> tuple[TriggerSpec | None, list[ConfigProblem]]:
-    name = str(path)
+def parse_yaml(name: str, text: str) -> tuple[yaml.Node | None, Any, ConfigProblem | None]:
+    """(node for line numbers, data, None), or a problem naming the line where the YAML breaks."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        return yaml.compose(text, Loader=yaml.SafeLoader), yaml.safe_load(text), None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
-        return None, [ConfigProblem(name, line, "-", f"not valid YAML: {getattr(exc, 'problem', exc)}")]
+        return None, None, ConfigProblem(name, line, "-", f"not valid YAML: {getattr(exc, 'problem', exc)}")
+
+
+def plain_message(err: ErrorDetails) -> str:
+    """A validation error in words a marketer reads."""
+    if err["type"] == "extra_forbidden":
+        return "unknown key (check its spelling and indentation)"
+    if err["type"] == "missing":
+        return "required key is missing"
+    return err["msg"].removeprefix("Value error, ")
+
+
+def _load_one(path: Path, text: str) -> tuple[TriggerSpec | None, list[ConfigProblem]]:
+    name = str(path)
+    node, data, broken = parse_yaml(name, text)
+    if broken is not None:
+        return None, [broken]
     if not isinstance(data, dict):
         return None, [ConfigProblem(name, 1, "-", "a trigger file must be a mapping of keys to values")]
     try:
@@ -106,12 +123,8 @@ def _load_one(path: Path, text: str) -> tuple[TriggerSpec | None, list[ConfigPro
             if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
                 loc = ["kind"]
             path_text = ".".join(str(p) for p in loc) or "-"
-            message = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                message = "unknown key (check its spelling and indentation)"
-            elif err["type"] == "missing":
-                message = "required key is missing"
-            elif err["type"] == "union_tag_not_found":
+            message = plain_message(err)
+            if err["type"] == "union_tag_not_found":
                 message = f"required key is missing; one of {', '.join(sorted(_KIND_TAGS))}"
             out.append(ConfigProblem(name, line_of(node, loc), path_text, message))
         return None, out

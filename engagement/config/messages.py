@@ -24,7 +24,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from engagement.config.loader import ConfigProblem, InvalidConfig, line_of
+from engagement.config.loader import ConfigProblem, InvalidConfig, line_of, parse_yaml, plain_message
 from engagement.core.catalog import ButtonSpec, LocaleFallbacks, MessageCatalog, MessageSpec, WhatsAppTemplate, Wording
 from engagement.core.text_template import TextTemplate
 
@@ -115,13 +115,9 @@ def load_messages(directory: Path) -> MessageCatalog:
 def _validate(
     model: type[MessageFile] | type[LocalesFile], path: Path, raw: str, problems: list[ConfigProblem]
 ) -> MessageFile | LocalesFile | None:
-    try:
-        node = yaml.compose(raw, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        problems.append(ConfigProblem(str(path), line, "-", f"not valid YAML: {getattr(exc, 'problem', exc)}"))
+    node, data, broken = parse_yaml(str(path), raw)
+    if broken is not None:
+        problems.append(broken)
         return None
     try:
         return model.model_validate(data)
@@ -129,12 +125,7 @@ def _validate(
         for err in exc.errors(include_url=False):
             loc = [p for p in err["loc"] if p not in ("list[constrained-str]", "dict[constrained-str,constrained-str]")]
             where = ".".join(str(p) for p in loc) or "-"
-            message = err["msg"]
-            if err["type"] == "extra_forbidden":
-                message = "unknown key (check its spelling and indentation)"
-            elif err["type"] == "missing":
-                message = "required key is missing"
-            problems.append(ConfigProblem(str(path), line_of(node, list(loc)), where, message))
+            problems.append(ConfigProblem(str(path), line_of(node, list(loc)), where, plain_message(err)))
         return None
 
 
