@@ -8,7 +8,7 @@ Rules (limits and lists can be changed in `_lint.yaml` of the message directory)
 * call_to_action (warning): the message ends with a question or an action the customer can take;
 * banned_phrase (error): none of the banned phrases;
 * opt_out (error): every marketing message offers an opt-out (an opt-out keyword in its text,
-  or a quick-reply button whose payload is one);
+  or a quick-reply button or reply button whose payload is one);
 * no_template (warning): proactive messages need an approved WhatsApp template;
 * no_fallback (warning): a value the customer may not have, used with no fallback (such
   customers get no message: `template_error`).
@@ -164,7 +164,8 @@ def _lint_message(
             line = line_with(text.source)
             for rule, severity, problem in _text_problems(text, shown(locale, tier), rules):
                 out.append(Finding(source, line, severity, where, rule, problem))
-            if message.category == "marketing" and not button_opt_out:
+            reply_opt_out = any(reply_id.casefold() in keywords for reply_id, _ in wording.replies)
+            if message.category == "marketing" and not (button_opt_out or reply_opt_out):
                 body = text.source.casefold()
                 if not any(k in body for k in keywords):
                     out.append(

@@ -50,10 +50,18 @@ class WhatsAppFile(_Strict):
     buttons: Annotated[list[ButtonFile], Field(max_length=10)] = []
 
 
+class ReplyFile(_Strict):
+    id: Annotated[str, Field(min_length=1, max_length=256, pattern=r"^\S(.*\S)?$")]
+    title: Annotated[str, Field(min_length=1, max_length=20)]
+
+
 class WordingFile(_Strict):
     language: Annotated[str, Field(pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$")] | None = None
     text: Text
     tiers: dict[Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,64}$")], Text] = {}
+    replies: Annotated[
+        list[ReplyFile], Field(max_length=3, description="reply buttons when sent as free-form text (no template)")
+    ] = []
 
 
 class MessageFile(_Strict):
@@ -147,6 +155,7 @@ def _message_spec(parsed: MessageFile, path: Path, raw: str, problems: list[Conf
             wording.language or locale.replace("-", "_"),
             template(wording.text, ["locales", locale, "text"]),
             {tier: template(text, ["locales", locale, "tiers", tier]) for tier, text in wording.tiers.items()},
+            tuple((reply.id, reply.title) for reply in wording.replies),
         )
         for locale, wording in parsed.locales.items()
     }

@@ -60,6 +60,7 @@ class Wording:
     language: str
     text: TextTemplate
     tiers: Mapping[str, TextTemplate] = field(default_factory=dict)
+    replies: tuple[tuple[str, str], ...] = ()  # (id, title) reply buttons of the free-form message
 
     def for_tier(self, tier: str | None) -> TextTemplate:
         if tier is not None:

@@ -52,6 +52,7 @@ class Message:
     category: str
     body: str
     template: TemplateUse | None = None
+    replies: tuple[tuple[str, str], ...] = ()  # (id, title): reply buttons when sent as free-form
 
 
 @dataclass(frozen=True, slots=True)

@@ -349,7 +349,8 @@ class Engine:
                 tuple((name, text.render(values)) for name, text in wa.parameters),
                 tuple((b.sub_type, i, b.value.render(values)) for i, b in enumerate(wa.buttons)),
             )
-        return Message(to=profile_.phone, locale=locale, category=spec.category, body=body, template=template)
+        replies = wording.replies if template is None else ()
+        return Message(profile_.phone, locale, spec.category, body, template, replies)
 
 
 _IMMEDIATE = frozenset({"login.succeeded", "login.failed"})

@@ -103,6 +103,7 @@ def outbound_for(decision: Decision) -> OutboundMessage | None:
         message.category,
         message.body,
         template,
+        message.replies,
     )
 
 

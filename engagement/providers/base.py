@@ -55,8 +55,9 @@ class TemplateSend:
 
 @dataclass(frozen=True, slots=True)
 class OutboundMessage:
-    """A message to hand over. Without `template` it is free-form text (`body`), which WhatsApp
-    accepts only inside the 24 h service window; proactive sends carry a template."""
+    """A message to hand over. Without `template` it is free-form text (`body`, with up to 3
+    reply buttons: an interactive message), which WhatsApp accepts only inside the 24 h service
+    window; proactive sends carry a template."""
 
     key: str
     trigger: str
@@ -66,6 +67,7 @@ class OutboundMessage:
     category: str
     body: str
     template: TemplateSend | None = None
+    replies: tuple[tuple[str, str], ...] = ()  # (id, title) reply buttons of a free-form message
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able data, for the stores that queue a send (`from_dict` reads it back)."""
@@ -83,7 +85,8 @@ class OutboundMessage:
                 tuple(TemplateButton(**b) for b in template.get("buttons", ())),
             )
         fields = {k: data[k] for k in ("key", "trigger", "customer_id", "to", "locale", "category", "body")}
-        return cls(**fields, template=template)
+        replies = tuple((str(i), str(t)) for i, t in data.get("replies", ()))
+        return cls(**fields, template=template, replies=replies)
 
 
 @dataclass(frozen=True, slots=True)

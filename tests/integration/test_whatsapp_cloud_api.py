@@ -185,3 +185,18 @@ async def test_the_sender_counts_refusals_by_kind(graph: FakeGraph, code: int, r
     await whatsapp.close()
     assert outcome.status == "failed"
     assert metrics.get("engagement_sends_total", result=result) == 1
+
+
+async def test_a_free_form_message_with_replies_is_the_spec_reply_button_message(graph: FakeGraph) -> None:
+    replies = (("<UNIQUE_BUTTON_ID_1>", "<BUTTON_TITLE_1>"), ("<UNIQUE_BUTTON_ID_2>", "<BUTTON_TITLE_2>"))
+    interactive = OutboundMessage(
+        "cart_idle-0456", "cart_idle", "c1", "+16505551234", "en", "marketing", "<BUTTON_TEXT>", None, replies
+    )
+    assert OutboundMessage.from_dict(json.loads(json.dumps(interactive.to_dict()))) == interactive  # the outboxes
+    whatsapp = provider(graph)
+    await whatsapp.send(interactive)
+    await whatsapp.close()
+    (request,) = graph.received
+    body = dict(request.body)
+    assert body.pop("biz_opaque_callback_data") == "cart_idle-0456"
+    assert body == example("Send Reply Button")

@@ -295,7 +295,12 @@ def test_a_message_without_a_template_goes_only_inside_the_service_window(tmp_pa
     cart = messages / "cart_idle.yaml"
     text = cart.read_text(encoding="utf-8")
     start, end = text.index("whatsapp:"), text.index("locales:")
-    cart.write_text(text[:start] + text[end:], encoding="utf-8")  # free-form text only
+    free_form = text[:start] + text[end:]
+    replies = "    text: |\n      {{customer_name|您好}},為您保留的"
+    free_form = free_form.replace(
+        replies, "    replies: [{id: CHECKOUT, title: 幫我結帳}, {id: STOP, title: 不再通知}]\n" + replies, 1
+    )
+    cart.write_text(free_form, encoding="utf-8")  # free-form text only, with reply buttons
     ev = Events()
     ev.profile(customer="c-quiet")
     ev.profile(customer="c-chatty")
@@ -308,3 +313,4 @@ def test_a_message_without_a_template_goes_only_inside_the_service_window(tmp_pa
     [sent] = [d for d in decisions if d.outcome == "send"]
     assert sent.message is not None
     assert sent.message.template is None
+    assert sent.message.replies == (("CHECKOUT", "幫我結帳"), ("STOP", "不再通知"))

@@ -24,7 +24,11 @@ def message_body(message: OutboundMessage) -> dict[str, Any]:
         "to": recipient(message.to),
         "biz_opaque_callback_data": message.key,
     }
-    if message.template is None:
+    if message.template is None and message.replies:
+        payload["type"] = "interactive"
+        buttons = [{"reply": {"id": i, "title": t}, "type": "reply"} for i, t in message.replies]
+        payload["interactive"] = {"action": {"buttons": buttons}, "body": {"text": message.body}, "type": "button"}
+    elif message.template is None:
         payload["type"] = "text"
         payload["text"] = {"body": message.body, "preview_url": False}
     else:
