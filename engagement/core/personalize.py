@@ -73,7 +73,7 @@ def money(amount: float, currency: str | None) -> str:
 
 def when(t: float, zone: str, chinese: bool, with_time: bool = False) -> str:
     local = datetime.fromtimestamp(t, UTC).astimezone(ZoneInfo(zone))
-    day = f"{local.month}月{local.day}日" if chinese else local.strftime("%-d %b")
+    day = f"{local.month}月{local.day}日" if chinese else f"{local.day} {local:%b}"
     return f"{day} {local:%H:%M}" if with_time else day
 
 

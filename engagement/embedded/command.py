@@ -10,23 +10,18 @@ import signal
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
-from engagement.config.bundle import load_configuration
-from engagement.config.loader import default_triggers_dir
-from engagement.config.messages import default_messages_dir
-from engagement.core.engine import Engine
 from engagement.embedded.demo import DEMO_DIR, feed_demo
 from engagement.embedded.service import EmbeddedService
 from engagement.embedded.store import EmbeddedStore
-from engagement.live.config_reload import ConfigWatcher, watch
+from engagement.live.config_reload import live_configuration, watch
 from engagement.live.http import make_app, serve
 from engagement.live.metrics import standard_metrics
 from engagement.live.rate_limit import LocalGcra, burst_for
-from engagement.live.security_reports import SecurityWebhook
-from engagement.live.twilio_webhook import TwilioWebhookSettings
-from engagement.live.whatsapp_webhook import WebhookPort, WebhookSettings
+from engagement.live.security_reports import SecurityReports
+from engagement.live.twilio_webhook import twilio_webhook_settings
+from engagement.live.whatsapp_webhook import WebhookSettings
 from engagement.providers.factory import build_provider
 from engagement.settings import Settings
 
@@ -36,22 +31,11 @@ DEMO_LATENESS_SECONDS = 1.0
 DEMO_LIMIT_SECONDS = 90.0
 
 
-def live_configuration(settings: Settings, demo: bool) -> tuple[Engine, ConfigWatcher | None]:
-    """The engine of the configuration that goes live, and the watcher that reloads it (None when
-    `ENGAGEMENT_CONFIG_POLL` is 0s)."""
-    triggers_dir = DEMO_DIR / "triggers" if demo else settings.triggers_dir or default_triggers_dir()
-    messages_dir = settings.messages_dir or default_messages_dir()
-    engine_settings = settings.engine_settings()
-    if demo:
-        engine_settings = replace(engine_settings, allowed_lateness=DEMO_LATENESS_SECONDS)
-    engine = Engine.of(load_configuration(triggers_dir, messages_dir), engine_settings)
-    if settings.config_poll.total_seconds() <= 0:
-        return engine, None
-    return engine, ConfigWatcher(triggers_dir, messages_dir, engine_settings, standard_metrics(), engine)
-
-
 async def run(settings: Settings, demo: bool, host: str) -> int:
-    engine, watcher = live_configuration(settings, demo)
+    if demo:
+        engine, watcher = live_configuration(settings, DEMO_DIR / "triggers", DEMO_LATENESS_SECONDS)
+    else:
+        engine, watcher = live_configuration(settings)
     state_dir = settings.state_dir
     if demo and "ENGAGEMENT_STATE_DIR" not in os.environ:
         state_dir = Path(tempfile.mkdtemp(prefix="engagement-demo-"))
@@ -61,7 +45,7 @@ async def run(settings: Settings, demo: bool, host: str) -> int:
     limiter = None
     if settings.provider in ("whatsapp", "twilio"):
         limiter = LocalGcra(settings.whatsapp_max_rps, burst_for(settings.whatsapp_max_rps))
-    security = SecurityWebhook(settings.security_webhook_url, metrics) if settings.security_webhook_url else None
+    security = SecurityReports(settings.security_webhook_url, metrics)
     service = EmbeddedService(
         engine,
         store,
@@ -79,7 +63,7 @@ async def run(settings: Settings, demo: bool, host: str) -> int:
         metrics,
         lambda after, limit: _read(store, after, limit),
         webhook,
-        twilio=twilio_settings(settings, service),
+        twilio=twilio_webhook_settings(settings, service),
     )
     try:
         runner = await serve(app, host, settings.http_port)
@@ -116,18 +100,9 @@ async def run(settings: Settings, demo: bool, host: str) -> int:
                 await task
         await runner.cleanup()
         await provider.close()
-        if security is not None:
-            await security.close()
+        await security.close()
         store.close()
     return 0
-
-
-def twilio_settings(settings: Settings, port: WebhookPort) -> TwilioWebhookSettings | None:
-    """Twilio's callbacks are served once its auth token and the public webhook URL are set."""
-    token = settings.twilio_auth_token.get_secret_value()
-    if not token or not settings.twilio_webhook_url:
-        return None
-    return TwilioWebhookSettings(token, settings.twilio_webhook_url.split("?", 1)[0], port)
 
 
 async def _demo(service: EmbeddedService, store: EmbeddedStore, stop: asyncio.Event) -> None:

@@ -24,8 +24,8 @@ from engagement.events import CustomerUpdated, Event
 from engagement.live.metrics import Metrics, count_decisions
 from engagement.live.rate_limit import RateLimiter, Unlimited
 from engagement.live.recipient_budget import DAY_SECONDS, RecipientBudget
-from engagement.live.security_reports import SecurityReport, SecurityWebhook
-from engagement.live.sender import deliver, failure_event
+from engagement.live.security_reports import SecurityReport, SecurityReports
+from engagement.live.sender import deliver, follow_up
 from engagement.live.watermark import LiveWatermark
 from engagement.live.whatsapp_webhook import StatusUpdate
 from engagement.providers.base import OutboundMessage, Provider
@@ -56,13 +56,12 @@ class EmbeddedService:
         clock: Callable[[], float] = time.time,
         limiter: RateLimiter | None = None,
         daily_recipients: int = 0,
-        security: SecurityWebhook | None = None,
+        security: SecurityReports | None = None,
     ) -> None:
         self.engine, self.store, self.provider, self.metrics, self.clock = engine, store, provider, metrics, clock
         self.limiter = limiter or Unlimited()
         self.budget: RecipientBudget | None = StoreBudget(store, daily_recipients) if daily_recipients else None
-        self.security = security
-        self._background: set[asyncio.Task[bool]] = set()
+        self.security = security or SecurityReports("", metrics)
         lateness = engine.settings.allowed_lateness
         self.watermark = LiveWatermark(lateness, store.meta("max_seen", float("-inf")))
         self.applied = store.meta("applied", float("-inf"))
@@ -121,11 +120,7 @@ class EmbeddedService:
         return self.store.reconcile(key, outcome)
 
     async def report_security(self, report: SecurityReport) -> None:
-        log.warning("customer %s answered 'not me' to a login alert", report.customer_id)
-        if self.security is not None:  # in the background: the webhook's answer to Meta does not wait
-            task = asyncio.create_task(self.security.post(report))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+        await self.security.report(report)
 
     # ---- the timer loop -------------------------------------------------------------
 
@@ -185,15 +180,11 @@ class EmbeddedService:
                 outcome = await deliver(
                     self.provider, message, self.clock(), row.deadline, row.attempts + 1, self.metrics, self.budget
                 )
-                if outcome.pause is not None:
-                    await self.limiter.hold(outcome.pause)
                 if outcome.status == "retry" and outcome.retry_at is not None:
                     self.store.retry_at(row.key, outcome.retry_at, outcome.detail or "")
                 else:
                     self.store.settle(row.key, outcome.status, outcome.detail)
-                if outcome.feedback is not None:  # the engine hears of it like of any event
-                    cid, code = message.customer_id, outcome.code
-                    await self.ingest([failure_event(message.key, cid, outcome.feedback, code, self.clock())])
+                await follow_up(outcome, message, self.limiter, self.ingest, self.clock())
 
         await asyncio.gather(*(one(row) for row in rows))
         return done

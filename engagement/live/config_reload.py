@@ -12,12 +12,15 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from engagement.config.bundle import load_configuration
-from engagement.config.loader import InvalidConfig
+from engagement.config.loader import InvalidConfig, default_triggers_dir
+from engagement.config.messages import default_messages_dir
 from engagement.core.engine import Engine, EngineSettings
-from engagement.live.metrics import Metrics
+from engagement.live.metrics import Metrics, standard_metrics
+from engagement.settings import Settings
 
 log = logging.getLogger("engagement.config")
 
@@ -82,6 +85,22 @@ class ConfigWatcher:
         self.metrics.set(LIVE_VERSION, 1, version=self.engine.config_version)
         log.info("configuration %s is live (was %s)", self.engine.config_version, previous.config_version)
         return self.engine
+
+
+def live_configuration(
+    settings: Settings, triggers_dir: Path | None = None, allowed_lateness: float | None = None
+) -> tuple[Engine, ConfigWatcher | None]:
+    """The engine of the configuration that goes live in `run` or a worker, and the watcher that
+    reloads it (None when `ENGAGEMENT_CONFIG_POLL` is 0s). The demo passes its own triggers and lateness."""
+    triggers_dir = triggers_dir or settings.triggers_dir or default_triggers_dir()
+    messages_dir = settings.messages_dir or default_messages_dir()
+    engine_settings = settings.engine_settings()
+    if allowed_lateness is not None:
+        engine_settings = replace(engine_settings, allowed_lateness=allowed_lateness)
+    engine = Engine.of(load_configuration(triggers_dir, messages_dir), engine_settings)
+    if settings.config_poll.total_seconds() <= 0:
+        return engine, None
+    return engine, ConfigWatcher(triggers_dir, messages_dir, engine_settings, standard_metrics(), engine)
 
 
 async def watch(watcher: ConfigWatcher, apply: Callable[[Engine], None], interval: float = POLL_SECONDS) -> None:

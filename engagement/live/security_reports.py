@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 
 import httpx
@@ -60,3 +61,29 @@ class SecurityWebhook:
 
     async def close(self) -> None:
         await self.client.aclose()
+
+
+class SecurityReports:
+    """Where "not me" reports go: the log, `publish` (the workers' security topic) when given, and
+    the webhook URL when one is set, posted in the background so the provider's webhook call
+    does not wait for the shop's endpoint."""
+
+    def __init__(
+        self, webhook_url: str, metrics: Metrics, publish: Callable[[SecurityReport], Awaitable[None]] | None = None
+    ) -> None:
+        self.webhook = SecurityWebhook(webhook_url, metrics) if webhook_url else None
+        self.publish = publish
+        self._background: set[asyncio.Task[bool]] = set()
+
+    async def report(self, report: SecurityReport) -> None:
+        log.warning("customer %s answered 'not me' to a login alert", report.customer_id)
+        if self.publish is not None:
+            await self.publish(report)
+        if self.webhook is not None:
+            task = asyncio.create_task(self.webhook.post(report))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def close(self) -> None:
+        if self.webhook is not None:
+            await self.webhook.close()

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from engagement.core.decisions import Decision
 from engagement.events import EVENT_ADAPTER, Event
 from engagement.live.metrics import Metrics
+from engagement.live.rate_limit import RateLimiter
 from engagement.live.recipient_budget import RecipientBudget
 from engagement.providers.base import (
     MarketingRefusedError,
@@ -53,6 +55,20 @@ class SendOutcome:
     feedback: str | None = None
     code: str | None = None
     pause: float | None = None  # seconds every send must wait (the provider throttled the whole number)
+
+
+Feedback = Callable[[list[Event]], Awaitable[int]]  # where refusals go: the runtime's ingest
+
+
+async def follow_up(
+    outcome: SendOutcome, message: OutboundMessage, limiter: RateLimiter, feedback: Feedback, now: float
+) -> None:
+    """What both runtimes do after a provider call, whatever their store: a throttled number holds
+    every send, and a refusal the engine must hear of goes back in as a `message.failed` event."""
+    if outcome.pause is not None:
+        await limiter.hold(outcome.pause)
+    if outcome.feedback is not None:
+        await feedback([failure_event(message.key, message.customer_id, outcome.feedback, outcome.code, now)])
 
 
 def feedback_of(exc: PermanentError) -> str | None:

@@ -17,14 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from engagement.live.whatsapp_webhook import InboundMessage, StatusUpdate, WebhookContent, WebhookPort
-from engagement.providers.error_classes import ErrorClass
+from engagement.providers.error_classes import feedback_for
 from engagement.providers.twilio.error_table import classify
-
-_FEEDBACK = {
-    ErrorClass.OPTED_OUT: "opted_out",
-    ErrorClass.MARKETING_BACKOFF: "marketing_paused",
-    ErrorClass.UNREACHABLE: "unreachable",
-}
+from engagement.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +27,14 @@ class TwilioWebhookSettings:
     auth_token: str
     public_url: str  # the address Twilio posts to, as Twilio sees it (behind any proxy)
     port: WebhookPort
+
+
+def twilio_webhook_settings(settings: Settings, port: WebhookPort) -> TwilioWebhookSettings | None:
+    """Twilio's callbacks are served once its auth token and the public webhook URL are set."""
+    token = settings.twilio_auth_token.get_secret_value()
+    if not token or not settings.twilio_webhook_url:
+        return None
+    return TwilioWebhookSettings(token, settings.twilio_webhook_url.split("?", 1)[0], port)
 
 
 def signature(auth_token: str, url: str, params: Mapping[str, str]) -> str:
@@ -54,7 +57,7 @@ def parse(params: Mapping[str, str], query: Mapping[str, str]) -> WebhookContent
     status = params.get("MessageStatus") or params.get("SmsStatus")
     if status and status != "received":
         codes = tuple(int(c) for c in (params.get("ErrorCode") or "").split(",") if c.strip().isdigit())
-        feedback = next((f for f in (_FEEDBACK.get(classify(c, 400)) for c in codes) if f is not None), None)
+        feedback = feedback_for(classify(c, 400) for c in codes)
         recipient = params.get("To", "").removeprefix("whatsapp:")
         key = query.get("key")
         content.statuses.append(StatusUpdate(sid, status, time.time(), recipient, key, codes, feedback))

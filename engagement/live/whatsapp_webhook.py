@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from engagement.events import EVENT_ADAPTER, Event
 from engagement.live.security_reports import SecurityReport
-from engagement.providers.error_classes import ErrorClass
+from engagement.providers.error_classes import feedback_for
 from engagement.providers.whatsapp.error_table import classify
 
 log = logging.getLogger("engagement.webhook")
@@ -164,15 +164,8 @@ def _status(status: dict[str, Any]) -> StatusUpdate | None:
         str(status.get("recipient_id", "")),
         key if isinstance(key, str) else None,
         codes,
-        next((f for f in (_FEEDBACK.get(classify(c, 400)) for c in codes) if f is not None), None),
+        feedback_for(classify(c, 400) for c in codes),
     )
-
-
-_FEEDBACK = {
-    ErrorClass.OPTED_OUT: "opted_out",
-    ErrorClass.MARKETING_BACKOFF: "marketing_paused",
-    ErrorClass.UNREACHABLE: "unreachable",
-}
 
 
 def _inbound(message: dict[str, Any]) -> InboundMessage | None:

@@ -3,6 +3,7 @@ error of the provider port each class raises. Each provider's own table maps its
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 from engagement.providers.base import (
@@ -25,6 +26,18 @@ class ErrorClass(StrEnum):
     OPTED_OUT = "opted_out"
     HALT = "halt"
     PERMANENT = "permanent"
+
+
+FEEDBACK: dict[ErrorClass, str] = {
+    ErrorClass.OPTED_OUT: "opted_out",
+    ErrorClass.MARKETING_BACKOFF: "marketing_paused",
+    ErrorClass.UNREACHABLE: "unreachable",
+}
+
+
+def feedback_for(kinds: Iterable[ErrorClass]) -> str | None:
+    """What the engine must hear of a failure with these error classes (the first that says anything)."""
+    return next((FEEDBACK[k] for k in kinds if k in FEEDBACK), None)
 
 
 def port_error(kind: ErrorClass, text: str, code: str | None, wait: float = 0.0) -> ProviderError:

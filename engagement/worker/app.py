@@ -3,24 +3,22 @@ a timer that turns due wake-ups into ticks, and the HTTP API (ingest produces to
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
 from aiokafka.partitioner import DefaultPartitioner
 
 from engagement.decode import Rejection, decode_event
-from engagement.embedded.command import twilio_settings
 from engagement.events import Event
 from engagement.live.config_reload import ConfigWatcher, watch
 from engagement.live.http import Ingest, make_app, serve
 from engagement.live.metrics import Metrics, standard_metrics
 from engagement.live.rate_limit import RateLimiter, Unlimited, burst_for
-from engagement.live.security_reports import SecurityReport, SecurityWebhook
+from engagement.live.security_reports import SecurityReport, SecurityReports
+from engagement.live.twilio_webhook import twilio_webhook_settings
 from engagement.live.whatsapp_webhook import WebhookSettings
 from engagement.providers.factory import build_provider
 from engagement.settings import Settings
@@ -29,7 +27,7 @@ from engagement.worker.outbox import RedisOutbox
 from engagement.worker.progress import InputProgress
 from engagement.worker.rate_limit import RedisGcra
 from engagement.worker.recipient_budget import RedisRecipientBudget
-from engagement.worker.sending import run_sender
+from engagement.worker.sending import WorkerSender
 from engagement.worker.service import WorkerService
 from engagement.worker.table import PartitionedTable
 from engagement.worker.topics import TopicNames
@@ -105,20 +103,21 @@ def create_app(  # noqa: C901 (faust closures)
                 await out_topics[names.for_event(event.type)].send(key=event.customer_id.encode(), value=value)
             return 0
 
+    producing = Producing()
+
     @app.task
     async def sender() -> None:
         quiet_library_debug_logs()
-        await run_sender(
-            outbox, provider, metrics, send_limiter(settings, outbox), Producing().ingest, budget_for(settings, outbox)
-        )
+        limiter, budget = send_limiter(settings, outbox), budget_for(settings, outbox)
+        await WorkerSender(outbox, provider, metrics, limiter, producing.ingest, budget).run()
 
     if watcher is not None:
         add_reload_task(app, watcher, service, settings.config_poll.total_seconds())
 
     @app.task
     async def http() -> None:
-        publish = security_publisher(settings, metrics, out_topics[names.security])
-        await serve_http(settings, Producing(), RedisWebhookPort(outbox, Producing(), publish), metrics, host)
+        reports = security_reports(settings, metrics, out_topics[names.security])
+        await serve_http(settings, producing, RedisWebhookPort(outbox, producing, reports.report), metrics, host)
 
     return app
 
@@ -191,25 +190,18 @@ async def serve_http(
     whatsapp = WebhookSettings(
         settings.whatsapp_verify_token.get_secret_value(), settings.whatsapp_app_secret.get_secret_value(), port
     )
-    twilio = twilio_settings(settings, port)
+    twilio = twilio_webhook_settings(settings, port)
     await serve(make_app(producing, metrics, None, whatsapp, HTTP_INGESTED, twilio), host, settings.http_port)
     log.info("worker http on %s:%d", host, settings.http_port)
 
 
-def security_publisher(settings: Settings, metrics: Metrics, topic: Any) -> Callable[[SecurityReport], Awaitable[None]]:
+def security_reports(settings: Settings, metrics: Metrics, topic: Any) -> SecurityReports:
     """A "not me" report goes to the security topic, and to the webhook URL when one is set."""
-    webhook = SecurityWebhook(settings.security_webhook_url, metrics) if settings.security_webhook_url else None
-    background: set[asyncio.Task[bool]] = set()
 
     async def publish(report: SecurityReport) -> None:
-        log.warning("customer %s answered 'not me' to a login alert", report.customer_id)
         await topic.send(key=report.customer_id.encode(), value=report.to_json())
-        if webhook is not None:
-            task = asyncio.create_task(webhook.post(report))
-            background.add(task)
-            task.add_done_callback(background.discard)
 
-    return publish
+    return SecurityReports(settings.security_webhook_url, metrics, publish)
 
 
 def budget_for(settings: Settings, outbox: RedisOutbox) -> RedisRecipientBudget | None:

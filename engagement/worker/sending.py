@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
-from engagement.events import Event
 from engagement.live.metrics import Metrics
 from engagement.live.rate_limit import RateLimiter
 from engagement.live.recipient_budget import RecipientBudget
-from engagement.live.sender import deliver, failure_event
+from engagement.live.sender import Feedback, deliver, follow_up
 from engagement.providers.base import Provider
 from engagement.worker.outbox import QueuedSend, RedisOutbox
 
@@ -20,57 +19,46 @@ CONCURRENT_SENDS = 8  # requests in flight to the provider (keep-alive connectio
 IDLE_WAIT_SECONDS = 0.5
 
 
-Feedback = Callable[[list[Event]], Awaitable[int]]
+@dataclass
+class WorkerSender:
+    """Refusals the engine must hear of go to `feedback` as `message.failed` events."""
 
+    outbox: RedisOutbox
+    provider: Provider
+    metrics: Metrics
+    limiter: RateLimiter
+    feedback: Feedback
+    budget: RecipientBudget | None = None
 
-async def send_due(
-    outbox: RedisOutbox,
-    provider: Provider,
-    metrics: Metrics,
-    limiter: RateLimiter,
-    feedback: Feedback,
-    budget: RecipientBudget | None = None,
-) -> int:
-    """Carry out the sends that are due now; how many were taken. Refusals the engine must hear of
-    go to `feedback` as `message.failed` events."""
-    taken = await outbox.take_due(time.time(), BATCH)
-    lanes = asyncio.Semaphore(CONCURRENT_SENDS)
+    async def send_due(self) -> int:
+        """Carry out the sends that are due now; how many were taken."""
+        taken = await self.outbox.take_due(time.time(), BATCH)
+        lanes = asyncio.Semaphore(CONCURRENT_SENDS)
 
-    async def one(send: QueuedSend) -> None:
-        async with lanes:
-            await limiter.acquire()
-            now = time.time()
-            outcome = await deliver(provider, send.message, now, send.deadline, send.attempts + 1, metrics, budget)
-            if outcome.pause is not None:
-                await limiter.hold(outcome.pause)
-            if outcome.status == "retry" and outcome.retry_at is not None:
-                await outbox.requeue(send, outcome.retry_at)
-            else:
-                await outbox.settle(send.message.key, outcome.status)
-            if outcome.feedback is not None:
+        async def one(send: QueuedSend) -> None:
+            async with lanes:
+                await self.limiter.acquire()
                 message = send.message
-                await feedback(
-                    [failure_event(message.key, message.customer_id, outcome.feedback, outcome.code, time.time())]
+                outcome = await deliver(
+                    self.provider, message, time.time(), send.deadline, send.attempts + 1, self.metrics, self.budget
                 )
+                if outcome.status == "retry" and outcome.retry_at is not None:
+                    await self.outbox.requeue(send, outcome.retry_at)
+                else:
+                    await self.outbox.settle(message.key, outcome.status)
+                await follow_up(outcome, message, self.limiter, self.feedback, time.time())
 
-    await asyncio.gather(*(one(send) for send in taken))
-    return len(taken)
+        await asyncio.gather(*(one(send) for send in taken))
+        return len(taken)
 
-
-async def run_sender(
-    outbox: RedisOutbox,
-    provider: Provider,
-    metrics: Metrics,
-    limiter: RateLimiter,
-    feedback: Feedback,
-    budget: RecipientBudget | None = None,
-) -> None:
-    """Forever: send what is due, then sleep until the next send is due or a new one is queued."""
-    while True:
-        outbox.queued.clear()
-        if await send_due(outbox, provider, metrics, limiter, feedback, budget):
-            continue
-        next_at = await outbox.next_due()
-        delay = IDLE_WAIT_SECONDS if next_at is None else min(IDLE_WAIT_SECONDS, max(0.0, next_at - time.time()))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(outbox.queued.wait(), delay)
+    async def run(self) -> None:
+        """Forever: send what is due, then sleep until the next send is due or a new one is queued."""
+        outbox = self.outbox
+        while True:
+            outbox.queued.clear()
+            if await self.send_due():
+                continue
+            next_at = await outbox.next_due()
+            delay = IDLE_WAIT_SECONDS if next_at is None else min(IDLE_WAIT_SECONDS, max(0.0, next_at - time.time()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(outbox.queued.wait(), delay)

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from engagement.live.http import serve
 from tests.integration.processes import free_port
 
 ERROR_STATUS = {132001: 404, 190: 401, 368: 403, 131000: 500, 10: 403}
@@ -42,9 +43,7 @@ class FakeGraph:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/{version}/{phone}/messages", self._messages)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        self._runner = await serve(app, "127.0.0.1", self.port)
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from engagement.live.http import serve
 from tests.integration.processes import free_port
 
 ACCOUNT = "AC0123456789abcdef0123456789abcdef"
@@ -40,9 +41,7 @@ class FakeTwilio:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/2010-04-01/Accounts/{account}/Messages.json", self._messages)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        self._runner = await serve(app, "127.0.0.1", self.port)
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from aiohttp import web
 
+from engagement.live.http import serve
 from engagement.timefmt import rfc3339
 from tests.integration.processes import RunProcess, free_port, until
 from tests.integration.whatsapp_payloads import ENV, PHONE, signed, webhook
@@ -35,9 +36,7 @@ class Receiver:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/security", self._receive)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        self._runner = await serve(app, "127.0.0.1", self.port)
 
     async def _receive(self, request: web.Request) -> web.Response:
         self.calls += 1

@@ -19,7 +19,7 @@ from engagement.live.rate_limit import Unlimited
 from engagement.providers.base import OutboundMessage
 from engagement.providers.whatsapp.cloud_api import CloudApiProvider
 from engagement.worker.outbox import QueuedSend, RedisOutbox
-from engagement.worker.sending import send_due
+from engagement.worker.sending import WorkerSender
 from tests.integration.fake_graph import FakeGraph, Received, error, server_error
 from tests.integration.workers import REDIS_URL
 
@@ -77,9 +77,10 @@ async def test_ten_thousand_sends_under_injected_faults(graph: FakeGraph) -> Non
         return len(events)
 
     limiter = CountingHolds()
+    sender = WorkerSender(outbox, provider, metrics, limiter, refused)
     stop_at = time.monotonic() + 180
     while time.monotonic() < stop_at:
-        taken = await send_due(outbox, provider, metrics, limiter, refused)
+        taken = await sender.send_due()
         if not taken and await outbox.next_due() is None:
             break
         if not taken:
