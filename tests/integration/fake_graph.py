@@ -5,17 +5,14 @@ connections. It records every request it received (so a test can count what reac
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from aiohttp import web
 
-from engagement.live.http import serve
-from tests.integration.processes import free_port
+from tests.integration.loopback import ScriptedServer
 
 ERROR_STATUS = {132001: 404, 190: 401, 368: 403, 131000: 500, 10: 403}
 
@@ -28,31 +25,13 @@ class Received:
 
 
 @dataclass
-class FakeGraph:
-    port: int = field(default_factory=free_port)
-    received: list[Received] = field(default_factory=list)
-    script: deque[Callable[[Received], Any]] = field(default_factory=deque)
-    default: Callable[[Received], Any] | None = None
-    _ids: itertools.count[int] = field(default_factory=itertools.count)
-    _runner: web.AppRunner | None = None
+class FakeGraph(ScriptedServer[Received]):
+    ROUTE: ClassVar[str] = "/{version}/{phone}/messages"
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/{version}/{phone}/messages", self._messages)
-        self._runner = await serve(app, "127.0.0.1", self.port)
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def _messages(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
         item = Received(request.path, dict(request.headers), json.loads(await request.read()))
         self.received.append(item)
-        behaviour = self.script.popleft() if self.script else (self.default or accept)
+        behaviour = self.behaviour() or accept
         result = behaviour(item)
         if asyncio.iscoroutine(result):
             result = await result

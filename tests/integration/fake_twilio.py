@@ -5,16 +5,13 @@ does, with scripted error answers; it records every request it received."""
 from __future__ import annotations
 
 import base64
-import itertools
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from aiohttp import web
 
-from engagement.live.http import serve
-from tests.integration.processes import free_port
+from tests.integration.loopback import ScriptedServer
 
 ACCOUNT = "AC0123456789abcdef0123456789abcdef"
 TOKEN = "twilio-auth-token-for-tests"  # noqa: S105 (a test fixture)
@@ -26,36 +23,18 @@ class Sent:
 
 
 @dataclass
-class FakeTwilio:
-    port: int = field(default_factory=free_port)
-    received: list[Sent] = field(default_factory=list)
-    script: deque[Callable[[Sent], web.Response | None]] = field(default_factory=deque)
-    default: Callable[[Sent], web.Response | None] | None = None
-    _ids: itertools.count[int] = field(default_factory=itertools.count)
-    _runner: web.AppRunner | None = None
+class FakeTwilio(ScriptedServer[Sent]):
+    ROUTE: ClassVar[str] = "/2010-04-01/Accounts/{account}/Messages.json"
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/2010-04-01/Accounts/{account}/Messages.json", self._messages)
-        self._runner = await serve(app, "127.0.0.1", self.port)
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def _messages(self, request: web.Request) -> web.Response:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
         expected = "Basic " + base64.b64encode(f"{ACCOUNT}:{TOKEN}".encode()).decode()
         if request.match_info["account"] != ACCOUNT or request.headers.get("Authorization") != expected:
             return twilio_error(20003, 401)(Sent({}))
         sent = Sent({key: str(value) for key, value in (await request.post()).items()})
         self.received.append(sent)
-        behaviour = self.script.popleft() if self.script else self.default
+        behaviour = self.behaviour()
         answer = behaviour(sent) if behaviour is not None else None
-        if answer is not None:
+        if isinstance(answer, web.StreamResponse):
             return answer
         sid = f"SM{next(self._ids):032d}"
         body: dict[str, Any] = {"sid": sid, "status": "queued", "to": sent.form.get("To"), "error_code": None}

@@ -145,7 +145,7 @@ async def test_run_delivers_every_alert_once_and_takes_signed_callbacks(tmp_path
             return [twilio_error(20429, 429, "1"), twilio_error(20500, 503)][len(attempts) % 2](sent)
         return None
 
-    twilio.default = first_attempt_fails  # type: ignore[assignment]
+    twilio.default = first_attempt_fails
     content = tmp_path / "content.yaml"
     content.write_text(json.dumps(CONTENT), encoding="utf-8")
     port = free_port()
