@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import json
 import statistics
 import tempfile
@@ -117,6 +118,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     args = parser.parse_args()
     space = Namespace("live")
+    atexit.register(space.delete_topics)  # the broker keeps no benchmark topics
     space.create_topics()
     logins = int(args.seconds * 4)
     with tempfile.TemporaryDirectory() as tmp:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import itertools
 import json
 import tempfile
@@ -86,6 +87,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000)
     args = parser.parse_args()
     space = Namespace("bench")
+    atexit.register(space.delete_topics)  # the broker keeps no benchmark topics
     lines = shop_lines(args.events, space.app_id)
     space.create_topics()
     produced = asyncio.run(produce(space, lines))

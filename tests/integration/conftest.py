@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Generator
 import pytest
 
 from tests.integration.fake_graph import FakeGraph
+from tests.integration.workers import Namespace
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -26,3 +27,11 @@ async def graph() -> AsyncIterator[FakeGraph]:
     await fake.start()
     yield fake
     await fake.stop()
+
+
+@pytest.fixture(autouse=True)
+def _delete_namespace_topics() -> Generator[None, None, None]:
+    """After each test (and its own fixtures), delete the Kafka topics of the namespaces it made."""
+    yield
+    while Namespace.made:
+        Namespace.made.pop().delete_topics()

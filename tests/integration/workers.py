@@ -1,7 +1,8 @@
 """`engagement worker` processes and Kafka helpers for the integration tests.
 
 Every test gets its own app id (consumer group, changelog, Redis namespace) and topic prefix, so
-tests never see each other's state on the shared broker. The broker and Redis are the ones
+tests never see each other's state on the shared broker. The topics are deleted when the test ends
+(see `Namespace.delete_topics`), so the broker's storage does not grow run after run. The broker and Redis are the ones
 `deploy/local/services` starts (KAFKA_PORT, REDIS_PORT); a missing service fails the test.
 """
 
@@ -18,9 +19,11 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from engagement.worker.admin import ensure_topics
 from engagement.worker.topics import TopicNames
@@ -32,15 +35,24 @@ PARTITIONS = 4
 
 
 class Namespace:
-    """One test's app id and topics."""
+    """One test's app id and topics. Every namespace made is listed in `Namespace.made`, so the
+    integration tests' fixture deletes their topics after each test."""
+
+    made: ClassVar[list[Namespace]] = []
 
     def __init__(self, label: str) -> None:
-        unique = f"t{uuid.uuid4().hex[:10]}"
-        self.app_id = f"{unique}-{label}"
-        self.names = TopicNames(f"{unique}.")
+        self.unique = f"t{uuid.uuid4().hex[:10]}"
+        self.app_id = f"{self.unique}-{label}"
+        self.names = TopicNames(f"{self.unique}.")
+        Namespace.made.append(self)
 
     def create_topics(self) -> None:
         asyncio.run(ensure_topics(KAFKA, PARTITIONS, self.names, self.app_id))
+
+    def delete_topics(self) -> list[str]:
+        """Delete every topic of this namespace: its inputs and outputs, and the changelog and other
+        internal topics faust made for its app id (all start with the namespace's unique prefix)."""
+        return asyncio.run(_delete_topics(self.unique))
 
     def produce(self, lines: list[str]) -> None:
         """Each event to its topic, keyed by customer id (as a backend would)."""
@@ -159,6 +171,18 @@ async def _produce(names: TopicNames, lines: list[str]) -> None:
         await producer.flush()
     finally:
         await producer.stop()
+
+
+async def _delete_topics(prefix: str) -> list[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
+    await admin.start()
+    try:
+        doomed = sorted(topic for topic in await admin.list_topics() if topic.startswith(prefix))
+        if doomed:
+            await admin.delete_topics(doomed, timeout_ms=30_000)
+        return doomed
+    finally:
+        await admin.close()
 
 
 async def _produce_raw(topic: str, key: bytes, value: bytes) -> None:
