@@ -2,8 +2,9 @@
 
 Every test gets its own app id (consumer group, changelog, Redis namespace) and topic prefix, so
 tests never see each other's state on the shared broker. The topics are deleted when the test ends
-(see `Namespace.delete_topics`), so the broker's storage does not grow run after run. The broker and Redis are the ones
-`deploy/local/services` starts (KAFKA_PORT, REDIS_PORT); a missing service fails the test.
+(see `Namespace.delete_topics`), so the broker's storage does not grow run after run. The broker
+and Redis are the ones `deploy/local/services` starts (KAFKA_PORT, REDIS_PORT); a missing service
+fails the test.
 """
 
 from __future__ import annotations
