@@ -23,10 +23,8 @@ def pytest_runtest_makereport(
 @pytest.fixture
 async def graph() -> AsyncIterator[FakeGraph]:
     """A fake Graph API listening on loopback for the test's duration."""
-    fake = FakeGraph()
-    await fake.start()
-    yield fake
-    await fake.stop()
+    async with FakeGraph() as fake:
+        yield fake
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,6 @@
-"""What the fake provider APIs share: a real HTTP server on loopback with one POST route, the
-requests it received, and scripted answers (a queue, then a default)."""
+"""What the fake HTTP endpoints share (the provider APIs, the shop's security webhook): a real
+server on loopback with one POST route, the requests it received, and scripted answers (a
+queue, then a default). `async with` starts and stops it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import itertools
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from aiohttp import web
 
@@ -39,6 +40,13 @@ class ScriptedServer(Generic[Request]):
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
 
     def behaviour(self) -> Callable[[Request], Any] | None:
         """The scripted answer for the next request: the queue first, then the default."""

@@ -8,15 +8,16 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
 from aiohttp import web
 
-from engagement.live.http import serve
 from engagement.timefmt import rfc3339
+from tests.integration.loopback import ScriptedServer
 from tests.integration.processes import RunProcess, free_port, until
 from tests.integration.whatsapp_payloads import ENV, PHONE, signed, webhook
 from tests.integration.workers import Namespace, WorkerProcess
@@ -24,38 +25,29 @@ from tests.integration.workers import Namespace, WorkerProcess
 pytestmark = pytest.mark.integration
 
 
-class Receiver:
+@dataclass
+class Receiver(ScriptedServer[dict[str, Any]]):
     """The shop's security endpoint: answers 503 to the first POST, then records each report."""
 
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.calls = 0
-        self.reports: list[dict[str, Any]] = []
-        self._runner: web.AppRunner | None = None
+    ROUTE: ClassVar[str] = "/security"
+    calls: int = 0
 
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/security", self._receive)
-        self._runner = await serve(app, "127.0.0.1", self.port)
+    @property
+    def reports(self) -> list[dict[str, Any]]:
+        return self.received
 
-    async def _receive(self, request: web.Request) -> web.Response:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
         self.calls += 1
         if self.calls == 1:
             return web.Response(status=503)
-        self.reports.append(await request.json())
+        self.received.append(await request.json())
         return web.Response(status=204)
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    fake = Receiver()
-    await fake.start()
-    yield fake
-    await fake.stop()
+    async with Receiver() as fake:
+        yield fake
 
 
 def profile(cid: str) -> str:

@@ -44,10 +44,8 @@ CONTENT = {
 
 @pytest.fixture
 async def twilio() -> AsyncIterator[FakeTwilio]:
-    fake = FakeTwilio()
-    await fake.start()
-    yield fake
-    await fake.stop()
+    async with FakeTwilio() as fake:
+        yield fake
 
 
 def provider(fake: FakeTwilio, callback: str | None = "https://shop.example/v1/webhooks/twilio") -> TwilioProvider:

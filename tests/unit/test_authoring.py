@@ -159,15 +159,23 @@ def shop_events(path: Path) -> None:
     path.write_text("\n".join(json.dumps(e, ensure_ascii=False) for e in ev.items) + "\n", encoding="utf-8")
 
 
-def test_backtest_shows_what_an_edit_would_have_done(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def backtest_cart_edit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], before: str, after: str
+) -> tuple[list[str], str]:
+    """The backtest of one edit of the cart trigger on the shop's events: its cart_idle row and the output."""
     events = tmp_path / "events.jsonl"
     shop_events(events)
-    old_triggers, _messages = copy_config(tmp_path / "old")
+    old_triggers, _ = copy_config(tmp_path / "old")
     new_triggers, _ = copy_config(tmp_path / "new")
-    edit(new_triggers / "cart_idle.yaml", "idle: 60m", "idle: 30m")
+    edit(new_triggers / "cart_idle.yaml", before, after)
     code, out = run_cli(capsys, "replay", str(events), "--triggers", str(new_triggers), "--baseline", str(old_triggers))
     assert code == 0, out
     [row] = [line.split() for line in out.splitlines() if line.startswith("cart_idle ")]
+    return row, out
+
+
+def test_backtest_shows_what_an_edit_would_have_done(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    row, out = backtest_cart_edit(tmp_path, capsys, "idle: 60m", "idle: 30m")
     assert row == ["cart_idle", "4", "6", "+2", "-0", "0", "0"]  # c0 and c3 ordered at 40 min: reached at 30 now
     assert "cancel:converted" in out
     assert "-> send" in out
@@ -177,14 +185,7 @@ def test_backtest_shows_what_an_edit_would_have_done(tmp_path: Path, capsys: pyt
 def test_backtest_of_a_holdout_moves_sends_to_the_holdout_reason(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    events = tmp_path / "events.jsonl"
-    shop_events(events)
-    old_triggers, _ = copy_config(tmp_path / "old")
-    new_triggers, _ = copy_config(tmp_path / "new")
-    edit(new_triggers / "cart_idle.yaml", "holdout_percent: 0", "holdout_percent: 100")
-    code, out = run_cli(capsys, "replay", str(events), "--triggers", str(new_triggers), "--baseline", str(old_triggers))
-    assert code == 0, out
-    [row] = [line.split() for line in out.splitlines() if line.startswith("cart_idle ")]
+    row, out = backtest_cart_edit(tmp_path, capsys, "holdout_percent: 0", "holdout_percent: 100")
     assert row == ["cart_idle", "4", "0", "+0", "-4", "0", "0"]
     [move] = [line for line in out.splitlines() if "-> suppress:holdout" in line]
     assert move.split()[:4] == ["send", "->", "suppress:holdout", "4"]
