@@ -6,12 +6,32 @@ until a customer does something that needs them, which keeps an idle customer sm
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from operator import attrgetter
+from typing import Any, TypeVar
 
 from engagement.core.flat import FlatTimes
 from engagement.events import Event
 
+_Record = TypeVar("_Record")
 
+
+def pickled_as_fields(cls: type[_Record]) -> type[_Record]:
+    """Pickle the record as its class and field values, in field order: about half the bytes of the
+    form slotted dataclasses pickle in by default, and a third less time. Unpickling calls the
+    constructor, so a field added later (with a default) leaves records stored before it readable;
+    records stored in the default form still unpickle the default way."""
+    values: Callable[[Any], tuple[object, ...]] = attrgetter(*(f.name for f in fields(cls)))  # type: ignore[arg-type]
+
+    def reduce(self: _Record) -> tuple[type[_Record], tuple[object, ...]]:
+        return cls, values(self)
+
+    setattr(cls, "__reduce__", reduce)  # noqa: B010 (assigning the method directly is a type error)
+    return cls
+
+
+@pickled_as_fields
 @dataclass(slots=True)
 class Profile:
     """`number`: the E.164 phone number without its `+`, as an integer (half the size of the text)."""
@@ -29,6 +49,7 @@ class Profile:
         return None if self.number is None else f"+{self.number}"
 
 
+@pickled_as_fields
 @dataclass(slots=True)
 class Timer:
     """A pending decision of one trigger. `due` may move (quiet hours); `first_due` is when it first fell due.
@@ -45,6 +66,7 @@ class Timer:
     version: str = ""  # the configuration it was armed under ("" for the current one)
 
 
+@pickled_as_fields
 @dataclass(slots=True)
 class Visit:
     """A run of browsing events with gaps shorter than the trigger's visit gap."""
@@ -61,6 +83,7 @@ class Visit:
     cancelled: bool = False
 
 
+@pickled_as_fields
 @dataclass(slots=True)
 class Cart:
     """The current cart episode: from the first non-empty cart to an order or an emptied cart."""
@@ -75,6 +98,7 @@ class Cart:
     fired: tuple[str, ...] = ()
 
 
+@pickled_as_fields
 @dataclass(slots=True)
 class Shipment:
     order_id: str
@@ -86,6 +110,7 @@ class Shipment:
     new_eta: float | None = None
 
 
+@pickled_as_fields
 @dataclass(slots=True)
 class LastOrder:
     order_id: str
@@ -95,6 +120,7 @@ class LastOrder:
     shipping_fee: float | None
 
 
+@pickled_as_fields
 @dataclass(slots=True)
 class Logins:
     """What the anomaly rules need: where and on what a customer logged in before.
@@ -121,6 +147,7 @@ class Logins:
         self.places = (*devices, None, *countries)
 
 
+@pickled_as_fields
 @dataclass(slots=True)
 class Ledger:
     """Sends and replies, for cooldowns, frequency caps and pacing."""
@@ -134,6 +161,7 @@ class Ledger:
     marketing_paused_until: float | None = None  # WhatsApp holds back marketing to this customer
 
 
+@pickled_as_fields
 @dataclass(slots=True)
 class CustomerState:
     customer_id: str
