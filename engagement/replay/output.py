@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 
-from engagement.core.decisions import Decision
+from engagement.core.decisions import Decision, Message
 from engagement.timefmt import rfc3339
 
 
@@ -21,7 +20,27 @@ def decision_record(decision: Decision) -> dict[str, object]:
         "key": decision.key,
         "event_id": decision.event_id,
         "config_version": decision.config_version,
-        "message": asdict(decision.message) if decision.message is not None else None,
+        "message": message_record(decision.message) if decision.message is not None else None,
+    }
+
+
+def message_record(message: Message) -> dict[str, object]:
+    """The message's fields in their order (what `dataclasses.asdict` gives, without its deep copy)."""
+    template = message.template
+    return {
+        "to": message.to,
+        "locale": message.locale,
+        "category": message.category,
+        "body": message.body,
+        "template": None
+        if template is None
+        else {
+            "name": template.name,
+            "language": template.language,
+            "parameters": template.parameters,
+            "buttons": template.buttons,
+        },
+        "replies": message.replies,
     }
 
 
