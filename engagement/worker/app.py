@@ -27,6 +27,7 @@ from engagement.worker.outbox import RedisOutbox
 from engagement.worker.progress import InputProgress
 from engagement.worker.rate_limit import RedisGcra
 from engagement.worker.recipient_budget import RedisRecipientBudget
+from engagement.worker.restore_watch import RestoreWatch, reread_stalled_restores
 from engagement.worker.sending import WorkerSender
 from engagement.worker.service import WorkerService
 from engagement.worker.table import PartitionedTable
@@ -111,8 +112,7 @@ def create_app(  # noqa: C901 (faust closures)
         limiter, budget = send_limiter(settings, outbox), budget_for(settings, outbox)
         await WorkerSender(outbox, provider, metrics, limiter, producing.ingest, budget).run()
 
-    if watcher is not None:
-        add_reload_task(app, watcher, service, settings.config_poll.total_seconds())
+    add_upkeep_tasks(app, metrics, watcher, service, settings.config_poll.total_seconds())
 
     @app.task
     async def http() -> None:
@@ -130,10 +130,21 @@ async def reread_stalled(consumer: Any, progress: InputProgress, metrics: Metric
         await consumer.seek(tp, offset)
 
 
-def add_reload_task(app: faust.App, watcher: ConfigWatcher, service: WorkerService, interval: float) -> None:
+def add_upkeep_tasks(
+    app: faust.App, metrics: Metrics, watcher: ConfigWatcher | None, service: WorkerService, poll: float
+) -> None:
+    """Stalled table restores read again; trigger and message files reloaded when they change."""
+
     @app.task
-    async def reload_config() -> None:
-        await watch(watcher, service.use_engine, interval)
+    async def restore_watch() -> None:
+        await reread_stalled_restores(app, metrics, RestoreWatch(), time.monotonic)
+
+    if watcher is not None:
+        reloading = watcher
+
+        @app.task
+        async def reload_config() -> None:
+            await watch(reloading, service.use_engine, poll)
 
 
 async def send_due_ticks(

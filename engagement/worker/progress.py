@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from engagement.worker.stall import StallClock
+
 log = logging.getLogger("engagement.worker")
 
 STALL_SECONDS = 5.0
@@ -15,9 +17,8 @@ class InputProgress:
         self.inputs = frozenset(input_topics)
         self.processed: dict[tuple[str, int], int] = {}
         self.committed: dict[tuple[str, int], int] = {}  # the group's, read after each rebalance
-        self.stall_seconds = stall_seconds
         self._reported: dict[int, float] = {}
-        self._moved: dict[tuple[str, int], tuple[int, float]] = {}  # (first unprocessed offset, seen since)
+        self._clock = StallClock(stall_seconds)  # on the first unprocessed offset of each partition
 
     def stalled(self, consumer: Any, now: float) -> list[tuple[Any, int]]:
         """Input partitions with unread messages that have not moved on for `stall_seconds`, and the
@@ -33,13 +34,8 @@ class InputProgress:
             end = consumer.highwater(tp)
             done = max(self.processed.get(key, -1) + 1, self.committed.get(key, 0))
             if end is None or done >= end:
-                self._moved.pop(key, None)
-                continue
-            last_done, since = self._moved.get(key, (-1, now))
-            if last_done != done:
-                self._moved[key] = (done, now)  # moved on (or first seen unread): the clock starts
-            elif now - since >= self.stall_seconds:
-                self._moved[key] = (done, now)
+                self._clock.caught_up(key)
+            elif self._clock.stalled(key, done, now):
                 out.append((tp, done))
         return out
 
@@ -65,7 +61,7 @@ class InputProgress:
     def rebalanced(self, committed: dict[tuple[str, int], int]) -> None:
         """After a rebalance: the group's committed offsets, and stall clocks started afresh."""
         self.committed = committed
-        self._moved.clear()
+        self._clock.restart()
 
     def lagging(self, consumer: Any, partition: int) -> frozenset[str]:
         """The input topics of a partition not yet processed up to their end (as last fetched).

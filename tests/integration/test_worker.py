@@ -115,6 +115,36 @@ def test_two_workers_one_killed_its_timers_fire_once_on_the_other(
     assert distinct(space.decisions()) == distinct(expected)
 
 
+def test_a_table_restore_that_loses_its_messages_is_read_again(
+    tmp_path: Path, space: Namespace, workers: list[WorkerProcess]
+) -> None:
+    """Both workers lose the first seconds of each changelog partition they read: the survivor's
+    restore of the victim's partitions stalls, is read again, and the victim's timers fire once."""
+    lossy = "tests.integration.lossy_restore_worker"
+    first = WorkerProcess(space, tmp_path / "w1", tmp_path / "sent.jsonl", module=lossy)
+    second = WorkerProcess(space, tmp_path / "w2", tmp_path / "sent.jsonl", module=lossy)
+    workers.extend([first, second])
+    first.start(wait_for_partitions=4)
+    second.start(wait_for_partitions=1)
+    wait_for(lambda: first.assigned() + second.assigned() == 4, 60, "the partitions split between two workers")
+    start = time.time() + 30  # timers fall due after the stalled restore was read again
+    lines = retimed_lines(DEMO_STREAM, start, space.app_id)
+    expected = replayed(lines, start + 120)
+    space.produce(lines)
+    wait_for(lambda: accepted(workers) >= len(lines), 30, "the events")
+    wait_for(lambda: sum(w.metric("engagement_pending_timers") for w in workers) > 0, 10, "the timers armed")
+    victim = max(workers, key=lambda w: w.metric("engagement_pending_timers"))
+    survivor = first if victim is second else second
+    victim.kill()
+    survivor.wait_assigned(4, 60)
+    assert "lossy restore:" in survivor.log()
+    assert survivor.metric("engagement_changelog_rereads_total") >= 1
+    wait_for(lambda: len(sent(tmp_path / "sent.jsonl")) >= len(sent_keys(expected)), 60, "every send")
+    time.sleep(2.0)
+    assert sent_once(tmp_path / "sent.jsonl") == sent_keys(expected)
+    assert distinct(space.decisions()) == distinct(expected)
+
+
 def test_checkout_in_the_backlog_cancels_the_cart_message(
     tmp_path: Path, space: Namespace, workers: list[WorkerProcess]
 ) -> None:

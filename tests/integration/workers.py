@@ -72,9 +72,14 @@ class Namespace:
 
 class WorkerProcess:
     def __init__(
-        self, namespace: Namespace, state_dir: Path, sent_file: Path, extra_env: dict[str, str] | None = None
+        self,
+        namespace: Namespace,
+        state_dir: Path,
+        sent_file: Path,
+        extra_env: dict[str, str] | None = None,
+        module: str = "engagement",
     ) -> None:
-        self.namespace, self.state_dir, self.sent_file = namespace, state_dir, sent_file
+        self.namespace, self.state_dir, self.sent_file, self.module = namespace, state_dir, sent_file, module
         self.port = free_port()
         state_dir.mkdir(parents=True, exist_ok=True)
         self.env = {
@@ -98,8 +103,8 @@ class WorkerProcess:
 
     def start(self, wait_for_partitions: int = 1) -> None:
         with (self.state_dir / "worker.log").open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "engagement", "worker"], env=self.env, stdout=log, stderr=log
+            self.proc = subprocess.Popen(  # noqa: S603 (the tests' own module)
+                [sys.executable, "-m", self.module, "worker"], env=self.env, stdout=log, stderr=log
             )
         self.wait_assigned(wait_for_partitions, 90)
 
