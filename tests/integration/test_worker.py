@@ -82,23 +82,41 @@ def test_kill_9_mid_stream_loses_no_timer_and_sends_nothing_twice(
     wait_for(lambda: len(sent(tmp_path / "sent.jsonl")) >= 1, 60, "a first send")
     worker.kill()  # again, with sends made and some still due
     worker.start(wait_for_partitions=4)
-    wait_for(lambda: len(sent(tmp_path / "sent.jsonl")) >= len(sent_keys(expected)), 60, "every send")
-    time.sleep(2.0)
-    assert sent_once(tmp_path / "sent.jsonl") == sent_keys(expected)
-    assert distinct(space.decisions()) == distinct(expected)
+    every_send_once(tmp_path, space, expected)
 
 
 def test_two_workers_one_killed_its_timers_fire_once_on_the_other(
     tmp_path: Path, space: Namespace, workers: list[WorkerProcess]
 ) -> None:
-    first = WorkerProcess(space, tmp_path / "w1", tmp_path / "sent.jsonl")
-    second = WorkerProcess(space, tmp_path / "w2", tmp_path / "sent.jsonl")
+    expected = fail_over(tmp_path, space, workers, lead=12, module="engagement")
+    every_send_once(tmp_path, space, expected)
+
+
+def test_a_table_restore_that_loses_its_messages_is_read_again(
+    tmp_path: Path, space: Namespace, workers: list[WorkerProcess]
+) -> None:
+    """Both workers lose the first seconds of each changelog partition they read: the survivor's
+    restore of the victim's partitions stalls, is read again, and the victim's timers fire once."""
+    expected = fail_over(tmp_path, space, workers, lead=30, module="tests.integration.lossy_restore_worker")
+    survivor = next(w for w in workers if w.proc is not None)
+    assert "lossy restore:" in survivor.log()
+    assert survivor.metric("engagement_changelog_rereads_total") >= 1
+    every_send_once(tmp_path, space, expected)
+
+
+def fail_over(
+    tmp_path: Path, space: Namespace, workers: list[WorkerProcess], lead: float, module: str
+) -> list[dict[str, object]]:
+    """Two workers split the partitions and take the demo stream, whose timers fall due `lead`
+    seconds from now; the one holding more timers is killed and the other takes every partition.
+    Returns the decisions replay gives for the stream."""
+    first = WorkerProcess(space, tmp_path / "w1", tmp_path / "sent.jsonl", module=module)
+    second = WorkerProcess(space, tmp_path / "w2", tmp_path / "sent.jsonl", module=module)
     workers.extend([first, second])
     first.start(wait_for_partitions=4)
     second.start(wait_for_partitions=1)
-    first.wait_assigned(1, 30)
     wait_for(lambda: first.assigned() + second.assigned() == 4, 60, "the partitions split between two workers")
-    start = time.time() + 12  # timers fall due after the failover
+    start = time.time() + lead
     lines = retimed_lines(DEMO_STREAM, start, space.app_id)
     expected = replayed(lines, start + 120)
     space.produce(lines)
@@ -109,36 +127,11 @@ def test_two_workers_one_killed_its_timers_fire_once_on_the_other(
     assert victim.metric("engagement_pending_timers") > 0
     victim.kill()
     survivor.wait_assigned(4, 60)
-    wait_for(lambda: len(sent(tmp_path / "sent.jsonl")) >= len(sent_keys(expected)), 60, "every send")
-    time.sleep(2.0)
-    assert sent_once(tmp_path / "sent.jsonl") == sent_keys(expected)
-    assert distinct(space.decisions()) == distinct(expected)
+    return expected
 
 
-def test_a_table_restore_that_loses_its_messages_is_read_again(
-    tmp_path: Path, space: Namespace, workers: list[WorkerProcess]
-) -> None:
-    """Both workers lose the first seconds of each changelog partition they read: the survivor's
-    restore of the victim's partitions stalls, is read again, and the victim's timers fire once."""
-    lossy = "tests.integration.lossy_restore_worker"
-    first = WorkerProcess(space, tmp_path / "w1", tmp_path / "sent.jsonl", module=lossy)
-    second = WorkerProcess(space, tmp_path / "w2", tmp_path / "sent.jsonl", module=lossy)
-    workers.extend([first, second])
-    first.start(wait_for_partitions=4)
-    second.start(wait_for_partitions=1)
-    wait_for(lambda: first.assigned() + second.assigned() == 4, 60, "the partitions split between two workers")
-    start = time.time() + 30  # timers fall due after the stalled restore was read again
-    lines = retimed_lines(DEMO_STREAM, start, space.app_id)
-    expected = replayed(lines, start + 120)
-    space.produce(lines)
-    wait_for(lambda: accepted(workers) >= len(lines), 30, "the events")
-    wait_for(lambda: sum(w.metric("engagement_pending_timers") for w in workers) > 0, 10, "the timers armed")
-    victim = max(workers, key=lambda w: w.metric("engagement_pending_timers"))
-    survivor = first if victim is second else second
-    victim.kill()
-    survivor.wait_assigned(4, 60)
-    assert "lossy restore:" in survivor.log()
-    assert survivor.metric("engagement_changelog_rereads_total") >= 1
+def every_send_once(tmp_path: Path, space: Namespace, expected: list[dict[str, object]]) -> None:
+    """Every send replay decided is made exactly once, and the decisions are replay's."""
     wait_for(lambda: len(sent(tmp_path / "sent.jsonl")) >= len(sent_keys(expected)), 60, "every send")
     time.sleep(2.0)
     assert sent_once(tmp_path / "sent.jsonl") == sent_keys(expected)
