@@ -45,7 +45,21 @@ def message_record(message: Message) -> dict[str, object]:
 
 
 def decision_line(decision: Decision) -> str:
-    return json.dumps(decision_record(decision), ensure_ascii=False, separators=(",", ":")) + "\n"
+    """`decision_record` as one compact JSON line, written out field by field: a decision line is
+    made for every decision, and this is about twice as fast as `json.dumps` of the record."""
+    d = decision
+    reason = "null" if d.reason is None else _text(d.reason)
+    message = "null" if d.message is None else _compact(message_record(d.message))
+    return (
+        f'{{"trigger":{_text(d.trigger)},"customer_id":{_text(d.customer_id)},"outcome":{_text(d.outcome)},'
+        f'"reason":{reason},"at":"{rfc3339(d.at)}","due_at":"{rfc3339(d.due_at)}",'
+        f'"deadline":"{rfc3339(d.deadline)}","key":{_text(d.key)},"event_id":{_text(d.event_id)},'
+        f'"config_version":{_text(d.config_version)},"message":{message}}}\n'
+    )
+
+
+_text = json.encoder.encode_basestring  # a JSON string literal, as json.dumps(ensure_ascii=False) writes it
+_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def reject_line(line_no: int, field: str, reason: str, raw: bytes) -> str:
