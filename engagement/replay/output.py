@@ -7,6 +7,9 @@ import json
 from engagement.core.decisions import Decision, Message
 from engagement.timefmt import rfc3339
 
+_text = json.encoder.encode_basestring  # a JSON string literal, as json.dumps(ensure_ascii=False) writes it
+_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
 
 def decision_record(decision: Decision) -> dict[str, object]:
     return {
@@ -56,10 +59,6 @@ def decision_line(decision: Decision) -> str:
         f'"deadline":"{rfc3339(d.deadline)}","key":{_text(d.key)},"event_id":{_text(d.event_id)},'
         f'"config_version":{_text(d.config_version)},"message":{message}}}\n'
     )
-
-
-_text = json.encoder.encode_basestring  # a JSON string literal, as json.dumps(ensure_ascii=False) writes it
-_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def reject_line(line_no: int, field: str, reason: str, raw: bytes) -> str:

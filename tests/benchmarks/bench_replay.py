@@ -78,15 +78,15 @@ def main() -> None:
     lines = sum(1 for _ in path.open("rb"))
     engine = build_engine(None, None, Settings())
     rounds: list[tuple[float, float]] = []
-    last: list[Replayer] = []  # only the latest round's states stay alive (peak RSS is one replay's)
+    replayer: Replayer | None = None
     for _ in range(max(1, args.repeat)):
         baseline = json_loads_seconds(path)
-        last.clear()
+        replayer = None  # the previous round's states go before this round's (peak RSS is one replay's)
         gc.collect()
         started = time.perf_counter()
-        last.append(replay_file(engine, path, lines_into(io.StringIO()), None))
+        replayer = replay_file(engine, path, lines_into(io.StringIO()), None)
         rounds.append((time.perf_counter() - started, baseline))
-    replayer = last[0]
+    assert replayer is not None
     elapsed, baseline = min(rounds)
     peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
