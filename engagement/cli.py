@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import TypeAdapter
 
@@ -19,6 +20,7 @@ from engagement.config.messages import default_messages_dir
 from engagement.config.triggers import TriggerSpec
 from engagement.core.engine import Engine
 from engagement.events import events_json_schema
+from engagement.live.api_keys import check_scopes, create_key
 from engagement.replay.command import run_replay
 from engagement.settings import Settings
 from engagement.timefmt import parse_rfc3339
@@ -89,7 +91,33 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--triggers", type=Path, help="trigger directory (default: the shipped triggers/)")
     show.add_argument("--messages", type=Path, help="message directory (default: the shipped messages/)")
     show.set_defaults(handler=_preview)
+    _privacy_commands(sub)
     return parser
+
+
+def _privacy_commands(sub: Any) -> None:
+    """`keys create` and `customers forget`."""
+    keys = sub.add_parser("keys", help="API keys for the HTTP API")
+    ksub = keys.add_subparsers(metavar="ACTION")
+    create = ksub.add_parser("create", help="a new API key, printed once (only its SHA-256 is stored)")
+    create.add_argument("name", help="who or what uses the key (letters, digits and . _ @ -)")
+    create.add_argument("--scope", required=True, help="ingest, read and/or admin, comma-separated")
+    create.add_argument(
+        "--file", type=Path, help="the keys file (default: ENGAGEMENT_API_KEYS_FILE or STATE_DIR/api_keys)"
+    )
+    create.set_defaults(handler=_keys_create)
+
+    customers = sub.add_parser("customers", help="customer data")
+    csub = customers.add_subparsers(metavar="ACTION")
+    forget = csub.add_parser("forget", help="erase a customer everywhere the runtime keeps data")
+    forget.add_argument("customer_id")
+    forget.add_argument(
+        "--url", help="a running run or worker to erase through (DELETE /v1/customers/ID with ENGAGEMENT_API_KEY)"
+    )
+    forget.add_argument(
+        "--worker", action="store_true", help="erase from the workers' state (Kafka and Redis) instead of run's"
+    )
+    forget.set_defaults(handler=_forget)
 
 
 def build_engine(triggers: Path | None, messages: Path | None, settings: Settings) -> Engine:
@@ -159,6 +187,25 @@ def _worker(args: argparse.Namespace) -> int:
     from engagement.worker.command import main as worker_main  # noqa: PLC0415 (faust only when running)
 
     return worker_main(args.host)
+
+
+def _keys_create(args: argparse.Namespace) -> int:
+    path = args.file or Settings().keys_file()
+    try:
+        scopes = check_scopes(args.scope)
+        key = create_key(path, args.name, scopes)
+    except (ValueError, OSError) as exc:
+        print(f"engagement keys create: {exc}", file=sys.stderr)
+        return 2
+    print(f"added key {args.name!r} ({','.join(scopes)}) to {path}; it is shown once, below", file=sys.stderr)
+    print(key)
+    return 0
+
+
+def _forget(args: argparse.Namespace) -> int:
+    from engagement.erasure import forget_customer  # noqa: PLC0415 (the runtimes' clients only here)
+
+    return forget_customer(Settings(), args.customer_id, args.url, args.worker)
 
 
 def _schema(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from engagement.events import EVENT_ADAPTER, EVENT_TYPES, MAX_EVENT_BYTES, Event
+from engagement.events import EVENT_ADAPTER, EVENT_TYPES, MAX_EVENT_BYTES, NO_CONTROLS, REPLY_TEXT, Event
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,4 +67,10 @@ def _describe(err: ErrorDetails) -> Rejection:
         msg = "naive timestamp: an RFC 3339 offset (Z or +08:00) is required"
     elif kind == "missing":
         msg = "required field is missing"
+    elif kind == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") in (NO_CONTROLS, REPLY_TEXT):
+        msg = "control characters (line breaks, NUL, escapes) are not allowed"
+    elif kind == "value_error":
+        msg = msg.removeprefix("Value error, ")
+    elif kind == "finite_number":
+        msg = "must be a finite number"
     return Rejection(path, msg)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
 
 from pydantic import (
@@ -16,13 +17,38 @@ from pydantic import (
 )
 
 MAX_EVENT_BYTES = 64 * 1024
+MAX_AMOUNT = 1e12  # an order total, price or fee above this is a bug upstream, not a sale
+MAX_QUANTITY = 100_000
 
-Id = Annotated[str, Field(min_length=1, max_length=128)]
+NO_CONTROLS = r"^[^\x00-\x1f\x7f]*$"
+"""Text fields carry no control characters (C0 and DEL): no NUL, no line breaks, no escapes."""
+REPLY_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+"""A customer's own reply may have line breaks and tabs, and no other control character."""
+
+
+def Text(max_length: int, min_length: int = 0) -> Any:
+    """A string of at most `max_length` characters without control characters."""
+    return Field(min_length=min_length, max_length=max_length, pattern=NO_CONTROLS)
+
+
+Id = Annotated[str, Text(128, min_length=1)]
 Phone = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")]
 Locale = Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", max_length=35)]
 Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
-Money = Annotated[float, Field(ge=0)]
+Money = Annotated[float, Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _check_moment(moment: datetime) -> datetime:
+    if not EARLIEST <= moment < LATEST:
+        raise ValueError("out of range: a time must be between 1970 and 2100")
+    return moment
+
+
+Moment = Annotated[AwareDatetime, AfterValidator(_check_moment)]
 
 
 @lru_cache(maxsize=1)
@@ -46,25 +72,25 @@ class _Event(BaseModel):
 
     event_id: Id
     customer_id: Id
-    occurred_at: AwareDatetime
+    occurred_at: Moment
 
 
 class CustomerUpdated(_Event):
     type: Literal["customer.updated"]
-    name: Annotated[str, Field(max_length=200)] | None = None
+    name: Annotated[str, Text(200)] | None = None
     phone: Phone | None = None
     locale: Locale | None = None
     timezone: TimeZoneName | None = None
     whatsapp_opt_in: bool | None = None
     marketing_opt_out: bool | None = None
-    tier: Annotated[str, Field(max_length=64)] | None = None
+    tier: Annotated[str, Text(64)] | None = None
 
 
 class PageViewed(_Event):
     type: Literal["page.viewed"]
     product_id: Id
-    product_name: Annotated[str, Field(max_length=500)] | None = None
-    url: Annotated[str, Field(max_length=2048)] | None = None
+    product_name: Annotated[str, Text(500)] | None = None
+    url: Annotated[str, Text(2048)] | None = None
     session_id: Id | None = None
 
 
@@ -78,8 +104,8 @@ class LineItem(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
 
     product_id: Id
-    name: Annotated[str, Field(max_length=500)] | None = None
-    quantity: Annotated[int, Field(ge=1)]
+    name: Annotated[str, Text(500)] | None = None
+    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
     unit_price: Money | None = None
 
 
@@ -104,10 +130,10 @@ class ShipmentDispatched(_Event):
     type: Literal["shipment.dispatched"]
     order_id: Id
     shipment_id: Id
-    carrier: Annotated[str, Field(max_length=200)] | None = None
-    tracking_number: Annotated[str, Field(max_length=200)] | None = None
-    tracking_url: Annotated[str, Field(max_length=2048)] | None = None
-    promised_delivery_at: AwareDatetime
+    carrier: Annotated[str, Text(200)] | None = None
+    tracking_number: Annotated[str, Text(200)] | None = None
+    tracking_url: Annotated[str, Text(2048)] | None = None
+    promised_delivery_at: Moment
 
 
 class ShipmentStatusChanged(_Event):
@@ -115,7 +141,7 @@ class ShipmentStatusChanged(_Event):
     order_id: Id
     shipment_id: Id
     status: Literal["in_transit", "delayed", "exception", "out_for_delivery"]
-    new_eta: AwareDatetime | None = None
+    new_eta: Moment | None = None
 
 
 class ShipmentDelivered(_Event):
@@ -125,13 +151,13 @@ class ShipmentDelivered(_Event):
 
 
 class _Login(_Event):
-    ip: Annotated[str, Field(max_length=64)] | None = None
+    ip: Annotated[str, Text(64)] | None = None
     device_id: Id | None = None
-    user_agent: Annotated[str, Field(max_length=1000)] | None = None
+    user_agent: Annotated[str, Text(1000)] | None = None
     country: Country | None = None
-    city: Annotated[str, Field(max_length=200)] | None = None
-    latitude: Annotated[float, Field(ge=-90, le=90)] | None = None
-    longitude: Annotated[float, Field(ge=-180, le=180)] | None = None
+    city: Annotated[str, Text(200)] | None = None
+    latitude: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)] | None = None
+    longitude: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)] | None = None
 
 
 class LoginSucceeded(_Login):
@@ -144,8 +170,8 @@ class LoginFailed(_Login):
 
 class MessageReplied(_Event):
     type: Literal["message.replied"]
-    text: Annotated[str, Field(max_length=4096)] | None = None
-    button_payload: Annotated[str, Field(max_length=1024)] | None = None
+    text: Annotated[str, Field(max_length=4096, pattern=REPLY_TEXT)] | None = None
+    button_payload: Annotated[str, Text(1024)] | None = None
 
 
 class MessageFailed(_Event):
@@ -154,9 +180,9 @@ class MessageFailed(_Event):
     (`marketing_paused`), or the number cannot receive WhatsApp messages (`unreachable`)."""
 
     type: Literal["message.failed"]
-    key: Annotated[str, Field(max_length=256)]
+    key: Annotated[str, Text(256)]
     reason: Literal["opted_out", "marketing_paused", "unreachable"]
-    code: Annotated[str, Field(max_length=64)] | None = None
+    code: Annotated[str, Text(64)] | None = None
 
 
 Event = Annotated[

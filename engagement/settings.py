@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from engagement.config.durations import Duration
 from engagement.core.engine import EngineSettings
 from engagement.events import _check_zone
+from engagement.live.limits import Limits
 
 
 class Settings(BaseSettings):
@@ -72,10 +73,39 @@ class Settings(BaseSettings):
         description="how long a send waits for Meta's answer; after that its outcome is unknown (never resent)",
     )
 
+    api_keys_file: Path | None = Field(
+        default=None,
+        description="the API keys (NAME SCOPES sha256:HEX per line); default STATE_DIR/api_keys",
+    )
+    max_future_skew: Duration = Field(
+        default=timedelta(minutes=5), description="live ingest rejects events dated further ahead of the wall clock"
+    )
+    retention_days: int = Field(
+        default=90, ge=1, le=3650, description="stored decisions and send logs are kept this long"
+    )
+    max_body_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024, description="the largest HTTP request body taken"
+    )
+    whatsapp_business_account_id: str = ""
+    http_idle_timeout: Duration = Field(
+        default=timedelta(seconds=15), description="a connection that sends no complete request in this time is closed"
+    )
+    http_body_timeout: Duration = Field(
+        default=timedelta(seconds=30), description="a request whose body has not arrived whole by then is answered 408"
+    )
+
+    def http_limits(self) -> Limits:
+        return Limits(
+            self.max_body_bytes, self.http_body_timeout.total_seconds(), self.http_idle_timeout.total_seconds()
+        )
+
     @field_validator("default_timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
         return _check_zone(value)
+
+    def keys_file(self) -> Path:
+        return self.api_keys_file or self.state_dir / "api_keys"
 
     def engine_settings(self) -> EngineSettings:
         return EngineSettings(

@@ -26,7 +26,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engagement.authoring.preview import preview
 from engagement.config.bundle import Configuration
-from engagement.config.loader import ConfigProblem, InvalidConfig, line_of, parse_yaml, plain_message
+from engagement.config.loader import (
+    ConfigProblem,
+    InvalidConfig,
+    line_of,
+    parse_yaml,
+    plain_message,
+    read_config_text,
+)
 from engagement.core.catalog import MessageSpec
 from engagement.core.engine import Engine
 from engagement.core.text_template import TextTemplate
@@ -95,7 +102,10 @@ def load_rules(messages_dir: Path) -> LintRules:
     path = messages_dir / LINT_FILE
     if not path.is_file():
         return LintRules()
-    node, data, broken = parse_yaml(str(path), path.read_text(encoding="utf-8"))
+    text, unreadable = read_config_text(path)
+    if unreadable is not None:
+        raise InvalidConfig([unreadable])
+    node, data, broken = parse_yaml(str(path), text)
     if broken is not None:
         raise InvalidConfig([broken])
     try:
@@ -134,7 +144,11 @@ def lint(configuration: Configuration, rules: LintRules, engine: Engine) -> list
 def _lint_message(
     message: MessageSpec, rules: LintRules, shown: Callable[[str, str | None], str | None]
 ) -> list[Finding]:
-    lines = Path(message.source).read_text(encoding="utf-8").splitlines() if Path(message.source).is_file() else []
+    lines = (
+        Path(message.source).read_text(encoding="utf-8", errors="replace").splitlines()
+        if Path(message.source).is_file()
+        else []
+    )
     source = message.source
     out: list[Finding] = []
 

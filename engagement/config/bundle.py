@@ -108,7 +108,7 @@ def unknown_values(message: MessageSpec, kind: str) -> list[ConfigProblem]:
 def _line_containing(path: str, placeholder: str) -> int:
     """The first line that uses the placeholder."""
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return 1
     used = re.compile(r"\{\{\s*" + re.escape(placeholder) + r"\s*[|?}]")

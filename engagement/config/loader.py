@@ -68,8 +68,11 @@ def load_triggers(directory: Path) -> TriggerSet:
     digest = hashlib.sha256()
     seen: dict[str, str] = {}
     for path in files:
-        text = path.read_text(encoding="utf-8")
+        text, unreadable = read_config_text(path)
         digest.update(path.name.encode() + b"\0" + text.encode() + b"\0")
+        if unreadable is not None:
+            problems.append(unreadable)
+            continue
         spec, file_problems = _load_one(path, text)
         problems.extend(file_problems)
         if spec is None:
@@ -88,14 +91,38 @@ def load_triggers(directory: Path) -> TriggerSet:
     return TriggerSet(tuple(specs), digest.hexdigest()[:12])
 
 
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_ALIASES = 100  # YAML aliases (*name): a few are handy; thousands are an expansion bomb
+
+
+def read_config_text(path: Path) -> tuple[str, ConfigProblem | None]:
+    """A configuration file's text, or a problem (too large, not UTF-8) with "" as its text."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return "", ConfigProblem(str(path), 0, "-", f"cannot be read: {exc.strerror}")
+    if len(raw) > MAX_CONFIG_BYTES:
+        return "", ConfigProblem(str(path), 0, "-", f"{len(raw)} bytes; a configuration file is at most 1 MiB")
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return "", ConfigProblem(str(path), line, "-", f"not UTF-8 text (byte {exc.start + 1}); save it as UTF-8")
+
+
 def parse_yaml(name: str, text: str) -> tuple[yaml.Node | None, Any, ConfigProblem | None]:
     """(node for line numbers, data, None), or a problem naming the line where the YAML breaks."""
     try:
+        aliases = sum(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader))
+        if aliases > MAX_ALIASES:
+            return None, None, ConfigProblem(name, 1, "-", f"{aliases} aliases (*name); at most {MAX_ALIASES}")
         return yaml.compose(text, Loader=yaml.SafeLoader), yaml.safe_load(text), None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
         return None, None, ConfigProblem(name, line, "-", f"not valid YAML: {getattr(exc, 'problem', exc)}")
+    except RecursionError:
+        return None, None, ConfigProblem(name, 1, "-", "not valid YAML: nested too deeply")
 
 
 def plain_message(err: ErrorDetails) -> str:

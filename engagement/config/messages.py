@@ -24,7 +24,14 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from engagement.config.loader import ConfigProblem, InvalidConfig, line_of, parse_yaml, plain_message
+from engagement.config.loader import (
+    ConfigProblem,
+    InvalidConfig,
+    line_of,
+    parse_yaml,
+    plain_message,
+    read_config_text,
+)
 from engagement.core.catalog import ButtonSpec, LocaleFallbacks, MessageCatalog, MessageSpec, WhatsAppTemplate, Wording
 from engagement.core.text_template import TextTemplate
 
@@ -93,8 +100,11 @@ def load_messages(directory: Path) -> MessageCatalog:
     locales = LocaleFallbacks()
     digest = hashlib.sha256()
     for path in sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()):
-        raw = path.read_text(encoding="utf-8")
+        raw, unreadable = read_config_text(path)
         digest.update(path.name.encode() + b"\0" + raw.encode() + b"\0")
+        if unreadable is not None:
+            problems.append(unreadable)
+            continue
         if path.name.startswith("_") and path.name != LOCALES_FILE:
             continue  # the tools' own settings, such as _lint.yaml
         if path.name == LOCALES_FILE:

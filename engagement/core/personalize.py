@@ -7,6 +7,7 @@ its fallback, leaves the line out, or cannot be filled (`template_error`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -60,6 +61,51 @@ def values_for(
         values.update(_shipment_values(state, timer, zone, chinese, voucher))
     elif kind == "anomalous_login":
         values["login_time"] = when(timer.first_due, zone, chinese, with_time=True)
+    return safe_values(values)
+
+
+# Values that come from events, with the length each may reach in a message. Free text (names)
+# must also not carry a link or a phone number: a customer or a compromised backend could
+# otherwise make a trusted template say "call +1 555 ..." or "verify at http://...".
+FREE_TEXT_LIMITS: Mapping[str, int] = {"customer_name": 60, "product_name": 80, "cart_items": 120, "carrier": 40}
+ID_LIMITS: Mapping[str, int] = {"order_id": 64, "tracking_number": 64}
+_WHITESPACE = re.compile(r"\s+")
+_LINK = re.compile(
+    r"(?i)(?:[a-z][a-z0-9+.-]*://|www\.|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|net|org|io|co|me|ly|info|biz|xyz|top|tw|cn|hk|app|link|site|online|shop)\b)"
+)
+_PHONE_LIKE = re.compile(r"\+?\d(?:[\s().-]?\d){6,}")
+
+
+def safe_value(text: str, limit: int, free_text: bool) -> str | None:
+    """`text` fit for a template parameter: line breaks, tabs and runs of spaces collapsed to one
+    space (WhatsApp refuses new lines and more than 4 spaces in a row), cut to `limit` characters;
+    None (the fallback) when free text holds a link or a phone number."""
+    cleaned = _WHITESPACE.sub(" ", text).strip()
+    cleaned = "".join(c for c in cleaned if c.isprintable())
+    if not cleaned:
+        return None
+    if free_text and (_LINK.search(cleaned) or _PHONE_LIKE.search(cleaned)):
+        return None
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1].rstrip() + "…"
+
+
+def safe_url(url: str | None) -> str | None:
+    """A tracking link is kept only as a plain http(s) URL without spaces."""
+    if url is None or not url.startswith(("https://", "http://")) or _WHITESPACE.search(url) or len(url) > 2048:
+        return None
+    return url if url.isprintable() else None
+
+
+def safe_values(values: dict[str, str | None]) -> dict[str, str | None]:
+    for name, value in values.items():
+        if value is None:
+            continue
+        if name in FREE_TEXT_LIMITS:
+            values[name] = safe_value(value, FREE_TEXT_LIMITS[name], free_text=True)
+        elif name in ID_LIMITS:
+            values[name] = safe_value(value, ID_LIMITS[name], free_text=False)
+        elif name == "tracking_url":
+            values[name] = safe_url(value)
     return values
 
 

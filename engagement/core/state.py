@@ -6,32 +6,15 @@ until a customer does something that needs them, which keeps an idle customer sm
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, fields
-from operator import attrgetter
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import ClassVar
+
+from pydantic import ConfigDict
 
 from engagement.core.flat import FlatTimes
 from engagement.events import Event
 
-_Record = TypeVar("_Record")
 
-
-def pickled_as_fields(cls: type[_Record]) -> type[_Record]:
-    """Pickle the record as its class and field values, in field order: about half the bytes of the
-    form slotted dataclasses pickle in by default, and a third less time. Unpickling calls the
-    constructor, so a field added later (with a default) leaves records stored before it readable;
-    records stored in the default form still unpickle the default way."""
-    values: Callable[[Any], tuple[object, ...]] = attrgetter(*(f.name for f in fields(cls)))  # type: ignore[arg-type]
-
-    def reduce(self: _Record) -> tuple[type[_Record], tuple[object, ...]]:
-        return cls, values(self)
-
-    setattr(cls, "__reduce__", reduce)  # noqa: B010 (assigning the method directly is a type error)
-    return cls
-
-
-@pickled_as_fields
 @dataclass(slots=True)
 class Profile:
     """`number`: the E.164 phone number without its `+`, as an integer (half the size of the text)."""
@@ -49,7 +32,6 @@ class Profile:
         return None if self.number is None else f"+{self.number}"
 
 
-@pickled_as_fields
 @dataclass(slots=True)
 class Timer:
     """A pending decision of one trigger. `due` may move (quiet hours); `first_due` is when it first fell due.
@@ -66,7 +48,6 @@ class Timer:
     version: str = ""  # the configuration it was armed under ("" for the current one)
 
 
-@pickled_as_fields
 @dataclass(slots=True)
 class Visit:
     """A run of browsing events with gaps shorter than the trigger's visit gap."""
@@ -83,7 +64,6 @@ class Visit:
     cancelled: bool = False
 
 
-@pickled_as_fields
 @dataclass(slots=True)
 class Cart:
     """The current cart episode: from the first non-empty cart to an order or an emptied cart."""
@@ -98,7 +78,6 @@ class Cart:
     fired: tuple[str, ...] = ()
 
 
-@pickled_as_fields
 @dataclass(slots=True)
 class Shipment:
     order_id: str
@@ -110,7 +89,6 @@ class Shipment:
     new_eta: float | None = None
 
 
-@pickled_as_fields
 @dataclass(slots=True)
 class LastOrder:
     order_id: str
@@ -120,7 +98,6 @@ class LastOrder:
     shipping_fee: float | None
 
 
-@pickled_as_fields
 @dataclass(slots=True)
 class Logins:
     """What the anomaly rules need: where and on what a customer logged in before.
@@ -147,7 +124,6 @@ class Logins:
         self.places = (*devices, None, *countries)
 
 
-@pickled_as_fields
 @dataclass(slots=True)
 class Ledger:
     """Sends and replies, for cooldowns, frequency caps and pacing."""
@@ -161,9 +137,12 @@ class Ledger:
     marketing_paused_until: float | None = None  # WhatsApp holds back marketing to this customer
 
 
-@pickled_as_fields
 @dataclass(slots=True)
 class CustomerState:
+    """Stored by `engagement.live.state_codec` as typed, versioned JSON (never pickled)."""
+
+    __pydantic_config__: ClassVar[ConfigDict] = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
+
     customer_id: str
     recent_ids: bytes = b""
     profile: Profile | None = None

@@ -12,17 +12,23 @@ import tempfile
 import time
 from pathlib import Path
 
+from aiohttp import web
+
 from engagement.embedded.demo import DEMO_DIR, feed_demo
 from engagement.embedded.service import EmbeddedService
 from engagement.embedded.store import EmbeddedStore
+from engagement.live.api_keys import SCOPES, KeyRing, KeysFileError, new_key
 from engagement.live.config_reload import live_configuration, watch
-from engagement.live.http import make_app, serve
-from engagement.live.metrics import standard_metrics
+from engagement.live.guard import InsecureBind, refuse_open_bind
+from engagement.live.http import Api, make_app, serve
+from engagement.live.metrics import Metrics, standard_metrics
+from engagement.live.privacy import configure_logging, mask_phones
 from engagement.live.rate_limit import LocalGcra, burst_for
 from engagement.live.security_reports import SecurityReports
 from engagement.live.twilio_webhook import twilio_webhook_settings
 from engagement.live.whatsapp_webhook import WebhookSettings
 from engagement.providers.factory import build_provider
+from engagement.providers.file import FileProvider
 from engagement.settings import Settings
 
 log = logging.getLogger("engagement.run")
@@ -39,6 +45,9 @@ async def run(settings: Settings, demo: bool, host: str) -> int:
     state_dir = settings.state_dir
     if demo and "ENGAGEMENT_STATE_DIR" not in os.environ:
         state_dir = Path(tempfile.mkdtemp(prefix="engagement-demo-"))
+    demo_key = new_key() if demo else None  # the demo makes its own key, shown once below
+    keys = KeyRing.of({"demo": (demo_key, SCOPES)}) if demo_key else KeyRing(settings.keys_file())
+    refuse_open_bind(host, keys)
     store = EmbeddedStore(state_dir)
     provider = build_provider(settings)
     metrics = watcher.metrics if watcher is not None else standard_metrics()
@@ -54,17 +63,10 @@ async def run(settings: Settings, demo: bool, host: str) -> int:
         limiter=limiter,
         daily_recipients=settings.whatsapp_daily_recipients,
         security=security,
+        send_log=provider if isinstance(provider, FileProvider) else None,
+        retention_days=settings.retention_days,
     )
-    webhook = WebhookSettings(
-        settings.whatsapp_verify_token.get_secret_value(), settings.whatsapp_app_secret.get_secret_value(), service
-    )
-    app = make_app(
-        service,
-        metrics,
-        lambda after, limit: _read(store, after, limit),
-        webhook,
-        twilio=twilio_webhook_settings(settings, service),
-    )
+    app = _http_app(settings, service, store, metrics, keys)
     try:
         runner = await serve(app, host, settings.http_port)
     except OSError:
@@ -73,18 +75,25 @@ async def run(settings: Settings, demo: bool, host: str) -> int:
         runner = await serve(app, host, 0)  # the demo need not own the usual port
     port = runner.addresses[0][1] if runner.addresses else settings.http_port
     log.info(
-        "engagement run: http://%s:%d (POST /v1/events), state in %s, provider %s, triggers %s",
+        "engagement run: http://%s:%d (POST /v1/events), state in %s, provider %s, triggers %s, %d API keys",
         host,
         port,
         state_dir,
         provider.name,
         engine.config_version,
+        len(keys),
     )
+    if demo_key:
+        sys.stderr.write(f"demo: API key for this run (scopes {','.join(SCOPES)}): {demo_key}\n")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    tasks = [asyncio.create_task(service.run_timers()), asyncio.create_task(service.run_sender())]
+    tasks = [
+        asyncio.create_task(service.run_timers()),
+        asyncio.create_task(service.run_sender()),
+        asyncio.create_task(service.run_retention()),
+    ]
     if watcher is not None:
         tasks.append(asyncio.create_task(watch(watcher, service.use_engine, settings.config_poll.total_seconds())))
     try:
@@ -105,6 +114,28 @@ async def run(settings: Settings, demo: bool, host: str) -> int:
     return 0
 
 
+def _http_app(
+    settings: Settings, service: EmbeddedService, store: EmbeddedStore, metrics: Metrics, keys: KeyRing
+) -> web.Application:
+    webhook = WebhookSettings(
+        settings.whatsapp_verify_token.get_secret_value(), settings.whatsapp_app_secret.get_secret_value(), service
+    )
+    api = Api(
+        decisions=lambda after, limit: _read(store, after, limit),
+        forget=service.forget,
+        webhook=webhook,
+        twilio=twilio_webhook_settings(settings, service),
+    )
+    return make_app(
+        service,
+        metrics,
+        keys,
+        api,
+        limits=settings.http_limits(),
+        max_future_seconds=settings.max_future_skew.total_seconds(),
+    )
+
+
 async def _demo(service: EmbeddedService, store: EmbeddedStore, stop: asyncio.Event) -> None:
     log.info("demo: feeding %s at live pace; messages appear below within a minute", DEMO_DIR / "stream.jsonl")
     fed = await feed_demo(service, DEMO_DIR / "stream.jsonl")
@@ -116,7 +147,7 @@ async def _demo(service: EmbeddedService, store: EmbeddedStore, stop: asyncio.Ev
         await asyncio.sleep(0.5)
     lines = store.read_decisions(0, 1000)
     sys.stderr.write(f"demo: {fed} events, {len(lines)} decisions, sends: {store.outbox_counts()}\n")
-    sys.stderr.writelines(line for _, line in lines)
+    sys.stderr.writelines(mask_phones(line) for _, line in lines)
 
 
 async def _read(store: EmbeddedStore, after: int, limit: int) -> list[tuple[int, str]]:
@@ -124,5 +155,10 @@ async def _read(store: EmbeddedStore, after: int, limit: int) -> list[tuple[int,
 
 
 def main(demo: bool, host: str) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    return asyncio.run(run(Settings(), demo, host))
+    os.umask(0o077)  # everything written under the state directory is the owner's only
+    configure_logging()
+    try:
+        return asyncio.run(run(Settings(), demo, host))
+    except (KeysFileError, InsecureBind) as exc:
+        sys.stderr.write(f"engagement run: {exc}\n")
+        return 2

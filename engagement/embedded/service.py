@@ -20,19 +20,23 @@ from engagement.core.decisions import Decision
 from engagement.core.engine import Engine
 from engagement.core.state import CustomerState
 from engagement.embedded.store import EmbeddedStore, OutboxRow
-from engagement.events import CustomerUpdated, Event
+from engagement.events import Event
+from engagement.live.ingest import Taken
 from engagement.live.metrics import Metrics, count_decisions
+from engagement.live.phone_owners import phone_claims, refused_phones
 from engagement.live.rate_limit import RateLimiter, Unlimited
 from engagement.live.recipient_budget import DAY_SECONDS, RecipientBudget
 from engagement.live.security_reports import SecurityReport, SecurityReports
 from engagement.live.sender import deliver, follow_up
 from engagement.live.watermark import LiveWatermark
 from engagement.live.whatsapp_webhook import StatusUpdate
-from engagement.providers.base import OutboundMessage, Provider
+from engagement.providers.base import OutboundMessage, Provider, SendLog
 
 log = logging.getLogger("engagement.run")
 
 TICK_SECONDS = 0.2
+YIELD_EVERY = 255  # events applied between two yields to the event loop (a power of two less one)
+RETENTION_CHECK_SECONDS = 3600.0
 CONCURRENT_SENDS = 8  # requests in flight to the provider (keep-alive connections)
 
 
@@ -57,11 +61,14 @@ class EmbeddedService:
         limiter: RateLimiter | None = None,
         daily_recipients: int = 0,
         security: SecurityReports | None = None,
+        send_log: SendLog | None = None,
+        retention_days: int = 90,
     ) -> None:
         self.engine, self.store, self.provider, self.metrics, self.clock = engine, store, provider, metrics, clock
         self.limiter = limiter or Unlimited()
         self.budget: RecipientBudget | None = StoreBudget(store, daily_recipients) if daily_recipients else None
         self.security = security or SecurityReports("", metrics)
+        self.send_log, self.retention_days = send_log, retention_days
         lateness = engine.settings.allowed_lateness
         self.watermark = LiveWatermark(lateness, store.meta("max_seen", float("-inf")))
         self.applied = store.meta("applied", float("-inf"))
@@ -76,17 +83,19 @@ class EmbeddedService:
 
     # ---- ingest (the HTTP port) ---------------------------------------------------
 
-    async def ingest(self, events: list[Event]) -> int:
+    async def ingest(self, events: list[Event]) -> Taken:
         async with self._lock:
             now = self.clock()
             touched: dict[str, CustomerState] = {}
             decisions: list[Decision] = []
             duplicates = late = 0
             engine, store, watermark = self.engine, self.store, self.watermark
-            phones = [(e.phone, e.customer_id) for e in events if isinstance(e, CustomerUpdated) and e.phone]
-            if phones:
-                store.index_phones(phones)
-            for event in events:
+            refused = refused_phones(events, store.claim_phones(phone_claims(events)))
+            for n, event in enumerate(events):
+                if n & YIELD_EVERY == YIELD_EVERY:
+                    await asyncio.sleep(0)  # a large batch lets health checks and webhooks through
+                if refused and n in refused:
+                    continue
                 t = event.occurred_at.timestamp()
                 current = self._current(now, caught_up=False)
                 if t < current:
@@ -102,7 +111,37 @@ class EmbeddedService:
             self._advance(self._current(now, caught_up=False), now, touched, decisions)
             self._commit(touched, decisions)
             self.metrics.inc("engagement_events_total", late, result="late")
-            return duplicates
+            if refused:
+                self.metrics.inc("engagement_phone_claims_refused_total", len(refused))
+            return Taken(duplicates, sorted(refused.items()))
+
+    # ---- privacy ----------------------------------------------------------------------
+
+    async def forget(self, customer_id: str) -> dict[str, int]:
+        """Erase a customer (CONTRACT.md §8) between batches, so no batch writes them back."""
+        async with self._lock:
+            erased = self.store.forget(customer_id)
+            if self.send_log is not None:
+                erased["send_log"] = self.send_log.erase(customer_id)
+        self.metrics.inc("engagement_customers_erased_total")
+        return erased
+
+    async def purge(self) -> dict[str, int]:
+        """Retention: what is older than `retention_days` goes."""
+        before = self.clock() - self.retention_days * DAY_SECONDS
+        async with self._lock:
+            purged = self.store.purge(before)
+            if self.send_log is not None:
+                purged["send_log"] = self.send_log.prune(before)
+        return purged
+
+    async def run_retention(self) -> None:
+        while not self._stopping.is_set():
+            purged = await self.purge()
+            if any(purged.values()):
+                log.info("retention (%d days): deleted %s", self.retention_days, purged)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), RETENTION_CHECK_SECONDS)
 
     # ---- the WhatsApp webhook port ----------------------------------------------------
 

@@ -8,7 +8,10 @@ it becomes `unknown` (the provider may have it).
 
 from __future__ import annotations
 
+import fcntl
 import json
+import logging
+import os
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,25 +20,43 @@ from typing import Any
 
 from engagement.core.decisions import Decision
 from engagement.core.state import CustomerState
+from engagement.live.privacy import erased_line, private_directory, private_file
 from engagement.live.sender import outbound_for
-from engagement.live.state_codec import dump_state, load_state
+from engagement.live.state_codec import StateDecodeError, dump_state, load_state
 from engagement.replay.output import decision_line
+
+log = logging.getLogger("engagement.store")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS states (customer_id TEXT PRIMARY KEY, state BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS wakeups (customer_id TEXT PRIMARY KEY, due REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS decisions (seq INTEGER PRIMARY KEY AUTOINCREMENT, line TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS decisions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, line TEXT NOT NULL, customer_id TEXT, at REAL);
 CREATE TABLE IF NOT EXISTS outbox (
     key TEXT PRIMARY KEY, message TEXT NOT NULL, send_at REAL NOT NULL, deadline REAL NOT NULL,
-    status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, detail TEXT);
+    status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, detail TEXT, customer_id TEXT);
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, send_at);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS phones (phone TEXT PRIMARY KEY, customer_id TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS phones_owner ON phones (customer_id);
 CREATE TABLE IF NOT EXISTS recipients (phone TEXT PRIMARY KEY, at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS provider_statuses (
     message_id TEXT NOT NULL, status TEXT NOT NULL, key TEXT, at REAL NOT NULL, errors TEXT NOT NULL,
     PRIMARY KEY (message_id, status));
 """
+
+# Columns added after the first release, with how to fill them in for rows written before.
+MIGRATIONS = (
+    ("decisions", "customer_id", "TEXT", "json_extract(line, '$.customer_id')"),
+    ("decisions", "at", "REAL", "CAST(strftime('%s', json_extract(line, '$.at')) AS REAL)"),
+    ("outbox", "customer_id", "TEXT", "json_extract(message, '$.customer_id')"),
+)
+INDEXES = """
+CREATE INDEX IF NOT EXISTS decisions_customer ON decisions (customer_id);
+CREATE INDEX IF NOT EXISTS decisions_at ON decisions (at);
+CREATE INDEX IF NOT EXISTS outbox_customer ON outbox (customer_id);
+"""
+ERASED_MESSAGE = '{"erased":true}'
 
 CACHE_LIMIT = 200_000
 
@@ -49,18 +70,44 @@ class OutboxRow:
     attempts: int
 
 
+class StoreBusy(RuntimeError):
+    """Another process (a running `engagement run`) has the state directory open."""
+
+
 class EmbeddedStore:
     def __init__(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
+        private_directory(directory)
+        self._lock = os.open(directory / "engagement.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock)
+            raise StoreBusy(f"{directory} is in use by another engagement process") from None
         self.path = directory / "engagement.sqlite3"
+        for name in ("engagement.sqlite3", "engagement.sqlite3-wal", "engagement.sqlite3-shm"):
+            private_file(directory / name)
         self._db = sqlite3.connect(self.path, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA secure_delete=ON")  # erased rows are overwritten, not left in free pages
         self._db.executescript(SCHEMA)
+        self._migrate()
         self._cache: dict[str, CustomerState] = {}
+        self.unreadable = 0  # stored states that did not decode (each replaced by a fresh state)
+
+    def _migrate(self) -> None:
+        db = self._db
+        for table, column, kind, fill in MIGRATIONS:
+            present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                with db:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+                    db.execute(f"UPDATE {table} SET {column} = {fill}")  # noqa: S608 (constants above)
+        db.executescript(INDEXES)
 
     def close(self) -> None:
         self._db.close()
+        os.close(self._lock)  # closing the descriptor releases the lock
 
     # ---- states and wake-ups ------------------------------------------------------
 
@@ -71,7 +118,12 @@ class EmbeddedStore:
         row = self._db.execute("SELECT state FROM states WHERE customer_id = ?", (customer_id,)).fetchone()
         if row is None:
             return None
-        state = load_state(row[0])
+        try:
+            state = load_state(row[0])
+        except StateDecodeError as exc:
+            self.unreadable += 1
+            log.error("customer %s: %s; starting from an empty state", customer_id, exc)
+            return None
         self._remember(state)
         return state
 
@@ -98,15 +150,24 @@ class EmbeddedStore:
                     db.execute("INSERT OR REPLACE INTO wakeups VALUES (?, ?)", (cid, wake))
                 self._remember(state)
             for decision in decisions:
-                cursor = db.execute("INSERT INTO decisions (line) VALUES (?)", (decision_line(decision),))
+                cursor = db.execute(
+                    "INSERT INTO decisions (line, customer_id, at) VALUES (?, ?, ?)",
+                    (decision_line(decision), decision.customer_id, decision.at),
+                )
                 seqs.append(int(cursor.lastrowid or 0))
                 outbound = outbound_for(decision) if decision.outcome == "send" else None
                 if outbound is not None:
                     message = outbound.to_dict()
                     db.execute(
-                        "INSERT OR IGNORE INTO outbox (key, message, send_at, deadline, status) "
-                        "VALUES (?, ?, ?, ?, 'pending')",
-                        (decision.key, json.dumps(message, ensure_ascii=False), decision.at, decision.deadline),
+                        "INSERT OR IGNORE INTO outbox (key, message, send_at, deadline, status, customer_id) "
+                        "VALUES (?, ?, ?, ?, 'pending', ?)",
+                        (
+                            decision.key,
+                            json.dumps(message, ensure_ascii=False),
+                            decision.at,
+                            decision.deadline,
+                            decision.customer_id,
+                        ),
                     )
             for name, value in meta.items():
                 db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
@@ -180,10 +241,22 @@ class EmbeddedStore:
 
     # ---- the WhatsApp webhook side ---------------------------------------------------
 
-    def index_phones(self, pairs: list[tuple[str, str]]) -> None:
-        """Phone number -> customer, for inbound messages (the latest profile wins)."""
-        with self._db:
-            self._db.executemany("INSERT OR REPLACE INTO phones (phone, customer_id) VALUES (?, ?)", pairs)
+    def claim_phones(self, pairs: list[tuple[str, str]]) -> list[bool]:
+        """Phone number -> customer, for inbound messages. A number belongs to one customer: a claim
+        on a number another customer holds is refused (False) until that customer's profile moves
+        to another number or the customer is erased. A customer's new number releases the old one."""
+        db = self._db
+        answers: list[bool] = []
+        with db:
+            for phone, customer_id in pairs:
+                row = db.execute("SELECT customer_id FROM phones WHERE phone = ?", (phone,)).fetchone()
+                if row is not None and row[0] != customer_id:
+                    answers.append(False)
+                    continue
+                db.execute("DELETE FROM phones WHERE customer_id = ? AND phone != ?", (customer_id, phone))
+                db.execute("INSERT OR REPLACE INTO phones (phone, customer_id) VALUES (?, ?)", (phone, customer_id))
+                answers.append(True)
+        return answers
 
     def customer_for_phone(self, phone: str) -> str | None:
         row = self._db.execute("SELECT customer_id FROM phones WHERE phone = ?", (phone,)).fetchone()
@@ -196,6 +269,54 @@ class EmbeddedStore:
             (message_id, status, key, at, errors),
         )
         return cursor.rowcount == 1
+
+    # ---- privacy: erasure and retention --------------------------------------------------
+
+    def forget(self, customer_id: str) -> dict[str, int]:
+        """Erase a customer (CONTRACT.md §8): state and timers, phone numbers, queued sends; the
+        messages of their stored decisions and past sends (outcomes and reasons stay)."""
+        db = self._db
+        erased: dict[str, int] = {}
+        phones = [str(p) for (p,) in db.execute("SELECT phone FROM phones WHERE customer_id = ?", (customer_id,))]
+        with db:
+            erased["state"] = db.execute("DELETE FROM states WHERE customer_id = ?", (customer_id,)).rowcount
+            db.execute("DELETE FROM wakeups WHERE customer_id = ?", (customer_id,))
+            erased["phones"] = db.execute("DELETE FROM phones WHERE customer_id = ?", (customer_id,)).rowcount
+            for phone in phones:
+                db.execute("DELETE FROM recipients WHERE phone = ?", (phone,))
+            erased["queued_sends"] = db.execute(
+                "DELETE FROM outbox WHERE customer_id = ? AND status = 'pending'", (customer_id,)
+            ).rowcount
+            erased["sends"] = db.execute(
+                "UPDATE outbox SET message = ?, detail = NULL WHERE customer_id = ?", (ERASED_MESSAGE, customer_id)
+            ).rowcount
+            erased["decisions"] = 0
+            rows = db.execute("SELECT seq, line FROM decisions WHERE customer_id = ?", (customer_id,)).fetchall()
+            for seq, line in rows:
+                db.execute("UPDATE decisions SET line = ? WHERE seq = ?", (erased_line(line), seq))
+                erased["decisions"] += 1
+        self._cache.pop(customer_id, None)
+        self.checkpoint()
+        return erased
+
+    def purge(self, before: float) -> dict[str, int]:
+        """Retention: decisions, settled sends and provider statuses older than `before` are deleted."""
+        db = self._db
+        with db:
+            purged = {
+                "decisions": db.execute("DELETE FROM decisions WHERE at < ?", (before,)).rowcount,
+                "sends": db.execute(
+                    "DELETE FROM outbox WHERE deadline < ? AND status NOT IN ('pending', 'sending')", (before,)
+                ).rowcount,
+                "statuses": db.execute("DELETE FROM provider_statuses WHERE at < ?", (before,)).rowcount,
+            }
+        if any(purged.values()):
+            self.checkpoint()
+        return purged
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database and empty it, so erased rows leave no copy there."""
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def outbox_counts(self) -> dict[str, int]:
         rows = self._db.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status")

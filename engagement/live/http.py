@@ -6,15 +6,24 @@ routes, the body parsing and the answers are the same for both.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import parse_qsl
 
 from aiohttp import web
+from pydantic_core import from_json
 
 from engagement.events import Event
 from engagement.live import twilio_webhook, whatsapp_webhook
-from engagement.live.ingest import MAX_BODY_BYTES, parse_body
+from engagement.live.api_keys import KeyRing
+from engagement.live.guard import WEBHOOK_MAX_BYTES, Handler, guarded, problem, read_body
+from engagement.live.ingest import Taken, parse_body
+from engagement.live.limits import Limits
 from engagement.live.metrics import Metrics
 from engagement.live.security_reports import NOT_ME_PAYLOADS, SecurityReport
 from engagement.live.sender import failure_event
@@ -27,70 +36,156 @@ from engagement.live.whatsapp_webhook import (
     WebhookSettings,
 )
 
+log = logging.getLogger("engagement.http")
+
 
 class Ingest(Protocol):
-    async def ingest(self, events: list[Event]) -> int:
-        """Take accepted events durably; return how many were repeats of events already taken."""
+    async def ingest(self, events: list[Event]) -> Taken:
+        """Take accepted events durably; answer how many repeated events already taken and which
+        events were refused (by their index in `events`)."""
         ...
 
 
 DecisionsReader = Callable[[int, int], Awaitable[list[tuple[int, str]]]]
+Forget = Callable[[str], Awaitable[dict[str, int]]]
 
 METRICS = web.AppKey("metrics", Metrics)
+LIMITS = web.AppKey("limits", Limits)
+PARSE_IN_THREAD_BYTES = 256 * 1024  # larger bodies are parsed off the event loop
+MAX_DECISIONS_PAGE = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Api:
+    """What a runtime offers the HTTP API besides ingest."""
+
+    decisions: DecisionsReader | None = None
+    forget: Forget | None = None
+    webhook: WebhookSettings | None = None
+    twilio: TwilioWebhookSettings | None = None
+    health: Callable[[], str | None] = lambda: None  # None when healthy, else why not
 
 
 def make_app(
     ingest: Ingest,
     metrics: Metrics,
-    decisions: DecisionsReader | None = None,
-    webhook: WebhookSettings | None = None,
+    keys: KeyRing,
+    api: Api | None = None,
     ingest_counter: str = "engagement_events_total",
-    twilio: TwilioWebhookSettings | None = None,
+    limits: Limits | None = None,
+    max_future_seconds: float = 300.0,
+    clock: Callable[[], float] = time.time,
 ) -> web.Application:
     """`ingest_counter`: where HTTP ingest counts its results. The worker, whose agent counts the
     events it processes in `engagement_events_total`, counts what HTTP took in a counter of its own."""
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    api = api or Api()
+    limits = limits or Limits()
+    app = web.Application(client_max_size=limits.max_body_bytes, middlewares=[_no_server_errors])
+    app[LIMITS] = limits
     app[METRICS] = metrics
 
+    def route(method: str, path: str, scope: str | None, handler: Handler) -> None:
+        app.router.add_route(method, path, guarded(keys, scope, handler))
+
     async def post_events(request: web.Request) -> web.Response:
-        body = await request.read()
-        batch = parse_body(request.content_type, body)
-        duplicates = await ingest.ingest(batch.events) if batch.events else 0
+        body = await read_body(request, limits.max_body_bytes, limits.body_seconds)
+        if isinstance(body, web.Response):
+            return body
+        now = clock()
+        if len(body) > PARSE_IN_THREAD_BYTES:
+            batch = await asyncio.to_thread(parse_body, request.content_type, body, now, max_future_seconds)
+        else:
+            batch = parse_body(request.content_type, body, now, max_future_seconds)
+        taken = await ingest.ingest([event for _, event in batch.events]) if batch.events else Taken()
+        batch.take(taken)
+        duplicates = taken.duplicates
         metrics.inc(ingest_counter, len(batch.events) - duplicates, result="accepted")
         metrics.inc(ingest_counter, duplicates, result="duplicate")
         metrics.inc(ingest_counter, len(batch.rejected), result="rejected")
-        return web.json_response(batch.response(duplicates), status=202, dumps=_dumps)
+        status = 202 if batch.events else 400
+        return web.json_response(batch.response(duplicates), status=status, dumps=_dumps)
 
     async def healthz(_: web.Request) -> web.Response:
+        trouble = api.health()
+        if trouble is not None:
+            return web.json_response({"status": "failing", "reason": trouble}, status=503)
         return web.json_response({"status": "ok"})
 
     async def get_metrics(_: web.Request) -> web.Response:
         return web.Response(text=metrics.render(), content_type="text/plain", charset="utf-8")
 
-    app.router.add_post("/v1/events", post_events)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", get_metrics)
+    route("POST", "/v1/events", "ingest", post_events)
+    route("GET", "/healthz", None, healthz)
+    route("GET", "/metrics", None, get_metrics)
 
-    if decisions is not None:
-        reader = decisions
-
-        async def get_decisions(request: web.Request) -> web.Response:
-            """Decisions made so far, oldest first, as JSONL; `after` is the last sequence number seen."""
-            after = int(request.query.get("after", "0"))
-            limit = min(int(request.query.get("limit", "1000")), 10_000)
-            rows = await reader(after, limit)
-            last = rows[-1][0] if rows else after
-            text = "".join(line for _, line in rows)
-            return web.Response(
-                text=text, content_type="application/x-ndjson", charset="utf-8", headers={"X-Last-Seq": str(last)}
-            )
-
-        app.router.add_get("/v1/decisions", get_decisions)
-    if webhook is not None:
-        add_whatsapp_webhook(app, webhook, metrics)
-    if twilio is not None:
-        add_twilio_webhook(app, twilio, metrics)
+    if api.decisions is not None:
+        route("GET", "/v1/decisions", "read", decisions_route(api.decisions))
+    if api.forget is not None:
+        route("DELETE", "/v1/customers/{customer_id}", "admin", forget_route(api.forget))
+    if api.webhook is not None:
+        add_whatsapp_webhook(app, api.webhook, metrics)
+    if api.twilio is not None:
+        add_twilio_webhook(app, api.twilio, metrics)
     return app
+
+
+def decisions_route(reader: DecisionsReader) -> Handler:
+    async def get_decisions(request: web.Request) -> web.Response:
+        """Decisions made so far, oldest first, as JSONL; `after` is the last sequence number seen."""
+        after = _whole(request.query.get("after", "0"), 0, 2**62)
+        limit = _whole(request.query.get("limit", "1000"), 1, MAX_DECISIONS_PAGE)
+        if after is None or limit is None:
+            return problem(400, f"after: a whole number >= 0; limit: a whole number from 1 to {MAX_DECISIONS_PAGE}")
+        rows = await reader(after, limit)
+        last = rows[-1][0] if rows else after
+        text = "".join(line for _, line in rows)
+        return web.Response(
+            text=text, content_type="application/x-ndjson", charset="utf-8", headers={"X-Last-Seq": str(last)}
+        )
+
+    return get_decisions
+
+
+def forget_route(forget: Forget) -> Handler:
+    async def delete_customer(request: web.Request) -> web.Response:
+        customer_id = request.match_info["customer_id"]
+        bad = customer_id_problem(customer_id)
+        if bad is not None:
+            return problem(400, f"customer_id: {bad}")
+        erased = await forget(customer_id)
+        log.info("customer erased on request (%d records)", sum(erased.values()))
+        return web.json_response({"customer_id": customer_id, "erased": erased}, dumps=_dumps)
+
+    return delete_customer
+
+
+def customer_id_problem(customer_id: str) -> str | None:
+    """Why a customer id taken from a path or command line is not one events could carry, or None."""
+    if not 1 <= len(customer_id) <= 128:
+        return "1 to 128 characters"
+    if any(ord(c) < 32 or ord(c) == 127 for c in customer_id):
+        return "control characters are not allowed"
+    return None
+
+
+@web.middleware
+async def _no_server_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A handler's unexpected failure is logged with its traceback and answered 500 without details;
+    aiohttp's own 4xx (unknown route, wrong method) pass through."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        return problem(500, "internal error; the server log has the details")
+
+
+def _whole(text: str, low: int, high: int) -> int | None:
+    if not text.isascii() or not text.isdigit() or len(text) > 19:
+        return None
+    value = int(text)
+    return value if low <= value <= high else None
 
 
 def add_whatsapp_webhook(app: web.Application, settings: WebhookSettings, metrics: Metrics) -> None:
@@ -102,15 +197,19 @@ def add_whatsapp_webhook(app: web.Application, settings: WebhookSettings, metric
         return web.Response(text=challenge)
 
     async def receive(request: web.Request) -> web.Response:
-        body = await request.read()
+        """Size first, then the signature, and only then is the body parsed."""
+        body = await read_body(request, WEBHOOK_MAX_BYTES, request.app[LIMITS].body_seconds)
+        if isinstance(body, web.Response):
+            metrics.inc("engagement_whatsapp_webhooks_total", result="bad_body")
+            return body
         if not whatsapp_webhook.signature_valid(settings.app_secret, body, request.headers.get("X-Hub-Signature-256")):
             metrics.inc("engagement_whatsapp_webhooks_total", result="bad_signature")
-            return web.Response(status=401, text="bad signature")
+            return problem(401, "bad signature: X-Hub-Signature-256 must be the HMAC-SHA256 of the body")
         try:
-            payload = json.loads(body)
-        except ValueError:
+            payload = from_json(body)
+        except ValueError as exc:
             metrics.inc("engagement_whatsapp_webhooks_total", result="bad_body")
-            return web.Response(status=400, text="not JSON")
+            return problem(400, f"malformed JSON ({str(exc).splitlines()[0][:200]})")
         metrics.inc("engagement_whatsapp_webhooks_total", result="accepted")
         await handle_content(settings.port, whatsapp_webhook.parse(payload), metrics)
         return web.Response(text="ok")
@@ -121,14 +220,21 @@ def add_whatsapp_webhook(app: web.Application, settings: WebhookSettings, metric
 
 def add_twilio_webhook(app: web.Application, settings: TwilioWebhookSettings, metrics: Metrics) -> None:
     async def receive(request: web.Request) -> web.Response:
-        form = await request.post()
-        params = {key: str(value) for key, value in form.items()}
+        body = await read_body(request, WEBHOOK_MAX_BYTES, request.app[LIMITS].body_seconds)
+        if isinstance(body, web.Response):
+            metrics.inc("engagement_twilio_webhooks_total", result="bad_body")
+            return body
+        try:
+            params = dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True, max_num_fields=500))
+        except ValueError:
+            metrics.inc("engagement_twilio_webhooks_total", result="bad_body")
+            return problem(400, "a form of at most 500 fields is expected")
         url = settings.public_url + (f"?{request.query_string}" if request.query_string else "")
         if not twilio_webhook.signature_valid(
             settings.auth_token, url, params, request.headers.get("X-Twilio-Signature")
         ):
             metrics.inc("engagement_twilio_webhooks_total", result="bad_signature")
-            return web.Response(status=401, text="bad signature")
+            return problem(401, "bad signature: X-Twilio-Signature does not match")
         metrics.inc("engagement_twilio_webhooks_total", result="accepted")
         await handle_content(settings.port, twilio_webhook.parse(params, request.query), metrics)
         return web.Response(status=204)
@@ -145,8 +251,12 @@ async def handle_content(port: WebhookPort, content: WebhookContent, metrics: Me
         if customer is None:
             metrics.inc("engagement_whatsapp_inbound_total", result="unknown_sender")
             continue
+        reply = whatsapp_webhook.reply_event(message, customer)
+        if reply is None:
+            metrics.inc("engagement_whatsapp_inbound_total", result="unreadable")
+            continue
         metrics.inc("engagement_whatsapp_inbound_total", result="reply")
-        events.append(whatsapp_webhook.reply_event(message, customer))
+        events.append(reply)
         if message.button_payload in NOT_ME_PAYLOADS:
             await report_not_me(port, message, customer, metrics)
     if events:
@@ -188,7 +298,8 @@ def _dumps(obj: object) -> str:
 
 
 async def serve(app: web.Application, host: str, port: int) -> web.AppRunner:
-    runner = web.AppRunner(app, access_log=None)
+    limits = app.get(LIMITS) or Limits()
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=limits.idle_seconds)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner

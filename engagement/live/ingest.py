@@ -1,20 +1,43 @@
-"""Parsing an HTTP ingest body (a JSON event, a JSON array of events, or JSONL) into events and rejects."""
+"""Parsing an HTTP ingest body (a JSON event, a JSON array of events, or JSONL) into events and rejects,
+and what a runtime answers for the events it was given (`Taken`)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
+from pydantic_core import from_json
+
 from engagement.decode import Rejection, decode_event, decode_item
-from engagement.events import MAX_EVENT_BYTES, Event
+from engagement.events import Event
 
 NDJSON_TYPES = frozenset({"application/x-ndjson", "application/jsonl", "application/jsonlines"})
+MAX_ITEMS = 50_000  # events in one request
+
+
+@dataclass
+class Taken:
+    """A runtime's answer for a list of events: how many repeated events already taken, and the
+    events it refused (by their index in that list), such as a phone number another customer owns."""
+
+    duplicates: int = 0
+    refused: list[tuple[int, Rejection]] = field(default_factory=list)
 
 
 @dataclass
 class IngestBatch:
-    events: list[Event] = field(default_factory=list)
+    """The events of one request, each with its index in the request, and the rejected items."""
+
+    events: list[tuple[int, Event]] = field(default_factory=list)
     rejected: list[tuple[int, Rejection]] = field(default_factory=list)
+
+    def take(self, taken: Taken) -> None:
+        """Move the events the runtime refused over to the rejected ones."""
+        if not taken.refused:
+            return
+        refused = dict(taken.refused)
+        self.rejected.extend((self.events[i][0], reason) for i, reason in refused.items())
+        self.rejected.sort(key=lambda item: item[0])
+        self.events = [entry for i, entry in enumerate(self.events) if i not in refused]
 
     def response(self, duplicates: int = 0) -> dict[str, object]:
         return {
@@ -25,37 +48,58 @@ class IngestBatch:
         }
 
 
-def parse_body(content_type: str, body: bytes) -> IngestBatch:
+def parse_body(content_type: str, body: bytes, now: float, max_future: float) -> IngestBatch:
+    """Never raises for bad input: malformed, too deep or too many items become rejections. Events
+    dated more than `max_future` seconds after `now` are rejected (they would move the clock)."""
     batch = IngestBatch()
-    if content_type.split(";", maxsplit=1)[0].strip().lower() in NDJSON_TYPES:
-        for index, line in enumerate(line for line in body.splitlines() if line.strip()):
-            _add(batch, index, decode_event(line))
+    if not body.strip():
+        batch.rejected.append((0, Rejection("body", "empty: send a JSON event, a JSON array of events, or JSONL")))
         return batch
-    stripped = body.lstrip()
-    if not stripped.startswith(b"["):
-        _add(batch, 0, decode_event(body))
+    if content_type.split(";", maxsplit=1)[0].strip().lower() in NDJSON_TYPES:
+        lines = [line for line in body.splitlines() if line.strip()]
+        if len(lines) > MAX_ITEMS:
+            return _too_many(batch, len(lines))
+        for index, line in enumerate(lines):
+            _add(batch, index, decode_event(line), now, max_future)
+        return batch
+    if not body.lstrip().startswith(b"["):
+        _add(batch, 0, decode_event(body), now, max_future)
         return batch
     try:
-        items = json.loads(body)
-    except json.JSONDecodeError as exc:
-        batch.rejected.append((0, Rejection("body", f"malformed JSON ({exc.msg})")))
-        return batch
-    except UnicodeDecodeError:
-        batch.rejected.append((0, Rejection("body", "malformed JSON (not UTF-8)")))
+        items = from_json(body)
+    except ValueError as exc:
+        batch.rejected.append((0, Rejection("body", f"malformed JSON ({_first_line(exc)})")))
         return batch
     if not isinstance(items, list):
         batch.rejected.append((0, Rejection("body", "expected a JSON array of events")))
         return batch
+    if len(items) > MAX_ITEMS:
+        return _too_many(batch, len(items))
     for index, item in enumerate(items):
-        _add(batch, index, decode_item(item))
+        _add(batch, index, decode_item(item), now, max_future)
     return batch
 
 
-def _add(batch: IngestBatch, index: int, item: Event | Rejection) -> None:
+def future_rejection(event: Event, now: float, max_future: float) -> Rejection | None:
+    """Live ingest bounds event time: an event from the future would move the watermark for good."""
+    if event.occurred_at.timestamp() > now + max_future:
+        return Rejection("occurred_at", f"in the future (more than {max_future:.0f} s ahead of the server's clock)")
+    return None
+
+
+def _add(batch: IngestBatch, index: int, item: Event | Rejection, now: float, max_future: float) -> None:
+    if not isinstance(item, Rejection):
+        item = future_rejection(item, now, max_future) or item
     if isinstance(item, Rejection):
         batch.rejected.append((index, item))
     else:
-        batch.events.append(item)
+        batch.events.append((index, item))
 
 
-MAX_BODY_BYTES = 1000 * MAX_EVENT_BYTES
+def _too_many(batch: IngestBatch, count: int) -> IngestBatch:
+    batch.rejected.append((0, Rejection("body", f"{count} items; at most {MAX_ITEMS} events per request")))
+    return batch
+
+
+def _first_line(exc: ValueError) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else "invalid"

@@ -57,7 +57,7 @@ class SendOutcome:
     pause: float | None = None  # seconds every send must wait (the provider throttled the whole number)
 
 
-Feedback = Callable[[list[Event]], Awaitable[int]]  # where refusals go: the runtime's ingest
+Feedback = Callable[[list[Event]], Awaitable[object]]  # where refusals go: the runtime's ingest
 
 
 async def follow_up(
@@ -81,7 +81,9 @@ def feedback_of(exc: PermanentError) -> str | None:
 
 def failure_event(key: str, customer_id: str, reason: str, code: str | None, at: float) -> Event:
     """The `message.failed` event that tells the engine about a refusal (one per send: its id
-    derives from the send's key, so hearing of it twice counts once)."""
+    derives from the send's key, so hearing of it twice counts once). A key echoed by a webhook
+    is bounded like any event's text."""
+    key = "".join(c for c in key if c.isprintable())
     return EVENT_ADAPTER.validate_python(
         {
             "event_id": f"failed-{key}"[:128],
@@ -90,7 +92,7 @@ def failure_event(key: str, customer_id: str, reason: str, code: str | None, at:
             "occurred_at": datetime.fromtimestamp(at, UTC),
             "key": key[:256],
             "reason": reason,
-            "code": code,
+            "code": code[:64] if code is not None else None,
         }
     )
 

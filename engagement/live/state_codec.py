@@ -1,19 +1,38 @@
-"""Customer states as bytes for the live stores (the SQLite file of `run`, the worker's table)."""
+"""Customer states as bytes for the live stores (the SQLite file of `run`, the worker's table).
+
+A stored state is `1;` followed by its JSON, checked field by field against the state's types
+when it is read (pydantic), so a blob is data and never code: a forged or damaged blob fails
+with `StateDecodeError` and nothing of it runs. The leading number is the format's version.
+"""
 
 from __future__ import annotations
 
-import pickle
+from pydantic import TypeAdapter, ValidationError
 
 from engagement.core.state import CustomerState
 
+FORMAT = b"1;"
+MAX_STATE_BYTES = 4 * 1024 * 1024
+
+_STATE: TypeAdapter[CustomerState] = TypeAdapter(CustomerState)
+
+
+class StateDecodeError(ValueError):
+    """A stored blob is not a customer state this release can read (the reason names no customer data)."""
+
 
 def dump_state(state: CustomerState) -> bytes:
-    return pickle.dumps(state, protocol=5)
+    return FORMAT + _STATE.dump_json(state, exclude_defaults=True)
 
 
 def load_state(blob: bytes) -> CustomerState:
-    # The stores only ever hold states that engagement itself wrote.
-    state = pickle.loads(blob)  # noqa: S301
-    if not isinstance(state, CustomerState):
-        raise TypeError("the state store holds something that is not a customer state")
-    return state
+    if not blob.startswith(FORMAT):
+        raise StateDecodeError("not a stored customer state (unknown format; pickled states are not read)")
+    if len(blob) > MAX_STATE_BYTES:
+        raise StateDecodeError(f"a stored state of {len(blob)} bytes is over the {MAX_STATE_BYTES}-byte limit")
+    try:
+        return _STATE.validate_json(blob[len(FORMAT) :])
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "state"
+        raise StateDecodeError(f"a stored state does not read back: {where}: {first['type']}") from None

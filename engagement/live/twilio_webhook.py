@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from engagement.live.whatsapp_webhook import InboundMessage, StatusUpdate, Webho
 from engagement.providers.error_classes import feedback_for
 from engagement.providers.twilio.error_table import classify
 from engagement.settings import Settings
+
+_CODE = re.compile(r"[0-9]{1,9}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +59,7 @@ def parse(params: Mapping[str, str], query: Mapping[str, str]) -> WebhookContent
         return content
     status = params.get("MessageStatus") or params.get("SmsStatus")
     if status and status != "received":
-        codes = tuple(int(c) for c in (params.get("ErrorCode") or "").split(",") if c.strip().isdigit())
+        codes = tuple(int(c) for c in (params.get("ErrorCode") or "").split(",") if _CODE.fullmatch(c.strip()))
         feedback = feedback_for(classify(c, 400) for c in codes)
         recipient = params.get("To", "").removeprefix("whatsapp:")
         key = query.get("key")

@@ -13,17 +13,27 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from engagement.events import EVENT_ADAPTER, Event
+from pydantic import ValidationError
+
+from engagement.decode import rejection_from
+from engagement.events import EARLIEST, EVENT_ADAPTER, LATEST, Event
+from engagement.live.ingest import Taken
 from engagement.live.security_reports import SecurityReport
 from engagement.providers.error_classes import feedback_for
 from engagement.providers.whatsapp.error_table import classify
 
 log = logging.getLogger("engagement.webhook")
+
+_EARLIEST, _LATEST = EARLIEST.timestamp(), LATEST.timestamp()
+_PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
+_REPLY_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +81,7 @@ class WebhookPort(Protocol):
 
     async def customer_for_phone(self, phone: str) -> str | None: ...
 
-    async def ingest(self, events: list[Event]) -> int: ...
+    async def ingest(self, events: list[Event]) -> Taken: ...
 
     async def report_security(self, report: SecurityReport) -> None:
         """Publish a "not me" answer to a login alert (topic and/or webhook URL)."""
@@ -127,17 +137,25 @@ def parse(payload: Any) -> WebhookContent:
     return content
 
 
-def reply_event(message: InboundMessage, customer_id: str) -> Event:
-    return EVENT_ADAPTER.validate_python(
-        {
-            "event_id": f"wa-{message.message_id}"[:128],
-            "type": "message.replied",
-            "customer_id": customer_id,
-            "occurred_at": datetime.fromtimestamp(message.timestamp, UTC),
-            "text": message.text[:4096] if message.text is not None else None,
-            "button_payload": message.button_payload[:1024] if message.button_payload is not None else None,
-        }
-    )
+def reply_event(message: InboundMessage, customer_id: str) -> Event | None:
+    """The customer's reply as an event; None when it cannot be one (the webhook is signed, but
+    its values are still bounded like any event's)."""
+    try:
+        return EVENT_ADAPTER.validate_python(
+            {
+                "event_id": _CONTROLS.sub("", f"wa-{message.message_id}")[:128],
+                "type": "message.replied",
+                "customer_id": customer_id,
+                "occurred_at": datetime.fromtimestamp(message.timestamp, UTC),
+                "text": _REPLY_CONTROLS.sub("", message.text)[:4096] if message.text is not None else None,
+                "button_payload": (
+                    _CONTROLS.sub("", message.button_payload)[:1024] if message.button_payload is not None else None
+                ),
+            }
+        )
+    except ValidationError as exc:
+        log.warning("an inbound message could not be read as a reply: %s", rejection_from(exc))
+        return None
 
 
 def _dicts(value: Any) -> list[dict[str, Any]]:
@@ -145,10 +163,16 @@ def _dicts(value: Any) -> list[dict[str, Any]]:
 
 
 def _seconds(value: Any) -> float:
+    """A provider's Unix time, kept inside the range events may carry (else 0)."""
     try:
-        return float(value)
-    except (TypeError, ValueError):
+        seconds = float(value)
+    except (TypeError, ValueError, OverflowError):
         return 0.0
+    return seconds if _EARLIEST <= seconds < _LATEST else 0.0
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _status(status: dict[str, Any]) -> StatusUpdate | None:
@@ -175,17 +199,19 @@ def _inbound(message: dict[str, Any]) -> InboundMessage | None:
     text = payload = None
     kind = message.get("type")
     if kind == "text":
-        text = (message.get("text") or {}).get("body")
+        text = _dict(message.get("text")).get("body")
     elif kind == "button":
-        button = message.get("button") or {}
+        button = _dict(message.get("button"))
         payload, text = button.get("payload"), button.get("text")
     elif kind == "interactive":
-        interactive = message.get("interactive") or {}
-        reply = interactive.get("button_reply") or interactive.get("list_reply") or {}
+        interactive = _dict(message.get("interactive"))
+        reply = _dict(interactive.get("button_reply")) or _dict(interactive.get("list_reply"))
         payload, text = reply.get("id"), reply.get("title")
     else:
         return None
     phone = sender if sender.startswith("+") else f"+{sender}"
+    if not _PHONE.match(phone):
+        return None
     context = message.get("context")
     replied_to = context.get("id") if isinstance(context, dict) else None
     return InboundMessage(

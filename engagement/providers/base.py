@@ -140,3 +140,15 @@ class Provider(Protocol):
     async def send(self, message: OutboundMessage) -> SendReceipt: ...
 
     async def close(self) -> None: ...
+
+
+class SendLog(Protocol):
+    """A provider that keeps what it sent on this machine (the file provider): erasable and pruned."""
+
+    def erase(self, customer_id: str) -> int:
+        """Erase the number, name and text of every logged send to this customer; how many."""
+        ...
+
+    def prune(self, before: float) -> int:
+        """Delete the sends logged before `before` (seconds since the epoch); how many."""
+        ...

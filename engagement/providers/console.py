@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from typing import IO
 
+from engagement.live.privacy import mask_phone
 from engagement.providers.base import OutboundMessage, SendReceipt
 
 
@@ -16,7 +17,7 @@ class ConsoleProvider:
 
     async def send(self, message: OutboundMessage) -> SendReceipt:
         out = self._out or sys.stdout
-        out.write(f"→ {message.to} [{message.trigger}, {message.locale}] {message.body}\n")
+        out.write(f"→ {mask_phone(message.to)} [{message.trigger}, {message.locale}] {message.body}\n")
         out.flush()
         return SendReceipt(provider_message_id=f"console-{message.key}")
 

@@ -22,7 +22,12 @@ def changelog_topic(app_id: str) -> str:
     return f"{app_id}-{TABLE}-changelog"
 
 
-async def ensure_topics(brokers: str, partitions: int, names: TopicNames, app_id: str) -> None:
+async def ensure_topics(
+    brokers: str, partitions: int, names: TopicNames, app_id: str, retention_days: int = 90
+) -> None:
+    """Missing topics created. The decisions, dead-letter and security topics keep their records
+    `retention_days` (they carry numbers and texts); the changelog is compacted, so an erased
+    customer's tombstone replaces their state."""
     admin = AIOKafkaAdminClient(bootstrap_servers=brokers)
     await admin.start()
     try:
@@ -30,7 +35,14 @@ async def ensure_topics(brokers: str, partitions: int, names: TopicNames, app_id
         changelog = changelog_topic(app_id)
         wanted = [name for name in (*names.all, changelog) if name not in existing]
         if wanted:
-            configs = {changelog: {"cleanup.policy": "compact"}}
+            kept = {"retention.ms": str(retention_days * 86_400_000)}
+            configs = {
+                # an erased customer's old values are compacted away within a day of the tombstone
+                changelog: {"cleanup.policy": "compact", "max.compaction.lag.ms": str(86_400_000)},
+                names.decisions: kept,
+                names.dead_letter: kept,
+                names.security: kept,
+            }
             new = [NewTopic(n, partitions, 1, topic_configs=configs.get(n, {})) for n in wanted]
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new)
@@ -39,8 +51,8 @@ async def ensure_topics(brokers: str, partitions: int, names: TopicNames, app_id
         await admin.close()
 
 
-def ensure_topics_now(brokers: str, partitions: int, names: TopicNames, app_id: str) -> None:
-    asyncio.run(ensure_topics(brokers, partitions, names, app_id))
+def ensure_topics_now(brokers: str, partitions: int, names: TopicNames, app_id: str, retention_days: int = 90) -> None:
+    asyncio.run(ensure_topics(brokers, partitions, names, app_id, retention_days))
 
 
 async def committed_offsets(brokers: str, group: str, topics: tuple[str, ...]) -> dict[tuple[str, int], int]:

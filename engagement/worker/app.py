@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -13,14 +14,19 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from engagement.decode import Rejection, decode_event
 from engagement.events import Event
+from engagement.live.api_keys import KeyRing
 from engagement.live.config_reload import ConfigWatcher, watch
-from engagement.live.http import Ingest, make_app, serve
+from engagement.live.guard import refuse_open_bind
+from engagement.live.http import Api, make_app, serve
+from engagement.live.ingest import Taken, future_rejection
 from engagement.live.metrics import Metrics, standard_metrics
+from engagement.live.phone_owners import phone_claims, refused_phones
 from engagement.live.rate_limit import RateLimiter, Unlimited, burst_for
 from engagement.live.security_reports import SecurityReport, SecurityReports
 from engagement.live.twilio_webhook import twilio_webhook_settings
 from engagement.live.whatsapp_webhook import WebhookSettings
 from engagement.providers.factory import build_provider
+from engagement.providers.file import FileProvider
 from engagement.settings import Settings
 from engagement.worker.admin import TABLE, committed_offsets
 from engagement.worker.outbox import RedisOutbox
@@ -31,7 +37,7 @@ from engagement.worker.restore_watch import RestoreWatch, reread_stalled_restore
 from engagement.worker.sending import WorkerSender
 from engagement.worker.service import WorkerService
 from engagement.worker.table import PartitionedTable
-from engagement.worker.topics import TopicNames
+from engagement.worker.topics import TopicNames, forget_message
 from engagement.worker.webhook_port import RedisWebhookPort
 
 log = logging.getLogger("engagement.worker")
@@ -42,7 +48,7 @@ BATCH_MAX = 1000
 BATCH_WITHIN_SECONDS = 0.1  # collecting a batch; trades up to this much latency for fewer table writes
 
 
-def create_app(  # noqa: C901 (faust closures)
+def create_app(
     settings: Settings, engine: Any, partitions: int, host: str, watcher: ConfigWatcher | None = None
 ) -> faust.App:
     names = TopicNames(settings.topic_prefix)
@@ -65,18 +71,23 @@ def create_app(  # noqa: C901 (faust closures)
         await out_topics[topic].send(key=key or None, value=value, partition=partition)
 
     states = PartitionedTable(table)
-    service = WorkerService(engine, states, produce, outbox, metrics, names)
+    send_log = provider if isinstance(provider, FileProvider) else None
+    service = WorkerService(engine, states, produce, outbox, metrics, names, send_log=send_log)
     progress = InputProgress(names.inputs)
     rebuild_wanted = [True]
+
+    max_future = settings.max_future_skew.total_seconds()
 
     @app.agent(inputs, concurrency=1)
     async def process(stream: Any) -> None:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_SECONDS):
             try:
-                apply_batch(batch, service, states, progress, app.consumer, names.ticks)
+                inputs, ticks = decode_batch(batch, progress, names.ticks, time.time(), max_future)
+                await refuse_taken_phones(inputs, outbox, metrics)
+                apply_batch(inputs, ticks, service, states, progress, app.consumer)
                 await service.flush()
             except BaseException:
-                service.forget()
+                service.drop_batch()
                 raise
 
     @app.on_rebalance_complete.connect
@@ -97,14 +108,7 @@ def create_app(  # noqa: C901 (faust closures)
         await send_due_ticks(service, progress, app.consumer, assigned, out_topics[names.ticks])
         metrics.set("engagement_pending_timers", sum(len(c.wakeups) for c in service.partitions.values()))
 
-    class Producing:
-        async def ingest(self, events: list[Event]) -> int:
-            for event in events:
-                value = event.model_dump_json(exclude_none=True, by_alias=True).encode()
-                await out_topics[names.for_event(event.type)].send(key=event.customer_id.encode(), value=value)
-            return 0
-
-    producing = Producing()
+    producing = TopicIngest(out_topics, names, outbox, metrics, partition_of)
 
     @app.task
     async def sender() -> None:
@@ -114,12 +118,29 @@ def create_app(  # noqa: C901 (faust closures)
 
     add_upkeep_tasks(app, metrics, watcher, service, settings.config_poll.total_seconds())
 
+    add_http_task(app, settings, producing, outbox, metrics, out_topics[names.security], host)
+    return app
+
+
+def add_http_task(
+    app: faust.App,
+    settings: Settings,
+    producing: TopicIngest,
+    outbox: RedisOutbox,
+    metrics: Metrics,
+    security_topic: Any,
+    host: str,
+) -> None:
+    """The HTTP API, behind the API keys; a server that would listen beyond loopback without
+    keys is refused before the worker starts."""
+    keys = KeyRing(settings.keys_file())
+    refuse_open_bind(host, keys)
+
     @app.task
     async def http() -> None:
-        reports = security_reports(settings, metrics, out_topics[names.security])
-        await serve_http(settings, producing, RedisWebhookPort(outbox, producing, reports.report), metrics, host)
-
-    return app
+        reports = security_reports(settings, metrics, security_topic)
+        port = RedisWebhookPort(outbox, producing, reports.report)
+        await serve_http(settings, producing, port, metrics, host, keys)
 
 
 async def reread_stalled(consumer: Any, progress: InputProgress, metrics: Metrics) -> None:
@@ -161,14 +182,55 @@ async def send_due_ticks(
             await ticks.send(key=cid.encode(), value=body, partition=partition)
 
 
-def apply_batch(
-    batch: Any, service: WorkerService, states: PartitionedTable, progress: InputProgress, consumer: Any, ticks: str
-) -> None:
-    """Apply a batch of faust events to the service (which writes nothing until `flush`).
-    Input events go in event-time order: a batch mixes topics, and Kafka orders none across them
-    (a login decided on arrival must see the profile update produced before it). Ticks go last."""
-    lagging: dict[int, frozenset[str]] = {}
-    inputs: list[tuple[float, int, Any, Event | Rejection]] = []
+class TopicIngest:
+    """The worker's side of the HTTP API: events produced to the input topics, erasures to the
+    ticks topic (so the worker that owns the customer's partition carries them out)."""
+
+    def __init__(
+        self,
+        topics: dict[str, Any],
+        names: TopicNames,
+        outbox: RedisOutbox,
+        metrics: Metrics,
+        partition_of: Callable[[str], int],
+    ) -> None:
+        self.topics, self.names, self.outbox, self.metrics, self.partition_of = (
+            topics,
+            names,
+            outbox,
+            metrics,
+            partition_of,
+        )
+
+    async def ingest(self, events: list[Event]) -> Taken:
+        """A profile update whose phone number another customer owns is refused here already
+        (the agent checks again, for what backends produce to the topics themselves)."""
+        refused = refused_phones(events, await self.outbox.claim_phones(phone_claims(events)))
+        for n, event in enumerate(events):
+            if n in refused:
+                continue
+            value = event.model_dump_json(exclude_none=True, by_alias=True).encode()
+            await self.topics[self.names.for_event(event.type)].send(key=event.customer_id.encode(), value=value)
+        if refused:
+            self.metrics.inc("engagement_phone_claims_refused_total", len(refused))
+        return Taken(0, sorted(refused.items()))
+
+    async def forget(self, customer_id: str) -> dict[str, int]:
+        await self.topics[self.names.ticks].send(
+            key=customer_id.encode(), value=forget_message(customer_id), partition=self.partition_of(customer_id)
+        )
+        return {"queued": 1}
+
+
+Decoded = list[tuple[float, int, Any, Event | Rejection]]
+
+
+def decode_batch(
+    batch: Any, progress: InputProgress, ticks: str, now: float, max_future: float
+) -> tuple[Decoded, list[Any]]:
+    """A batch's input events decoded (bad ones, and ones dated too far ahead, as rejections) in
+    event-time order, and its ticks."""
+    inputs: Decoded = []
     tick_events: list[Any] = []
     for n, event in enumerate(batch):
         message = event.message
@@ -177,9 +239,42 @@ def apply_batch(
             tick_events.append(event)
             continue
         item = decode_event(event.value)
+        if not isinstance(item, Rejection):
+            item = future_rejection(item, now, max_future) or item
         t = float("-inf") if isinstance(item, Rejection) else item.occurred_at.timestamp()
         inputs.append((t, n, event, item))
     inputs.sort(key=lambda entry: (entry[0], entry[1]))
+    return inputs, tick_events
+
+
+async def refuse_taken_phones(inputs: Decoded, outbox: RedisOutbox, metrics: Metrics) -> None:
+    """Profile updates whose phone number another customer owns become rejections (one Redis call
+    for the batch, and none for a batch without phone numbers)."""
+    events = [(i, item) for i, (_, _, _, item) in enumerate(inputs) if not isinstance(item, Rejection)]
+    claims = phone_claims([item for _, item in events])
+    if not claims:
+        return
+    refused = refused_phones([item for _, item in events], await outbox.claim_phones(claims))
+    for n, reason in refused.items():
+        i = events[n][0]
+        t, order, event, _ = inputs[i]
+        inputs[i] = (t, order, event, reason)
+    if refused:
+        metrics.inc("engagement_phone_claims_refused_total", len(refused))
+
+
+def apply_batch(
+    inputs: Decoded,
+    tick_events: list[Any],
+    service: WorkerService,
+    states: PartitionedTable,
+    progress: InputProgress,
+    consumer: Any,
+) -> None:
+    """Apply a decoded batch to the service (which writes nothing until `flush`). Input events go
+    in event-time order: a batch mixes topics, and Kafka orders none across them (a login decided
+    on arrival must see the profile update produced before it). Ticks go last."""
+    lagging: dict[int, frozenset[str]] = {}
     for _, _, event, item in inputs:
         states.processing(event)
         message = event.message
@@ -191,19 +286,32 @@ def apply_batch(
     for event in tick_events:
         states.processing(event)
         tick = json.loads(event.value)
-        service.on_tick(event.message.partition, tick["customer_id"], float(tick["upto"]), time.time())
+        if tick.get("forget"):
+            service.on_forget(event.message.partition, tick["customer_id"])
+        else:
+            service.on_tick(event.message.partition, tick["customer_id"], float(tick["upto"]), time.time())
 
 
 async def serve_http(
-    settings: Settings, producing: Ingest, port: RedisWebhookPort, metrics: Metrics, host: str
+    settings: Settings, producing: TopicIngest, port: RedisWebhookPort, metrics: Metrics, host: str, keys: KeyRing
 ) -> None:
-    """The HTTP API of the worker: ingest produces to the topics; the WhatsApp and Twilio webhooks."""
+    """The HTTP API of the worker: ingest produces to the topics; erasure goes to the owning
+    worker through the ticks topic; the WhatsApp and Twilio webhooks."""
     whatsapp = WebhookSettings(
         settings.whatsapp_verify_token.get_secret_value(), settings.whatsapp_app_secret.get_secret_value(), port
     )
-    twilio = twilio_webhook_settings(settings, port)
-    await serve(make_app(producing, metrics, None, whatsapp, HTTP_INGESTED, twilio), host, settings.http_port)
-    log.info("worker http on %s:%d", host, settings.http_port)
+    api = Api(forget=producing.forget, webhook=whatsapp, twilio=twilio_webhook_settings(settings, port))
+    app = make_app(
+        producing,
+        metrics,
+        keys,
+        api,
+        HTTP_INGESTED,
+        settings.http_limits(),
+        settings.max_future_skew.total_seconds(),
+    )
+    await serve(app, host, settings.http_port)
+    log.info("worker http on %s:%d with %d API keys", host, settings.http_port, len(keys))
 
 
 def security_reports(settings: Settings, metrics: Metrics, topic: Any) -> SecurityReports:

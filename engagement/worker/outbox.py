@@ -77,6 +77,43 @@ return 1
 """
 
 
+_CLAIM_PHONES = """
+local out = {}
+for i = 1, #ARGV, 2 do
+  local phone, customer = ARGV[i], ARGV[i + 1]
+  local owner = redis.call('HGET', KEYS[1], phone)
+  if owner and owner ~= customer then
+    table.insert(out, 0)
+  else
+    local old = redis.call('HGET', KEYS[2], customer)
+    if old and old ~= phone and redis.call('HGET', KEYS[1], old) == customer then
+      redis.call('HDEL', KEYS[1], old)
+    end
+    redis.call('HSET', KEYS[1], phone, customer)
+    redis.call('HSET', KEYS[2], customer, phone)
+    table.insert(out, 1)
+  end
+end
+return out
+"""
+
+_FORGET_PHONES = """
+local erased = 0
+local phones = {}
+local held = redis.call('HGET', KEYS[2], ARGV[1])
+if held then table.insert(phones, held) end
+for i = 2, #ARGV do table.insert(phones, ARGV[i]) end
+for _, phone in ipairs(phones) do
+  if redis.call('HGET', KEYS[1], phone) == ARGV[1] then
+    erased = erased + redis.call('HDEL', KEYS[1], phone)
+  end
+  redis.call('ZREM', KEYS[3], phone)
+end
+redis.call('HDEL', KEYS[2], ARGV[1])
+return erased
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class QueuedSend:
     message: OutboundMessage
@@ -107,6 +144,11 @@ class RedisOutbox:
         self._settle = self.redis.register_script(_SETTLE)
         self._requeue = self.redis.register_script(_REQUEUE)
         self._reconcile = self.redis.register_script(_RECONCILE)
+        self._claim_phones = self.redis.register_script(_CLAIM_PHONES)
+        self._forget_phones = self.redis.register_script(_FORGET_PHONES)
+        self._phones = f"{namespace}:phones"  # phone -> customer
+        self._owners = f"{namespace}:phone-owners"  # customer -> phone
+        self.recipients = f"{namespace}:recipients-24h"  # the messaging tier's numbers of the last 24 h
         self.queued = asyncio.Event()
 
     def claim_key(self, key: str) -> str:
@@ -164,13 +206,57 @@ class RedisOutbox:
     async def set_once(self, name: str, value: str, ttl: int) -> bool:
         return bool(await self.retrying(lambda: self.redis.set(name, value, nx=True, ex=ttl)))
 
-    async def index_phones(self, pairs: list[tuple[str, str]]) -> None:
-        mapping = dict(pairs)
-        await self.retrying(lambda: self.redis.hset(f"{self.namespace}:phones", mapping=mapping))  # type: ignore[arg-type]
+    async def claim_phones(self, pairs: list[tuple[str, str]]) -> list[bool]:
+        """Phone number -> customer, one owner per number (see `EmbeddedStore.claim_phones`), atomically
+        for all workers; idempotent, so a batch processed again claims the same again."""
+        if not pairs:
+            return []
+        args = [item for pair in pairs for item in pair]
+        keys = [self._phones, self._owners]
+        answers: list[Any] = await self.retrying(lambda: self._claim_phones(keys=keys, args=args))
+        return [bool(int(a)) for a in answers]
 
     async def customer_for_phone(self, phone: str) -> str | None:
-        value: Any = await self.retrying(lambda: self.redis.hget(f"{self.namespace}:phones", phone))
+        value: Any = await self.retrying(lambda: self.redis.hget(self._phones, phone))
         return None if value is None else bytes(value).decode()
+
+    async def forget(self, customer_id: str, phones: tuple[str, ...]) -> dict[str, int]:
+        """Erase a customer's Redis keys: their phone numbers (index and messaging-tier budget) and
+        their queued sends, whose claims are marked `erased` so nothing queues them again."""
+        keys = [self._phones, self._owners, self.recipients]
+        numbers: Any = await self.retrying(lambda: self._forget_phones(keys=keys, args=[customer_id, *phones]))
+        theirs: list[str] = []
+        cursor = 0
+        while True:
+            cursor, chunk = await self._scan_payloads(cursor)
+            for key, payload in chunk.items():
+                try:
+                    owner = QueuedSend.decode(payload).message.customer_id
+                except (ValueError, KeyError, TypeError):
+                    continue
+                if owner == customer_id:
+                    theirs.append(key.decode())
+            if cursor == 0:
+                break
+        for name in theirs:
+            await self._drop(name)
+        return {"phones": int(numbers), "queued_sends": len(theirs)}
+
+    async def _scan_payloads(self, cursor: int) -> tuple[int, dict[bytes, bytes]]:
+        answer: Any = await self.retrying(lambda: self.redis.hscan(self._payloads, cursor, count=500))
+        return int(answer[0]), dict(answer[1])
+
+    async def _drop(self, key: str) -> None:
+        """A queued send taken out of the queue, its claim marked `erased` (never queued again)."""
+
+        async def drop() -> None:
+            pipe: Any = self.redis.pipeline(transaction=True)
+            pipe.zrem(self._queue, key)
+            pipe.hdel(self._payloads, key)
+            pipe.set(self.claim_key(key), "erased", ex=CLAIM_TTL_SECONDS)
+            await pipe.execute()
+
+        await self.retrying(drop)
 
     async def close(self) -> None:
         await self.redis.aclose()

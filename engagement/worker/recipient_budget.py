@@ -22,7 +22,7 @@ return tostring(tonumber(oldest[2]) + ARGV[4])
 class RedisRecipientBudget:
     def __init__(self, outbox: RedisOutbox, limit: int) -> None:
         self.outbox, self.limit = outbox, limit
-        self.key = f"{outbox.namespace}:recipients-24h"
+        self.key = outbox.recipients
         self._admit = outbox.redis.register_script(_ADMIT)
 
     async def admit(self, phone: str, now: float) -> float | None:

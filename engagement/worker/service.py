@@ -22,11 +22,12 @@ from engagement.core.decisions import Decision
 from engagement.core.engine import Engine
 from engagement.core.state import CustomerState
 from engagement.decode import Rejection
-from engagement.events import CustomerUpdated, Event
+from engagement.events import Event
 from engagement.live.metrics import Metrics, count_decisions
 from engagement.live.sender import outbound_for
-from engagement.live.state_codec import dump_state, load_state
+from engagement.live.state_codec import StateDecodeError, dump_state, load_state
 from engagement.live.watermark import MergedWatermark
+from engagement.providers.base import SendLog
 from engagement.replay.output import decision_line
 from engagement.worker.outbox import QueuedSend, RedisOutbox
 from engagement.worker.topics import TopicNames
@@ -39,6 +40,7 @@ Produce = Callable[[str, bytes, bytes, int | None], Awaitable[None]]
 class StateTable(Protocol):
     def get(self, key: str) -> bytes | None: ...
     def write(self, partition: int, key: str, value: bytes) -> None: ...
+    def delete(self, partition: int, key: str) -> None: ...
     def items(self) -> list[tuple[str, bytes]]: ...
 
 
@@ -59,16 +61,18 @@ class WorkerService:
         metrics: Metrics,
         names: TopicNames,
         cache_size: int = 100_000,
+        send_log: SendLog | None = None,
     ) -> None:
         self.engine, self.table, self.produce = engine, table, produce
         self.outbox, self.metrics, self.names = outbox, metrics, names
         self.partitions: dict[int, PartitionClock] = {}
+        self.send_log = send_log
         self.cache_size = cache_size
         self._cache: dict[str, CustomerState] = {}  # decoded states, the same as the table's
         self._changed: dict[str, tuple[int, CustomerState]] = {}  # this batch's, not written yet
         self._decisions: list[Decision] = []
         self._letters: list[bytes] = []
-        self._phones: list[tuple[str, str]] = []  # (phone, customer) from this batch's profiles
+        self._forgets: list[tuple[int, str]] = []  # (partition, customer) to erase at the end of the batch
 
     def clock_for(self, partition: int) -> PartitionClock:
         clock = self.partitions.get(partition)
@@ -121,8 +125,6 @@ class WorkerService:
         upto = clock.watermark.value(now, lagging, wall_clock=False)
         self.engine.run_until(state, upto, now, self._decisions)
         self._changed[cid] = (partition, state)
-        if isinstance(item, CustomerUpdated) and item.phone:
-            self._phones.append((item.phone, cid))
 
     def on_tick(self, partition: int, customer_id: str, upto: float, now: float) -> None:
         clock = self.clock_for(partition)
@@ -133,9 +135,13 @@ class WorkerService:
         self.engine.run_until(state, upto, now, self._decisions)
         self._changed[customer_id] = (partition, state)
 
-    def forget(self) -> None:
+    def on_forget(self, partition: int, customer_id: str) -> None:
+        """An erasure request (CONTRACT.md §8): carried out at the end of the batch."""
+        self._forgets.append((partition, customer_id))
+
+    def drop_batch(self) -> None:
         """Drop a failed batch and every cached state (some may hold its unwritten changes)."""
-        self._changed, self._decisions, self._letters, self._phones = {}, [], [], []
+        self._changed, self._decisions, self._letters, self._forgets = {}, [], [], []
         self._cache.clear()
 
     async def flush(self) -> None:
@@ -143,10 +149,8 @@ class WorkerService:
         written to the table once. Nothing of the batch is acknowledged before this returns, so a
         crash replays the whole batch; because the side effects come before the states, a replayed
         batch decides again whatever a crash cut short (and the send claims keep a send single)."""
-        changed, decisions, letters, phones = self._changed, self._decisions, self._letters, self._phones
-        self._changed, self._decisions, self._letters, self._phones = {}, [], [], []
-        if phones:
-            await self.outbox.index_phones(phones)
+        changed, decisions, letters, forgets = self._changed, self._decisions, self._letters, self._forgets
+        self._changed, self._decisions, self._letters, self._forgets = {}, [], [], []
         for letter in letters:
             await self.produce(self.names.dead_letter, b"", letter, None)
         count_decisions(self.metrics, decisions)
@@ -164,6 +168,20 @@ class WorkerService:
             cache[cid] = state
         while len(cache) > self.cache_size:
             del cache[next(iter(cache))]
+        for partition, cid in forgets:
+            await self._erase(partition, cid, changed)
+
+    async def _erase(self, partition: int, cid: str, changed: dict[str, tuple[int, CustomerState]]) -> None:
+        entry = changed.get(cid)
+        state = entry[1] if entry is not None else self._load(cid)
+        phone = state.profile.phone if state is not None and state.profile is not None else None
+        self._cache.pop(cid, None)
+        self.table.delete(partition, cid)
+        erased = await self.outbox.forget(cid, (phone,) if phone else ())
+        if self.send_log is not None:
+            erased["send_log"] = self.send_log.erase(cid)
+        self.metrics.inc("engagement_customers_erased_total")
+        log.info("customer erased: %s", erased)
 
     # ---- the timer side -----------------------------------------------------------------
 
@@ -199,7 +217,8 @@ class WorkerService:
             partition = partition_of(cid)
             if partition not in assigned:
                 continue
-            wake = load_state(blob).wake_at()
+            state = self._decode(cid, blob)
+            wake = state.wake_at() if state is not None else None
             if wake is not None:
                 heapq.heappush(self.clock_for(partition).wakeups, (wake, cid))
                 count += 1
@@ -215,7 +234,16 @@ class WorkerService:
         if state is not None:
             return state
         blob = self.table.get(cid)
-        return None if blob is None else load_state(blob)
+        return None if blob is None else self._decode(cid, blob)
+
+    def _decode(self, cid: str, blob: bytes) -> CustomerState | None:
+        """A stored state, or None (the customer starts afresh) when the blob does not read back."""
+        try:
+            return load_state(blob)
+        except StateDecodeError as exc:
+            self.metrics.inc("engagement_state_unreadable_total")
+            log.error("customer %s: %s; starting from an empty state", cid, exc)
+            return None
 
     async def _send(self, decision: Decision) -> None:
         """Claim and queue the send in Redis; the sender task carries it out at `decision.at`."""

@@ -35,5 +35,24 @@ class PartitionedTable:
         finally:
             _current_event.reset(token)
 
+    def delete(self, partition: int, key: str) -> None:
+        """Erase a customer's state: a tombstone in the changelog, and the row gone from the local
+        RocksDB files too (a delete there only hides the old value until a compaction, so the key's
+        range is flushed and compacted at once)."""
+        event = self._events.get(partition)
+        token = _current_event.set(None if event is None else weakref.ref(event))
+        raw = key.encode()
+        try:
+            if raw in self._table:
+                del self._table[raw]
+        finally:
+            _current_event.reset(token)
+        # faust keeps one RocksDB database per partition and offers no compaction of its own.
+        databases = getattr(getattr(self._table, "data", None), "_dbs", None)
+        database = databases.get(partition) if isinstance(databases, dict) else None
+        if database is not None:
+            database.flush()
+            database.compact_range(raw, raw + b"\xff")
+
     def items(self) -> list[tuple[str, bytes]]:
         return [(bytes(k).decode(), bytes(v)) for k, v in self._table.items()]

@@ -6,6 +6,7 @@ prefix `staging.` the orders topic is `staging.engagement.orders`. The default i
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 _FAMILY_TOPIC = {
@@ -58,3 +59,8 @@ class TopicNames:
 
     def for_event(self, event_type: str) -> str:
         return self._name(_FAMILY_TOPIC[event_type.split(".", 1)[0]])
+
+
+def forget_message(customer_id: str) -> bytes:
+    """The ticks topic's erasure request for one customer (keyed by the customer id, like a tick)."""
+    return json.dumps({"customer_id": customer_id, "forget": True}, ensure_ascii=False).encode()

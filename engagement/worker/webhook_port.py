@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from engagement.events import Event
 from engagement.live.http import Ingest
+from engagement.live.ingest import Taken
 from engagement.live.security_reports import SecurityReport
 from engagement.live.whatsapp_webhook import StatusUpdate
 from engagement.worker.outbox import RedisOutbox
@@ -34,7 +35,7 @@ class RedisWebhookPort:
     async def customer_for_phone(self, phone: str) -> str | None:
         return await self.outbox.customer_for_phone(phone)
 
-    async def ingest(self, events: list[Event]) -> int:
+    async def ingest(self, events: list[Event]) -> Taken:
         return await self.producer.ingest(events)
 
     async def report_security(self, report: SecurityReport) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 
 from engagement.embedded import demo
+from engagement.live.api_keys import SCOPES, create_key
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_TRIGGERS = ROOT / "engagement" / "demo" / "triggers"
@@ -29,6 +30,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def api_key(state_dir: Path, scopes: tuple[str, ...] = SCOPES) -> tuple[Path, str]:
+    """A keys file in `state_dir` with one key of `scopes`: (the file, the key)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / "api_keys"
+    return path, create_key(path, f"tests-{len(scopes)}-{os.getpid()}-{time.monotonic_ns()}", scopes)
+
+
 def retimed_lines(path: Path, start: float, prefix: str) -> list[str]:
     """The lines of an event file moved so that its first event happens at `start`."""
     return demo.retimed_lines(path.read_text(encoding="utf-8").splitlines(), start, prefix)
@@ -37,8 +45,11 @@ def retimed_lines(path: Path, start: float, prefix: str) -> list[str]:
 class RunProcess:
     def __init__(self, state_dir: Path, port: int, extra_env: dict[str, str] | None = None) -> None:
         self.state_dir, self.port = state_dir, port
+        keys_file, self.key = api_key(state_dir)
+        self.headers = {"Authorization": f"Bearer {self.key}"}
         self.env = {
             **os.environ,
+            "ENGAGEMENT_API_KEYS_FILE": str(keys_file),
             "ENGAGEMENT_STATE_DIR": str(state_dir),
             "ENGAGEMENT_HTTP_PORT": str(port),
             "ENGAGEMENT_TRIGGERS_DIR": str(DEMO_TRIGGERS),
@@ -75,14 +86,17 @@ class RunProcess:
     def post_lines(self, lines: list[str]) -> dict[str, object]:
         body = ("\n".join(lines) + "\n").encode()
         response = httpx.post(
-            f"{self.url}/v1/events", content=body, headers={"Content-Type": "application/x-ndjson"}, timeout=30
+            f"{self.url}/v1/events",
+            content=body,
+            headers={"Content-Type": "application/x-ndjson", **self.headers},
+            timeout=30,
         )
         assert response.status_code == 202, response.text
         result: dict[str, object] = response.json()
         return result
 
     def decisions(self) -> list[dict[str, object]]:
-        response = httpx.get(f"{self.url}/v1/decisions", params={"limit": 10_000}, timeout=10)
+        response = httpx.get(f"{self.url}/v1/decisions", params={"limit": 10_000}, headers=self.headers, timeout=10)
         return [json.loads(line) for line in response.text.splitlines()]
 
     def sent(self) -> list[dict[str, object]]:

@@ -66,7 +66,9 @@ def test_ingest_reports_each_rejected_item_and_serves_metrics(tmp_path: Path) ->
     unknown = '{"event_id": "x", "type": "nope", "customer_id": "c", "occurred_at": "2026-11-20T02:00:00Z"}'
     body = f'[{good}, {{"type": "page.viewed"}}, {unknown}]'
     with running(tmp_path) as run:
-        response = httpx.post(f"{run.url}/v1/events", content=body, headers={"Content-Type": "application/json"})
+        response = httpx.post(
+            f"{run.url}/v1/events", content=body, headers={"Content-Type": "application/json", **run.headers}
+        )
         assert response.status_code == 202
         answer = response.json()
         assert (answer["accepted"], answer["rejected"]) == (1, 2)
@@ -74,8 +76,10 @@ def test_ingest_reports_each_rejected_item_and_serves_metrics(tmp_path: Path) ->
         assert answer["rejections"][1]["field"] == "type"
         again = run.post_lines([good])
         assert (again["accepted"], again["duplicates"]) == (0, 1)
-        broken = httpx.post(f"{run.url}/v1/events", content=b"{not json", headers={"Content-Type": "application/json"})
-        assert broken.status_code == 202
+        broken = httpx.post(
+            f"{run.url}/v1/events", content=b"{not json", headers={"Content-Type": "application/json", **run.headers}
+        )
+        assert broken.status_code == 400  # nothing in it was taken
         assert broken.json()["rejections"][0]["field"] == "body"
         metrics = httpx.get(f"{run.url}/metrics").text
         assert 'engagement_events_total{result="accepted"} 1' in metrics

@@ -235,7 +235,9 @@ def test_whatsapp_webhook_on_the_worker(tmp_path: Path, space: Namespace, worker
         "whatsapp_opt_in": True,
     }
     posted = httpx.post(
-        f"{worker.url}/v1/events", content=json.dumps(profile), headers={"Content-Type": "application/json"}
+        f"{worker.url}/v1/events",
+        content=json.dumps(profile),
+        headers={"Content-Type": "application/json", **worker.headers},
     )
     assert posted.status_code == 202
     wait_for(lambda: accepted(workers) >= 1, 30, "the profile")

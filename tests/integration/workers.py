@@ -28,7 +28,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from engagement.worker.admin import ensure_topics
 from engagement.worker.topics import TopicNames
-from tests.integration.processes import DEMO_TRIGGERS, free_port
+from tests.integration.processes import DEMO_TRIGGERS, api_key, free_port
 
 KAFKA = f"127.0.0.1:{os.environ.get('KAFKA_PORT', '9092')}"
 REDIS_URL = f"redis://127.0.0.1:{os.environ.get('REDIS_PORT', '6379')}/0"
@@ -64,6 +64,10 @@ class Namespace:
 
     def read(self, topic: str) -> list[bytes]:
         """Every message of a topic so far (all partitions, up to their current end)."""
+        return [value for _, value in asyncio.run(_read_all(topic)) if value is not None]
+
+    def records(self, topic: str) -> list[tuple[bytes | None, bytes | None]]:
+        """Every (key, value) of a topic so far, tombstones (value None) included."""
         return asyncio.run(_read_all(topic))
 
     def decisions(self) -> list[dict[str, object]]:
@@ -81,9 +85,11 @@ class WorkerProcess:
     ) -> None:
         self.namespace, self.state_dir, self.sent_file, self.module = namespace, state_dir, sent_file, module
         self.port = free_port()
-        state_dir.mkdir(parents=True, exist_ok=True)
+        keys_file, self.key = api_key(state_dir)
+        self.headers = {"Authorization": f"Bearer {self.key}"}
         self.env = {
             **os.environ,
+            "ENGAGEMENT_API_KEYS_FILE": str(keys_file),
             "ENGAGEMENT_APP_ID": namespace.app_id,
             "ENGAGEMENT_TOPIC_PREFIX": namespace.names.prefix,
             "ENGAGEMENT_KAFKA_BROKERS": KAFKA,
@@ -200,7 +206,7 @@ async def _produce_raw(topic: str, key: bytes, value: bytes) -> None:
         await producer.stop()
 
 
-async def _read_all(topic: str) -> list[bytes]:
+async def _read_all(topic: str) -> list[tuple[bytes | None, bytes | None]]:
     consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, enable_auto_commit=False)
     await consumer.start()
     try:
@@ -208,7 +214,7 @@ async def _read_all(topic: str) -> list[bytes]:
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
-        values: list[bytes] = []
+        values: list[tuple[bytes | None, bytes | None]] = []
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             positions = [await consumer.position(tp) for tp in partitions]
@@ -216,7 +222,7 @@ async def _read_all(topic: str) -> list[bytes]:
                 break
             batch = await consumer.getmany(timeout_ms=500)
             for records in batch.values():
-                values.extend(record.value for record in records if record.value is not None)
+                values.extend((record.key, record.value) for record in records)
         return values
     finally:
         await consumer.stop()

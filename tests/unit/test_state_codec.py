@@ -1,25 +1,24 @@
-"""Customer states as the live stores keep them: what is loaded is what was dumped, in the compact
-form, and states stored in the default dataclass form before it still load."""
+"""Customer states as the live stores keep them: what is loaded is what was dumped, and a forged or
+damaged blob fails with a typed error without running anything."""
 
 from __future__ import annotations
 
-import copyreg
-import io
+import os
 import pickle
+import re
 from pathlib import Path
-from typing import Any
+
+import pytest
 
 from engagement.cli import build_engine
-from engagement.core import state as records
-from engagement.core.state import CustomerState, Profile
+from engagement.core.state import CustomerState
 from engagement.decode import Rejection, decode_event
-from engagement.live.state_codec import dump_state, load_state
+from engagement.live.state_codec import FORMAT, StateDecodeError, dump_state, load_state
 from engagement.replay.runner import Replayer
 from engagement.settings import Settings
 from engagement.timefmt import parse_rfc3339
 
 SAMPLE = Path(__file__).parents[2] / "engagement" / "samples" / "events.jsonl"
-RECORDS = tuple(cls for cls in vars(records).values() if isinstance(cls, type) and cls.__module__ == records.__name__)
 
 
 def sample_states(upto: str | None = None) -> list[CustomerState]:
@@ -37,21 +36,6 @@ def sample_states(upto: str | None = None) -> list[CustomerState]:
     return list(replayer.states.values())
 
 
-class _DefaultForm(pickle.Pickler):
-    """Pickles the state records the way dataclasses do without `pickled_as_fields`."""
-
-    def reducer_override(self, obj: Any) -> Any:
-        if type(obj) in RECORDS:
-            return copyreg.__newobj__, (type(obj),), obj.__getstate__()  # type: ignore[attr-defined]
-        return NotImplemented
-
-
-def default_form(state: CustomerState) -> bytes:
-    out = io.BytesIO()
-    _DefaultForm(out, protocol=5).dump(state)
-    return out.getvalue()
-
-
 def test_every_state_of_the_sample_loads_as_it_was_dumped() -> None:
     states = [s for upto in ("2026-11-20T01:45:00Z", "2026-11-20T02:05:00Z", None) for s in sample_states(upto)]
     held = {name for s in states for name in CustomerState.__slots__ if getattr(s, name) not in (None, b"", (), 0.0)}
@@ -60,22 +44,51 @@ def test_every_state_of_the_sample_loads_as_it_was_dumped() -> None:
         assert load_state(dump_state(state)) == state
 
 
-def test_the_compact_form_is_smaller_and_old_stores_still_load() -> None:
-    states = sample_states()
-    compact = sum(len(dump_state(s)) for s in states)
-    default = sum(len(default_form(s)) for s in states)
-    assert compact < 0.7 * default
-    for state in states:
-        assert load_state(default_form(state)) == state
+class _Payload:
+    """A pickle that would create a file when unpickled: what a writer of the store could plant."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, (f"touch {self.marker}",))
 
 
-class _ProfileOfAnOlderRelease:
-    """Pickles as a `Profile` stored before its last four fields existed."""
+def test_a_pickled_blob_is_refused_and_never_run(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    blob = pickle.dumps(_Payload(marker), protocol=5)
+    with pytest.raises(StateDecodeError, match="unknown format"):
+        load_state(blob)
+    with pytest.raises(StateDecodeError):
+        load_state(FORMAT + blob)
+    assert not marker.exists()
 
-    def __reduce__(self) -> tuple[type[Profile], tuple[str, int, str]]:
-        return Profile, ("Mei", 886912345678, "zh-TW")
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        b"",
+        b"1;",
+        b"1;{}",
+        b"1;[1, 2]",
+        b"1;" + b"[" * 100_000,
+        b'1;{"customer_id": 7}',
+        b'1;{"customer_id": "c", "recent_ids": "not base64!"}',
+        b'1;{"customer_id": "c", "pending": [[1.0, "e", {"type": "os.system"}]]}',
+        b'1;{"customer_id": "c", "timers": [{"trigger_id": "t"}]}',
+        b"2;{}",
+    ],
+)
+def test_a_forged_or_damaged_blob_fails_with_a_typed_error(blob: bytes) -> None:
+    with pytest.raises(StateDecodeError):
+        load_state(blob)
 
 
-def test_a_record_stored_before_a_field_was_added_loads_with_its_default() -> None:
-    profile = pickle.loads(pickle.dumps(_ProfileOfAnOlderRelease(), protocol=5))  # noqa: S301
-    assert profile == Profile("Mei", 886912345678, "zh-TW")
+def test_the_engine_package_never_imports_pickle() -> None:
+    sources = Path(__file__).parents[2] / "engagement"
+    users = [
+        p
+        for p in sources.rglob("*.py")
+        if re.search(r"^\s*(import|from)\s+(c?pickle|marshal|shelve)\b", p.read_text(encoding="utf-8"), re.M)
+    ]
+    assert users == []

@@ -1,0 +1,104 @@
+"""What stands between the network and the HTTP handlers: API keys with scopes, body limits, time limits.
+
+Every route declares the scope it needs (`ingest`, `read`, `admin`) or `None` for the routes
+anyone may call (the provider webhooks, verified by their signatures, `/healthz` and `/metrics`).
+A missing or unknown key answers 401, a key without the route's scope 403, each with a reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from engagement.live.api_keys import KeyRing
+
+log = logging.getLogger("engagement.http")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+WEBHOOK_MAX_BYTES = 1024 * 1024  # Meta's and Twilio's callbacks are a few KiB
+
+
+def problem(status: int, reason: str, **extra: object) -> web.Response:
+    """An error answer: JSON `{"error": reason, ...}`."""
+    return web.json_response({"error": reason, **extra}, status=status)
+
+
+def guarded(keys: KeyRing, scope: str | None, handler: Handler) -> Handler:
+    """`handler` behind an API key with `scope` (None: open to anyone)."""
+    if scope is None:
+        return handler
+
+    async def check(request: web.Request) -> web.StreamResponse:
+        header = request.headers.get("Authorization", "")
+        kind, _, token = header.partition(" ")
+        if not header:
+            return _unauthorized("missing Authorization: Bearer <key>")
+        if kind.lower() != "bearer" or not token.strip():
+            return _unauthorized("the Authorization header must read: Bearer <key>")
+        key = keys.authenticate(token.strip())
+        if key is None:
+            return _unauthorized("unknown API key" if len(keys) else "this server has no API keys configured")
+        if scope not in key.scopes:
+            return problem(403, f"the key {key.name!r} lacks the {scope!r} scope")
+        return await handler(request)
+
+    return check
+
+
+async def read_body(request: web.Request, limit: int, seconds: float) -> bytes | web.Response:
+    """The request's body, or the 4xx answer when it is too large or too slow."""
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        return problem(413, f"the body of {declared} bytes exceeds the {limit}-byte limit")
+    try:
+        body = await asyncio.wait_for(_collect(request, limit), seconds)
+    except TimeoutError:
+        return problem(408, f"the body did not arrive within {seconds:.0f} s")
+    if body is None:
+        return problem(413, f"the body exceeds the {limit}-byte limit")
+    return body
+
+
+async def _collect(request: web.Request, limit: int) -> bytes | None:
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.read(256 * 1024)
+        if not chunk:
+            return b"".join(parts)
+        size += len(chunk)
+        if size > limit:
+            return None
+        parts.append(chunk)
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class InsecureBind(RuntimeError):
+    """A server was asked to listen beyond this machine with no API key to check."""
+
+
+def refuse_open_bind(host: str, keys: KeyRing) -> None:
+    if not is_loopback(host) and len(keys) == 0:
+        raise InsecureBind(
+            f"refusing to listen on {host} without API keys: create one with "
+            "`engagement keys create NAME --scope ingest` (ENGAGEMENT_API_KEYS_FILE), or listen on 127.0.0.1"
+        )
+
+
+def _unauthorized(reason: str) -> web.Response:
+    response = problem(401, reason)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="engagement"'
+    return response

@@ -1,0 +1,90 @@
+"""Keeping customers' data private where the runtimes store and log it (CONTRACT.md §8).
+
+- Files and directories under the state directory are the owner's only (0600 and 0700).
+- Phone numbers in log lines are masked: `+886912345678` reads `+8869******78`.
+- An erased customer's stored decisions keep their outcome, reason and times; the message
+  (number, name, text, template values) is replaced by `{"erased": true}`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from pathlib import Path
+
+PHONE = re.compile(r"(?<![\w+])\+?([1-9]\d{6,14})(?!\d)")
+SHOWN_BEFORE, SHOWN_AFTER = 4, 2
+
+
+def private_directory(path: Path) -> Path:
+    """Create `path` (and parents) if needed, and make it the owner's only."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+    return path
+
+
+def private_file(path: Path) -> None:
+    """Make an existing file the owner's only, or create it empty so, before anything writes it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+
+
+def mask_phone(number: str) -> str:
+    digits = number.lstrip("+")
+    hidden = max(len(digits) - SHOWN_BEFORE - SHOWN_AFTER, 1)
+    return "+" + digits[:SHOWN_BEFORE] + "*" * hidden + digits[SHOWN_BEFORE + hidden :]
+
+
+def mask_phones(text: str) -> str:
+    """Every E.164-like number in `text` masked (a '+' and 7 to 15 digits, or 10 to 15 bare digits)."""
+
+    def masked(match: re.Match[str]) -> str:
+        whole = match.group(0)
+        if not whole.startswith("+") and len(whole) < 10:
+            return whole  # short bare numbers are counts, ports, ids
+        return mask_phone(whole)
+
+    return PHONE.sub(masked, text)
+
+
+def install_phone_masking() -> None:
+    """Mask phone numbers in every log record this process creates, whichever handler writes it
+    (faust installs its own): the message, and the traceback text when there is one."""
+    create = logging.getLogRecordFactory()
+    if getattr(create, "masks_phones", False):
+        return
+
+    def masked_record(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = create(*args, **kwargs)
+        message = record.getMessage()
+        masked = mask_phones(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info:
+            record.exc_text = mask_phones(logging.Formatter().formatException(record.exc_info))
+        return record
+
+    masked_record.masks_phones = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(masked_record)
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """The runtimes' log setup: standard error, one line per record, phone numbers masked."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_phone_masking()
+
+
+def erased_line(line: str) -> str:
+    """A stored decision line with its message erased; everything else as it was."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return json.dumps({"erased": True}) + "\n"
+    if not isinstance(record, dict):
+        return json.dumps({"erased": True}) + "\n"
+    if record.get("message") is not None:
+        record["message"] = {"erased": True}
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"

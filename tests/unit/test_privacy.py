@@ -1,0 +1,143 @@
+"""Privacy where the runtimes store and log (CONTRACT.md §8) and safe values in messages."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from engagement.core.personalize import safe_value, safe_values
+from engagement.core.state import CustomerState, Profile
+from engagement.embedded.store import EmbeddedStore, StoreBusy
+from engagement.live.privacy import erased_line, install_phone_masking, mask_phone, mask_phones
+from engagement.providers.file import FileProvider
+
+
+def test_phone_numbers_are_masked_in_text() -> None:
+    assert mask_phone("+886912345678") == "+8869******78"
+    assert mask_phones("sent to +886912345678 and 886912345679, port 8080, 12 items") == (
+        "sent to +8869******78 and +8869******79, port 8080, 12 items"
+    )
+
+
+def test_log_records_carry_masked_numbers(caplog: pytest.LogCaptureFixture) -> None:
+    install_phone_masking()
+    logger = logging.getLogger("engagement.tests")
+    with caplog.at_level(logging.INFO):
+        logger.info("report for %s failed", "+886912345678")
+        try:
+            raise ValueError("+886987654321 unreachable")
+        except ValueError:
+            logger.exception("while sending")
+    text = caplog.text
+    assert "+886912345678" not in text
+    assert "+886987654321" not in text
+    assert "+8869******78" in text
+
+
+def test_an_erased_decision_keeps_its_outcome_and_loses_its_message() -> None:
+    line = json.dumps({"trigger": "cart_idle", "outcome": "send", "reason": None, "message": {"to": "+886912345678"}})
+    record = json.loads(erased_line(line))
+    assert record == {"trigger": "cart_idle", "outcome": "send", "reason": None, "message": {"erased": True}}
+
+
+@pytest.mark.parametrize(
+    ("value", "safe"),
+    [
+        ("王小明", "王小明"),
+        ("Bob  \t  Smith", "Bob Smith"),
+        ("Alice\nURGENT: verify at http://evil.example", None),
+        ("Alice visit www.evil.example", None),
+        ("Alice bit.ly/abc", None),
+        ("call +1 555 123 4567", None),
+        ("call 0912-345-678", None),
+        ("Dr. J. Smith", "Dr. J. Smith"),
+        ("   ", None),
+        ("x" * 200, "x" * 59 + "…"),
+    ],
+)
+def test_free_text_from_events_is_made_safe_for_a_template(value: str, safe: str | None) -> None:
+    assert safe_value(value, 60, free_text=True) == safe
+
+
+def test_ids_keep_digits_and_links_must_be_plain_urls() -> None:
+    values = safe_values(
+        {"order_id": "ORD 2026\n1120", "tracking_number": "1234567890123", "tracking_url": "javascript:alert(1)"}
+    )
+    assert values == {"order_id": "ORD 2026 1120", "tracking_number": "1234567890123", "tracking_url": None}
+    assert safe_values({"tracking_url": "https://t.example/1"}) == {"tracking_url": "https://t.example/1"}
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_the_store_is_private_and_held_by_one_process(tmp_path: Path) -> None:
+    directory = tmp_path / "state"
+    store = EmbeddedStore(directory)
+    try:
+        assert mode(directory) == 0o700
+        assert {mode(p) for p in directory.iterdir()} == {0o600}
+        with pytest.raises(StoreBusy):
+            EmbeddedStore(directory)
+    finally:
+        store.close()
+
+
+def test_a_phone_number_belongs_to_one_customer_until_released(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path)
+    try:
+        assert store.claim_phones([("+886912000001", "alice")]) == [True]
+        assert store.claim_phones([("+886912000001", "mallory"), ("+886912000001", "alice")]) == [False, True]
+        assert store.customer_for_phone("+886912000001") == "alice"
+        assert store.claim_phones([("+886912000002", "alice"), ("+886912000001", "bob")]) == [True, True]
+        assert store.customer_for_phone("+886912000001") == "bob"  # alice moved to another number
+        store.forget("bob")
+        assert store.customer_for_phone("+886912000001") is None
+        assert store.claim_phones([("+886912000001", "carol")]) == [True]
+    finally:
+        store.close()
+
+
+def test_forget_and_retention_leave_no_copy_in_the_state_directory(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path)
+    state = CustomerState("alice", profile=Profile(name="Alice Wonder", number=886912345678))
+    line = json.dumps({"customer_id": "alice", "at": "2026-11-20T02:00:00Z", "message": {"to": "+886912345678"}})
+    try:
+        store.claim_phones([("+886912345678", "alice")])
+        store.commit([state], [], {})
+        store._db.execute("INSERT INTO decisions (line, customer_id, at) VALUES (?, 'alice', 1.0)", (line + "\n",))
+        erased = store.forget("alice")
+        assert erased["state"] == 1
+        assert erased["phones"] == 1
+        assert erased["decisions"] == 1
+        assert store.load_state("alice") is None
+        assert store.read_decisions(0, 10)[0][1].startswith('{"customer_id":"alice"')
+        assert store.purge(before=2.0)["decisions"] == 1
+        assert store.read_decisions(0, 10) == []
+    finally:
+        store.close()
+    for path in tmp_path.iterdir():
+        data = path.read_bytes()
+        assert b"886912345678" not in data, path.name
+        assert b"Alice Wonder" not in data, path.name
+
+
+def test_the_send_log_erases_and_prunes(tmp_path: Path) -> None:
+    path = tmp_path / "sent.jsonl"
+    rows = [
+        {"customer_id": "alice", "to": "+886912345678", "body": "Hi Alice", "sent_at": 10.0},
+        {"customer_id": "bob", "to": "+886912000002", "body": "Hi Bob", "sent_at": 100.0},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    log = FileProvider(path)
+    assert log.erase("alice") == 1
+    assert "886912345678" not in path.read_text()
+    assert "Hi Alice" not in path.read_text()
+    assert log.prune(before=50.0) == 1
+    assert [json.loads(x)["customer_id"] for x in path.read_text().splitlines()] == ["bob"]
+    assert mode(path) == 0o600
