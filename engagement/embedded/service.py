@@ -19,7 +19,7 @@ from collections.abc import Callable
 from engagement.core.decisions import Decision
 from engagement.core.engine import Engine
 from engagement.core.state import CustomerState
-from engagement.embedded.store import EmbeddedStore, OutboxRow
+from engagement.embedded.store import EmbeddedStore, OutboxRow, Prepared
 from engagement.events import Event
 from engagement.live.ingest import Taken
 from engagement.live.metrics import Metrics, count_decisions
@@ -35,7 +35,7 @@ from engagement.providers.base import OutboundMessage, Provider, SendLog
 log = logging.getLogger("engagement.run")
 
 TICK_SECONDS = 0.2
-YIELD_EVERY = 255  # events applied between two yields to the event loop (a power of two less one)
+YIELD_EVERY = 127  # events applied between two yields to the event loop (a power of two less one)
 RETENTION_CHECK_SECONDS = 3600.0
 CONCURRENT_SENDS = 8  # requests in flight to the provider (keep-alive connections)
 
@@ -90,7 +90,7 @@ class EmbeddedService:
             decisions: list[Decision] = []
             duplicates = late = 0
             engine, store, watermark = self.engine, self.store, self.watermark
-            refused = refused_phones(events, store.claim_phones(phone_claims(events)))
+            refused = refused_phones(events, await self._claim_phones(phone_claims(events)))
             for n, event in enumerate(events):
                 if n & YIELD_EVERY == YIELD_EVERY:
                     await asyncio.sleep(0)  # a large batch lets health checks and webhooks through
@@ -108,12 +108,21 @@ class EmbeddedService:
                 touched[cid] = state
                 watermark.observe(t)
                 self._wake(state)
-            self._advance(self._current(now, caught_up=False), now, touched, decisions)
-            self._commit(touched, decisions)
+            await self._advance(self._current(now, caught_up=False), now, touched, decisions)
+            await self._commit(touched, decisions)
             self.metrics.inc("engagement_events_total", late, result="late")
             if refused:
                 self.metrics.inc("engagement_phone_claims_refused_total", len(refused))
             return Taken(duplicates, sorted(refused.items()))
+
+    async def _claim_phones(self, claims: list[tuple[str, str]]) -> list[bool]:
+        """The store's phone claims, a slice at a time (each its own transaction; claims are idempotent)."""
+        answers: list[bool] = []
+        for start in range(0, len(claims), YIELD_EVERY + 1):
+            if start:
+                await asyncio.sleep(0)
+            answers.extend(self.store.claim_phones(claims[start : start + YIELD_EVERY + 1]))
+        return answers
 
     # ---- privacy ----------------------------------------------------------------------
 
@@ -181,8 +190,8 @@ class EmbeddedService:
                 return
             touched: dict[str, CustomerState] = {}
             decisions: list[Decision] = []
-            self._advance(current, now, touched, decisions)
-            self._commit(touched, decisions)
+            await self._advance(current, now, touched, decisions)
+            await self._commit(touched, decisions)
 
     def pending(self) -> int:
         """Wake-ups still queued (a customer may hold more than one until the stale ones are dropped)."""
@@ -242,9 +251,13 @@ class EmbeddedService:
         if wake is not None:
             heapq.heappush(self._wakeups, (wake, state.customer_id))
 
-    def _advance(self, upto: float, now: float, touched: dict[str, CustomerState], out: list[Decision]) -> None:
+    async def _advance(self, upto: float, now: float, touched: dict[str, CustomerState], out: list[Decision]) -> None:
         wakeups, store, engine = self._wakeups, self.store, self.engine
+        woken = 0
         while wakeups and wakeups[0][0] <= upto:
+            woken += 1
+            if woken & YIELD_EVERY == YIELD_EVERY:
+                await asyncio.sleep(0)  # many timers due at once: health checks and webhooks go between
             _, cid = heapq.heappop(wakeups)
             state = touched.get(cid) or store.load_state(cid)
             if state is None:
@@ -257,9 +270,19 @@ class EmbeddedService:
             self._wake(state)
         self.applied = max(self.applied, upto)
 
-    def _commit(self, touched: dict[str, CustomerState], decisions: list[Decision]) -> None:
+    async def _commit(self, touched: dict[str, CustomerState], decisions: list[Decision]) -> None:
+        """Encode the batch a slice at a time (letting the event loop through), then write it in one
+        transaction."""
         meta = {"max_seen": self.watermark.max_seen, "applied": self.applied}
-        self.store.commit(touched.values(), decisions, meta)
+        batch = Prepared()
+        states = list(touched.values())
+        for start in range(0, len(states), YIELD_EVERY + 1):
+            if start:
+                await asyncio.sleep(0)
+            batch.add_states(states[start : start + YIELD_EVERY + 1])
+        await asyncio.sleep(0)
+        batch.add_decisions(decisions)
+        self.store.write(batch, meta)
         self.metrics.set("engagement_watermark_seconds", self.applied)
         self.metrics.set("engagement_pending_timers", self.pending())
         count_decisions(self.metrics, decisions)

@@ -13,8 +13,9 @@ import json
 import logging
 import os
 import sqlite3
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,37 @@ ERASED_MESSAGE = '{"erased":true}'
 CACHE_LIMIT = 200_000
 
 
+@dataclass
+class Prepared:
+    """A batch's rows, encoded ahead of the transaction that writes them (`EmbeddedStore.write`)."""
+
+    changed: list[CustomerState] = field(default_factory=list)
+    states: list[tuple[str, bytes]] = field(default_factory=list)
+    asleep: list[tuple[str]] = field(default_factory=list)
+    wakeups: list[tuple[str, float]] = field(default_factory=list)
+    decisions: list[tuple[str, str, float]] = field(default_factory=list)
+    sends: list[tuple[str, str, float, float, str]] = field(default_factory=list)
+
+    def add_states(self, states: Iterable[CustomerState]) -> None:
+        for state in states:
+            cid = state.customer_id
+            self.changed.append(state)
+            self.states.append((cid, dump_state(state)))
+            wake = state.wake_at()
+            if wake is None:
+                self.asleep.append((cid,))
+            else:
+                self.wakeups.append((cid, wake))
+
+    def add_decisions(self, decisions: Iterable[Decision]) -> None:
+        for decision in decisions:
+            self.decisions.append((decision_line(decision), decision.customer_id, decision.at))
+            outbound = outbound_for(decision) if decision.outcome == "send" else None
+            if outbound is not None:
+                message = json.dumps(outbound.to_dict(), ensure_ascii=False)
+                self.sends.append((decision.key, message, decision.at, decision.deadline, decision.customer_id))
+
+
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
     key: str
@@ -100,10 +132,23 @@ class EmbeddedStore:
         for table, column, kind, fill in MIGRATIONS:
             present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
             if column not in present:
-                with db:
+                with self.transaction():
                     db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
                     db.execute(f"UPDATE {table} SET {column} = {fill}")  # noqa: S608 (constants above)
         db.executescript(INDEXES)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction (the connection is in autocommit mode, where each statement would
+        otherwise commit, and wait for the disk, on its own)."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
     def close(self) -> None:
         self._db.close()
@@ -134,49 +179,33 @@ class EmbeddedStore:
         row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
         return float(row[0]) if row else default
 
-    def commit(self, states: Iterable[CustomerState], decisions: list[Decision], meta: dict[str, float]) -> list[int]:
-        """Write a batch in one transaction; returns the sequence numbers given to the decisions."""
+    def commit(self, states: Iterable[CustomerState], decisions: list[Decision], meta: dict[str, float]) -> None:
+        """Write a batch in one transaction."""
+        batch = Prepared()
+        batch.add_states(states)
+        batch.add_decisions(decisions)
+        self.write(batch, meta)
+
+    def write(self, batch: Prepared, meta: dict[str, float]) -> None:
+        """Write a prepared batch in one transaction (the encoding is done: only SQL runs here)."""
         db = self._db
-        seqs: list[int] = []
-        db.execute("BEGIN IMMEDIATE")
         try:
-            for state in states:
-                cid = state.customer_id
-                db.execute("INSERT OR REPLACE INTO states VALUES (?, ?)", (cid, dump_state(state)))
-                wake = state.wake_at()
-                if wake is None:
-                    db.execute("DELETE FROM wakeups WHERE customer_id = ?", (cid,))
-                else:
-                    db.execute("INSERT OR REPLACE INTO wakeups VALUES (?, ?)", (cid, wake))
-                self._remember(state)
-            for decision in decisions:
-                cursor = db.execute(
-                    "INSERT INTO decisions (line, customer_id, at) VALUES (?, ?, ?)",
-                    (decision_line(decision), decision.customer_id, decision.at),
+            with self.transaction():
+                db.executemany("INSERT OR REPLACE INTO states VALUES (?, ?)", batch.states)
+                db.executemany("DELETE FROM wakeups WHERE customer_id = ?", batch.asleep)
+                db.executemany("INSERT OR REPLACE INTO wakeups VALUES (?, ?)", batch.wakeups)
+                db.executemany("INSERT INTO decisions (line, customer_id, at) VALUES (?, ?, ?)", batch.decisions)
+                db.executemany(
+                    "INSERT OR IGNORE INTO outbox (key, message, send_at, deadline, status, customer_id) "
+                    "VALUES (?, ?, ?, ?, 'pending', ?)",
+                    batch.sends,
                 )
-                seqs.append(int(cursor.lastrowid or 0))
-                outbound = outbound_for(decision) if decision.outcome == "send" else None
-                if outbound is not None:
-                    message = outbound.to_dict()
-                    db.execute(
-                        "INSERT OR IGNORE INTO outbox (key, message, send_at, deadline, status, customer_id) "
-                        "VALUES (?, ?, ?, ?, 'pending', ?)",
-                        (
-                            decision.key,
-                            json.dumps(message, ensure_ascii=False),
-                            decision.at,
-                            decision.deadline,
-                            decision.customer_id,
-                        ),
-                    )
-            for name, value in meta.items():
-                db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
-            db.execute("COMMIT")
+                db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(meta.items()))
         except BaseException:
-            db.execute("ROLLBACK")
             self._cache.clear()  # the cache may hold changes that were not written
             raise
-        return seqs
+        for state in batch.changed:
+            self._remember(state)
 
     def read_decisions(self, after: int, limit: int) -> list[tuple[int, str]]:
         rows = self._db.execute("SELECT seq, line FROM decisions WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))
@@ -247,7 +276,7 @@ class EmbeddedStore:
         to another number or the customer is erased. A customer's new number releases the old one."""
         db = self._db
         answers: list[bool] = []
-        with db:
+        with self.transaction():
             for phone, customer_id in pairs:
                 row = db.execute("SELECT customer_id FROM phones WHERE phone = ?", (phone,)).fetchone()
                 if row is not None and row[0] != customer_id:
@@ -278,7 +307,7 @@ class EmbeddedStore:
         db = self._db
         erased: dict[str, int] = {}
         phones = [str(p) for (p,) in db.execute("SELECT phone FROM phones WHERE customer_id = ?", (customer_id,))]
-        with db:
+        with self.transaction():
             erased["state"] = db.execute("DELETE FROM states WHERE customer_id = ?", (customer_id,)).rowcount
             db.execute("DELETE FROM wakeups WHERE customer_id = ?", (customer_id,))
             erased["phones"] = db.execute("DELETE FROM phones WHERE customer_id = ?", (customer_id,)).rowcount
@@ -302,7 +331,7 @@ class EmbeddedStore:
     def purge(self, before: float) -> dict[str, int]:
         """Retention: decisions, settled sends and provider statuses older than `before` are deleted."""
         db = self._db
-        with db:
+        with self.transaction():
             purged = {
                 "decisions": db.execute("DELETE FROM decisions WHERE at < ?", (before,)).rowcount,
                 "sends": db.execute(

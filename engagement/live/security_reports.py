@@ -56,7 +56,11 @@ class SecurityWebhook:
                 log.warning("security webhook: %s", exc)
             await asyncio.sleep(self.backoff * 2**attempt)
         self.metrics.inc("engagement_security_reports_total", result="webhook_failed")
-        log.error("security webhook: report for %s not delivered: %s", report.customer_id, body.decode())
+        log.error(
+            "security webhook: the report of customer %s on message %s was not delivered",
+            report.customer_id,
+            report.message_id,
+        )
         return False
 
     async def close(self) -> None:

@@ -7,8 +7,10 @@ both rewrite the file through a temporary file renamed over it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -27,6 +29,7 @@ class FileProvider:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._fd = self._open()
+        self._lock = threading.Lock()  # appends run in a thread (fsync blocks); rewrites swap the file
 
     def _open(self) -> int:
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -37,11 +40,15 @@ class FileProvider:
         record = {**asdict(message), "sent_at": round(time.time(), 6)}
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
         try:
-            os.write(self._fd, line.encode())
-            os.fsync(self._fd)
+            await asyncio.to_thread(self._append, line.encode())
         except OSError as exc:
             raise PermanentError(f"cannot append to {self.path}: {exc.strerror}") from exc
         return SendReceipt(provider_message_id=f"file-{message.key}")
+
+    def _append(self, data: bytes) -> None:
+        with self._lock:
+            os.write(self._fd, data)
+            os.fsync(self._fd)
 
     def erase(self, customer_id: str) -> int:
         def erase(record: dict[str, Any]) -> dict[str, Any] | None:
@@ -61,6 +68,10 @@ class FileProvider:
     def _rewrite(self, change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> int:
         """Each line through `change` (None drops it); how many lines changed. Lines that are not
         JSON objects are kept as they are."""
+        with self._lock:
+            return self._rewrite_locked(change)
+
+    def _rewrite_locked(self, change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> int:
         if not self.path.exists():
             return 0
         changed = 0

@@ -20,7 +20,7 @@ from tests.benchmarks.bench_worker import shop_lines
 from tests.integration.processes import ROOT, RunProcess, free_port
 
 
-async def post_all(url: str, batches: list[list[str]], clients: int) -> float:
+async def post_all(url: str, batches: list[list[str]], clients: int, headers: dict[str, str]) -> float:
     queue: asyncio.Queue[list[str]] = asyncio.Queue()
     for batch in batches:
         queue.put_nowait(batch)
@@ -29,7 +29,7 @@ async def post_all(url: str, batches: list[list[str]], clients: int) -> float:
         while not queue.empty():
             batch = queue.get_nowait()
             body = ("\n".join(batch) + "\n").encode()
-            response = await http.post(url, content=body, headers={"Content-Type": "application/x-ndjson"})
+            response = await http.post(url, content=body, headers={"Content-Type": "application/x-ndjson", **headers})
             if response.status_code != 202:
                 raise SystemExit(f"ingest answered {response.status_code}: {response.text[:200]}")
 
@@ -55,7 +55,7 @@ def main() -> None:
         )
         run.start()
         try:
-            elapsed = asyncio.run(post_all(f"{run.url}/v1/events", batches, args.clients))
+            elapsed = asyncio.run(post_all(f"{run.url}/v1/events", batches, args.clients, run.headers))
             accepted = httpx.get(f"{run.url}/metrics").text
         finally:
             run.kill()
