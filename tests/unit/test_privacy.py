@@ -8,6 +8,7 @@ import os
 import stat
 from pathlib import Path
 
+import httpx
 import pytest
 
 from engagement.core.personalize import safe_value, safe_values
@@ -141,3 +142,20 @@ def test_the_send_log_erases_and_prunes(tmp_path: Path) -> None:
     assert log.prune(before=50.0) == 1
     assert [json.loads(x)["customer_id"] for x in path.read_text().splitlines()] == ["bob"]
     assert mode(path) == 0o600
+
+
+async def test_a_report_that_cannot_be_delivered_is_logged_without_the_number(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from engagement.live.metrics import Metrics  # noqa: PLC0415
+    from engagement.live.security_reports import SecurityReport, SecurityWebhook  # noqa: PLC0415
+
+    webhook = SecurityWebhook("http://security.invalid/hook", Metrics(), backoff=0.0)
+    await webhook.client.aclose()
+    webhook.client = httpx.AsyncClient(transport=httpx.MockTransport(lambda _: httpx.Response(503)))
+    report = SecurityReport("alice", "+886912345678", "wamid.1", "wamid.0", 1.0)
+    with caplog.at_level(logging.INFO):
+        assert not await webhook.post(report)
+    await webhook.close()
+    assert "alice" in caplog.text
+    assert "886912345678" not in caplog.text
