@@ -385,7 +385,7 @@ def _kind_allows_fire(engine: Engine, state: CustomerState, spec: TriggerSpec, t
 def _kind_fired(state: CustomerState, spec: TriggerSpec, timer: Timer) -> None:
     if spec.kind == "browse_abandonment":
         browse.visit_decided(state, spec, timer)
-    elif spec.kind == "cart_idle" and state.cart is not None:
-        state.cart.fired = (*state.cart.fired, spec.id)
+    elif spec.kind == "cart_idle":
+        cart.decided(state, spec.id, timer.due)
     elif spec.kind == "logistics_delay":
         logistics.shipment_decided(state, spec, timer)

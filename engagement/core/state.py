@@ -66,7 +66,8 @@ class Visit:
 
 @dataclass(slots=True)
 class Cart:
-    """The current cart episode: from the first non-empty cart to an order or an emptied cart."""
+    """The customer's current cart and its episode (`episode`: the id of the change that opened it).
+    `fired`: the triggers that decided this episode; `closed_at`: when the last of them did."""
 
     cart_id: str
     episode: str
@@ -76,6 +77,7 @@ class Cart:
     currency: str | None
     item_names: tuple[str, ...]
     fired: tuple[str, ...] = ()
+    closed_at: float = 0.0
 
 
 @dataclass(slots=True)

@@ -144,3 +144,22 @@ def test_every_send_lies_inside_its_window(events: list[dict[str, Any]]) -> None
     for d in run(events):
         if d.outcome == "send":
             assert d.due_at <= d.at <= d.deadline, d
+
+
+@settings(max_examples=150, deadline=None)
+@given(streams(with_logins=False))
+def test_each_cart_reminder_decision_has_an_episode_of_its_own(events: list[dict[str, Any]]) -> None:
+    """Cart episodes (CONTRACT.md §2): every cart_idle send or suppress stems from a non-empty cart
+    change, and two such decisions for one customer have a cart change with items between them
+    (page views alone never open an episode); their keys differ."""
+    fills = {e["event_id"]: (e["customer_id"], json_time(e["occurred_at"])) for e in events if e.get("items")}
+    decided = [d for d in run(events) if d.trigger == "cart_idle" and d.outcome != "cancel"]
+    assert len({d.key for d in decided}) == len(decided)
+    last: dict[str, float] = {}
+    for d in sorted(decided, key=lambda d: d.at):
+        assert d.event_id in fills, d
+        opened_by, opened_at = fills[d.event_id]
+        assert opened_by == d.customer_id
+        previous = last.get(d.customer_id)
+        assert previous is None or opened_at > previous, d
+        last[d.customer_id] = d.at

@@ -49,12 +49,61 @@ def test_cart_idle_once_per_episode_and_per_24h() -> None:
     ev = Events()
     ev.profile()
     ev.cart(0)
-    ev.cart(70, items=2)  # same episode, after the reminder: no second reminder
-    ev.add(140, "cart.updated", cart_id="k1", items=[])
-    ev.cart(150)  # a new episode within 24 h: cooldown
+    ev.view(30)  # activity moves the reminder within the episode
+    ev.cart(100, items=2)  # after the reminder: a new episode, judged by the 24 h cooldown
+    ev.add(200, "cart.updated", cart_id="k1", items=[])
+    ev.cart(210)  # emptied, then filled: another new episode, still within 24 h
     ev.view(400)
     decisions = only(replay(ev), "cart_idle")
-    assert [(d.outcome, d.reason) for d in decisions] == [("send", None), ("suppress", "cooldown")]
+    assert [(d.outcome, d.reason, minutes_after_t0(d.at)) for d in decisions] == [
+        ("send", None, 90),
+        ("suppress", "cooldown", 160),
+        ("suppress", "cooldown", 270),
+    ]
+    assert len({d.key for d in decisions}) == 3
+
+
+def test_a_reminder_suppressed_at_night_does_not_silence_the_cart() -> None:
+    ev = Events()
+    ev.profile()
+    ev.cart(13 * 60)  # 23:00 in Taipei: the reminder falls at midnight, in quiet hours
+    ev.cart(13 * 60 + 30 + 60 * 16, items=2)  # 15:30 the next afternoon: two more items
+    ev.view(60 * 31)
+    decisions = only(replay(ev), "cart_idle")
+    assert [(d.outcome, d.reason) for d in decisions] == [("suppress", "quiet_hours"), ("send", None)]
+    assert minutes_after_t0(decisions[1].at) == 13 * 60 + 30 + 60 * 16 + 60
+    assert decisions[0].key != decisions[1].key
+
+
+def test_page_views_alone_never_open_a_new_episode() -> None:
+    ev = Events()
+    ev.profile()
+    ev.cart(0)
+    for minute in range(90, 60 * 30, 45):
+        ev.view(minute)  # back on the shop for a day, without touching the cart
+    decisions = only(replay(ev), "cart_idle")
+    assert [(d.outcome, d.reason) for d in decisions] == [("send", None)]
+
+
+def test_a_cart_change_from_before_the_decision_opens_no_episode() -> None:
+    ev = Events()
+    ev.profile()
+    ev.cart(0)
+    ev.view(120)  # the reminder went out at 60
+    ev.cart(59, items=3)  # arrives late: it happened before the reminder
+    ev.view(60 * 5)
+    decisions = only(replay(ev), "cart_idle")
+    assert [(d.outcome, d.reason) for d in decisions] == [("send", None)]
+
+
+def test_a_reminder_sent_last_week_leaves_the_next_change_a_reminder_of_its_own() -> None:
+    ev = Events()
+    ev.profile()
+    ev.cart(0)
+    ev.cart(60 * 24 * 7, items=2)  # a week later: the cooldown is long over
+    ev.view(60 * 24 * 7 + 120)
+    decisions = only(replay(ev), "cart_idle")
+    assert [(d.outcome, d.reason) for d in decisions] == [("send", None), ("send", None)]
     assert decisions[0].key != decisions[1].key
 
 

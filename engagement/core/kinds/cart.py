@@ -1,4 +1,13 @@
-"""Cart idle: armed by a non-empty cart, moved by activity, cancelled by an order or an emptied cart."""
+"""Cart idle: armed by a non-empty cart, moved by activity, cancelled by an order or an emptied cart.
+
+A cart episode (CONTRACT.md §2) opens with a `cart.updated` that has items and closes, for a
+trigger, when that trigger decides it (send or suppress), and for every trigger on an order or
+an emptied cart. The next `cart.updated` with items after a decision opens a new episode for
+the triggers that decided, even for the same cart: their timers are armed again under the new
+episode's id (so the new reminder has a key of its own), and the cooldown and caps then judge
+it. Page views move a running timer but never open an episode; neither does a change that
+occurred before the decision (a late event never undoes or repeats a decision).
+"""
 
 from __future__ import annotations
 
@@ -30,6 +39,8 @@ def on_cart_updated(
     elif t >= cart.changed_at:
         cart.cart_id, cart.changed_at, cart.item_count = event.cart_id, t, count
         cart.total, cart.currency, cart.item_names = total, event.currency, names
+        if cart.fired and t > cart.closed_at:
+            cart.episode, cart.fired = event.event_id, ()  # a new episode for the triggers that decided
     on_activity(engine, state, "cart.updated", t)
 
 
@@ -49,6 +60,15 @@ def on_activity(engine: Engine, state: CustomerState, activity: str, t: float) -
         elif due > timer.first_due:
             timer.due = timer.first_due = due
             timer.deadline = deadline
+
+
+def decided(state: CustomerState, trigger_id: str, at: float) -> None:
+    """The trigger decided this episode (send or suppress): closed for it until the next change."""
+    cart = state.cart
+    if cart is not None:
+        cart.fired = (*cart.fired, trigger_id)
+        if at > cart.closed_at:
+            cart.closed_at = at
 
 
 def on_order(engine: Engine, state: CustomerState, clock: float, out: list[Decision]) -> None:
