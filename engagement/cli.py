@@ -124,6 +124,7 @@ def build_engine(triggers: Path | None, messages: Path | None, settings: Setting
     configuration = load_configuration(
         triggers or settings.triggers_dir or default_triggers_dir(),
         messages or settings.messages_dir or default_messages_dir(),
+        settings.allowed_lateness.total_seconds(),
     )
     return Engine.of(configuration, settings.engine_settings())
 
@@ -148,6 +149,7 @@ def _configuration(triggers: Path | None, messages: Path | None) -> tuple[Config
     configuration = load_configuration(
         triggers or settings.triggers_dir or default_triggers_dir(),
         messages or settings.messages_dir or default_messages_dir(),
+        settings.allowed_lateness.total_seconds(),
     )
     return configuration, Engine.of(configuration, settings.engine_settings())
 
@@ -219,7 +221,8 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    directory = args.directory or Settings().triggers_dir or default_triggers_dir()
-    trigger_set = load_triggers(directory)
+    settings = Settings()
+    directory = args.directory or settings.triggers_dir or default_triggers_dir()
+    trigger_set = load_triggers(directory, settings.allowed_lateness.total_seconds())
     print(f"{directory}: {len(trigger_set.triggers)} triggers valid (version {trigger_set.version})")
     return 0

@@ -21,12 +21,12 @@ class Configuration:
     version: str
 
 
-def load_configuration(triggers_dir: Path, messages_dir: Path) -> Configuration:
+def load_configuration(triggers_dir: Path, messages_dir: Path, allowed_lateness: float = 0.0) -> Configuration:
     """Raises `InvalidConfig` with every problem of either directory, or of the two together."""
     problems: list[ConfigProblem] = []
     triggers = messages = None
     try:
-        triggers = load_triggers(triggers_dir)
+        triggers = load_triggers(triggers_dir, allowed_lateness)
     except InvalidConfig as exc:
         problems.extend(exc.problems)
     try:

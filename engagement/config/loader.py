@@ -58,8 +58,10 @@ def default_triggers_dir() -> Path:
     return here.parent / "triggers"
 
 
-def load_triggers(directory: Path) -> TriggerSet:
-    """Validate every `*.yaml`/`*.yml` file in `directory`; raise `InvalidConfig` listing every problem."""
+def load_triggers(directory: Path, allowed_lateness: float = 0.0) -> TriggerSet:
+    """Validate every `*.yaml`/`*.yml` file in `directory`; raise `InvalidConfig` listing every problem.
+    `allowed_lateness` (seconds): a live timer is decided that long after it falls due at the
+    earliest, so a send window no longer than it could never send."""
     if not directory.is_dir():
         raise InvalidConfig([ConfigProblem(str(directory), 0, "-", "not a directory")])
     files = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
@@ -76,6 +78,18 @@ def load_triggers(directory: Path) -> TriggerSet:
         spec, file_problems = _load_one(path, text)
         problems.extend(file_problems)
         if spec is None:
+            continue
+        if spec.enabled and spec.send_within.total_seconds() <= allowed_lateness:
+            node, _, _ = parse_yaml(str(path), text)
+            problems.append(
+                ConfigProblem(
+                    str(path),
+                    line_of(node, ["send_within"]),
+                    "send_within",
+                    f"must be longer than the allowed lateness ({allowed_lateness:g}s, "
+                    "ENGAGEMENT_ALLOWED_LATENESS): timers are decided that late, so every send would miss its window",
+                )
+            )
             continue
         if spec.id in seen:
             problems.append(

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from engagement.config.loader import (
     ConfigProblem,
@@ -32,11 +32,28 @@ from engagement.config.loader import (
     plain_message,
     read_config_text,
 )
-from engagement.core.catalog import ButtonSpec, LocaleFallbacks, MessageCatalog, MessageSpec, WhatsAppTemplate, Wording
+from engagement.core.catalog import (
+    ButtonSpec,
+    LocaleFallbacks,
+    MessageCatalog,
+    MessageSpec,
+    WhatsAppTemplate,
+    Wording,
+    canonical_locale,
+)
 from engagement.core.text_template import TextTemplate
 
 LOCALES_FILE = "_locales.yaml"
-Locale = Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
+
+
+def _bcp47_case(tag: str) -> str:
+    canonical = canonical_locale(tag)
+    if tag != canonical:
+        raise ValueError(f"write {canonical!r}: locale tags are case-sensitive here (BCP 47 case)")
+    return tag
+
+
+Locale = Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$"), AfterValidator(_bcp47_case)]
 Text = Annotated[str, Field(min_length=1, max_length=1024)]
 
 
@@ -125,9 +142,31 @@ def load_messages(directory: Path) -> MessageCatalog:
         spec = _message_spec(parsed, path, raw, problems)
         if spec is not None:
             messages[parsed.trigger] = spec
+    problems.extend(_unknown_fallbacks(directory / LOCALES_FILE, locales, messages))
     if problems:
         raise InvalidConfig(problems)
     return MessageCatalog(messages, locales, digest.hexdigest()[:12])
+
+
+def _unknown_fallbacks(path: Path, locales: LocaleFallbacks, messages: dict[str, MessageSpec]) -> list[ConfigProblem]:
+    """A fallback must name a locale some message is written in, or one that falls back further."""
+    if not path.is_file():
+        return []
+    known = {locale for spec in messages.values() for locale in spec.locales} | set(locales.fallbacks)
+    node, _, _ = parse_yaml(str(path), path.read_text(encoding="utf-8", errors="replace"))
+    problems = []
+    for source, targets in locales.fallbacks.items():
+        for n, target in enumerate(targets):
+            if target not in known:
+                problems.append(
+                    ConfigProblem(
+                        str(path),
+                        line_of(node, ["fallbacks", source, n]),
+                        f"fallbacks.{source}.{n}",
+                        f"no message is written in {target!r}; known locales: {', '.join(sorted(known))}",
+                    )
+                )
+    return problems
 
 
 def _validate(
@@ -141,7 +180,8 @@ def _validate(
         return model.model_validate(data)
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
-            loc = [p for p in err["loc"] if p not in ("list[constrained-str]", "dict[constrained-str,constrained-str]")]
+            skipped = ("list[constrained-str]", "dict[constrained-str,constrained-str]", "[key]")
+            loc = [p for p in err["loc"] if p not in skipped]
             where = ".".join(str(p) for p in loc) or "-"
             problems.append(ConfigProblem(str(path), line_of(node, list(loc)), where, plain_message(err)))
         return None

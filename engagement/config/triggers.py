@@ -108,6 +108,14 @@ class CartIdleTrigger(_Trigger):
     activity: tuple[CartActivity, ...] = ("cart.updated", "page.viewed")
     policies: MarketingPolicies = MarketingPolicies(cooldown=timedelta(hours=24))
 
+    @model_validator(mode="after")
+    def _idle_positive(self) -> CartIdleTrigger:
+        if self.idle <= timedelta(0):
+            raise ValueError("idle must be longer than 0s")
+        if "cart.updated" not in self.activity:
+            raise ValueError("activity must include cart.updated")
+        return self
+
 
 class BrowseAbandonmentTrigger(_Trigger):
     kind: Literal["browse_abandonment"]

@@ -9,6 +9,20 @@ from dataclasses import dataclass, field
 from engagement.core.text_template import TextTemplate
 
 
+def canonical_locale(tag: str) -> str:
+    """BCP 47 case: `zh-tw` -> `zh-TW`, `zh-hant-tw` -> `zh-Hant-TW`, `EN` -> `en`."""
+    parts = tag.split("-")
+    out = [parts[0].lower()]
+    for part in parts[1:]:
+        if len(part) == 4 and part.isalpha():
+            out.append(part.title())  # a script
+        elif (len(part) == 2 and part.isalpha()) or (len(part) == 3 and part.isdigit()):
+            out.append(part.upper())  # a region
+        else:
+            out.append(part.lower())
+    return "-".join(out)
+
+
 @dataclass(frozen=True, slots=True)
 class LocaleFallbacks:
     """`chain("zh-HK")` -> [zh-HK, zh-TW, zh, en]: the locale itself, its listed fallbacks, its
@@ -22,6 +36,7 @@ class LocaleFallbacks:
     def chain(self, locale: str | None) -> list[str]:
         chain: list[str] = []
         if locale:
+            locale = canonical_locale(locale)  # a profile may say zh-tw
             language = locale.split("-")[0].lower()
             for step in (locale, language):
                 chain.append(step)

@@ -219,7 +219,19 @@ class Engine:
     def fire(
         self, state: CustomerState, timer: Timer, at: float, out: list[Decision], profile_: Profile | None = None
     ) -> None:
-        """Decide a due timer: run the policy chain, then send, suppress, or hold it for quiet hours."""
+        """Decide a due timer. No timer can stop the others: one whose decision fails (a bug, or a
+        configuration that passed validation and still cannot be evaluated) is suppressed with
+        `internal_error`, and the timers after it are decided as usual."""
+        try:
+            self._fire(state, timer, at, out, profile_)
+        except Exception:  # a decision is data: the runtimes count internal_error and go on
+            self.drop_timer(state, timer)
+            out.append(self._decision(state, timer, "suppress", r.INTERNAL_ERROR, at))
+
+    def _fire(
+        self, state: CustomerState, timer: Timer, at: float, out: list[Decision], profile_: Profile | None = None
+    ) -> None:
+        """Run the policy chain, then send, suppress, or hold the timer for quiet hours."""
         if timer.version and timer.version != self.config_version and self._hand_over(state, timer, at, out, profile_):
             return
         spec = self.specs[timer.trigger_id]
@@ -262,7 +274,7 @@ class Engine:
             return True
         earlier = self.earlier.get(timer.version)
         if current.in_flight == "keep" and earlier is not None and timer.trigger_id in earlier.specs:
-            earlier.fire(state, timer, at, out, profile_)
+            earlier._fire(state, timer, at, out, profile_)
             return True
         timer.version = self.config_version  # migrate (or an armed version no longer known)
         return False

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -16,15 +15,16 @@ from aiohttp import web
 
 from engagement.embedded.demo import DEMO_DIR, feed_demo
 from engagement.embedded.service import EmbeddedService
-from engagement.embedded.store import EmbeddedStore
+from engagement.embedded.store import EmbeddedStore, StoreBusy
 from engagement.live.api_keys import SCOPES, KeyRing, KeysFileError, new_key
-from engagement.live.config_reload import live_configuration, watch
+from engagement.live.config_reload import ConfigWatcher, live_configuration, watch
 from engagement.live.guard import InsecureBind, refuse_open_bind
 from engagement.live.http import Api, make_app, serve
 from engagement.live.metrics import Metrics, standard_metrics
 from engagement.live.privacy import configure_logging, mask_phones
 from engagement.live.rate_limit import LocalGcra, burst_for
 from engagement.live.security_reports import SecurityReports
+from engagement.live.supervisor import Supervisor
 from engagement.live.twilio_webhook import twilio_webhook_settings
 from engagement.live.whatsapp_webhook import WebhookSettings
 from engagement.providers.factory import build_provider
@@ -54,7 +54,8 @@ async def run(settings: Settings, demo: bool, host: str) -> int:
     limiter = None
     if settings.provider in ("whatsapp", "twilio"):
         limiter = LocalGcra(settings.whatsapp_max_rps, burst_for(settings.whatsapp_max_rps))
-    security = SecurityReports(settings.security_webhook_url, metrics)
+    supervisor = Supervisor(metrics)
+    security = SecurityReports(settings.security_webhook_url, metrics, supervisor=supervisor)
     service = EmbeddedService(
         engine,
         store,
@@ -66,12 +67,13 @@ async def run(settings: Settings, demo: bool, host: str) -> int:
         send_log=provider if isinstance(provider, FileProvider) else None,
         retention_days=settings.retention_days,
     )
-    app = _http_app(settings, service, store, metrics, keys)
+    app = _http_app(settings, service, store, metrics, keys, supervisor)
     try:
         runner = await serve(app, host, settings.http_port)
-    except OSError:
+    except OSError as exc:
         if not demo:
-            raise
+            store.close()
+            raise CannotListen(f"cannot listen on {host}:{settings.http_port}: {exc.strerror}") from None
         runner = await serve(app, host, 0)  # the demo need not own the usual port
     port = runner.addresses[0][1] if runner.addresses else settings.http_port
     log.info(
@@ -89,13 +91,7 @@ async def run(settings: Settings, demo: bool, host: str) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    tasks = [
-        asyncio.create_task(service.run_timers()),
-        asyncio.create_task(service.run_sender()),
-        asyncio.create_task(service.run_retention()),
-    ]
-    if watcher is not None:
-        tasks.append(asyncio.create_task(watch(watcher, service.use_engine, settings.config_poll.total_seconds())))
+    _start_tasks(supervisor, service, watcher, settings.config_poll.total_seconds())
     try:
         if demo:
             await _demo(service, store, stop)
@@ -103,10 +99,7 @@ async def run(settings: Settings, demo: bool, host: str) -> int:
             await stop.wait()
     finally:
         service.stop()
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await supervisor.stop()
         await runner.cleanup()
         await provider.close()
         await security.close()
@@ -114,8 +107,27 @@ async def run(settings: Settings, demo: bool, host: str) -> int:
     return 0
 
 
+def _start_tasks(supervisor: Supervisor, service: EmbeddedService, watcher: ConfigWatcher | None, poll: float) -> None:
+    """The background tasks, each supervised: a failure is logged, counted and restarted."""
+    supervisor.start("timers", service.run_timers)
+    supervisor.start("sender", service.run_sender)
+    supervisor.start("retention", service.run_retention)
+    if watcher is not None:
+        reloading = watcher
+        supervisor.start("config", lambda: watch(reloading, service.use_engine, poll))
+
+
+class CannotListen(RuntimeError):
+    """The HTTP port is taken or not ours to open."""
+
+
 def _http_app(
-    settings: Settings, service: EmbeddedService, store: EmbeddedStore, metrics: Metrics, keys: KeyRing
+    settings: Settings,
+    service: EmbeddedService,
+    store: EmbeddedStore,
+    metrics: Metrics,
+    keys: KeyRing,
+    supervisor: Supervisor,
 ) -> web.Application:
     webhook = WebhookSettings(
         settings.whatsapp_verify_token.get_secret_value(), settings.whatsapp_app_secret.get_secret_value(), service
@@ -125,6 +137,7 @@ def _http_app(
         forget=service.forget,
         webhook=webhook,
         twilio=twilio_webhook_settings(settings, service),
+        health=supervisor.health,
     )
     return make_app(
         service,
@@ -159,6 +172,6 @@ def main(demo: bool, host: str) -> int:
     configure_logging()
     try:
         return asyncio.run(run(Settings(), demo, host))
-    except (KeysFileError, InsecureBind) as exc:
+    except (KeysFileError, InsecureBind, CannotListen, StoreBusy) as exc:
         sys.stderr.write(f"engagement run: {exc}\n")
         return 2

@@ -15,10 +15,12 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from engagement.core.decisions import Decision
 from engagement.core.engine import Engine
 from engagement.core.state import CustomerState
+from engagement.decode import Rejection
 from engagement.embedded.store import EmbeddedStore, OutboxRow, Prepared
 from engagement.events import Event
 from engagement.live.ingest import Taken
@@ -38,6 +40,22 @@ TICK_SECONDS = 0.2
 YIELD_EVERY = 127  # events applied between two yields to the event loop (a power of two less one)
 RETENTION_CHECK_SECONDS = 3600.0
 CONCURRENT_SENDS = 8  # requests in flight to the provider (keep-alive connections)
+
+
+NOT_PROCESSED = Rejection(
+    "body",
+    "this customer's events could not be processed (an internal error, logged); "
+    "none of them in this request was kept: send them again",
+)
+
+
+@dataclass
+class _Batch:
+    """What one batch (or one pass of the timers) changes before it is committed."""
+
+    touched: dict[str, CustomerState] = field(default_factory=dict)
+    decisions: list[Decision] = field(default_factory=list)
+    failed: set[str] = field(default_factory=set)
 
 
 class StoreBudget:
@@ -84,36 +102,62 @@ class EmbeddedService:
     # ---- ingest (the HTTP port) ---------------------------------------------------
 
     async def ingest(self, events: list[Event]) -> Taken:
+        """Apply and commit a batch; answered only once it is on disk. A customer whose events cannot
+        be applied is left out of the batch whole (their events refused, their state as it was on
+        disk); the other customers are committed. When the commit fails, nothing of the batch is
+        kept, in memory or on disk, and the error propagates."""
         async with self._lock:
             now = self.clock()
-            touched: dict[str, CustomerState] = {}
-            decisions: list[Decision] = []
+            batch = _Batch()
             duplicates = late = 0
             engine, store, watermark = self.engine, self.store, self.watermark
+            saved = (watermark.max_seen, self.applied)
             refused = refused_phones(events, await self._claim_phones(phone_claims(events)))
-            for n, event in enumerate(events):
-                if n & YIELD_EVERY == YIELD_EVERY:
-                    await asyncio.sleep(0)  # a large batch lets health checks and webhooks through
-                if refused and n in refused:
-                    continue
-                t = event.occurred_at.timestamp()
-                current = self._current(now, caught_up=False)
-                if t < current:
-                    late += 1
-                cid = event.customer_id
-                state = touched.get(cid) or store.load_state(cid) or CustomerState(cid)
-                if not engine.admit(state, event, now, current, decisions, t):
-                    duplicates += 1
-                    continue
-                touched[cid] = state
-                watermark.observe(t)
-                self._wake(state)
-            await self._advance(self._current(now, caught_up=False), now, touched, decisions)
-            await self._commit(touched, decisions)
+            try:
+                for n, event in enumerate(events):
+                    if n & YIELD_EVERY == YIELD_EVERY:
+                        await asyncio.sleep(0)  # a large batch lets health checks and webhooks through
+                    cid = event.customer_id
+                    if (refused and n in refused) or cid in batch.failed:
+                        continue
+                    t = event.occurred_at.timestamp()
+                    current = self._current(now, caught_up=False)
+                    if t < current:
+                        late += 1
+                    state = batch.touched.get(cid) or store.load_state(cid) or CustomerState(cid)
+                    try:
+                        admitted = engine.admit(state, event, now, current, batch.decisions, t)
+                    except Exception:  # a bug must cost this customer's events, not the batch
+                        self._fail(cid, batch)
+                        continue
+                    if not admitted:
+                        duplicates += 1
+                        continue
+                    batch.touched[cid] = state
+                    watermark.observe(t)
+                    self._wake(state)
+                await self._advance(self._current(now, caught_up=False), now, batch)
+                await self._commit(batch)
+            except BaseException:
+                watermark.max_seen, self.applied = saved  # no trace of the batch in memory
+                store.evict_all()
+                raise
             self.metrics.inc("engagement_events_total", late, result="late")
             if refused:
                 self.metrics.inc("engagement_phone_claims_refused_total", len(refused))
+            for n, event in enumerate(events):
+                if event.customer_id in batch.failed:
+                    refused[n] = NOT_PROCESSED
             return Taken(duplicates, sorted(refused.items()))
+
+    def _fail(self, cid: str, batch: _Batch) -> None:
+        """Leave a customer out of the batch: their state as it is on disk, their decisions dropped."""
+        log.exception("customer %s: processing failed; their events in this batch are refused", cid)
+        self.metrics.inc("engagement_customer_failures_total")
+        batch.failed.add(cid)
+        batch.touched.pop(cid, None)
+        batch.decisions[:] = [d for d in batch.decisions if d.customer_id != cid]
+        self.store.evict(cid)
 
     async def _claim_phones(self, claims: list[tuple[str, str]]) -> list[bool]:
         """The store's phone claims, a slice at a time (each its own transaction; claims are idempotent)."""
@@ -188,10 +232,14 @@ class EmbeddedService:
             if not self._wakeups or self._wakeups[0][0] > current:
                 self.applied = max(self.applied, current)
                 return
-            touched: dict[str, CustomerState] = {}
-            decisions: list[Decision] = []
-            await self._advance(current, now, touched, decisions)
-            await self._commit(touched, decisions)
+            batch, applied = _Batch(), self.applied
+            try:
+                await self._advance(current, now, batch)
+                await self._commit(batch)
+            except BaseException:
+                self.applied = applied  # nothing of the pass stays in memory
+                self.store.evict_all()
+                raise
 
     def pending(self) -> int:
         """Wake-ups still queued (a customer may hold more than one until the stale ones are dropped)."""
@@ -251,8 +299,8 @@ class EmbeddedService:
         if wake is not None:
             heapq.heappush(self._wakeups, (wake, state.customer_id))
 
-    async def _advance(self, upto: float, now: float, touched: dict[str, CustomerState], out: list[Decision]) -> None:
-        wakeups, store, engine = self._wakeups, self.store, self.engine
+    async def _advance(self, upto: float, now: float, batch: _Batch) -> None:
+        wakeups, store, engine, touched = self._wakeups, self.store, self.engine, batch.touched
         woken = 0
         while wakeups and wakeups[0][0] <= upto:
             woken += 1
@@ -265,17 +313,24 @@ class EmbeddedService:
             wake = state.wake_at()
             if wake is None or wake > upto:
                 continue  # a stale entry: the customer's timer moved or went
-            engine.run_until(state, upto, now, out)
+            if cid in batch.failed:
+                continue
+            try:
+                engine.run_until(state, upto, now, batch.decisions)
+            except Exception:  # one customer's failure must not stop the timers of the others
+                self._fail(cid, batch)
+                continue
             touched[cid] = state
             self._wake(state)
         self.applied = max(self.applied, upto)
 
-    async def _commit(self, touched: dict[str, CustomerState], decisions: list[Decision]) -> None:
+    async def _commit(self, work: _Batch) -> None:
         """Encode the batch a slice at a time (letting the event loop through), then write it in one
         transaction."""
+        decisions = work.decisions
         meta = {"max_seen": self.watermark.max_seen, "applied": self.applied}
         batch = Prepared()
-        states = list(touched.values())
+        states = list(work.touched.values())
         for start in range(0, len(states), YIELD_EVERY + 1):
             if start:
                 await asyncio.sleep(0)

@@ -172,6 +172,13 @@ class EmbeddedStore:
         self._remember(state)
         return state
 
+    def evict(self, customer_id: str) -> None:
+        """Forget the cached state: the next load reads what is on disk."""
+        self._cache.pop(customer_id, None)
+
+    def evict_all(self) -> None:
+        self._cache.clear()
+
     def wakeups(self) -> list[tuple[float, str]]:
         return [(due, cid) for cid, due in self._db.execute("SELECT customer_id, due FROM wakeups")]
 

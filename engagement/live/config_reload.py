@@ -67,7 +67,7 @@ class ConfigWatcher:
             return None
         self._seen = seen
         try:
-            configuration = load_configuration(self.triggers_dir, self.messages_dir)
+            configuration = load_configuration(self.triggers_dir, self.messages_dir, self.settings.allowed_lateness)
         except InvalidConfig as exc:
             self.metrics.inc(RELOADS, result="rejected")
             log.error(
@@ -97,7 +97,9 @@ def live_configuration(
     engine_settings = settings.engine_settings()
     if allowed_lateness is not None:
         engine_settings = replace(engine_settings, allowed_lateness=allowed_lateness)
-    engine = Engine.of(load_configuration(triggers_dir, messages_dir), engine_settings)
+    engine = Engine.of(
+        load_configuration(triggers_dir, messages_dir, engine_settings.allowed_lateness), engine_settings
+    )
     if settings.config_poll.total_seconds() <= 0:
         return engine, None
     return engine, ConfigWatcher(triggers_dir, messages_dir, engine_settings, standard_metrics(), engine)

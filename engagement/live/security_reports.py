@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 import httpx
 
 from engagement.live.metrics import Metrics
+from engagement.live.supervisor import Supervisor
 from engagement.timefmt import rfc3339
 
 log = logging.getLogger("engagement.security")
@@ -73,18 +74,28 @@ class SecurityReports:
     does not wait for the shop's endpoint."""
 
     def __init__(
-        self, webhook_url: str, metrics: Metrics, publish: Callable[[SecurityReport], Awaitable[None]] | None = None
+        self,
+        webhook_url: str,
+        metrics: Metrics,
+        publish: Callable[[SecurityReport], Awaitable[None]] | None = None,
+        supervisor: Supervisor | None = None,
     ) -> None:
         self.webhook = SecurityWebhook(webhook_url, metrics) if webhook_url else None
         self.publish = publish
-        self._background: set[asyncio.Task[bool]] = set()
+        self.supervisor = supervisor or Supervisor(metrics)
+        self._background: set[asyncio.Task[None]] = set()
 
     async def report(self, report: SecurityReport) -> None:
         log.warning("customer %s answered 'not me' to a login alert", report.customer_id)
         if self.publish is not None:
             await self.publish(report)
         if self.webhook is not None:
-            task = asyncio.create_task(self.webhook.post(report))
+            webhook = self.webhook
+
+            async def post() -> None:
+                await webhook.post(report)
+
+            task = asyncio.create_task(self.supervisor.once("security_reports", post))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
 

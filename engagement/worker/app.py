@@ -23,8 +23,10 @@ from engagement.live.metrics import Metrics, standard_metrics
 from engagement.live.phone_owners import phone_claims, refused_phones
 from engagement.live.rate_limit import RateLimiter, Unlimited, burst_for
 from engagement.live.security_reports import SecurityReport, SecurityReports
+from engagement.live.supervisor import Supervisor
 from engagement.live.twilio_webhook import twilio_webhook_settings
 from engagement.live.whatsapp_webhook import WebhookSettings
+from engagement.providers.base import Provider
 from engagement.providers.factory import build_provider
 from engagement.providers.file import FileProvider
 from engagement.settings import Settings
@@ -94,8 +96,13 @@ def create_app(
     async def _rebalanced(*_: Any, **__: Any) -> None:
         rebuild_wanted[0] = True
 
+    supervisor = Supervisor(metrics)
+
     @app.timer(TICK_INTERVAL_SECONDS)
     async def tick() -> None:
+        await supervisor.once("timers", tick_round)
+
+    async def tick_round() -> None:
         if app.rebalancing:
             return
         assigned = {tp.partition for tp in app.consumer.assignment() if tp.topic in names.inputs}
@@ -110,16 +117,28 @@ def create_app(
 
     producing = TopicIngest(out_topics, names, outbox, metrics, partition_of)
 
+    add_sender_task(app, settings, outbox, provider, supervisor, producing)
+    add_upkeep_tasks(app, supervisor, watcher, service, settings.config_poll.total_seconds())
+    add_http_task(app, settings, producing, outbox, supervisor, out_topics[names.security], host)
+    return app
+
+
+def add_sender_task(
+    app: faust.App,
+    settings: Settings,
+    outbox: RedisOutbox,
+    provider: Provider,
+    supervisor: Supervisor,
+    producing: TopicIngest,
+) -> None:
+    """The sender: due sends from the Redis outbox to the provider; refusals back to the engine."""
+
     @app.task
     async def sender() -> None:
         quiet_library_debug_logs()
         limiter, budget = send_limiter(settings, outbox), budget_for(settings, outbox)
-        await WorkerSender(outbox, provider, metrics, limiter, producing.ingest, budget).run()
-
-    add_upkeep_tasks(app, metrics, watcher, service, settings.config_poll.total_seconds())
-
-    add_http_task(app, settings, producing, outbox, metrics, out_topics[names.security], host)
-    return app
+        sending = WorkerSender(outbox, provider, supervisor.metrics, limiter, producing.ingest, budget)
+        await supervisor.run("sender", sending.run)
 
 
 def add_http_task(
@@ -127,20 +146,20 @@ def add_http_task(
     settings: Settings,
     producing: TopicIngest,
     outbox: RedisOutbox,
-    metrics: Metrics,
+    supervisor: Supervisor,
     security_topic: Any,
     host: str,
 ) -> None:
     """The HTTP API, behind the API keys; a server that would listen beyond loopback without
-    keys is refused before the worker starts."""
+    keys is refused before the worker starts. `/healthz` reports the supervised tasks."""
     keys = KeyRing(settings.keys_file())
     refuse_open_bind(host, keys)
 
     @app.task
     async def http() -> None:
-        reports = security_reports(settings, metrics, security_topic)
+        reports = security_reports(settings, supervisor, security_topic)
         port = RedisWebhookPort(outbox, producing, reports.report)
-        await serve_http(settings, producing, port, metrics, host, keys)
+        await serve_http(settings, producing, port, supervisor, host, keys)
 
 
 async def reread_stalled(consumer: Any, progress: InputProgress, metrics: Metrics) -> None:
@@ -152,20 +171,23 @@ async def reread_stalled(consumer: Any, progress: InputProgress, metrics: Metric
 
 
 def add_upkeep_tasks(
-    app: faust.App, metrics: Metrics, watcher: ConfigWatcher | None, service: WorkerService, poll: float
+    app: faust.App, supervisor: Supervisor, watcher: ConfigWatcher | None, service: WorkerService, poll: float
 ) -> None:
     """Stalled table restores read again; trigger and message files reloaded when they change."""
+    metrics = supervisor.metrics
 
     @app.task
     async def restore_watch() -> None:
-        await reread_stalled_restores(app, metrics, RestoreWatch(), time.monotonic)
+        await supervisor.run(
+            "restore_watch", lambda: reread_stalled_restores(app, metrics, RestoreWatch(), time.monotonic)
+        )
 
     if watcher is not None:
         reloading = watcher
 
         @app.task
         async def reload_config() -> None:
-            await watch(reloading, service.use_engine, poll)
+            await supervisor.run("config", lambda: watch(reloading, service.use_engine, poll))
 
 
 async def send_due_ticks(
@@ -293,14 +315,25 @@ def apply_batch(
 
 
 async def serve_http(
-    settings: Settings, producing: TopicIngest, port: RedisWebhookPort, metrics: Metrics, host: str, keys: KeyRing
+    settings: Settings,
+    producing: TopicIngest,
+    port: RedisWebhookPort,
+    supervisor: Supervisor,
+    host: str,
+    keys: KeyRing,
 ) -> None:
     """The HTTP API of the worker: ingest produces to the topics; erasure goes to the owning
     worker through the ticks topic; the WhatsApp and Twilio webhooks."""
     whatsapp = WebhookSettings(
         settings.whatsapp_verify_token.get_secret_value(), settings.whatsapp_app_secret.get_secret_value(), port
     )
-    api = Api(forget=producing.forget, webhook=whatsapp, twilio=twilio_webhook_settings(settings, port))
+    api = Api(
+        forget=producing.forget,
+        webhook=whatsapp,
+        twilio=twilio_webhook_settings(settings, port),
+        health=supervisor.health,
+    )
+    metrics = supervisor.metrics
     app = make_app(
         producing,
         metrics,
@@ -314,13 +347,13 @@ async def serve_http(
     log.info("worker http on %s:%d with %d API keys", host, settings.http_port, len(keys))
 
 
-def security_reports(settings: Settings, metrics: Metrics, topic: Any) -> SecurityReports:
+def security_reports(settings: Settings, supervisor: Supervisor, topic: Any) -> SecurityReports:
     """A "not me" report goes to the security topic, and to the webhook URL when one is set."""
 
     async def publish(report: SecurityReport) -> None:
         await topic.send(key=report.customer_id.encode(), value=report.to_json())
 
-    return SecurityReports(settings.security_webhook_url, metrics, publish)
+    return SecurityReports(settings.security_webhook_url, supervisor.metrics, publish, supervisor)
 
 
 def budget_for(settings: Settings, outbox: RedisOutbox) -> RedisRecipientBudget | None:
