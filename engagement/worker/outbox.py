@@ -3,12 +3,15 @@
 A `send` decision is claimed and queued in one atomic step (a Lua script): the key's claim is set
 with NX, so a decision that is reprocessed after a crash or a rebalance is never queued twice.
 Queued sends sit in a sorted set scored by the time they may go out (pacing, retries), and a
-sender takes due ones atomically, so two workers never take the same send. A send taken but not
-settled (the worker died during the provider call) stays `sending` and is never sent again: one
-message at most, as in `run`.
+sender takes due ones atomically under a lease (`leased`), so two workers never take the same
+send. Each send is marked `sending` only right before its own provider call. A worker that dies
+therefore loses only the calls it had in flight: those become `unknown` when their lease ends
+and are never sent again (one message at most, as in `run`; a status webhook may settle them),
+while the sends it had taken but not yet called go back to the queue for another sender.
 
 Keys, under the namespace `<app_id>:`: `send:<key>` (the claim's status, kept 30 days), `outbox`
-(the sorted set) and `outbox:payload` (a hash of the queued messages).
+(the sorted set), `outbox:payload` (a hash of the queued messages) and `outbox:leased` (taken
+sends by the end of their lease).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from engagement.providers.base import OutboundMessage
 log = logging.getLogger("engagement.outbox")
 
 CLAIM_TTL_SECONDS = 30 * 86_400
+LEASE_SECONDS = 30.0  # how long taken sends wait for their call before another sender may take them
 T = TypeVar("T")
 
 _ENQUEUE = """
@@ -46,8 +50,9 @@ local taken = {}
 for _, key in ipairs(due) do
   redis.call('ZREM', KEYS[1], key)
   local payload = redis.call('HGET', KEYS[2], key)
-  redis.call('SET', ARGV[3] .. key, 'sending', 'EX', ARGV[4])
   if payload then
+    redis.call('SET', ARGV[3] .. key, 'leased', 'EX', ARGV[4])
+    redis.call('ZADD', KEYS[3], ARGV[5], key)
     table.insert(taken, key)
     table.insert(taken, payload)
   end
@@ -55,9 +60,36 @@ end
 return taken
 """
 
+_MARK_SENDING = """
+if redis.call('GET', KEYS[1]) ~= 'leased' then return 0 end
+redis.call('SET', KEYS[1], 'sending', 'EX', ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+return 1
+"""
+
+_REAP = """
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 500)
+local back, unknown = 0, 0
+for _, key in ipairs(expired) do
+  redis.call('ZREM', KEYS[1], key)
+  local status = redis.call('GET', ARGV[2] .. key)
+  if status == 'leased' then
+    redis.call('SET', ARGV[2] .. key, 'queued', 'EX', ARGV[3])
+    redis.call('ZADD', KEYS[2], ARGV[1], key)
+    back = back + 1
+  elseif status == 'sending' then
+    redis.call('SET', ARGV[2] .. key, 'unknown', 'EX', ARGV[3])
+    redis.call('HDEL', KEYS[3], key)
+    unknown = unknown + 1
+  end
+end
+return {back, unknown}
+"""
+
 _SETTLE = """
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 redis.call('HDEL', KEYS[2], ARGV[3])
+redis.call('ZREM', KEYS[3], ARGV[3])
 return 1
 """
 
@@ -66,6 +98,7 @@ local current = redis.call('GET', KEYS[1])
 if current ~= 'unknown' and current ~= 'sending' then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 redis.call('HDEL', KEYS[2], ARGV[3])
+redis.call('ZREM', KEYS[3], ARGV[3])
 return 1
 """
 
@@ -73,6 +106,7 @@ _REQUEUE = """
 redis.call('SET', KEYS[1], 'queued', 'EX', ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
+redis.call('ZREM', KEYS[4], ARGV[2])
 return 1
 """
 
@@ -139,11 +173,14 @@ class RedisOutbox:
         self.namespace = namespace
         self._queue = f"{namespace}:outbox"
         self._payloads = f"{namespace}:outbox:payload"
+        self._leased = f"{namespace}:outbox:leased"  # taken by a sender, by when its lease ends
         self._enqueue = self.redis.register_script(_ENQUEUE)
         self._take_due = self.redis.register_script(_TAKE_DUE)
         self._settle = self.redis.register_script(_SETTLE)
         self._requeue = self.redis.register_script(_REQUEUE)
         self._reconcile = self.redis.register_script(_RECONCILE)
+        self._mark_sending = self.redis.register_script(_MARK_SENDING)
+        self._reap = self.redis.register_script(_REAP)
         self._claim_phones = self.redis.register_script(_CLAIM_PHONES)
         self._forget_phones = self.redis.register_script(_FORGET_PHONES)
         self._phones = f"{namespace}:phones"  # phone -> customer
@@ -166,30 +203,48 @@ class RedisOutbox:
         return added
 
     async def take_due(self, now: float, limit: int) -> list[QueuedSend]:
-        """Due sends, each marked `sending` and handed to this caller only."""
+        """Due sends, each leased to this caller only for `LEASE_SECONDS`. A lease is not yet a
+        call: `mark_sending` comes right before each provider call, so a worker that dies holding
+        leases loses none of them (`reap` puts them back in the queue when the lease ends)."""
         prefix = f"{self.namespace}:send:"
-        keys = [self._queue, self._payloads]
-        args: list[str | int] = [repr(now), limit, prefix, CLAIM_TTL_SECONDS]
+        keys = [self._queue, self._payloads, self._leased]
+        args: list[str | int] = [repr(now), limit, prefix, CLAIM_TTL_SECONDS, repr(now + LEASE_SECONDS)]
         flat: list[Any] = await self.retrying(lambda: self._take_due(keys=keys, args=args))
         return [QueuedSend.decode(flat[i + 1]) for i in range(0, len(flat), 2)]
 
+    async def mark_sending(self, key: str, now: float, timeout: float) -> bool:
+        """Just before the provider call: False when the lease was lost (the send went back to the
+        queue, for a sender that will make the call instead)."""
+        keys = [self.claim_key(key), self._leased]
+        args: list[str | int] = [CLAIM_TTL_SECONDS, repr(now + timeout + LEASE_SECONDS), key]
+        return bool(await self.retrying(lambda: self._mark_sending(keys=keys, args=args)))
+
+    async def reap(self, now: float) -> tuple[int, int]:
+        """Leases that ended: sends never called go back to the queue; calls whose worker died
+        during them become `unknown` (never resent; a status webhook may settle them)."""
+        prefix = f"{self.namespace}:send:"
+        keys = [self._leased, self._queue, self._payloads]
+        args: list[str | int] = [repr(now), prefix, CLAIM_TTL_SECONDS]
+        back, unknown = await self.retrying(lambda: self._reap(keys=keys, args=args))
+        return int(back), int(unknown)
+
     async def settle(self, key: str, status: str) -> None:
         """A final status (sent, failed, unknown, expired); the key is never sent again."""
-        keys = [self.claim_key(key), self._payloads]
+        keys = [self.claim_key(key), self._payloads, self._leased]
         args: list[str | int] = [status, CLAIM_TTL_SECONDS, key]
         await self.retrying(lambda: self._settle(keys=keys, args=args))
 
     async def reconcile(self, key: str, outcome: str) -> bool:
         """A send left unknown (read timeout) or sending (its worker died during the call), settled
         from a status webhook; False for any other send."""
-        keys = [self.claim_key(key), self._payloads]
+        keys = [self.claim_key(key), self._payloads, self._leased]
         args: list[str | int] = [outcome, CLAIM_TTL_SECONDS, key]
         return bool(await self.retrying(lambda: self._reconcile(keys=keys, args=args)))
 
     async def requeue(self, send: QueuedSend, at: float) -> None:
         """Back into the queue for a retry at `at`, one attempt more."""
         again = QueuedSend(send.message, send.deadline, send.attempts + 1)
-        keys = [self.claim_key(send.message.key), self._queue, self._payloads]
+        keys = [self.claim_key(send.message.key), self._queue, self._payloads, self._leased]
         args: list[str | int] = [repr(at), send.message.key, again.encode(), CLAIM_TTL_SECONDS]
         await self.retrying(lambda: self._requeue(keys=keys, args=args))
 
@@ -253,6 +308,7 @@ class RedisOutbox:
             pipe: Any = self.redis.pipeline(transaction=True)
             pipe.zrem(self._queue, key)
             pipe.hdel(self._payloads, key)
+            pipe.zrem(self._leased, key)
             pipe.set(self.claim_key(key), "erased", ex=CLAIM_TTL_SECONDS)
             await pipe.execute()
 

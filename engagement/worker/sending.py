@@ -29,6 +29,7 @@ class WorkerSender:
     limiter: RateLimiter
     feedback: Feedback
     budget: RecipientBudget | None = None
+    call_timeout: float = 30.0  # the provider's answer is awaited this long
 
     async def send_due(self) -> int:
         """Carry out the sends that are due now; how many were taken."""
@@ -39,6 +40,9 @@ class WorkerSender:
             async with lanes:
                 await self.limiter.acquire()
                 message = send.message
+                if not await self.outbox.mark_sending(message.key, time.time(), self.call_timeout):
+                    self.metrics.inc("engagement_sends_total", result="lease_lost")
+                    return  # back in the queue: another sender makes the call
                 outcome = await deliver(
                     self.provider, message, time.time(), send.deadline, send.attempts + 1, self.metrics, self.budget
                 )
@@ -55,6 +59,10 @@ class WorkerSender:
         """Forever: send what is due, then sleep until the next send is due or a new one is queued."""
         outbox = self.outbox
         while True:
+            back, unknown = await outbox.reap(time.time())
+            if back or unknown:
+                self.metrics.inc("engagement_sends_total", back, result="lease_expired")
+                self.metrics.inc("engagement_sends_total", unknown, result="unknown")
             outbox.queued.clear()
             if await self.send_due():
                 continue

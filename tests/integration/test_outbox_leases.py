@@ -1,0 +1,64 @@
+"""The workers' outbox under a worker that dies: taken sends not yet called go back to the queue;
+a call that was in flight becomes `unknown` and is never made again."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from engagement.providers.base import OutboundMessage
+from engagement.worker.outbox import LEASE_SECONDS, QueuedSend, RedisOutbox
+from tests.integration.workers import REDIS_URL
+
+pytestmark = pytest.mark.integration
+
+
+def message(n: int) -> OutboundMessage:
+    return OutboundMessage(
+        f"anomalous_login-{n}", "anomalous_login", f"c{n}", f"+88691200{n:04d}", "en", "security", "?"
+    )
+
+
+async def test_a_dead_senders_leases_come_back_and_its_calls_in_flight_do_not() -> None:
+    outbox = RedisOutbox(REDIS_URL, f"t{uuid.uuid4().hex[:10]}")
+    now = time.time()
+    try:
+        for n in range(10):
+            assert await outbox.enqueue(QueuedSend(message(n), now + 120), now)
+        taken = await outbox.take_due(now, 64)  # the worker that will die takes all ten
+        assert len(taken) == 10
+        assert await outbox.take_due(now, 64) == []  # nobody else can take them meanwhile
+        in_flight = [s.message.key for s in taken[:2]]
+        for key in in_flight:  # it called the provider for two of them, then died
+            assert await outbox.mark_sending(key, now, 30.0)
+        assert await outbox.reap(now + 1) == (0, 0)  # leases still running
+        back, unknown = await outbox.reap(now + LEASE_SECONDS + 1)
+        assert (back, unknown) == (8, 0)  # the calls in flight keep their longer lease
+        again = await outbox.take_due(now + LEASE_SECONDS + 1, 64)
+        assert sorted(s.message.key for s in again) == sorted(s.message.key for s in taken[2:])
+        for send in again:
+            assert await outbox.mark_sending(send.message.key, now + LEASE_SECONDS + 1, 30.0)
+            await outbox.settle(send.message.key, "sent")
+        back, unknown = await outbox.reap(now + 3 * LEASE_SECONDS + 60)
+        assert (back, unknown) == (0, 2)
+        assert [await outbox.status(key) for key in in_flight] == ["unknown", "unknown"]
+        assert await outbox.take_due(now + 1000, 64) == []  # never sent again
+        assert await outbox.reconcile(in_flight[0], "sent")  # a status webhook may still settle it
+    finally:
+        await outbox.close()
+
+
+async def test_a_sender_that_lost_its_lease_does_not_call() -> None:
+    outbox = RedisOutbox(REDIS_URL, f"t{uuid.uuid4().hex[:10]}")
+    now = time.time()
+    try:
+        assert await outbox.enqueue(QueuedSend(message(1), now + 120), now)
+        [slow] = await outbox.take_due(now, 1)
+        assert await outbox.reap(now + LEASE_SECONDS + 1) == (1, 0)  # the lease ended first
+        [fast] = await outbox.take_due(now + LEASE_SECONDS + 1, 1)
+        assert await outbox.mark_sending(fast.message.key, now + LEASE_SECONDS + 1, 30.0)
+        assert not await outbox.mark_sending(slow.message.key, now + LEASE_SECONDS + 2, 30.0)
+    finally:
+        await outbox.close()
