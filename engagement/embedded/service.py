@@ -26,7 +26,7 @@ from engagement.events import Event
 from engagement.live.ingest import Taken
 from engagement.live.metrics import Metrics, count_decisions
 from engagement.live.phone_owners import phone_claims, refused_phones
-from engagement.live.rate_limit import RateLimiter, Unlimited
+from engagement.live.rate_limit import RateLimiter, Unlimited, priority_of
 from engagement.live.recipient_budget import DAY_SECONDS, RecipientBudget
 from engagement.live.security_reports import SecurityReport, SecurityReports
 from engagement.live.sender import deliver, follow_up
@@ -267,8 +267,8 @@ class EmbeddedService:
 
         async def one(row: OutboxRow) -> None:
             nonlocal done
+            await self.limiter.acquire(priority_of(row.message.get("category", "")))
             async with lanes:
-                await self.limiter.acquire()
                 if not self.store.claim(row.key):  # claimed just before its call: a crash loses none unsent
                     return
                 done += 1

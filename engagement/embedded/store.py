@@ -231,7 +231,9 @@ class EmbeddedStore:
     def due_sends(self, now: float, limit: int = 100) -> list[OutboxRow]:
         rows = self._db.execute(
             "SELECT key, message, send_at, deadline, attempts FROM outbox "
-            "WHERE status = 'pending' AND send_at <= ? ORDER BY send_at LIMIT ?",
+            "WHERE status = 'pending' AND send_at <= ? ORDER BY "
+            "CASE json_extract(message, '$.category') WHEN 'security' THEN 0 WHEN 'utility' THEN 1 ELSE 2 END, "
+            "send_at LIMIT ?",
             (now, limit),
         )
         return [OutboxRow(k, json.loads(m), float(s), float(d), int(a)) for k, m, s, d, a in rows]

@@ -1,6 +1,15 @@
 """Send-rate limiting by GCRA (the generic cell rate algorithm): at most `rate` sends a second on
 average, with bursts of up to `burst` sends. In-process for `run`; `worker/rate_limit.py` keeps
-the same state in Redis, shared by all workers."""
+the same state in Redis, shared by all workers.
+
+The rate adapts to the provider (AIMD): when it throttles the whole number (130429, 4, 80007)
+the rate is cut to `DECREASE` of what it was (at most once per `DECREASE_GAP`, so a burst of
+throttled answers to calls already in flight counts once), then climbs back linearly to the
+configured rate within `RECOVERY_SECONDS`. No single error stops the number. Only a block the
+provider says will last (`LONG_BLOCK_SECONDS` or more) holds every send.
+
+While sends wait for the limiter, security messages go first, then utility, then marketing.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +18,49 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+SECURITY, UTILITY, MARKETING = 0, 1, 2
+_PRIORITY = {"security": SECURITY, "utility": UTILITY, "marketing": MARKETING}
+DECREASE = 0.75
+DECREASE_GAP = 0.5  # seconds
+RECOVERY_SECONDS = 5.0  # from the floor back to the configured rate
+FLOOR_SHARE = 0.05  # the rate never drops below this share of the configured one
+LONG_BLOCK_SECONDS = 10.0
+
+
+def priority_of(category: str) -> int:
+    return _PRIORITY.get(category, MARKETING)
+
 
 class RateLimiter(Protocol):
-    async def acquire(self) -> None:
-        """Wait until one more send is allowed."""
+    async def acquire(self, priority: int = MARKETING) -> None:
+        """Wait until one more send is allowed; a lower `priority` number goes first."""
+        ...
+
+    async def slow_down(self) -> None:
+        """The provider throttled the whole sending number: cut the rate, then recover."""
         ...
 
     async def hold(self, seconds: float) -> None:
-        """Allow no send for `seconds` (the provider throttled the whole sending number)."""
+        """Allow no send for `seconds` (the provider blocked the number for that long)."""
         ...
+
+
+async def throttled(limiter: RateLimiter, pause: float) -> None:
+    """What a number-wide throttle does: a long block holds every send, anything else slows down."""
+    if pause >= LONG_BLOCK_SECONDS:
+        await limiter.hold(pause)
+    else:
+        await limiter.slow_down()
+
+
+class Priorities:
+    """Who is waiting, by priority: a waiter steps back while one of a lower number waits."""
+
+    def __init__(self) -> None:
+        self.waiting = [0, 0, 0]
+
+    def ahead(self, priority: int) -> bool:
+        return any(self.waiting[:priority])
 
 
 class Unlimited:
@@ -25,33 +68,77 @@ class Unlimited:
         self.clock = clock
         self.held_until = 0.0
 
-    async def acquire(self) -> None:
+    async def acquire(self, priority: int = MARKETING) -> None:
         while (wait := self.held_until - self.clock()) > 0:
             await asyncio.sleep(wait)
+
+    async def slow_down(self) -> None:
+        return None
 
     async def hold(self, seconds: float) -> None:
         self.held_until = max(self.held_until, self.clock() + seconds)
 
 
+class AdaptiveRate:
+    """The current rate: the configured one, cut on throttling and recovering linearly."""
+
+    def __init__(self, rate: float) -> None:
+        self.max_rate = rate
+        self.floor = max(rate * FLOOR_SHARE, min(rate, 1.0))
+        self.recover_per_second = (rate - self.floor) / RECOVERY_SECONDS
+        self.dropped_to = rate
+        self.dropped_at = float("-inf")
+
+    def at(self, now: float) -> float:
+        return min(self.max_rate, self.dropped_to + self.recover_per_second * (now - self.dropped_at))
+
+    def decrease(self, now: float) -> bool:
+        if now - self.dropped_at < DECREASE_GAP:
+            return False
+        self.dropped_to = max(self.floor, self.at(now) * DECREASE)
+        self.dropped_at = now
+        return True
+
+
 class LocalGcra:
     def __init__(self, rate: float, burst: int = 1, clock: Callable[[], float] = time.monotonic) -> None:
-        self.interval = 1.0 / rate
-        self.tolerance = self.interval * max(burst - 1, 0)
+        self.rate = AdaptiveRate(rate)
+        self.burst = max(burst, 1)
         self.clock = clock
         self.tat = 0.0  # the theoretical arrival time of the next send
+        self.priorities = Priorities()
+
+    @property
+    def interval(self) -> float:
+        return 1.0 / self.rate.at(self.clock())
 
     def wait_for(self, now: float) -> float:
         """Seconds until a send is allowed at `now`; 0 takes the slot."""
+        interval = 1.0 / self.rate.at(now)
         tat = max(self.tat, now)
-        allowed_at = tat - self.tolerance
+        allowed_at = tat - interval * (self.burst - 1)
         if allowed_at > now:
             return allowed_at - now
-        self.tat = tat + self.interval
+        self.tat = tat + interval
         return 0.0
 
-    async def acquire(self) -> None:
-        while (wait := self.wait_for(self.clock())) > 0:
-            await asyncio.sleep(wait)
+    async def acquire(self, priority: int = MARKETING) -> None:
+        priorities = self.priorities
+        priorities.waiting[priority] += 1
+        try:
+            while True:
+                if priorities.ahead(priority):
+                    await asyncio.sleep(self.interval)
+                    continue
+                wait = self.wait_for(self.clock())
+                if wait <= 0:
+                    return
+                await asyncio.sleep(wait)
+        finally:
+            priorities.waiting[priority] -= 1
+
+    async def slow_down(self) -> None:
+        self.rate.decrease(self.clock())
 
     async def hold(self, seconds: float) -> None:
         self.tat = max(self.tat, self.clock() + seconds)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from engagement.core.decisions import Decision
 from engagement.events import EVENT_ADAPTER, Event
 from engagement.live.metrics import Metrics
-from engagement.live.rate_limit import RateLimiter
+from engagement.live.rate_limit import RateLimiter, throttled
 from engagement.live.recipient_budget import RecipientBudget
 from engagement.providers.base import (
     MarketingRefusedError,
@@ -63,10 +63,11 @@ Feedback = Callable[[list[Event]], Awaitable[object]]  # where refusals go: the 
 async def follow_up(
     outcome: SendOutcome, message: OutboundMessage, limiter: RateLimiter, feedback: Feedback, now: float
 ) -> None:
-    """What both runtimes do after a provider call, whatever their store: a throttled number holds
-    every send, and a refusal the engine must hear of goes back in as a `message.failed` event."""
+    """What both runtimes do after a provider call, whatever their store: a throttled number slows
+    every send down (a long block holds them), and a refusal the engine must hear of goes back in
+    as a `message.failed` event."""
     if outcome.pause is not None:
-        await limiter.hold(outcome.pause)
+        await throttled(limiter, outcome.pause)
     if outcome.feedback is not None:
         await feedback([failure_event(message.key, message.customer_id, outcome.feedback, outcome.code, now)])
 

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 
 from engagement.live.metrics import Metrics
-from engagement.live.rate_limit import RateLimiter
+from engagement.live.rate_limit import RateLimiter, priority_of
 from engagement.live.recipient_budget import RecipientBudget
 from engagement.live.sender import Feedback, deliver, follow_up
 from engagement.providers.base import Provider
@@ -34,11 +34,12 @@ class WorkerSender:
     async def send_due(self) -> int:
         """Carry out the sends that are due now; how many were taken."""
         taken = await self.outbox.take_due(time.time(), BATCH)
+        taken.sort(key=lambda send: priority_of(send.message.category))  # security first, then utility
         lanes = asyncio.Semaphore(CONCURRENT_SENDS)
 
         async def one(send: QueuedSend) -> None:
+            await self.limiter.acquire(priority_of(send.message.category))
             async with lanes:
-                await self.limiter.acquire()
                 message = send.message
                 if not await self.outbox.mark_sending(message.key, time.time(), self.call_timeout):
                     self.metrics.inc("engagement_sends_total", result="lease_lost")

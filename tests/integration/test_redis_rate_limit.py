@@ -38,10 +38,17 @@ async def test_a_hold_from_one_worker_pauses_the_other() -> None:
     try:
         throttled, other = RedisGcra(first, rate=100, burst=1), RedisGcra(second, rate=100, burst=1)
         await throttled.acquire()
-        await throttled.hold(0.5)  # the number was throttled (130429): every worker waits
+        await throttled.hold(0.5)  # the number was blocked: every worker waits
         started = time.monotonic()
         await other.acquire()
         assert 0.45 <= time.monotonic() - started < 1.0
+        for _ in range(4):
+            await throttled.slow_down()  # 130429 seen by one worker, four calls at once: one cut
+        started = time.monotonic()
+        for _ in range(20):
+            await other.acquire()
+        rate = 19 / (time.monotonic() - started)
+        assert 60 <= rate <= 90, rate  # the other worker sends slower too (75/s, recovering)
     finally:
         await first.close()
         await second.close()
