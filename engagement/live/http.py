@@ -299,7 +299,7 @@ def _dumps(obj: object) -> str:
 
 async def serve(app: web.Application, host: str, port: int) -> web.AppRunner:
     limits = app.get(LIMITS) or Limits()
-    runner = web.AppRunner(app, access_log=None, keepalive_timeout=limits.idle_seconds)
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=limits.idle_seconds, shutdown_timeout=5.0)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner
