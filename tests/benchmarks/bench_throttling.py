@@ -119,7 +119,7 @@ async def run_bench(alerts: int, graph: FakeGraph, faults: Faults) -> dict[str, 
 
 async def worker_bench(alerts: int, graph: FakeGraph, faults: Faults) -> dict[str, float]:
     space = Namespace("throttle")
-    space.create_topics()
+    await asyncio.to_thread(space.create_topics)
     with tempfile.TemporaryDirectory() as tmp:
         worker = WorkerProcess(space, Path(tmp) / "w", Path(tmp) / "sent.jsonl", whatsapp_env(graph))
         await asyncio.to_thread(worker.start, 4)

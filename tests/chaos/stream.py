@@ -24,7 +24,8 @@ from engagement.decode import Rejection, decode_event
 from engagement.replay.runner import Replayer
 from engagement.timefmt import parse_rfc3339, rfc3339
 from tests.integration.fake_graph import FakeGraph, Received, error, server_error
-from tests.integration.processes import DEMO_TRIGGERS
+
+TRIGGERS = Path(__file__).resolve().parent / "triggers"  # the demo's, with 2-minute send windows
 
 CUSTOMERS = 1000
 SPAN_SECONDS = 30.0  # the stream's events happen over this long
@@ -79,7 +80,7 @@ def mixed_stream(run_id: str, start: float, seed: int = 5) -> list[dict[str, obj
 
 def replayed(events: list[dict[str, object]], until: float) -> list[Decision]:
     engine = Engine(
-        load_triggers(DEMO_TRIGGERS), load_messages(default_messages_dir()), EngineSettings(allowed_lateness=1.0)
+        load_triggers(TRIGGERS), load_messages(default_messages_dir()), EngineSettings(allowed_lateness=1.0)
     )
     out: list[Decision] = []
     replayer = Replayer(engine, out.append)
@@ -140,6 +141,7 @@ class FaultyGraph:
             "ENGAGEMENT_WHATSAPP_API_BASE": self.graph.base_url,
             "ENGAGEMENT_WHATSAPP_PHONE_NUMBER_ID": "1065",
             "ENGAGEMENT_WHATSAPP_TOKEN": "token",
+            "ENGAGEMENT_TRIGGERS_DIR": str(TRIGGERS),
         }
 
 
@@ -179,12 +181,14 @@ class Verdict:
     live: dict[str, dict[str, object]]
     accepted: Counter[str]
     unknown: set[str]
+    statuses: dict[str, str] = field(default_factory=dict)  # the runtime's status of each send
 
     def problems(self, kills: int) -> list[str]:
         found = []
         missing = sorted(set(self.expected) - set(self.live))
         if missing:
-            found.append(f"{len(missing)} timers never decided, e.g. {missing[:3]}")
+            kinds = Counter(f"{self.expected[k].trigger} {self.expected[k].outcome}" for k in missing)
+            found.append(f"{len(missing)} timers never decided ({dict(kinds)}), e.g. {missing[:3]}")
         twice = sorted(k for k, n in self.accepted.items() if n > 1)
         if twice:
             found.append(f"{len(twice)} sends accepted twice, e.g. {twice[:3]}")
@@ -194,7 +198,8 @@ class Verdict:
                 continue
             if live["outcome"] == "send":
                 if self.accepted[key] != 1 and key not in self.unknown:
-                    found.append(f"{key}: decided send, accepted {self.accepted[key]} times and not unknown")
+                    status = self.statuses.get(key)
+                    found.append(f"{key}: decided send, accepted {self.accepted[key]} times, status {status}")
             elif live["reason"] != "deadline_missed":
                 found.append(f"{key}: replay sends, live {live['outcome']} {live['reason']}")
         if len(self.unknown) > INFLIGHT_PER_KILL * kills:

@@ -69,7 +69,9 @@ def test_run_killed_three_times_under_provider_faults(tmp_path: Path) -> None:
             run.kill(signal.SIGTERM)
     keys = [str(d["key"]) for d in live_lines]
     assert len(keys) == len(set(keys)), "a decision written twice"
-    verdict = Verdict(expected, {str(d["key"]): d for d in live_lines}, graph.accepted, unknown_sends(tmp_path))
+    statuses = send_statuses(tmp_path)
+    unknown = {key for key, status in statuses.items() if status == "unknown"}
+    verdict = Verdict(expected, {str(d["key"]): d for d in live_lines}, graph.accepted, unknown, statuses)
     costs["kill -9"] = len(killed)
     costs.update({f"provider answers {k}": v for k, v in graph.calls.items()})
     print("\nrun under chaos:\n" + verdict.table(costs))
@@ -82,6 +84,6 @@ def pending_sends(state_dir: Path) -> int:
         return int(db.execute("SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')").fetchone()[0])
 
 
-def unknown_sends(state_dir: Path) -> set[str]:
+def send_statuses(state_dir: Path) -> dict[str, str]:
     with closing(sqlite3.connect(state_dir / "engagement.sqlite3")) as db:
-        return {str(k) for (k,) in db.execute("SELECT key FROM outbox WHERE status = 'unknown'")}
+        return {str(k): str(s) for k, s in db.execute("SELECT key, status FROM outbox")}
