@@ -44,6 +44,7 @@ class Supervisor:
         self.unhealthy_after, self.healthy_after, self.clock = unhealthy_after, healthy_after, clock
         self._records: dict[str, _Record] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = False
         metrics.describe(FAILURES, "counter", "background task failures, by task (each is restarted)")
 
     def start(self, name: str, body: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
@@ -55,10 +56,12 @@ class Supervisor:
     async def run(self, name: str, body: Callable[[], Awaitable[None]]) -> None:
         """Run `body` again and again: after a failure (with backoff), or when it returns."""
         record = self._records.setdefault(name, _Record())
-        while True:
+        while not self._stopped:
             record.started = self.clock()
             try:
                 await body()
+                if self._stopped:
+                    return
                 log.warning("task %s ended; starting it again", name)
             except asyncio.CancelledError:
                 raise
@@ -94,11 +97,15 @@ class Supervisor:
         return "; ".join(failing) or None
 
     async def stop(self) -> None:
+        """Stop every task. A cancellation can be lost inside `asyncio.wait_for` on Python 3.11, so
+        a task is cancelled again until it has ended (and no task is started again meanwhile)."""
+        self._stopped = True
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            while not task.done():
+                task.cancel()
+                await asyncio.wait([task], timeout=0.5)
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                task.result()
         self._tasks.clear()
 
     def _failed(self, name: str, record: _Record, exc: Exception) -> None:

@@ -82,3 +82,16 @@ def test_keys_phone_ownership_and_erasure_on_a_worker(tmp_path: Path, worker: tu
     assert last[b"alice"] is None  # a tombstone: compaction drops the state
     process.kill()
     assert holding() == []
+
+
+def test_a_worker_creates_its_state_directory(tmp_path: Path) -> None:
+    space = Namespace("newdir")
+    space.create_topics()
+    fresh = tmp_path / "not" / "yet" / "there"
+    process = WorkerProcess(space, tmp_path / "w", tmp_path / "sent.jsonl", {"ENGAGEMENT_STATE_DIR": str(fresh)})
+    try:
+        process.start(wait_for_partitions=4)
+        assert (fresh / "worker").is_dir()
+        assert oct((fresh / "worker").stat().st_mode & 0o777) == oct(0o700)
+    finally:
+        process.kill()

@@ -130,3 +130,16 @@ def test_the_watcher_takes_a_valid_change_and_rejects_a_bad_one_whole(
     assert cart.idle.total_seconds() == 1800
     assert metrics.get("engagement_config_info", version=third.config_version) == 1
     assert metrics.get("engagement_config_info", version=second.config_version) == 0
+
+
+def test_a_file_that_is_not_utf8_is_rejected_and_reloading_goes_on(tmp_path: Path) -> None:
+    triggers, messages = copy_config(tmp_path)
+    engine = engine_of(triggers, messages)
+    metrics = Metrics()
+    watcher = ConfigWatcher(triggers, messages, engine.settings, metrics, engine)
+    (triggers / "notes.yaml").write_bytes(b"id: notes\n\xff\xfe broken\n")
+    assert watcher.check() is None
+    assert metrics.get(RELOADS, result="rejected") == 1
+    (triggers / "notes.yaml").unlink()
+    edit(triggers / "cart_idle.yaml", "idle: 60m", "idle: 45m")
+    assert watcher.check() is not None  # the watcher did not stop at the bad file
