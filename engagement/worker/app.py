@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
@@ -37,7 +37,7 @@ from engagement.worker.rate_limit import RedisGcra
 from engagement.worker.recipient_budget import RedisRecipientBudget
 from engagement.worker.restore_watch import RestoreWatch, reread_stalled_restores
 from engagement.worker.sending import WorkerSender
-from engagement.worker.service import WorkerService
+from engagement.worker.service import Produce, WorkerService
 from engagement.worker.table import PartitionedTable
 from engagement.worker.topics import TopicNames, forget_message
 from engagement.worker.webhook_port import RedisWebhookPort
@@ -69,12 +69,9 @@ def create_app(
     def partition_of(cid: str) -> int:
         return int(partitioner(cid.encode(), all_partitions, all_partitions))
 
-    async def produce(topic: str, key: bytes, value: bytes, partition: int | None) -> None:
-        await out_topics[topic].send(key=key or None, value=value, partition=partition)
-
     states = PartitionedTable(table)
     send_log = provider if isinstance(provider, FileProvider) else None
-    service = WorkerService(engine, states, produce, outbox, metrics, names, send_log=send_log)
+    service = WorkerService(engine, states, producer_for(out_topics), outbox, metrics, names, send_log=send_log)
     progress = InputProgress(names.inputs)
     rebuild_wanted = [True]
 
@@ -202,6 +199,15 @@ async def send_due_ticks(
         for cid, upto in service.due_ticks(partition, now, behind):
             body = json.dumps({"customer_id": cid, "upto": upto}).encode()
             await ticks.send(key=cid.encode(), value=body, partition=partition)
+
+
+def producer_for(topics: dict[str, Any]) -> Produce:
+    async def produce(topic: str, key: bytes, value: bytes, partition: int | None) -> Awaitable[object]:
+        """Queue a message with the producer; the answer is awaited for its delivery."""
+        delivered: Awaitable[object] = await topics[topic].send(key=key or None, value=value, partition=partition)
+        return delivered
+
+    return produce
 
 
 class TopicIngest:

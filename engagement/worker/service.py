@@ -11,6 +11,7 @@ cache that mirrors the table), and at the end of the batch every changed state i
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import json
 import logging
@@ -34,7 +35,8 @@ from engagement.worker.topics import TopicNames
 
 log = logging.getLogger("engagement.worker")
 
-Produce = Callable[[str, bytes, bytes, int | None], Awaitable[None]]
+# Queues a message (topic, key, value, partition); what it returns is awaited for its delivery.
+Produce = Callable[[str, bytes, bytes, int | None], Awaitable[Awaitable[object]]]
 
 
 class StateTable(Protocol):
@@ -151,14 +153,16 @@ class WorkerService:
         batch decides again whatever a crash cut short (and the send claims keep a send single)."""
         changed, decisions, letters, forgets = self._changed, self._decisions, self._letters, self._forgets
         self._changed, self._decisions, self._letters, self._forgets = {}, [], [], []
-        for letter in letters:
-            await self.produce(self.names.dead_letter, b"", letter, None)
+        deliveries = [await self.produce(self.names.dead_letter, b"", letter, None) for letter in letters]
         count_decisions(self.metrics, decisions)
         for decision in decisions:
             if decision.outcome == "send":
                 await self._send(decision)
             line = decision_line(decision).encode()
-            await self.produce(self.names.decisions, decision.customer_id.encode(), line, None)
+            deliveries.append(await self.produce(self.names.decisions, decision.customer_id.encode(), line, None))
+        # The batch's decisions and dead letters are on the broker before its states are written
+        # and its offsets committed: a broker that restarts meanwhile loses none of them.
+        await asyncio.gather(*deliveries)
         cache = self._cache
         for cid, (partition, state) in changed.items():
             self.table.write(partition, cid, dump_state(state))
