@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 SECURITY, UTILITY, MARKETING = 0, 1, 2
@@ -61,6 +61,22 @@ class Priorities:
 
     def ahead(self, priority: int) -> bool:
         return any(self.waiting[:priority])
+
+    async def acquire(self, priority: int, wait_for: Callable[[], Awaitable[float]], step: float) -> None:
+        """Wait for a slot (`wait_for` takes it, or says how long until one is free), letting
+        every waiter of a more urgent priority go first (they are looked for every `step` s)."""
+        self.waiting[priority] += 1
+        try:
+            while True:
+                if self.ahead(priority):
+                    await asyncio.sleep(step)
+                    continue
+                wait = await wait_for()
+                if wait <= 0:
+                    return
+                await asyncio.sleep(wait)
+        finally:
+            self.waiting[priority] -= 1
 
 
 class Unlimited:
@@ -123,19 +139,10 @@ class LocalGcra:
         return 0.0
 
     async def acquire(self, priority: int = MARKETING) -> None:
-        priorities = self.priorities
-        priorities.waiting[priority] += 1
-        try:
-            while True:
-                if priorities.ahead(priority):
-                    await asyncio.sleep(self.interval)
-                    continue
-                wait = self.wait_for(self.clock())
-                if wait <= 0:
-                    return
-                await asyncio.sleep(wait)
-        finally:
-            priorities.waiting[priority] -= 1
+        async def take() -> float:
+            return self.wait_for(self.clock())
+
+        await self.priorities.acquire(priority, take, self.interval)
 
     async def slow_down(self) -> None:
         self.rate.decrease(self.clock())

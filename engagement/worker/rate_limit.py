@@ -5,7 +5,6 @@ marketing) order the waiters within each worker."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from engagement.live.rate_limit import (
@@ -88,19 +87,7 @@ class RedisGcra:
         return float(answer)
 
     async def acquire(self, priority: int = MARKETING) -> None:
-        priorities = self.priorities
-        priorities.waiting[priority] += 1
-        try:
-            while True:
-                if priorities.ahead(priority):
-                    await asyncio.sleep(1.0 / self.rate.max_rate)
-                    continue
-                wait = await self.wait_for()
-                if wait <= 0:
-                    return
-                await asyncio.sleep(wait)
-        finally:
-            priorities.waiting[priority] -= 1
+        await self.priorities.acquire(priority, self.wait_for, 1.0 / self.rate.max_rate)
 
     async def slow_down(self) -> None:
         """Every worker's rate is cut (once per `DECREASE_GAP`, whoever saw the throttle)."""

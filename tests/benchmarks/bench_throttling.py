@@ -14,17 +14,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import random
 import statistics
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
-from aiohttp import web
-
 from engagement.timefmt import rfc3339
-from tests.integration.fake_graph import FakeGraph, Received, error, server_error
+from tests.chaos.stream import FaultyGraph
 from tests.integration.processes import RunProcess, free_port
 from tests.integration.workers import Namespace, WorkerProcess
 
@@ -68,40 +64,14 @@ def customer_lines(run_id: str, count: int, now: float) -> tuple[list[str], list
     return history, alerts
 
 
-class Faults:
-    def __init__(self, seed: int) -> None:
-        self.rng = random.Random(seed)
-        self.accepted: Counter[str] = Counter()
-        self.accepted_at: dict[str, float] = {}
-        self.calls = Counter[str]()
-        self.to: dict[str, str] = {}  # send key -> the number's digits
-
-    def answer(self, request: Received) -> web.Response | None:
-        roll = self.rng.random()
-        if roll < 0.03:
-            self.calls["130429"] += 1
-            throttle: web.Response = error(130429)(request)
-            return throttle
-        if roll < 0.06:
-            self.calls["500"] += 1
-            failure: web.Response = server_error(500)(request)
-            return failure
-        self.calls["accepted"] += 1
-        key = str(request.body.get("biz_opaque_callback_data"))
-        self.to[key] = str(request.body.get("to", "")).lstrip("+")
-        self.accepted[key] += 1
-        self.accepted_at.setdefault(key, time.time())
-        return None
-
-
 def stamped(lines: list[str]) -> tuple[list[str], float]:
     now = time.time()
     return [line.replace('"{now}"', json.dumps(rfc3339(now))) for line in lines], now
 
 
-async def run_bench(alerts: int, graph: FakeGraph, faults: Faults) -> dict[str, float]:
+async def run_bench(alerts: int, faults: FaultyGraph) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        env = whatsapp_env(graph)
+        env = whatsapp_env(faults)
         run = RunProcess(Path(tmp), free_port(), env)
         await asyncio.to_thread(run.start)
         try:
@@ -117,11 +87,11 @@ async def run_bench(alerts: int, graph: FakeGraph, faults: Faults) -> dict[str, 
             await asyncio.to_thread(run.kill)
 
 
-async def worker_bench(alerts: int, graph: FakeGraph, faults: Faults) -> dict[str, float]:
+async def worker_bench(alerts: int, faults: FaultyGraph) -> dict[str, float]:
     space = Namespace("throttle")
     await asyncio.to_thread(space.create_topics)
     with tempfile.TemporaryDirectory() as tmp:
-        worker = WorkerProcess(space, Path(tmp) / "w", Path(tmp) / "sent.jsonl", whatsapp_env(graph))
+        worker = WorkerProcess(space, Path(tmp) / "w", Path(tmp) / "sent.jsonl", whatsapp_env(faults))
         await asyncio.to_thread(worker.start, 4)
         try:
             history, logins = customer_lines(space.app_id, alerts, time.time())
@@ -136,7 +106,7 @@ async def worker_bench(alerts: int, graph: FakeGraph, faults: Faults) -> dict[st
             await asyncio.to_thread(space.delete_topics)
 
 
-async def settle(posted: dict[str, float], faults: Faults) -> dict[str, float]:
+async def settle(posted: dict[str, float], faults: FaultyGraph) -> dict[str, float]:
     deadline = time.time() + WINDOW_SECONDS + 30
     while time.time() < deadline and len(alert_keys(faults)) < len(posted):
         await asyncio.sleep(0.5)
@@ -154,7 +124,7 @@ async def settle(posted: dict[str, float], faults: Faults) -> dict[str, float]:
     }
 
 
-def alert_keys(faults: Faults) -> list[str]:
+def alert_keys(faults: FaultyGraph) -> list[str]:
     return [key for key in faults.accepted if key.startswith("anomalous_login")]
 
 
@@ -163,26 +133,19 @@ def phone_of(line: str) -> str:
     return f"8869{int(json.loads(line)['customer_id'].rsplit('-', 1)[1]):08d}"
 
 
-def whatsapp_env(graph: FakeGraph) -> dict[str, str]:
-    return {
-        "ENGAGEMENT_PROVIDER": "whatsapp",
-        "ENGAGEMENT_WHATSAPP_API_BASE": graph.base_url,
-        "ENGAGEMENT_WHATSAPP_PHONE_NUMBER_ID": "1065",
-        "ENGAGEMENT_WHATSAPP_TOKEN": "token",
-        "ENGAGEMENT_TRIGGERS_DIR": str(Path(__file__).resolve().parents[2] / "triggers"),
-        "ENGAGEMENT_ALLOWED_LATENESS": "2s",
-    }
+def whatsapp_env(faults: FaultyGraph) -> dict[str, str]:
+    """The shipped triggers, against the faulty Graph API."""
+    shipped = str(Path(__file__).resolve().parents[2] / "triggers")
+    return {**faults.env(), "ENGAGEMENT_TRIGGERS_DIR": shipped, "ENGAGEMENT_ALLOWED_LATENESS": "2s"}
 
 
 async def main_async(runtime: str, alerts: int) -> None:
     for name, bench in (("run", run_bench), ("worker", worker_bench)):
         if runtime not in (name, "both"):
             continue
-        faults = Faults(seed=13)
-        async with FakeGraph() as graph:
-            graph.default = faults.answer
+        with FaultyGraph(seed=13) as faults:
             started = time.perf_counter()
-            figures = await bench(alerts, graph, faults)
+            figures = await bench(alerts, faults)
             elapsed = time.perf_counter() - started
         print(
             f"{name}: {figures['accepted']:.0f} of {figures['alerts']:.0f} alerts accepted "

@@ -97,7 +97,9 @@ class FaultyGraph:
     """A fake Graph API in a thread of its own: 3 % of calls 130429, 3 % a 500."""
 
     seed: int = 3
-    accepted: Counter[str] = field(default_factory=Counter)
+    accepted: Counter[str] = field(default_factory=Counter)  # send key -> calls accepted
+    accepted_at: dict[str, float] = field(default_factory=dict)  # send key -> when first accepted
+    to: dict[str, str] = field(default_factory=dict)  # send key -> the number's digits
     calls: Counter[str] = field(default_factory=Counter)
     graph: FakeGraph = field(default_factory=FakeGraph)
     _loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
@@ -117,7 +119,10 @@ class FaultyGraph:
                 failure: web.Response = server_error(500)(request)
                 return failure
             self.calls["accepted"] += 1
-            self.accepted[str(request.body.get("biz_opaque_callback_data"))] += 1
+            key = str(request.body.get("biz_opaque_callback_data"))
+            self.accepted[key] += 1
+            self.accepted_at.setdefault(key, time.time())
+            self.to[key] = str(request.body.get("to", "")).lstrip("+")
             return None
 
         self.graph.default = answer

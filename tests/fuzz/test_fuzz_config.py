@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from engagement.cli import main
+from tests.fuzz.settings import fuzz
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = [
@@ -41,16 +42,6 @@ raw_texts = st.one_of(
     st.integers(1, 2000).map(lambda depth: "a: " + "[" * depth + "]" * depth),
     st.just("a: &x [1, 2]\nb: [" + ", ".join(["*x"] * 500) + "]"),
 )
-
-
-def fuzz(examples: int) -> settings:
-    return settings(
-        max_examples=examples,
-        deadline=None,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-        derandomize=True,
-    )
 
 
 def stage(tmp_path: Path) -> tuple[Path, Path]:

@@ -17,12 +17,13 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from engagement.embedded.store import EmbeddedStore
 from engagement.events import EVENT_TYPES
 from engagement.timefmt import rfc3339
+from tests.fuzz.settings import fuzz
 from tests.integration.processes import RunProcess, running
 from tests.integration.whatsapp_payloads import ENV, SECRET
 
@@ -137,16 +138,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunProces
 def check(answer: httpx.Response, tally: dict[str, int]) -> None:
     tally["requests"] += 1
     assert answer.status_code < 500, answer.text
-
-
-def fuzz(examples: int) -> settings:
-    return settings(
-        max_examples=examples,
-        deadline=None,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-        derandomize=True,
-    )
 
 
 TAKEN: set[str] = set()  # customers with an event the server said it accepted
