@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
-from engagement.events import EVENT_ADAPTER, EVENT_TYPES, MAX_EVENT_BYTES, NO_CONTROLS, REPLY_TEXT, Event
+from engagement.events import EVENT_ADAPTER, EVENT_TYPES, MAX_EVENT_BYTES, NO_CONTROLS, REPLY_TEXT, Event, Id
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,18 @@ def decode_item(item: object) -> Event | Rejection:
     # Re-serialising keeps one validation path (JSON mode) for every input route,
     # so strictness and timestamp parsing are the same for HTTP arrays and JSONL.
     return decode_event(json.dumps(item, ensure_ascii=False).encode())
+
+
+_CUSTOMER_ID: TypeAdapter[str] = TypeAdapter(Id)
+
+
+def customer_id_problem(customer_id: str) -> str | None:
+    """Why a customer id from a path or a command line is not one an event could carry, or None."""
+    try:
+        _CUSTOMER_ID.validate_python(customer_id)
+    except ValidationError as exc:
+        return rejection_from(exc).reason
+    return None
 
 
 def rejection_from(exc: ValidationError) -> Rejection:

@@ -19,8 +19,8 @@ from urllib.parse import quote
 
 import httpx
 
+from engagement.decode import customer_id_problem
 from engagement.embedded.store import EmbeddedStore, StoreBusy
-from engagement.live.http import customer_id_problem
 from engagement.providers.file import FileProvider
 from engagement.settings import Settings
 from engagement.worker.topics import TopicNames, forget_message

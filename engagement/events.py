@@ -20,9 +20,11 @@ MAX_EVENT_BYTES = 64 * 1024
 MAX_AMOUNT = 1e12  # an order total, price or fee above this is a bug upstream, not a sale
 MAX_QUANTITY = 100_000
 
-NO_CONTROLS = r"^[^\x00-\x1f\x7f]*$"
+CONTROL_CHARS = r"\x00-\x1f\x7f"  # C0 and DEL, as a regex character range
+REPLY_CONTROL_CHARS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"  # the same but tab, line feed, carriage return
+NO_CONTROLS = f"^[^{CONTROL_CHARS}]*$"
 """Text fields carry no control characters (C0 and DEL): no NUL, no line breaks, no escapes."""
-REPLY_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+REPLY_TEXT = f"^[^{REPLY_CONTROL_CHARS}]*$"
 """A customer's own reply may have line breaks and tabs, and no other control character."""
 
 

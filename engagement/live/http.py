@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 from pydantic_core import from_json
 
+from engagement.decode import customer_id_problem
 from engagement.events import Event
 from engagement.live import twilio_webhook, whatsapp_webhook
 from engagement.live.api_keys import KeyRing
@@ -157,15 +158,6 @@ def forget_route(forget: Forget) -> Handler:
         return web.json_response({"customer_id": customer_id, "erased": erased}, dumps=_dumps)
 
     return delete_customer
-
-
-def customer_id_problem(customer_id: str) -> str | None:
-    """Why a customer id taken from a path or command line is not one events could carry, or None."""
-    if not 1 <= len(customer_id) <= 128:
-        return "1 to 128 characters"
-    if any(ord(c) < 32 or ord(c) == 127 for c in customer_id):
-        return "control characters are not allowed"
-    return None
 
 
 @web.middleware

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from engagement.decode import rejection_from
-from engagement.events import EARLIEST, EVENT_ADAPTER, LATEST, Event
+from engagement.events import CONTROL_CHARS, EARLIEST, EVENT_ADAPTER, LATEST, REPLY_CONTROL_CHARS, Event
 from engagement.live.ingest import Taken
 from engagement.live.security_reports import SecurityReport
 from engagement.providers.error_classes import feedback_for
@@ -32,8 +32,8 @@ log = logging.getLogger("engagement.webhook")
 
 _EARLIEST, _LATEST = EARLIEST.timestamp(), LATEST.timestamp()
 _PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
-_REPLY_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROLS = re.compile(f"[{CONTROL_CHARS}]")
+_REPLY_CONTROLS = re.compile(f"[{REPLY_CONTROL_CHARS}]")
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,14 +11,18 @@ from engagement.config.loader import InvalidConfig, default_triggers_dir, load_t
 from engagement.config.messages import default_messages_dir, load_messages
 
 
-def triggers_with(tmp_path: Path, name: str, old: str, new: str) -> Path:
-    directory = tmp_path / "triggers"
-    shutil.copytree(default_triggers_dir(), directory)
+def copy_with(source: Path, directory: Path, name: str, old: str, new: str) -> Path:
+    """A copy of a shipped directory with `old` replaced by `new` in one file."""
+    shutil.copytree(source, directory)
     path = directory / name
     text = path.read_text(encoding="utf-8")
     assert old in text
-    path.write_text(text.replace(old, new), encoding="utf-8")
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
     return directory
+
+
+def triggers_with(tmp_path: Path, name: str, old: str, new: str) -> Path:
+    return copy_with(default_triggers_dir(), tmp_path / "triggers", name, old, new)
 
 
 def problems(directory: Path, lateness: float = 30.0) -> list[str]:
@@ -84,13 +88,7 @@ def test_a_trigger_file_that_is_not_utf8_is_named_with_its_line(tmp_path: Path) 
 
 
 def messages_with(tmp_path: Path, name: str, old: str, new: str) -> Path:
-    directory = tmp_path / "messages"
-    shutil.copytree(default_messages_dir(), directory)
-    path = directory / name
-    text = path.read_text(encoding="utf-8")
-    assert old in text
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
-    return directory
+    return copy_with(default_messages_dir(), tmp_path / "messages", name, old, new)
 
 
 @pytest.mark.parametrize(
