@@ -194,7 +194,11 @@ def test_an_erased_customer_leaves_no_number_or_name_in_any_file(tmp_path: Path)
         assert post(run, [profile, *logins]).status_code == 202
         wait_for(lambda: bool(run.sent()), 30, "the login alert")
         assert phone in json.dumps(run.sent())
+        assert httpx.delete(f"{run.url}/v1/customers/alice").status_code == 401  # no key
         assert httpx.delete(f"{run.url}/v1/customers/a%00b", headers=run.headers).status_code == 400
+        too_long = httpx.delete(f"{run.url}/v1/customers/{'x' * 200}", headers=run.headers)
+        assert too_long.status_code == 400
+        assert "at most 128 characters" in too_long.json()["error"]
         erased = httpx.delete(f"{run.url}/v1/customers/alice", headers=run.headers)
         assert erased.status_code == 200
         assert erased.json()["erased"]["state"] == 1

@@ -72,6 +72,8 @@ def test_keys_phone_ownership_and_erasure_on_a_worker(tmp_path: Path, worker: tu
     wait_for(lambda: len(holding()) > 1, 30, "the state in the worker's store")  # the send log and RocksDB
     redis = Redis.from_url(REDIS_URL)
     assert redis.hget(f"{space.app_id}:phones", PHONE) == b"alice"
+    assert httpx.delete(f"{url}/v1/customers/alice").status_code == 401  # no key
+    assert httpx.delete(f"{url}/v1/customers/a%00b", headers=process.headers).status_code == 400
     erased = httpx.delete(f"{url}/v1/customers/alice", headers=process.headers)
     assert erased.status_code == 200
     wait_for(lambda: process.metric("engagement_customers_erased_total") == 1, 30, "the erasure")
