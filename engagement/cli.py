@@ -22,6 +22,7 @@ from engagement.core.engine import Engine
 from engagement.events import events_json_schema
 from engagement.live.api_keys import check_scopes, create_key
 from engagement.replay.command import run_replay
+from engagement.replay.shards import default_jobs
 from engagement.settings import Settings
 from engagement.timefmt import parse_rfc3339
 
@@ -55,6 +56,13 @@ def _parser() -> argparse.ArgumentParser:
         "--baseline", type=Path, help="backtest: compare --triggers against this trigger directory, per trigger"
     )
     replay.add_argument("--baseline-messages", type=Path, help="backtest: the baseline's message directory")
+    replay.add_argument(
+        "--jobs",
+        type=_jobs,
+        default=default_jobs(),
+        help="processes sharing the replay, split by customer; the output is the same for any number "
+        "(default: the number of CPUs, here %(default)s)",
+    )
     replay.set_defaults(handler=_replay)
 
     run = sub.add_parser("run", help="the main job on one machine: HTTP ingest, engine, timers, sender")
@@ -138,10 +146,23 @@ def _replay(args: argparse.Namespace) -> int:
         return 2
     if args.baseline is not None or args.baseline_messages is not None:
         baseline = build_engine(args.baseline or args.triggers, args.baseline_messages or args.messages, settings)
-        for line in report(backtest(baseline, engine, args.events, until)):
+        for line in report(backtest(baseline, engine, args.events, until, args.jobs)):
             print(line)
         return 0
-    return run_replay(engine, args.events, args.decisions, args.rejects, until)
+    return run_replay(engine, args.events, args.decisions, args.rejects, until, args.jobs)
+
+
+MAX_JOBS = 256
+
+
+def _jobs(text: str) -> int:
+    try:
+        jobs = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= jobs <= MAX_JOBS:
+        raise argparse.ArgumentTypeError(f"{jobs} is out of range: 1 to {MAX_JOBS} processes")
+    return jobs
 
 
 def _configuration(triggers: Path | None, messages: Path | None) -> tuple[Configuration, Engine]:

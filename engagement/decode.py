@@ -8,7 +8,16 @@ from dataclasses import dataclass
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
-from engagement.events import EVENT_ADAPTER, EVENT_TYPES, MAX_EVENT_BYTES, NO_CONTROLS, REPLY_TEXT, Event, Id
+from engagement.events import (
+    EVENT_ADAPTER,
+    EVENT_TYPES,
+    MAX_EVENT_BYTES,
+    MOMENT_RANGE,
+    NO_CONTROLS,
+    REPLY_TEXT,
+    Event,
+    Id,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +92,8 @@ def _describe(err: ErrorDetails) -> Rejection:
         msg = "control characters (line breaks, NUL, escapes) are not allowed"
     elif kind == "value_error":
         msg = msg.removeprefix("Value error, ")
+    elif kind in ("greater_than_equal", "less_than") and isinstance(err.get("input"), str):
+        msg = MOMENT_RANGE  # the only bounded strings are times (numbers arrive as numbers)
     elif kind == "finite_number":
         msg = "must be a finite number"
     return Rejection(path, msg)

@@ -44,13 +44,10 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
 
-def _check_moment(moment: datetime) -> datetime:
-    if not EARLIEST <= moment < LATEST:
-        raise ValueError("out of range: a time must be between 1970 and 2100")
-    return moment
+MOMENT_RANGE = "out of range: a time must be between 1970 and 2100"
 
-
-Moment = Annotated[AwareDatetime, AfterValidator(_check_moment)]
+# Checked by pydantic-core itself: a Python validator here cost a third of decoding an event.
+Moment = Annotated[AwareDatetime, Field(ge=EARLIEST, lt=LATEST)]
 
 
 @lru_cache(maxsize=1)

@@ -9,6 +9,7 @@ shows as the same moment decided differently. A send whose text changed counts a
 
 from __future__ import annotations
 
+import zlib
 from bisect import insort
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -55,21 +56,26 @@ class Backtest:
 Outcome = tuple[str, str, str, int]  # trigger, customer, result, hash of the message text
 
 
-def collect(engine: Engine, events: Path, until: float | None) -> dict[str, Outcome]:
+def outcome_of(decision: Decision) -> tuple[str, Outcome]:
+    """A decision as its key and outcome (the text hash is the same in every process)."""
+    text = zlib.crc32(decision.message.body.encode()) if decision.message is not None else 0
+    return decision.key, (decision.trigger, decision.customer_id, result_of(decision), text)
+
+
+def collect(engine: Engine, events: Path, until: float | None, jobs: int = 1) -> dict[str, Outcome]:
     """key -> (trigger, customer, result, text hash): the last decision made for each key."""
     out: dict[str, Outcome] = {}
 
-    def keep(decision: Decision) -> None:
-        text = hash(decision.message.body) if decision.message is not None else 0
-        out[decision.key] = (decision.trigger, decision.customer_id, result_of(decision), text)
+    def keep(item: tuple[str, Outcome]) -> None:
+        out[item[0]] = item[1]
 
-    replay_file(engine, events, keep, None, until)
+    replay_file(engine, events, outcome_of, keep, None, until, jobs=jobs)
     return out
 
 
-def backtest(baseline: Engine, new: Engine, events: Path, until: float | None = None) -> Backtest:
-    before = collect(baseline, events, until)
-    after = collect(new, events, until)
+def backtest(baseline: Engine, new: Engine, events: Path, until: float | None = None, jobs: int = 1) -> Backtest:
+    before = collect(baseline, events, until, jobs)
+    after = collect(new, events, until, jobs)
     changes: dict[str, TriggerChange] = defaultdict(TriggerChange)
     for key in before.keys() | after.keys():
         trigger, customer, old, old_text = before.get(key) or (*after[key][:2], NONE, 0)

@@ -133,8 +133,9 @@ class Engine:
 
     # ---- the ordered loop ----------------------------------------------------------
 
-    def run_until(self, state: CustomerState, upto: float, now: float | None, out: list[Decision]) -> None:
-        """Apply buffered events and fire timers up to `upto`, in time order (events first at equal times)."""
+    def run_until(self, state: CustomerState, upto: float, now: float | None, out: list[Decision]) -> float:
+        """Apply buffered events and fire timers up to `upto`, in time order (events first at equal times).
+        Returns when the earliest timer left falls due (infinity when none is left)."""
         apply = self._appliers
         while True:
             timers = state.timers
@@ -156,7 +157,7 @@ class Engine:
                     apply[event.type](state, event, t, cursor if now is None else (t if t > now else now), out)
                     continue
             if timer is None or due > upto:
-                return
+                return due
             cursor = state.cursor
             if due > cursor:
                 state.cursor = cursor = due

@@ -7,35 +7,60 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 from engagement.core.decisions import Decision
 from engagement.core.engine import Engine
 from engagement.decode import Rejection, decode_event
 from engagement.replay.output import decision_line, reject_line
-from engagement.replay.runner import Replayer
+from engagement.replay.runner import ReplayCounts, Replayer
+from engagement.replay.shards import replay_sharded
 from engagement.replay.summary import summary_table
 
+T = TypeVar("T")
+
 PROGRESS_EVERY = 50_000
+
+
+@dataclass
+class ReplayResult:
+    """What a replay counted; `replayer` holds the states when it ran in this process."""
+
+    counts: ReplayCounts
+    customers: int
+    pending_timers: int
+    replayer: Replayer | None = None
 
 
 def replay_file(
     engine: Engine,
     events: Path,
-    sink: Callable[[Decision], object],
+    project: Callable[[Decision], T],
+    consume: Callable[[T], object],
     rejects_out: IO[str] | None,
     until: float | None = None,
     progress: IO[str] | None = None,
-) -> Replayer:
-    """Replay a JSONL file, handing each decision to `sink` as it is made."""
-    replayer = Replayer(engine, sink)
+    jobs: int = 1,
+) -> ReplayResult:
+    """Replay a JSONL file: each decision goes through `project` and then `consume`, in the
+    order a single process makes them, also when `jobs` processes share the work."""
+    started = time.monotonic()
+    total = events.stat().st_size if progress is not None else 0
     with _few_collections():
-        _replay_lines(replayer, events, rejects_out, until, progress)
-    replayer.finish(until)
+        if jobs > 1:
+            show = (lambda lines: _show_progress(progress, lines, None, total, started)) if progress else None
+            sharded = replay_sharded(engine, events, jobs, project, consume, rejects_out, until, show)
+            result = ReplayResult(sharded.counts, sharded.customers, sharded.pending_timers)
+        else:
+            replayer = Replayer(engine, lambda decision: consume(project(decision)))
+            _replay_lines(replayer, events, rejects_out, until, progress, started, total)
+            replayer.finish(until)
+            result = ReplayResult(replayer.counts, len(replayer.states), replayer.pending_timers(), replayer)
     if progress is not None:
         progress.write("\r" + " " * 72 + "\r")
-    return replayer
+    return result
 
 
 @contextmanager
@@ -53,11 +78,15 @@ def _few_collections() -> Iterator[None]:
 
 
 def _replay_lines(
-    replayer: Replayer, events: Path, rejects_out: IO[str] | None, until: float | None, progress: IO[str] | None
+    replayer: Replayer,
+    events: Path,
+    rejects_out: IO[str] | None,
+    until: float | None,
+    progress: IO[str] | None,
+    started: float,
+    total: int,
 ) -> None:
-    counts = replayer.counts
-    started = time.monotonic()
-    total = events.stat().st_size if progress is not None else 0
+    counts, feed = replayer.counts, replayer.feed
     with events.open("rb") as handle:
         read = 0
         for line_no, raw in enumerate(handle, 1):
@@ -71,18 +100,19 @@ def _replay_lines(
                 if rejects_out is not None:
                     rejects_out.write(reject_line(line_no, item.field, item.reason, raw))
                 continue
-            if until is not None and item.occurred_at.timestamp() > until:
+            t = item.occurred_at.timestamp()
+            if until is not None and t > until:
                 counts.after_until += 1
                 continue
             counts.accepted += 1
-            replayer.feed(item)
+            feed(item, t)
             if progress is not None and counts.lines % PROGRESS_EVERY == 0:
                 _show_progress(progress, counts.lines, read, total, started)
 
 
-def _show_progress(out: IO[str], lines: int, read: int, total: int, started: float) -> None:
+def _show_progress(out: IO[str], lines: int, read: int | None, total: int, started: float) -> None:
     elapsed = max(time.monotonic() - started, 1e-9)
-    share = f" {100 * read / total:5.1f}%" if total else ""
+    share = f" {100 * read / total:5.1f}%" if total and read is not None else ""
     out.write(f"\rreplaying:{share} {lines:,} events, {lines / elapsed:,.0f} events/s")
     out.flush()
 
@@ -93,15 +123,14 @@ def run_replay(
     decisions: Path | None,
     rejects: Path | None,
     until: float | None,
+    jobs: int = 1,
 ) -> int:
     with ExitStack() as stack:
         decisions_out: IO[str] = stack.enter_context(decisions.open("w", encoding="utf-8")) if decisions else sys.stdout
         rejects_out = stack.enter_context(rejects.open("w", encoding="utf-8")) if rejects else None
         progress = sys.stderr if sys.stderr.isatty() else None
-        replayer = replay_file(
-            engine, events, lambda d: decisions_out.write(decision_line(d)), rejects_out, until, progress
-        )
-    for line in summary_table(replayer, engine.config_version):
+        result = replay_file(engine, events, decision_line, decisions_out.write, rejects_out, until, progress, jobs)
+    for line in summary_table(result, engine.config_version):
         print(line, file=sys.stderr if decisions is None else sys.stdout)
     return 0
 

@@ -1,15 +1,23 @@
-"""Drives the engine over a stream of events on the replay watermark, with two heaps of wake-ups.
+"""Drives the engine over a stream of events on the replay watermark.
 
-The watermark is the largest `occurred_at` seen minus the allowed lateness. Buffered events
-wait in a small heap that spans only the lateness (ordered by event time); timers wait in a
-second heap with one live entry per customer (its earliest timer). Both are drained in time
-order as the watermark passes them, events before timers at equal times.
+The watermark is the largest `occurred_at` seen minus the allowed lateness. An event that
+waits for it is queued by (event time, arrival number): events that arrive in time order,
+nearly all of them, go to the back of a plain queue; the few that arrive out of order go to a
+small heap. Timers wait in a third queue, a heap with one live entry per customer (its
+earliest timer). All three are drained in time order as the watermark passes them, events
+before timers at equal times.
+
+Every decision is handed to the sink with `position` set to the wake-up that made it:
+(time, 0, arrival number) for a queued event, (time, 1, customer id) for a timer, (time, -1,
+arrival number) for an event decided on arrival. Customers meet only in these queues, so a
+replay split by customer (`engagement.replay.shards`) can put the decisions of its parts back
+in exactly this order.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -29,8 +37,21 @@ class ReplayCounts:
     after_until: int = 0
     outcomes: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
+    def add(self, other: ReplayCounts) -> None:
+        self.lines += other.lines
+        self.accepted += other.accepted
+        self.rejected += other.rejected
+        self.duplicates += other.duplicates
+        self.late += other.late
+        self.after_until += other.after_until
+        self.outcomes.update(other.outcomes)
 
-_DECIDED_ON_ARRIVAL = frozenset({"login.succeeded", "login.failed"})
+
+DECIDED_ON_ARRIVAL = frozenset({"login.succeeded", "login.failed"})
+ON_ARRIVAL, QUEUED_EVENT, TIMER = -1, 0, 1  # the kinds of wake-up, in their order at equal times
+
+Position = tuple[float, int, int | str]
+_NEVER = float("inf")
 
 
 class Replayer:
@@ -41,7 +62,10 @@ class Replayer:
         self.states: dict[str, CustomerState] = {}
         self.counts = ReplayCounts()
         self.max_seen = float("-inf")
-        self._events: list[tuple[float, str]] = []
+        self.arrivals = 0  # events fed so far; the arrival number of the last one
+        self.position: Position = (0.0, ON_ARRIVAL, 0)
+        self._in_order: deque[tuple[float, int, str]] = deque()
+        self._out_of_order: list[tuple[float, int, str]] = []
         self._timers: list[tuple[float, str]] = []
         self._timer_at: dict[str, float] = {}
 
@@ -49,13 +73,26 @@ class Replayer:
     def watermark(self) -> float:
         return self.max_seen - self.lateness
 
-    def feed(self, event: Event) -> None:
-        t = event.occurred_at.timestamp()
-        if t > self.max_seen and event.type in _DECIDED_ON_ARRIVAL:
+    def feed(self, event: Event, t: float | None = None) -> None:
+        """`t` is `event.occurred_at` as epoch seconds, when the caller has it already."""
+        if t is None:
+            t = event.occurred_at.timestamp()
+        self.arrivals += 1
+        if t > self.max_seen and event.type in DECIDED_ON_ARRIVAL:
             # decided at once: whatever the watermark passes first (a timer of this customer due
             # before the login) is decided first, as the live runtimes' clock would have
-            self.max_seen = t
-            self.advance_to(t - self.lateness)
+            self.raise_to(t)
+        self.take(event, t, self.arrivals)
+        if t > self.max_seen:
+            self.raise_to(t)
+
+    def raise_to(self, max_seen: float) -> None:
+        """The largest event time seen is now `max_seen`: decide what the watermark passes."""
+        self.max_seen = max_seen
+        self.advance_to(max_seen - self.lateness)
+
+    def take(self, event: Event, t: float, arrival: int) -> None:
+        """Admit one event at the current watermark (which it does not move)."""
         watermark = self.max_seen - self.lateness
         if t < watermark:
             self.counts.late += 1
@@ -68,35 +105,47 @@ class Replayer:
             self.counts.duplicates += 1
             return
         if state.pending is not None:
-            heapq.heappush(self._events, (t, cid))
-        if out or t <= watermark or event.type in _DECIDED_ON_ARRIVAL:
-            self._after(cid, state, out)
-        if t > self.max_seen:
-            self.max_seen = t
-            self.advance_to(t - self.lateness)
+            queue = self._in_order
+            if not queue or queue[-1][0] <= t:
+                queue.append((t, arrival, cid))
+            else:
+                heapq.heappush(self._out_of_order, (t, arrival, cid))
+        if out or t <= watermark or event.type in DECIDED_ON_ARRIVAL:
+            due = state.next_timer()
+            self._after(cid, out, t, ON_ARRIVAL, arrival, _NEVER if due is None else due)
 
     def advance_to(self, upto: float) -> None:
-        events, timers, timer_at, states = self._events, self._timers, self._timer_at, self.states
+        in_order, out_of_order, timers = self._in_order, self._out_of_order, self._timers
+        timer_at, states = self._timer_at, self.states
         run_until, after = self.engine.run_until, self._after
         heappop = heapq.heappop
         while True:
-            if events and events[0][0] <= upto and (not timers or events[0][0] <= timers[0][0]):
-                cid = heappop(events)[1]
+            head = in_order[0] if in_order and in_order[0][0] <= upto else None
+            if out_of_order and out_of_order[0][0] <= upto and (head is None or out_of_order[0] < head):
+                head = out_of_order[0]
+            if head is not None and (not timers or head[0] <= timers[0][0]):
+                if in_order and head is in_order[0]:
+                    in_order.popleft()
+                else:
+                    heappop(out_of_order)
+                when, cid = head[0], head[2]
+                kind, tie = QUEUED_EVENT, head[1]
                 state = states[cid]
                 pending = state.pending
                 if pending is None or pending[0][0] > upto:
-                    continue
+                    continue  # applied already, with an earlier wake-up of this customer
             elif timers and timers[0][0] <= upto:
-                due, cid = heappop(timers)
-                if timer_at.get(cid) != due:
-                    continue
+                when, cid = heappop(timers)
+                if timer_at.get(cid) != when:
+                    continue  # a timer that moved or went: its entry is out of date
                 del timer_at[cid]
+                kind, tie = TIMER, cid  # type: ignore[assignment]  # a customer id breaks ties between timers
                 state = states[cid]
             else:
                 return
             out: list[Decision] = []
-            run_until(state, upto, None, out)
-            after(cid, state, out)
+            due = run_until(state, upto, None, out)
+            after(cid, out, when, kind, tie, due)
 
     def finish(self, until: float | None = None) -> None:
         """Stop the clock at the last event (or `until`): everything due by then is decided."""
@@ -105,16 +154,16 @@ class Replayer:
     def pending_timers(self) -> int:
         return sum(len(s.timers or ()) for s in self.states.values())
 
-    def _after(self, cid: str, state: CustomerState, decisions: list[Decision]) -> None:
+    def _after(self, cid: str, decisions: list[Decision], when: float, kind: int, tie: int | str, due: float) -> None:
+        """Hand out the decisions of one wake-up, and queue the customer's earliest timer (`due`)."""
         if decisions:
+            self.position = (when, kind, tie)
             outcomes, sink = self.counts.outcomes, self.sink
             for decision in decisions:
                 outcomes[(decision.trigger, decision.outcome, decision.reason or "-")] += 1
                 sink(decision)
-        timers = state.timers
-        if not timers:
+        if due == _NEVER:
             return
-        due = timers[0].due if len(timers) == 1 else min(t.due for t in timers)
         current = self._timer_at.get(cid)
         if current is None or due < current:
             self._timer_at[cid] = due

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from engagement.replay.runner import Replayer
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engagement.replay.command import ReplayResult
 
 
-def summary_table(replayer: Replayer, config_version: str) -> list[str]:
-    c = replayer.counts
+def summary_table(result: ReplayResult, config_version: str) -> list[str]:
+    c = result.counts
     lines = [
         f"events: {c.lines:,} read, {c.accepted:,} accepted, {c.rejected:,} rejected, "
         f"{c.duplicates:,} duplicate, {c.late:,} late, {c.after_until:,} after --until",
-        f"customers: {len(replayer.states):,}; timers still pending at the end: {replayer.pending_timers():,}; "
+        f"customers: {result.customers:,}; timers still pending at the end: {result.pending_timers:,}; "
         f"config {config_version}",
         "",
     ]

@@ -1,31 +1,31 @@
 """Replay benchmark: events/s, the cost relative to bare `json.loads`, peak RSS, state bytes per customer.
 
-Usage: python -m tests.benchmarks.bench_replay [EVENTS.jsonl] [--customers N] [--repeat N]
-Without a file it generates a synthetic shop day first (see shop_day.py). Each round times
-`json.loads` and then the replay back to back, so that a ratio compares runs made under the
-same load of a shared machine; the best round and every round's figures are printed.
-Targets: >= 100,000 events/s on one core including decoding and validation; replay at most 4x the
-time of json.loads-ing every line; under 1 KiB of state per active customer.
+Usage: python -m tests.benchmarks.bench_replay [EVENTS.jsonl] [--customers N] [--repeat N] [--jobs N]
+Without a file it generates a synthetic shop day first (see shop_day.py; 65,000 customers make
+about a million events). Each round times `json.loads` of every line, the replay with the
+default jobs (one process per CPU) and with `--jobs 1`, back to back, so that the ratios compare
+runs made under the same load of a shared machine; every round and the best are printed.
+Targets: the default jobs at most 2.5x the time of json.loads, `--jobs 1` at most 4.5x; under
+1 KiB of memory per active customer in each process.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
-import io
 import json
+import os
 import resource
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from engagement.cli import build_engine
-from engagement.core.decisions import Decision
-from engagement.replay.command import replay_file
+from engagement.core.engine import Engine
+from engagement.replay.command import ReplayResult, replay_file
 from engagement.replay.output import decision_line
-from engagement.replay.runner import Replayer
+from engagement.replay.shards import default_jobs
 from engagement.settings import Settings
 from tests.benchmarks.shop_day import generate
 
@@ -36,11 +36,6 @@ def json_loads_seconds(path: Path) -> float:
         for line in handle:
             json.loads(line)
     return time.perf_counter() - started
-
-
-def lines_into(buffer: io.StringIO) -> Callable[[Decision], object]:
-    """The replay's sink: each decision written as its JSON line, as `engagement replay` does."""
-    return lambda decision: buffer.write(decision_line(decision))
 
 
 def deep_size(obj: object, seen: set[int]) -> int:
@@ -63,11 +58,26 @@ def deep_size(obj: object, seen: set[int]) -> int:
     return total
 
 
+def timed_replay(engine: Engine, path: Path, jobs: int) -> tuple[float, ReplayResult]:
+    """One replay as `engagement replay --decisions /dev/null` makes it: every decision line written."""
+    gc.collect()
+    with open(os.devnull, "w", encoding="utf-8") as sink:
+        started = time.perf_counter()
+        result = replay_file(engine, path, decision_line, sink.write, None, jobs=jobs)
+        return time.perf_counter() - started, result
+
+
+def rss_mib() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("events", type=Path, nargs="?")
-    parser.add_argument("--customers", type=int, default=110_000)
+    parser.add_argument("--customers", type=int, default=65_000, help="of the generated day (about 1M events)")
     parser.add_argument("--repeat", type=int, default=3, help="rounds of json.loads + replay")
+    parser.add_argument("--jobs", type=int, default=default_jobs(), help="processes of the sharded replay")
     args = parser.parse_args()
     path = args.events
     if path is None:
@@ -77,34 +87,56 @@ def main() -> None:
             generate(path, args.customers, seed=7)
     lines = sum(1 for _ in path.open("rb"))
     engine = build_engine(None, None, Settings())
-    rounds: list[tuple[float, float]] = []
-    replayer: Replayer | None = None
+    rounds: list[tuple[float, float, float]] = []
+    sharded: ReplayResult | None = None
     for _ in range(max(1, args.repeat)):
         baseline = json_loads_seconds(path)
-        replayer = None  # the previous round's states go before this round's (peak RSS is one replay's)
-        gc.collect()
-        started = time.perf_counter()
-        replayer = replay_file(engine, path, lines_into(io.StringIO()), None)
-        rounds.append((time.perf_counter() - started, baseline))
-    assert replayer is not None
-    elapsed, baseline = min(rounds)
-    peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        took, sharded = timed_replay(engine, path, args.jobs)
+        single, _ = timed_replay(engine, path, 1)
+        rounds.append((took, single, baseline))
+    # the last round again in this process, for the states and the memory per customer
+    before = rss_mib()
+    _, alone = timed_replay(engine, path, 1)
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    workers_peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    assert sharded is not None
+    assert alone.replayer is not None
 
     seen: set[int] = set()
-    states = replayer.states
+    states = alone.replayer.states
     state_bytes = sum(deep_size(state, seen) for state in states.values())
-    decisions = sum(replayer.counts.outcomes.values())
+    decisions = sum(alone.counts.outcomes.values())
+    customers = len(states)
+    took, single, baseline = min(rounds, key=lambda r: r[0] / r[2])
 
     print(f"file: {path} ({lines:,} events, {path.stat().st_size / 2**20:,.0f} MiB)")
-    for n, (took, loads) in enumerate(rounds, 1):
-        rate = lines / took
-        print(f"round {n}: replay {took:.2f} s ({rate:,.0f} events/s), json.loads {loads:.2f} s, {took / loads:.2f}x")
-    print(f"replay: {elapsed:.2f} s, {lines / elapsed:,.0f} events/s (target >= 100,000)")
-    print(f"json.loads alone: {baseline:.2f} s; replay / json.loads = {elapsed / baseline:.2f}x (target <= 4x)")
-    print(f"decisions: {decisions:,}; customers with state: {len(states):,}")
-    print(f"state: {state_bytes / len(states):,.0f} bytes per active customer (target < 1024)")
-    print(f"peak RSS: {peak_rss_mib:,.0f} MiB")
-    for (trigger, outcome, reason), n in sorted(replayer.counts.outcomes.items()):
+    for n, (t_jobs, t_one, loads) in enumerate(rounds, 1):
+        print(
+            f"round {n}: json.loads {loads:.2f} s; --jobs {args.jobs} {t_jobs:.2f} s ({t_jobs / loads:.2f}x); "
+            f"--jobs 1 {t_one:.2f} s ({t_one / loads:.2f}x)"
+        )
+    print(f"best round: json.loads alone {baseline:.2f} s ({lines / baseline:,.0f} lines/s)")
+    print(
+        f"replay --jobs {args.jobs}: {took:.2f} s, {lines / took:,.0f} events/s, "
+        f"{took / baseline:.2f}x json.loads (target <= 2.5x)"
+    )
+    print(
+        f"replay --jobs 1: {single:.2f} s, {lines / single:,.0f} events/s, "
+        f"{single / baseline:.2f}x json.loads (target <= 4.5x)"
+    )
+    print(f"decisions: {decisions:,}; customers with state: {customers:,}")
+    print(f"state: {state_bytes / customers:,.0f} bytes per active customer (target < 1024)")
+    print(
+        f"memory, --jobs 1: {before:,.0f} MiB before the replay, peak {peak_mib:,.0f} MiB: "
+        f"{(peak_mib - before) * 2**20 / customers:,.0f} bytes per active customer (target < 1024)"
+    )
+    print(
+        f"memory, --jobs {args.jobs}: the largest worker peaked at {workers_peak_mib:,.0f} MiB "
+        f"(it starts as a copy of this process, {before:,.0f} MiB, and keeps 1/{args.jobs} of the customers): "
+        f"{(workers_peak_mib - before) * 2**20 / (customers / args.jobs):,.0f} bytes per active customer"
+    )
+    assert sharded.counts.outcomes == alone.counts.outcomes, "the sharded replay decided differently"
+    for (trigger, outcome, reason), n in sorted(alone.counts.outcomes.items()):
         print(f"  {trigger:20s} {outcome:9s} {reason:18s} {n:8,d}")
 
 
