@@ -11,7 +11,7 @@ from pathlib import Path
 from engagement.config.loader import ConfigProblem, InvalidConfig, TriggerSet, load_triggers
 from engagement.config.messages import load_messages
 from engagement.core.catalog import MessageCatalog, MessageSpec
-from engagement.core.personalize import VARIABLES
+from engagement.core.kinds.registry import VARIABLES
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
-from engagement.config.triggers import TriggerSpec
+from engagement.config.triggers import TRIGGER_KINDS, TriggerSpec
 
 _SPEC_ADAPTER: TypeAdapter[TriggerSpec] = TypeAdapter(TriggerSpec)
 
@@ -171,7 +171,7 @@ def _load_one(path: Path, text: str) -> tuple[TriggerSpec | None, list[ConfigPro
         return None, out
 
 
-_KIND_TAGS = frozenset({"cart_idle", "browse_abandonment", "logistics_delay", "anomalous_login"})
+_KIND_TAGS = frozenset(TRIGGER_KINDS)
 
 
 def line_of(node: yaml.Node | None, loc: list[int | str]) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -191,4 +191,7 @@ TriggerSpec = Annotated[
     Field(discriminator="kind"),
 ]
 
-TRIGGER_KINDS = ("cart_idle", "browse_abandonment", "logistics_delay", "anomalous_login")
+TRIGGER_KINDS: tuple[str, ...] = tuple(
+    get_args(model.model_fields["kind"].annotation)[0] for model in get_args(get_args(TriggerSpec)[0])
+)
+"""Every `kind:` a trigger file may have: the tags of the models above."""

@@ -17,8 +17,9 @@ it updated in the `Step`; the caller keeps only the returned one.
 from __future__ import annotations
 
 from bisect import insort
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from engagement.config.bundle import Configuration, combined_version
 from engagement.config.loader import TriggerSet
@@ -27,11 +28,11 @@ from engagement.core import decisions as r
 from engagement.core import personalize
 from engagement.core.catalog import MessageCatalog
 from engagement.core.decisions import Decision, Message, Step, TemplateUse
-from engagement.core.formula import Formula
 from engagement.core.keys import event_digest, idempotency_key, remember, seen_before
-from engagement.core.kinds import browse, cart, login, logistics, profile
-from engagement.core.personalize import FORMULA_VALUES
+from engagement.core.kinds.kind import Hook, Plan, TriggerKind
+from engagement.core.kinds.registry import BY_NAME, DECIDED_ON_ARRIVAL, KINDS
 from engagement.core.policies import PolicyChain, record_failure
+from engagement.core.profile import apply_reply, apply_update
 from engagement.core.state import CustomerState, Profile, Timer
 from engagement.core.text_template import TemplateError
 from engagement.events import Event
@@ -61,18 +62,16 @@ class Engine:
         enabled = [spec for spec in triggers.triggers if spec.enabled]
         self.specs: dict[str, TriggerSpec] = {spec.id: spec for spec in enabled}
         self.chains = {spec.id: PolicyChain(spec, self.settings.default_timezone) for spec in enabled}
-        self.cart_triggers = [s for s in enabled if s.kind == "cart_idle"]
-        self.browse_triggers = [s for s in enabled if s.kind == "browse_abandonment"]
-        self.browse_plans = [browse.BrowsePlan.of(s) for s in self.browse_triggers]
-        self.logistics_triggers = [s for s in enabled if s.kind == "logistics_delay"]
-        self.login_triggers = [s for s in enabled if s.kind == "anomalous_login"]
+        # each enabled trigger as its kind and its plan (what the kind compiled from its spec)
+        self.plans: dict[str, tuple[TriggerKind, Plan]] = {}
+        for spec in enabled:
+            kind = BY_NAME[spec.kind]
+            self.plans[spec.id] = (kind, kind.plan(spec))
         keywords = {kw.casefold() for s in enabled if s.category == "marketing" for kw in s.policies.opt_out_keywords}
         self.opt_out_keywords = frozenset(keywords)
-        self.vouchers = {
-            s.id: Formula.parse(s.voucher, FORMULA_VALUES) for s in self.logistics_triggers if s.voucher is not None
-        }
         self.earlier: dict[str, Engine] = {}  # engines of earlier configurations, for timers they armed
-        self._appliers = self._build_appliers()
+        self._appliers = self._hooks_by_event(lambda kind: kind.hooks, self._core_appliers())
+        self._on_arrival = self._hooks_by_event(lambda kind: kind.on_arrival, {})
         self._dedupe_window = self.settings.dedupe_window
 
     @classmethod
@@ -113,9 +112,9 @@ class Engine:
         if digest in ring and seen_before(ring, digest):
             return False
         state.recent_ids = remember(ring, digest, self._dedupe_window)
-        if event.type in _IMMEDIATE:
+        if event.type in DECIDED_ON_ARRIVAL:
             clock = now if now is not None else (t if t > watermark else watermark)
-            login.on_login(self, state, event, t, clock, out)  # type: ignore[arg-type]
+            self._on_arrival[event.type](state, event, t, clock, out)
             return True
         item = (t, event.event_id, event)
         pending = state.pending
@@ -163,57 +162,32 @@ class Engine:
                 state.cursor = cursor = due
             self.fire(state, timer, cursor if now is None else (due if due > now else now), out)
 
-    def _build_appliers(self) -> dict[str, _Applier]:  # noqa: C901 (one small closure per event type)
+    def _hooks_by_event(
+        self, hooks_of: Callable[[TriggerKind], dict[str, Hook] | object], core: dict[str, _Applier]
+    ) -> dict[str, _Applier]:
+        """Event type -> one applier: the core's, then every kind's hook (in registry order), each
+        bound to this engine and the kind's enabled triggers."""
+        bound: dict[str, list[_Applier]] = {event_type: [applier] for event_type, applier in core.items()}
+        for kind in KINDS:
+            plans = [plan for k, plan in self.plans.values() if k is kind]
+            for event_type, hook in hooks_of(kind).items():  # type: ignore[attr-defined]
+                bound.setdefault(event_type, []).append(partial(hook, self, plans))
+        return {event_type: _together(appliers) for event_type, appliers in bound.items()}
+
+    def _core_appliers(self) -> dict[str, _Applier]:
+        """What every customer's state keeps whatever the triggers: profile, replies, refusals."""
         keywords = self.opt_out_keywords
 
-        def page_viewed(state: CustomerState, event: Event, t: float, clock: float, out: list[Decision]) -> None:
-            browse.on_browsing(self, state, event, t, clock, out)  # type: ignore[arg-type]
-            if state.cart is not None:
-                cart.on_activity(self, state, "page.viewed", t)
-
-        def page_left(state: CustomerState, event: Event, t: float, clock: float, out: list[Decision]) -> None:
-            browse.on_browsing(self, state, event, t, clock, out)  # type: ignore[arg-type]
-
-        def cart_updated(state: CustomerState, event: Event, t: float, clock: float, out: list[Decision]) -> None:
-            cart.on_cart_updated(self, state, event, t, clock, out)  # type: ignore[arg-type]
-            if event.items:  # type: ignore[union-attr]
-                browse.on_cancel_event(self, state, "cart.updated", r.ADDED_TO_CART, t, clock, out)
-
-        def order_placed(state: CustomerState, event: Event, t: float, clock: float, out: list[Decision]) -> None:
-            cart.on_order(self, state, clock, out)
-            browse.on_cancel_event(self, state, "order.placed", r.CONVERTED, t, clock, out)
-            logistics.on_order(state, event, t)  # type: ignore[arg-type]
-
-        def dispatched(state: CustomerState, event: Event, t: float, clock: float, out: list[Decision]) -> None:
-            logistics.on_dispatched(self, state, event, t)  # type: ignore[arg-type]
-
-        def status_changed(state: CustomerState, event: Event, t: float, clock: float, out: list[Decision]) -> None:
-            logistics.on_status(self, state, event, t)  # type: ignore[arg-type]
-
-        def delivered(state: CustomerState, event: Event, t: float, clock: float, out: list[Decision]) -> None:
-            logistics.on_delivered(self, state, event, clock, out)  # type: ignore[arg-type]
-
         def customer_updated(state: CustomerState, event: Event, t: float, clock: float, out: list[Decision]) -> None:
-            profile.apply_update(state, event)  # type: ignore[arg-type]
+            apply_update(state, event)  # type: ignore[arg-type]
 
         def replied(state: CustomerState, event: Event, t: float, clock: float, out: list[Decision]) -> None:
-            profile.apply_reply(state, event, t, keywords)  # type: ignore[arg-type]
+            apply_reply(state, event, t, keywords)  # type: ignore[arg-type]
 
         def failed(state: CustomerState, event: Event, t: float, clock: float, out: list[Decision]) -> None:
             record_failure(state, event.reason, t)  # type: ignore[union-attr]
 
-        return {
-            "page.viewed": page_viewed,
-            "page.left": page_left,
-            "cart.updated": cart_updated,
-            "order.placed": order_placed,
-            "shipment.dispatched": dispatched,
-            "shipment.status_changed": status_changed,
-            "shipment.delivered": delivered,
-            "customer.updated": customer_updated,
-            "message.replied": replied,
-            "message.failed": failed,
-        }
+        return {"customer.updated": customer_updated, "message.replied": replied, "message.failed": failed}
 
     # ---- deciding -------------------------------------------------------------------
 
@@ -236,7 +210,8 @@ class Engine:
         if timer.version and timer.version != self.config_version and self._hand_over(state, timer, at, out, profile_):
             return
         spec = self.specs[timer.trigger_id]
-        if not _kind_allows_fire(self, state, spec, timer):
+        kind, plan = self.plans[spec.id]
+        if not kind.may_fire(state, plan, timer):
             self.drop_timer(state, timer)
             return
         chain = self.chains[spec.id]
@@ -254,7 +229,7 @@ class Engine:
             except TemplateError:
                 reason = r.TEMPLATE_ERROR
         self.drop_timer(state, timer)
-        _kind_fired(state, spec, timer)
+        kind.decided(state, plan, timer)
         if reason is not None or message is None:
             out.append(self._decision(state, timer, "suppress", reason, verdict.at))
             return
@@ -351,7 +326,10 @@ class Engine:
             raise TemplateError(f"no wording for locale {profile_.locale!r}")
         locale, wording = found
         zone = profile_.timezone or self.settings.default_timezone
-        values = personalize.values_for(spec.kind, state, timer, profile_, zone, locale, self.vouchers.get(spec.id))
+        kind, plan = self.plans[spec.id]
+        values = personalize.common_values(profile_)
+        values.update(kind.values(state, timer, plan, zone, locale.lower().startswith("zh")))
+        values = personalize.safe_values(values)
         body = wording.for_tier(profile_.tier).render(values)
         template = None
         if message.template is not None:
@@ -366,7 +344,6 @@ class Engine:
         return Message(profile_.phone, locale, spec.category, body, template, replies)
 
 
-_IMMEDIATE = frozenset({"login.succeeded", "login.failed"})
 _NEVER = float("inf")
 _Applier = Callable[[CustomerState, Event, float, float, list[Decision]], None]
 
@@ -387,18 +364,12 @@ def _timer_order(timer: Timer) -> tuple[float, str, str]:
     return (timer.due, timer.trigger_id, timer.subject)
 
 
-def _kind_allows_fire(engine: Engine, state: CustomerState, spec: TriggerSpec, timer: Timer) -> bool:
-    if spec.kind == "browse_abandonment":
-        return browse.visit_qualifies(state, spec, timer)
-    if spec.kind == "cart_idle":
-        return state.cart is not None and spec.id not in state.cart.fired
-    return True
+def _together(appliers: Sequence[_Applier]) -> _Applier:
+    if len(appliers) == 1:
+        return appliers[0]
 
+    def apply_all(state: CustomerState, event: Event, t: float, clock: float, out: list[Decision]) -> None:
+        for applier in appliers:
+            applier(state, event, t, clock, out)
 
-def _kind_fired(state: CustomerState, spec: TriggerSpec, timer: Timer) -> None:
-    if spec.kind == "browse_abandonment":
-        browse.visit_decided(state, spec, timer)
-    elif spec.kind == "cart_idle":
-        cart.decided(state, spec.id, timer.due)
-    elif spec.kind == "logistics_delay":
-        logistics.shipment_decided(state, spec, timer)
+    return apply_all

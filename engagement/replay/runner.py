@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from engagement.core.decisions import Decision
 from engagement.core.engine import Engine
+from engagement.core.kinds.registry import DECIDED_ON_ARRIVAL
 from engagement.core.state import CustomerState
 from engagement.events import Event
 
@@ -47,7 +48,6 @@ class ReplayCounts:
         self.outcomes.update(other.outcomes)
 
 
-DECIDED_ON_ARRIVAL = frozenset({"login.succeeded", "login.failed"})
 ON_ARRIVAL, QUEUED_EVENT, TIMER = -1, 0, 1  # the kinds of wake-up, in their order at equal times
 
 Position = tuple[float, int, int | str]

@@ -34,10 +34,11 @@ from typing import IO, Any, Generic, TypeVar
 
 from engagement.core.decisions import Decision
 from engagement.core.engine import Engine
+from engagement.core.kinds.registry import DECIDED_ON_ARRIVAL
 from engagement.decode import Rejection, decode_event
 from engagement.events import Event
 from engagement.replay.output import reject_line
-from engagement.replay.runner import DECIDED_ON_ARRIVAL, ReplayCounts, Replayer
+from engagement.replay.runner import ReplayCounts, Replayer
 
 T = TypeVar("T")
 

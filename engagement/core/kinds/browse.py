@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from engagement.config.triggers import BrowseAbandonmentTrigger
+from engagement.core import decisions as r
+from engagement.core.decisions import Decision
+from engagement.core.kinds.kind import Decider, TriggerKind
 from engagement.core.state import CustomerState, Timer, Visit
-from engagement.events import PageLeft, PageViewed
-
-if TYPE_CHECKING:
-    from engagement.config.triggers import TriggerSpec
-    from engagement.core.decisions import Decision
-    from engagement.core.engine import Engine
+from engagement.events import Event
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +23,7 @@ class BrowsePlan:
     min_visit: float
     send_within: float
     activity: frozenset[str]
+    cancel_on: frozenset[str]
 
     @classmethod
     def of(cls, spec: BrowseAbandonmentTrigger) -> BrowsePlan:
@@ -35,14 +34,18 @@ class BrowsePlan:
             spec.min_visit.total_seconds(),
             spec.send_within.total_seconds(),
             frozenset(spec.activity),
+            frozenset(spec.cancel_on),
         )
 
 
+Plans = Sequence[BrowsePlan]
+
+
 def on_browsing(
-    engine: Engine, state: CustomerState, event: PageViewed | PageLeft, t: float, clock: float, out: list[Decision]
+    engine: Decider, plans: Plans, state: CustomerState, event: Event, t: float, clock: float, out: list[Decision]
 ) -> None:
     viewed = event.type == "page.viewed"
-    for plan in engine.browse_plans:
+    for plan in plans:
         if event.type not in plan.activity:
             continue
         visits = state.visits
@@ -80,7 +83,7 @@ def on_browsing(
         _arm(engine, state, plan, visit)
 
 
-def _arm(engine: Engine, state: CustomerState, plan: BrowsePlan, visit: Visit) -> None:
+def _arm(engine: Decider, state: CustomerState, plan: BrowsePlan, visit: Visit) -> None:
     """Every visit keeps one timer at its end; a cancelled visit's timer only ends the visit."""
     due = visit.last_at + plan.gap
     deadline = due + plan.send_within
@@ -93,17 +96,30 @@ def _arm(engine: Engine, state: CustomerState, plan: BrowsePlan, visit: Visit) -
     engine.add_timer(state, Timer(plan.id, due, deadline, subject, subject, due))
 
 
-def on_cancel_event(
-    engine: Engine, state: CustomerState, event_type: str, reason: str, t: float, clock: float, out: list[Decision]
+def on_cart_updated(
+    engine: Decider, plans: Plans, state: CustomerState, event: Event, t: float, clock: float, out: list[Decision]
+) -> None:
+    if event.items:  # type: ignore[union-attr]  # the hook table routes cart.updated here
+        _cancel(engine, plans, state, "cart.updated", r.ADDED_TO_CART, clock, out)
+
+
+def on_order(
+    engine: Decider, plans: Plans, state: CustomerState, event: Event, t: float, clock: float, out: list[Decision]
+) -> None:
+    _cancel(engine, plans, state, "order.placed", r.CONVERTED, clock, out)
+
+
+def _cancel(
+    engine: Decider, plans: Plans, state: CustomerState, event_type: str, reason: str, clock: float, out: list[Decision]
 ) -> None:
     """An order or a filled cart during the visit (or before its decision) cancels it."""
-    for spec in engine.browse_triggers:
-        if event_type not in spec.cancel_on:
+    for plan in plans:
+        if event_type not in plan.cancel_on:
             continue
-        current = _visit(state, spec.id)
-        for timer in [tm for tm in state.timers or () if tm.trigger_id == spec.id]:
+        current = _visit(state, plan.id)
+        for timer in [tm for tm in state.timers or () if tm.trigger_id == plan.id]:
             if current is not None and timer.subject == current.event_id:
-                if not current.cancelled and _long_enough(spec, current):
+                if not current.cancelled and _long_enough(plan, current):
                     engine.record_cancel(state, timer, reason, clock, out)
                 current.cancelled = True
             else:
@@ -112,19 +128,19 @@ def on_cancel_event(
             current.cancelled = True
 
 
-def visit_qualifies(state: CustomerState, spec: TriggerSpec, timer: Timer) -> bool:
+def may_fire(state: CustomerState, plan: BrowsePlan, timer: Timer) -> bool:
     """Whether a due browse timer should be decided (True) or merely ends a visit that does not count."""
-    visit = _visit(state, spec.id)
+    visit = _visit(state, plan.id)
     if visit is None or visit.event_id != timer.subject:
         return True  # a visit already judged long enough, held for quiet hours while a new one began
-    if visit.cancelled or not _long_enough(spec, visit):
-        _forget(state, spec.id, visit.event_id)
+    if visit.cancelled or not _long_enough(plan, visit):
+        _forget(state, plan.id, visit.event_id)
         return False
     return True
 
 
-def visit_decided(state: CustomerState, spec: TriggerSpec, timer: Timer) -> None:
-    _forget(state, spec.id, timer.subject)
+def decided(state: CustomerState, plan: BrowsePlan, timer: Timer) -> None:
+    _forget(state, plan.id, timer.subject)
 
 
 def longest_viewed(state: CustomerState, trigger_id: str) -> tuple[str | None, str | None]:
@@ -132,8 +148,12 @@ def longest_viewed(state: CustomerState, trigger_id: str) -> tuple[str | None, s
     return (visit.longest_id, visit.longest_name) if visit is not None else (None, None)
 
 
-def _long_enough(spec: TriggerSpec, visit: Visit) -> bool:
-    return visit.last_at - visit.started_at >= spec.min_visit.total_seconds()  # type: ignore[union-attr]
+def values(state: CustomerState, timer: Timer, plan: BrowsePlan, zone: str, chinese: bool) -> Mapping[str, str | None]:
+    return {"product_name": longest_viewed(state, timer.trigger_id)[1]}
+
+
+def _long_enough(plan: BrowsePlan, visit: Visit) -> bool:
+    return visit.last_at - visit.started_at >= plan.min_visit
 
 
 def _visit(state: CustomerState, trigger_id: str) -> Visit | None:
@@ -146,3 +166,19 @@ def _forget(state: CustomerState, trigger_id: str, visit_id: str) -> None:
         del visits[trigger_id]
         if not visits:
             state.visits = None
+
+
+KIND = TriggerKind(
+    name="browse_abandonment",
+    hooks={
+        "page.viewed": on_browsing,
+        "page.left": on_browsing,
+        "cart.updated": on_cart_updated,
+        "order.placed": on_order,
+    },
+    variables=("product_name",),
+    values=values,
+    plan=BrowsePlan.of,  # type: ignore[arg-type]  # called with browse_abandonment triggers only
+    may_fire=may_fire,
+    decided=decided,
+)

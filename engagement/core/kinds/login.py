@@ -4,43 +4,42 @@ impossible travel, a burst of failed logins)."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import cast
 
+from engagement.config.triggers import AnomalousLoginTrigger
+from engagement.core.decisions import Decision
 from engagement.core.flat import FlatTimes, dict_as_flat, flat_as_dict, flat_get
-from engagement.core.kinds.profile import profile_as_of
+from engagement.core.kinds.kind import Decider, TriggerKind
+from engagement.core.personalize import when
+from engagement.core.profile import profile_as_of
 from engagement.core.state import CustomerState, Logins, Timer
-from engagement.events import LoginFailed, LoginSucceeded
-
-if TYPE_CHECKING:
-    from engagement.config.triggers import AnomalousLoginTrigger
-    from engagement.core.decisions import Decision
-    from engagement.core.engine import Engine
+from engagement.events import Event, LoginFailed, LoginSucceeded
 
 EARTH_RADIUS_KM = 6371.0088
 MAX_REMEMBERED = 16
 
 
+Plans = Sequence[AnomalousLoginTrigger]
+
+
 def on_login(
-    engine: Engine,
-    state: CustomerState,
-    event: LoginSucceeded | LoginFailed,
-    t: float,
-    clock: float,
-    out: list[Decision],
+    engine: Decider, plans: Plans, state: CustomerState, event: Event, t: float, clock: float, out: list[Decision]
 ) -> None:
     logins = state.logins
     if logins is None:
         logins = state.logins = Logins()
     state.cursor = max(state.cursor, t)
     if isinstance(event, LoginFailed):
-        _remember_failure(engine, logins, t)
+        _remember_failure(plans, logins, t)
         return
-    for spec in engine.login_triggers:
+    event = cast(LoginSucceeded, event)
+    for spec in plans:
         if logins.successes >= spec.min_previous_logins and is_anomalous(spec, logins, event, t):
             window = spec.send_within.total_seconds()
             timer = Timer(spec.id, t, t + window, event.event_id, event.event_id, t)
             engine.fire(state, timer, clock, out, profile_as_of(state, t))
-    _remember_success(engine, logins, event, t)
+    _remember_success(plans, logins, event, t)
 
 
 def is_anomalous(spec: AnomalousLoginTrigger, logins: Logins, event: LoginSucceeded, t: float) -> bool:
@@ -88,16 +87,16 @@ def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
 
 
-def _remember_failure(engine: Engine, logins: Logins, t: float) -> None:
-    keep = max((s.failed_logins.within.total_seconds() for s in engine.login_triggers), default=0.0)
+def _remember_failure(plans: Plans, logins: Logins, t: float) -> None:
+    keep = max((s.failed_logins.within.total_seconds() for s in plans), default=0.0)
     logins.failures = (*[f for f in logins.failures if f > t - keep][-MAX_REMEMBERED:], t)
 
 
-def _remember_success(engine: Engine, logins: Logins, event: LoginSucceeded, t: float) -> None:
+def _remember_success(plans: Plans, logins: Logins, event: LoginSucceeded, t: float) -> None:
     logins.successes += 1
     if logins.last_at is None or t >= logins.last_at:
         logins.last_at, logins.last_lat, logins.last_lon = t, event.latitude, event.longitude
-    lookback = max((s.new_device_and_country.lookback.total_seconds() for s in engine.login_triggers), default=0.0)
+    lookback = max((s.new_device_and_country.lookback.total_seconds() for s in plans), default=0.0)
     devices, countries = logins.devices(), logins.countries()
     if event.device_id is not None:
         devices = _seen(devices, event.device_id, t, t - lookback)
@@ -113,3 +112,18 @@ def _seen(flat: FlatTimes, value: str, t: float, horizon: float) -> FlatTimes:
         for stale in [k for k, at in seen.items() if at < horizon] or sorted(seen, key=seen.__getitem__)[:1]:
             del seen[stale]
     return dict_as_flat(seen)
+
+
+def values(
+    state: CustomerState, timer: Timer, spec: AnomalousLoginTrigger, zone: str, chinese: bool
+) -> Mapping[str, str | None]:
+    return {"login_time": when(timer.first_due, zone, chinese, with_time=True)}
+
+
+KIND = TriggerKind(
+    name="anomalous_login",
+    hooks={},
+    on_arrival={"login.succeeded": on_login, "login.failed": on_login},
+    variables=("login_time",),
+    values=values,
+)

@@ -2,26 +2,49 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import cast
 
+from engagement.config.triggers import LogisticsDelayTrigger
 from engagement.core import decisions as r
+from engagement.core.decisions import Decision
+from engagement.core.formula import Formula, MissingValue
+from engagement.core.kinds.kind import Decider, TriggerKind
+from engagement.core.personalize import FORMULA_VALUES, money, when
 from engagement.core.state import CustomerState, LastOrder, Shipment, Timer
-from engagement.events import OrderPlaced, ShipmentDelivered, ShipmentDispatched, ShipmentStatusChanged
-
-if TYPE_CHECKING:
-    from engagement.config.triggers import TriggerSpec
-    from engagement.core.decisions import Decision
-    from engagement.core.engine import Engine
+from engagement.events import Event, OrderPlaced, ShipmentDelivered, ShipmentDispatched, ShipmentStatusChanged
 
 REMEMBERED_SHIPMENTS = 8
 
 
-def on_order(state: CustomerState, event: OrderPlaced, t: float) -> None:
+@dataclass(frozen=True, slots=True)
+class LogisticsPlan:
+    spec: LogisticsDelayTrigger
+    id: str
+    voucher: Formula | None
+
+    @classmethod
+    def of(cls, spec: LogisticsDelayTrigger) -> LogisticsPlan:
+        voucher = Formula.parse(spec.voucher, FORMULA_VALUES) if spec.voucher is not None else None
+        return cls(spec, spec.id, voucher)
+
+
+Plans = Sequence[LogisticsPlan]
+
+
+def on_order(
+    engine: Decider, plans: Plans, state: CustomerState, event: Event, t: float, clock: float, out: list[Decision]
+) -> None:
+    order = cast(OrderPlaced, event)
     if state.last_order is None or t >= state.last_order.at:
-        state.last_order = LastOrder(event.order_id, t, event.total, event.currency, event.shipping_fee)
+        state.last_order = LastOrder(order.order_id, t, order.total, order.currency, order.shipping_fee)
 
 
-def on_dispatched(engine: Engine, state: CustomerState, event: ShipmentDispatched, t: float) -> None:
+def on_dispatched(
+    engine: Decider, plans: Plans, state: CustomerState, event: Event, t: float, clock: float, out: list[Decision]
+) -> None:
+    event = cast(ShipmentDispatched, event)
     sid = event.shipment_id
     if sid in state.done_shipments or (state.shipments and sid in state.shipments):
         return
@@ -31,19 +54,24 @@ def on_dispatched(engine: Engine, state: CustomerState, event: ShipmentDispatche
     state.shipments[sid] = Shipment(
         event.order_id, event.event_id, promised, event.carrier, event.tracking_number, event.tracking_url
     )
-    for spec in engine.logistics_triggers:
+    for plan in plans:
+        spec = plan.spec
         due = max(promised + spec.delay_threshold.total_seconds(), t)
         deadline = due + spec.send_within.total_seconds()
         engine.add_timer(state, Timer(spec.id, due, deadline, event.event_id, sid, due))
 
 
-def on_status(engine: Engine, state: CustomerState, event: ShipmentStatusChanged, t: float) -> None:
+def on_status(
+    engine: Decider, plans: Plans, state: CustomerState, event: Event, t: float, clock: float, out: list[Decision]
+) -> None:
     """A new ETA at least the threshold past the promise confirms the delay at this event."""
+    event = cast(ShipmentStatusChanged, event)
     shipment = (state.shipments or {}).get(event.shipment_id)
     if shipment is None or event.new_eta is None:
         return
     shipment.new_eta = event.new_eta.timestamp()
-    for spec in engine.logistics_triggers:
+    for plan in plans:
+        spec = plan.spec
         threshold = spec.delay_threshold.total_seconds()
         timer = engine.timer_for(state, spec.id, event.shipment_id)
         if timer is None or shipment.new_eta < shipment.promised_at + threshold or t >= timer.first_due:
@@ -53,17 +81,17 @@ def on_status(engine: Engine, state: CustomerState, event: ShipmentStatusChanged
 
 
 def on_delivered(
-    engine: Engine, state: CustomerState, event: ShipmentDelivered, clock: float, out: list[Decision]
+    engine: Decider, plans: Plans, state: CustomerState, event: Event, t: float, clock: float, out: list[Decision]
 ) -> None:
-    sid = event.shipment_id
-    for spec in engine.logistics_triggers:
-        timer = engine.timer_for(state, spec.id, sid)
+    sid = cast(ShipmentDelivered, event).shipment_id
+    for plan in plans:
+        timer = engine.timer_for(state, plan.id, sid)
         if timer is not None:
             engine.cancel(state, timer, r.DELIVERED, clock, out)
     _finish(state, sid)
 
 
-def shipment_decided(state: CustomerState, spec: TriggerSpec, timer: Timer) -> None:
+def decided(state: CustomerState, plan: LogisticsPlan, timer: Timer) -> None:
     """Once no trigger still waits on the shipment, only its id is remembered (once per shipment)."""
     if not any(t.subject == timer.subject for t in state.timers or () if t is not timer):
         _finish(state, timer.subject)
@@ -76,3 +104,43 @@ def _finish(state: CustomerState, sid: str) -> None:
             state.shipments = None
     if sid not in state.done_shipments:
         state.done_shipments = (*state.done_shipments, sid)[-REMEMBERED_SHIPMENTS:]
+
+
+def values(
+    state: CustomerState, timer: Timer, plan: LogisticsPlan, zone: str, chinese: bool
+) -> Mapping[str, str | None]:
+    shipment = state.shipments.get(timer.subject) if state.shipments else None
+    if shipment is None:
+        return {}
+    order = state.last_order if state.last_order and state.last_order.order_id == shipment.order_id else None
+    found: dict[str, str | None] = {
+        "order_id": shipment.order_id,
+        "carrier": shipment.carrier,
+        "tracking_number": shipment.tracking_number,
+        "tracking_url": shipment.tracking_url,
+        "new_eta": when(shipment.new_eta, zone, chinese) if shipment.new_eta is not None else None,
+        "order_total": money(order.total, order.currency) if order else None,
+        "voucher": None,
+    }
+    if plan.voucher is not None and order is not None:
+        try:
+            amount = plan.voucher.evaluate({"shipping_fee": order.shipping_fee or 0.0, "order_total": order.total})
+        except MissingValue:
+            amount = 0.0
+        found["voucher"] = money(amount, order.currency) if amount > 0 else None
+    return found
+
+
+KIND = TriggerKind(
+    name="logistics_delay",
+    hooks={
+        "order.placed": on_order,
+        "shipment.dispatched": on_dispatched,
+        "shipment.status_changed": on_status,
+        "shipment.delivered": on_delivered,
+    },
+    variables=("order_id", "order_total", "carrier", "tracking_number", "tracking_url", "new_eta", "voucher"),
+    values=values,
+    plan=LogisticsPlan.of,  # type: ignore[arg-type]  # called with logistics_delay triggers only
+    decided=decided,
+)
