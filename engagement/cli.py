@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
 from engagement.authoring.backtest import backtest, report
 from engagement.authoring.lint import lint, load_rules
 from engagement.authoring.preview import PreviewError, describe, preview, read_customer_events
 from engagement.config.bundle import Configuration, load_configuration
-from engagement.config.loader import InvalidConfig, default_triggers_dir, load_triggers
+from engagement.config.loader import InvalidConfig, default_triggers_dir
 from engagement.config.messages import default_messages_dir
 from engagement.config.triggers import TriggerSpec
 from engagement.core.engine import Engine
@@ -28,10 +30,12 @@ from engagement.timefmt import parse_rfc3339
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Exit status 0, 1 for a configuration with problems (each listed), 2 for any other user
+    error (one line; `--debug` adds the traceback)."""
     parser = _parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "handler"):
-        parser.print_help()
+        parser.print_help(sys.stderr)
         return 2
     try:
         return int(args.handler(args))
@@ -39,11 +43,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `engagement ... | head`: the reader left, which is no error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except ValidationError as exc:  # the ENGAGEMENT_* settings
+        if args.debug:
+            raise
+        print(f"engagement: {settings_problem(exc)}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError, UsageError) as exc:
+        if args.debug:
+            raise
+        print(f"engagement {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+class UsageError(Exception):
+    """A command given something it cannot work with; its message says what."""
+
+
+def settings_problem(exc: ValidationError) -> str:
+    first = exc.errors(include_url=False)[0]
+    name = "ENGAGEMENT_" + "_".join(str(p) for p in first["loc"]).upper()
+    return f"{name}: {first['msg']} (got {first.get('input')!r})"
+
+
+def _version() -> str:
+    try:
+        return version("engagement")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="engagement", description="Proactive engagement event processor.")
-    sub = parser.add_subparsers(metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"engagement {_version()}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    sub = parser.add_subparsers(metavar="COMMAND", dest="command")
 
     replay = sub.add_parser("replay", help="run the engine over recorded events; sends nothing")
     replay.add_argument("events", type=Path, help="events as JSON lines")
@@ -51,7 +87,11 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--messages", type=Path, help="message directory (default: the shipped messages/)")
     replay.add_argument("--decisions", type=Path, help="write decisions here (default: standard output)")
     replay.add_argument("--rejects", type=Path, help="write rejected lines here, with line numbers and reasons")
-    replay.add_argument("--until", help="stop the clock at this RFC 3339 time instead of the last event")
+    replay.add_argument(
+        "--until",
+        type=_moment,
+        help="stop the clock at this RFC 3339 time (2026-11-20T12:00:00Z) instead of the last event",
+    )
     replay.add_argument(
         "--baseline", type=Path, help="backtest: compare --triggers against this trigger directory, per trigger"
     )
@@ -79,12 +119,15 @@ def _parser() -> argparse.ArgumentParser:
     schema.set_defaults(handler=_schema)
 
     triggers = sub.add_parser("triggers", help="trigger configuration tools")
+    triggers.set_defaults(handler=_help_of(triggers))
     tsub = triggers.add_subparsers(metavar="ACTION")
     validate = tsub.add_parser("validate", help="check a trigger directory; exit 1 listing every problem")
-    validate.add_argument("directory", type=Path, nargs="?")
+    validate.add_argument("directory", type=Path, nargs="?", help="trigger directory (default: the shipped triggers/)")
+    validate.add_argument("--messages", type=Path, help="message directory (default: the shipped messages/)")
     validate.set_defaults(handler=_validate)
 
     messages = sub.add_parser("messages", help="message tools for marketers")
+    messages.set_defaults(handler=_help_of(messages))
     msub = messages.add_subparsers(metavar="ACTION")
     lint = msub.add_parser("lint", help="style rules; exit 1 on errors (and on warnings with --strict)")
     lint.add_argument("directory", type=Path, nargs="?", help="message directory (default: the shipped messages/)")
@@ -106,6 +149,7 @@ def _parser() -> argparse.ArgumentParser:
 def _privacy_commands(sub: Any) -> None:
     """`keys create` and `customers forget`."""
     keys = sub.add_parser("keys", help="API keys for the HTTP API")
+    keys.set_defaults(handler=_help_of(keys))
     ksub = keys.add_subparsers(metavar="ACTION")
     create = ksub.add_parser("create", help="a new API key, printed once (only its SHA-256 is stored)")
     create.add_argument("name", help="who or what uses the key (letters, digits and . _ @ -)")
@@ -116,6 +160,7 @@ def _privacy_commands(sub: Any) -> None:
     create.set_defaults(handler=_keys_create)
 
     customers = sub.add_parser("customers", help="customer data")
+    customers.set_defaults(handler=_help_of(customers))
     csub = customers.add_subparsers(metavar="ACTION")
     forget = csub.add_parser("forget", help="erase a customer everywhere the runtime keeps data")
     forget.add_argument("customer_id")
@@ -137,14 +182,35 @@ def build_engine(triggers: Path | None, messages: Path | None, settings: Setting
     return Engine.of(configuration, settings.engine_settings())
 
 
+def _help_of(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    """A command group without its action: the group's own help, and exit status 2."""
+
+    def show(args: argparse.Namespace) -> int:
+        parser.print_help(sys.stderr)
+        return 2
+
+    return show
+
+
+def _moment(text: str) -> float:
+    try:
+        return parse_rfc3339(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an RFC 3339 time with an offset, such as 2026-11-20T12:00:00Z"
+        ) from None
+
+
 def _replay(args: argparse.Namespace) -> int:
+    backtesting = args.baseline is not None or args.baseline_messages is not None
+    if backtesting and (args.decisions is not None or args.rejects is not None):
+        raise UsageError("--decisions and --rejects write a replay's output; a backtest (--baseline) prints a report")
+    if not args.events.is_file():
+        raise UsageError(f"{args.events}: no such file")
     settings = Settings()
     engine = build_engine(args.triggers, args.messages, settings)
-    until = parse_rfc3339(args.until) if args.until else None
-    if not args.events.is_file():
-        print(f"{args.events}: no such file", file=sys.stderr)
-        return 2
-    if args.baseline is not None or args.baseline_messages is not None:
+    until = args.until
+    if backtesting:
         baseline = build_engine(args.baseline or args.triggers, args.baseline_messages or args.messages, settings)
         for line in report(backtest(baseline, engine, args.events, until, args.jobs)):
             print(line)
@@ -183,7 +249,10 @@ def _lint(args: argparse.Namespace) -> int:
         print(finding)
     errors = sum(f.severity == "error" for f in findings)
     warnings = len(findings) - errors
-    print(f"{directory}: {len(configuration.messages.messages)} messages, {errors} errors, {warnings} warnings")
+    print(
+        f"{directory}: {len(configuration.messages.messages)} messages, {errors} errors, {warnings} warnings "
+        f"(version {configuration.version})"
+    )
     return 1 if errors or (args.strict and warnings) else 0
 
 
@@ -242,8 +311,13 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    """The triggers checked with the messages they go live with; the version printed is the one
+    `/metrics` and every decision will show for these two directories."""
     settings = Settings()
     directory = args.directory or settings.triggers_dir or default_triggers_dir()
-    trigger_set = load_triggers(directory, settings.allowed_lateness.total_seconds())
-    print(f"{directory}: {len(trigger_set.triggers)} triggers valid (version {trigger_set.version})")
+    configuration, _ = _configuration(directory, args.messages)
+    print(
+        f"{directory}: {len(configuration.triggers.triggers)} triggers valid with the messages of "
+        f"{args.messages or settings.messages_dir or default_messages_dir()} (version {configuration.version})"
+    )
     return 0

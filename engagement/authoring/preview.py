@@ -64,6 +64,7 @@ def preview(
     spec = engine.specs.get(trigger_id)
     if spec is None:
         raise PreviewError(f"no enabled trigger {trigger_id!r}; triggers: {', '.join(sorted(engine.specs))}")
+    _check_stand_ins(engine, spec.id, spec.kind, locale, tier)
     chosen = [dict(e) for e in (events if events is not None else sample_events(spec.kind))]
     for event in chosen:
         if event.get("type") == "customer.updated":
@@ -83,6 +84,25 @@ def preview(
     replayer.finish(last + RUN_ON_SECONDS)
     customer = str(chosen[0].get("customer_id", ""))
     return Preview(spec, [d for d in decisions if d.trigger == trigger_id], customer)
+
+
+def _check_stand_ins(engine: Engine, trigger_id: str, kind: str, locale: str | None, tier: str | None) -> None:
+    """A locale the message has no wording for (not even through its fallbacks or its language),
+    or a tier none of its wordings has, would silently show another text: refused instead."""
+    message = engine.catalog.message_for(trigger_id, kind)
+    if message is None:
+        return
+    if locale is not None:
+        found = engine.catalog.wording(message, locale)
+        default = engine.catalog.locales.default
+        if found is None or (found[0] == default and not locale.lower().startswith(default.split("-")[0].lower())):
+            known = ", ".join(sorted(message.locales))
+            raise PreviewError(f"no wording for locale {locale!r} in {message.source} (it has {known})")
+    if tier is not None:
+        tiers = {name for wording in message.locales.values() for name in wording.tiers}
+        if tier not in tiers:
+            known = ", ".join(sorted(tiers)) or "none"
+            raise PreviewError(f"no wording for tier {tier!r} in {message.source} (tiers: {known})")
 
 
 def display_width(text: str) -> int:

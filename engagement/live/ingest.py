@@ -44,7 +44,8 @@ class IngestBatch:
             "accepted": len(self.events) - duplicates,
             "duplicates": duplicates,
             "rejected": len(self.rejected),
-            "rejections": [{"index": i, "field": r.field, "reason": r.reason} for i, r in self.rejected],
+            # 1-based, as replay numbers the lines of a file and as an editor shows them
+            "rejections": [{"index": i + 1, "field": r.field, "reason": r.reason} for i, r in self.rejected],
         }
 
 

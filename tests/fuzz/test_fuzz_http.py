@@ -154,7 +154,7 @@ def test_ingest_takes_any_body(server: tuple[RunProcess, httpx.Client, dict[str,
         if answer.status_code == 202 and content_type == "application/json" and body.startswith(b"[{"):
             items = json.loads(body)
             rejected = {r["index"] for r in answer.json()["rejections"]}
-            TAKEN.update(str(item["customer_id"]) for n, item in enumerate(items) if n not in rejected)
+            TAKEN.update(str(item["customer_id"]) for n, item in enumerate(items, 1) if n not in rejected)
 
     post()
 

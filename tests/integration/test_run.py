@@ -72,7 +72,7 @@ def test_ingest_reports_each_rejected_item_and_serves_metrics(tmp_path: Path) ->
         assert response.status_code == 202
         answer = response.json()
         assert (answer["accepted"], answer["rejected"]) == (1, 2)
-        assert [r["index"] for r in answer["rejections"]] == [1, 2]
+        assert [r["index"] for r in answer["rejections"]] == [2, 3]  # 1-based, as replay's line numbers
         assert answer["rejections"][1]["field"] == "type"
         again = run.post_lines([good])
         assert (again["accepted"], again["duplicates"]) == (0, 1)

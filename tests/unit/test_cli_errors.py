@@ -1,0 +1,91 @@
+"""The command line explains itself: one line and exit status 2 for a user error, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engagement.cli import main
+from tests.benchmarks.shop_day import generate
+
+ROOT = Path(__file__).parents[2]
+SAMPLE = ROOT / "engagement" / "samples" / "events.jsonl"
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 (the project's own command)
+        [sys.executable, "-m", "engagement", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "says"),
+    [
+        (["replay", str(SAMPLE), "--until", "2026-11-20"], {}, "not an RFC 3339 time with an offset"),
+        (["run"], {"ENGAGEMENT_HTTP_PORT": "abc"}, "ENGAGEMENT_HTTP_PORT: Input should be a valid integer"),
+        (["replay", str(SAMPLE), "--baseline", "triggers", "--decisions", "x.jsonl"], {}, "a backtest (--baseline)"),
+        (["replay", "no-such-file.jsonl"], {}, "no-such-file.jsonl: no such file"),
+        (["replay", str(SAMPLE), "--jobs", "0"], {}, "0 is out of range"),
+        (["messages", "preview", "cart_idle", "--locale", "xx"], {}, "no wording for locale 'xx'"),
+        (["messages", "preview", "cart_idle", "--tier", "gold"], {}, "no wording for tier 'gold'"),
+        (["triggers"], {}, "validate"),
+        (["messages"], {}, "preview"),
+    ],
+)
+def test_a_user_error_is_one_explained_line_and_status_2(args: list[str], env: dict[str, str], says: str) -> None:
+    done = run(*args, env=env)
+    assert done.returncode == 2, done.stderr
+    assert says in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_debug_shows_the_traceback() -> None:
+    done = run("--debug", "replay", "no-such-file.jsonl")
+    assert done.returncode != 0
+    assert "Traceback" in done.stderr
+
+
+def test_version_is_printed() -> None:
+    done = run("--version")
+    assert done.returncode == 0
+    assert done.stdout.startswith("engagement ")
+
+
+def test_a_reader_that_leaves_early_is_no_error(tmp_path: Path) -> None:
+    """`engagement replay ... | head -1`: the pipe closes under the writer, with megabytes to go."""
+    events = tmp_path / "day.jsonl"
+    generate(events, 2_000, seed=3)
+    command = [sys.executable, "-m", "engagement", "replay", str(events), "--jobs", "1"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:  # noqa: S603
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        proc.stdout.readline()
+        proc.stdout.close()
+        stderr = proc.stderr.read().decode()
+        proc.wait(timeout=120)
+    assert "Traceback" not in stderr
+    assert "BrokenPipeError" not in stderr
+
+
+def test_validate_prints_the_version_decisions_carry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["triggers", "validate"]) == 0
+    validated = capsys.readouterr().out
+    decisions = tmp_path / "d.jsonl"
+    assert main(["replay", str(SAMPLE), "--decisions", str(decisions), "--jobs", "1"]) == 0
+    live = {json.loads(line)["config_version"] for line in decisions.read_text(encoding="utf-8").splitlines()}
+    assert len(live) == 1
+    assert f"(version {live.pop()})" in validated
+    assert main(["messages", "lint"]) == 0
+    assert f"(version {json.loads(decisions.read_text(encoding='utf-8').splitlines()[0])['config_version']})" in (
+        capsys.readouterr().out
+    )
