@@ -274,7 +274,14 @@ class EmbeddedService:
                 done += 1
                 message = OutboundMessage.from_dict(row.message)
                 outcome = await deliver(
-                    self.provider, message, self.clock(), row.deadline, row.attempts + 1, self.metrics, self.budget
+                    self.provider,
+                    message,
+                    self.clock(),
+                    row.deadline,
+                    row.attempts + 1,
+                    self.metrics,
+                    self.budget,
+                    due_at=row.send_at,
                 )
                 if outcome.status == "retry" and outcome.retry_at is not None:
                     self.store.retry_at(row.key, outcome.retry_at, outcome.detail or "")
@@ -340,6 +347,6 @@ class EmbeddedService:
         self.store.write(batch, meta)
         self.metrics.set("engagement_watermark_seconds", self.applied)
         self.metrics.set("engagement_pending_timers", self.pending())
-        count_decisions(self.metrics, decisions)
+        count_decisions(self.metrics, decisions, self.clock())
         if any(d.outcome == "send" for d in decisions):
             self._send_wanted.set()

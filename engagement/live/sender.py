@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from engagement.core.decisions import Decision
 from engagement.events import EVENT_ADAPTER, Event
-from engagement.live.metrics import Metrics
+from engagement.live.metrics import PROVIDER_CALL, SEND_DELAY, Metrics
 from engagement.live.rate_limit import RateLimiter, throttled
 from engagement.live.recipient_budget import RecipientBudget
 from engagement.providers.base import (
@@ -134,8 +135,10 @@ async def deliver(
     attempts: int,
     metrics: Metrics,
     budget: RecipientBudget | None = None,
+    due_at: float | None = None,
 ) -> SendOutcome:
-    """One provider call for an already-claimed key, and what became of it."""
+    """One provider call for an already-claimed key, and what became of it. `due_at`: when the
+    send was decided (its first call observes the delay since)."""
     if now > deadline:
         metrics.inc("engagement_sends_total", result="deadline_missed")
         return SendOutcome("expired", "deadline_missed")
@@ -144,22 +147,35 @@ async def deliver(
         if free_at is not None:
             metrics.inc("engagement_sends_total", result="over_budget")
             return SendOutcome("retry", "the messaging tier's unique recipients per 24 h are spent", free_at)
+    if attempts == 1 and due_at is not None:
+        metrics.observe(SEND_DELAY, max(0.0, now - due_at))
+    started = time.perf_counter()
     try:
         receipt = await provider.send(message)
-    except ThrottledError as exc:
+    except Exception as exc:
+        metrics.observe(PROVIDER_CALL, time.perf_counter() - started, result=type(exc).__name__)
+        return _refused(exc, message, now, attempts, metrics)
+    metrics.observe(PROVIDER_CALL, time.perf_counter() - started, result="sent")
+    metrics.inc("engagement_sends_total", result="sent")
+    return SendOutcome("sent", receipt.provider_message_id)
+
+
+def _refused(exc: Exception, message: OutboundMessage, now: float, attempts: int, metrics: Metrics) -> SendOutcome:
+    """What a provider's exception means for the send (anything not of the port's is raised)."""
+    if isinstance(exc, ThrottledError):
         metrics.inc("engagement_sends_total", result="throttled")
         pause = exc.retry_after if exc.scope == "sender" else None
         return SendOutcome("retry", f"throttled: {exc}", now + exc.retry_after, pause=pause)
-    except OutcomeUnknownError as exc:
+    if isinstance(exc, OutcomeUnknownError):
         metrics.inc("engagement_sends_total", result="unknown")
         log.warning("send %s: outcome unknown (%s); not resent", message.key, exc)
         return SendOutcome("unknown", str(exc))
-    except TransientError as exc:
+    if isinstance(exc, TransientError):
         metrics.inc("engagement_sends_total", result="transient_error")
         backoff = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0))
         backoff *= random.uniform(0.8, 1.2)  # noqa: S311 (spreading retries, not security)
         return SendOutcome("retry", f"transient: {exc}", now + backoff)
-    except PermanentError as exc:
+    if isinstance(exc, PermanentError):
         result = _PERMANENT_RESULTS.get(type(exc), "failed")
         if isinstance(exc, MarketingRefusedError) and exc.opted_out:
             result = "opted_out"
@@ -169,5 +185,4 @@ async def deliver(
         else:
             log.warning("send %s failed: %s", message.key, exc)
         return SendOutcome("failed", str(exc), feedback=feedback_of(exc), code=exc.code)
-    metrics.inc("engagement_sends_total", result="sent")
-    return SendOutcome("sent", receipt.provider_message_id)
+    raise exc

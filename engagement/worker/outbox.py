@@ -153,10 +153,16 @@ class QueuedSend:
     message: OutboundMessage
     deadline: float
     attempts: int = 0
+    due_at: float | None = None  # when the send was decided, for the send delay metric
 
     def encode(self) -> str:
         return json.dumps(
-            {"message": self.message.to_dict(), "deadline": self.deadline, "attempts": self.attempts},
+            {
+                "message": self.message.to_dict(),
+                "deadline": self.deadline,
+                "attempts": self.attempts,
+                "due_at": self.due_at,
+            },
             ensure_ascii=False,
             separators=(",", ":"),
         )
@@ -164,7 +170,13 @@ class QueuedSend:
     @classmethod
     def decode(cls, raw: bytes | str) -> QueuedSend:
         data = json.loads(raw)
-        return cls(OutboundMessage.from_dict(data["message"]), float(data["deadline"]), int(data["attempts"]))
+        due_at = data.get("due_at")
+        return cls(
+            OutboundMessage.from_dict(data["message"]),
+            float(data["deadline"]),
+            int(data["attempts"]),
+            None if due_at is None else float(due_at),
+        )
 
 
 class RedisOutbox:
@@ -243,7 +255,7 @@ class RedisOutbox:
 
     async def requeue(self, send: QueuedSend, at: float) -> None:
         """Back into the queue for a retry at `at`, one attempt more."""
-        again = QueuedSend(send.message, send.deadline, send.attempts + 1)
+        again = QueuedSend(send.message, send.deadline, send.attempts + 1, send.due_at)
         keys = [self.claim_key(send.message.key), self._queue, self._payloads, self._leased]
         args: list[str | int] = [repr(at), send.message.key, again.encode(), CLAIM_TTL_SECONDS]
         await self.retrying(lambda: self._requeue(keys=keys, args=args))

@@ -45,7 +45,14 @@ class WorkerSender:
                     self.metrics.inc("engagement_sends_total", result="lease_lost")
                     return  # back in the queue: another sender makes the call
                 outcome = await deliver(
-                    self.provider, message, time.time(), send.deadline, send.attempts + 1, self.metrics, self.budget
+                    self.provider,
+                    message,
+                    time.time(),
+                    send.deadline,
+                    send.attempts + 1,
+                    self.metrics,
+                    self.budget,
+                    due_at=send.due_at,
                 )
                 if outcome.status == "retry" and outcome.retry_at is not None:
                     await self.outbox.requeue(send, outcome.retry_at)

@@ -15,6 +15,7 @@ import asyncio
 import heapq
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -154,7 +155,7 @@ class WorkerService:
         changed, decisions, letters, forgets = self._changed, self._decisions, self._letters, self._forgets
         self._changed, self._decisions, self._letters, self._forgets = {}, [], [], []
         deliveries = [await self.produce(self.names.dead_letter, b"", letter, None) for letter in letters]
-        count_decisions(self.metrics, decisions)
+        count_decisions(self.metrics, decisions, time.time())
         for decision in decisions:
             if decision.outcome == "send":
                 await self._send(decision)
@@ -254,5 +255,5 @@ class WorkerService:
         message = outbound_for(decision)
         if message is None:
             return
-        if not await self.outbox.enqueue(QueuedSend(message, decision.deadline), decision.at):
+        if not await self.outbox.enqueue(QueuedSend(message, decision.deadline, due_at=decision.at), decision.at):
             self.metrics.inc("engagement_sends_total", result="already_claimed")

@@ -82,6 +82,6 @@ def test_ingest_reports_each_rejected_item_and_serves_metrics(tmp_path: Path) ->
         assert broken.status_code == 400  # nothing in it was taken
         assert broken.json()["rejections"][0]["field"] == "body"
         metrics = httpx.get(f"{run.url}/metrics").text
-        assert 'engagement_events_total{result="accepted"} 1' in metrics
-        assert 'engagement_events_total{result="rejected"} 3' in metrics
-        assert 'engagement_events_total{result="duplicate"} 1' in metrics
+        assert 'engagement_events_total{result="accepted"} 1.0' in metrics
+        assert 'engagement_events_total{result="rejected"} 3.0' in metrics
+        assert 'engagement_events_total{result="duplicate"} 1.0' in metrics

@@ -126,8 +126,8 @@ async def test_provider_refusals_reach_the_engine_and_unknown_sends_are_reconcil
     assert outcomes["c-paused"] == [("send", None), ("suppress", "marketing_paused")]
     assert outcomes["c-gone"] == [("send", None), ("suppress", "unreachable")]
     assert calls == {"c-stop": 1, "c-gone": 1, "c-paused": 1, "c-slow": 1}  # nothing sent twice
-    assert 'engagement_sends_total{result="opted_out"} 1' in metrics
-    assert 'engagement_sends_total{result="unreachable"} 1' in metrics
+    assert 'engagement_sends_total{result="opted_out"} 1.0' in metrics
+    assert 'engagement_sends_total{result="unreachable"} 1.0' in metrics
 
 
 def _metric(run: RunProcess, label: str) -> float:

@@ -119,7 +119,7 @@ def test_a_phone_number_cannot_be_taken_over_and_replies_reach_its_owner(tmp_pat
         stop = {"from": PHONE[1:], "id": "wamid.STOP1", "timestamp": str(int(time.time())), "type": "text"}
         body = webhook({"messages": [{**stop, "text": {"body": "STOP"}}]})
         assert httpx.post(f"{run.url}/v1/webhooks/whatsapp", content=body, headers=signed(body)).status_code == 200
-        assert 'engagement_whatsapp_inbound_total{result="reply"} 1' in httpx.get(f"{run.url}/metrics").text
+        assert 'engagement_whatsapp_inbound_total{result="reply"} 1.0' in httpx.get(f"{run.url}/metrics").text
         time.sleep(2.5)  # the reply waits for the watermark (lateness 1 s), then opts its customer out
         moved = event("customer.updated", "alice", 2, phone="+886912000999")
         assert post(run, [moved]).status_code == 202  # the owner moves to another number: the old one is free

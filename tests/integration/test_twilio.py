@@ -199,6 +199,6 @@ async def test_run_delivers_every_alert_once_and_takes_signed_callbacks(tmp_path
     assert sorted(attempts.values()) == [2] * 6  # one refused attempt each, then accepted once
     assert [ok.status_code, forged.status_code, moved.status_code, replied.status_code] == [204, 401, 401, 204]
     assert all(s.form["ContentSid"] == CONTENT["login_alert"]["zh_TW"] for s in twilio.received)
-    assert 'engagement_whatsapp_statuses_total{status="delivered"} 1' in metrics
-    assert 'engagement_twilio_webhooks_total{result="bad_signature"} 2' in metrics
-    assert 'engagement_whatsapp_inbound_total{result="reply"} 1' in metrics
+    assert 'engagement_whatsapp_statuses_total{status="delivered"} 1.0' in metrics
+    assert 'engagement_twilio_webhooks_total{result="bad_signature"} 2.0' in metrics
+    assert 'engagement_whatsapp_inbound_total{result="reply"} 1.0' in metrics
