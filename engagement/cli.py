@@ -6,6 +6,8 @@ import argparse
 import json
 import os
 import sys
+import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -19,14 +21,16 @@ from engagement.authoring.preview import PreviewError, describe, preview, read_c
 from engagement.config.bundle import Configuration, load_configuration
 from engagement.config.loader import InvalidConfig, default_triggers_dir
 from engagement.config.messages import default_messages_dir
+from engagement.config.template_registry import REGISTRY_FILE, RegistryError, load_registry, write_registry
 from engagement.config.triggers import TriggerSpec
 from engagement.core.engine import Engine
 from engagement.events import events_json_schema
 from engagement.live.api_keys import check_scopes, create_key
+from engagement.providers.whatsapp.templates import TemplateSyncError, fetch_templates
 from engagement.replay.command import run_replay
 from engagement.replay.shards import default_jobs
 from engagement.settings import Settings
-from engagement.timefmt import parse_rfc3339
+from engagement.timefmt import parse_rfc3339, rfc3339
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"engagement: {settings_problem(exc)}", file=sys.stderr)
         return 2
-    except (OSError, ValueError, UsageError) as exc:
+    except (OSError, ValueError, UsageError, TemplateSyncError, RegistryError) as exc:
         if args.debug:
             raise
         print(f"engagement {args.command}: {exc}", file=sys.stderr)
@@ -142,8 +146,19 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--triggers", type=Path, help="trigger directory (default: the shipped triggers/)")
     show.add_argument("--messages", type=Path, help="message directory (default: the shipped messages/)")
     show.set_defaults(handler=_preview)
+    _template_commands(sub)
     _privacy_commands(sub)
     return parser
+
+
+def _template_commands(sub: Any) -> None:
+    """`templates sync`."""
+    templates = sub.add_parser("templates", help="the WhatsApp templates of the business account")
+    templates.set_defaults(handler=_help_of(templates))
+    tpsub = templates.add_subparsers(metavar="ACTION")
+    sync = tpsub.add_parser("sync", help=f"read every template from WhatsApp into MESSAGES/{REGISTRY_FILE}")
+    sync.add_argument("--messages", type=Path, help="message directory (default: the shipped messages/)")
+    sync.set_defaults(handler=_templates_sync)
 
 
 def _privacy_commands(sub: Any) -> None:
@@ -244,7 +259,10 @@ def _configuration(triggers: Path | None, messages: Path | None) -> tuple[Config
 def _lint(args: argparse.Namespace) -> int:
     directory = args.directory or Settings().messages_dir or default_messages_dir()
     configuration, engine = _configuration(args.triggers, directory)
-    findings = lint(configuration, load_rules(directory), engine)
+    registry = load_registry(directory)
+    findings = lint(configuration, load_rules(directory), engine, registry)
+    if registry is None:
+        print(f"{directory}: templates not checked against WhatsApp: no {REGISTRY_FILE} (engagement templates sync)")
     for finding in findings:
         print(finding)
     errors = sum(f.severity == "error" for f in findings)
@@ -260,7 +278,8 @@ def _preview(args: argparse.Namespace) -> int:
     _, engine = _configuration(args.triggers, args.messages)
     try:
         events = read_customer_events(args.customer) if args.customer is not None else None
-        result = preview(engine, args.trigger, events, args.locale, args.tier)
+        directory = args.messages or Settings().messages_dir or default_messages_dir()
+        result = preview(engine, args.trigger, events, args.locale, args.tier, load_registry(directory))
     except (PreviewError, OSError) as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -279,6 +298,23 @@ def _worker(args: argparse.Namespace) -> int:
     from engagement.worker.command import main as worker_main  # noqa: PLC0415 (faust only when running)
 
     return worker_main(args.host)
+
+
+def _templates_sync(args: argparse.Namespace) -> int:
+    settings = Settings()
+    directory = args.messages or settings.messages_dir or default_messages_dir()
+    records = fetch_templates(
+        settings.whatsapp_api_base,
+        settings.whatsapp_api_version,
+        settings.whatsapp_business_account_id,
+        settings.whatsapp_token.get_secret_value(),
+    )
+    source = f"whatsapp:{settings.whatsapp_business_account_id}"
+    path = write_registry(directory, source, rfc3339(round(time.time())), records)
+    statuses = Counter(r.status for r in records)
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items())) or "none"
+    print(f"{path}: {len(records)} templates ({summary})")
+    return 0
 
 
 def _keys_create(args: argparse.Namespace) -> int:

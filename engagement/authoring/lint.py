@@ -25,6 +25,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engagement.authoring.preview import preview
+from engagement.authoring.template_checks import check_templates
 from engagement.config.bundle import Configuration
 from engagement.config.loader import (
     ConfigProblem,
@@ -34,7 +35,9 @@ from engagement.config.loader import (
     plain_message,
     read_config_text,
 )
+from engagement.config.template_registry import TemplateRegistry
 from engagement.core.catalog import MessageSpec
+from engagement.core.decisions import Message
 from engagement.core.engine import Engine
 from engagement.core.text_template import TextTemplate
 
@@ -119,9 +122,12 @@ def load_rules(messages_dir: Path) -> LintRules:
         ) from None
 
 
-def lint(configuration: Configuration, rules: LintRules, engine: Engine) -> list[Finding]:
+def lint(
+    configuration: Configuration, rules: LintRules, engine: Engine, registry: TemplateRegistry | None = None
+) -> list[Finding]:
     """Every finding for every message of the configuration; `engine` (of the same configuration)
-    fills each text for the sample customer, to measure what a customer would see."""
+    fills each text for the sample customer, to measure what a customer would see; `registry`,
+    when there is one, is what WhatsApp has approved (see `template_checks`)."""
     findings: list[Finding] = []
     for _owner, message in sorted(configuration.messages.messages.items()):
         served = [
@@ -138,6 +144,21 @@ def lint(configuration: Configuration, rules: LintRules, engine: Engine) -> list
             return None
 
         findings.extend(_lint_message(message, rules, shown))
+        if registry is not None:
+
+            def report(
+                line: int, severity: Severity, where: str, rule: str, text: str, source: str = message.source
+            ) -> None:
+                findings.append(Finding(source, line, severity, where, rule, text))
+
+            def sample(locale: str, served: list[str] = served) -> Message | None:
+                for trigger_id in served:
+                    sends = [d for d in preview(engine, trigger_id, None, locale, None).decisions if d.message]
+                    if sends:
+                        return sends[0].message
+                return None
+
+            check_templates(message, registry, report, sample)
     return findings
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from engagement.authoring.samples import sample_events
+from engagement.config.template_registry import REGISTRY_FILE, Rendered, TemplateRegistry, render
 from engagement.config.triggers import TriggerSpec
 from engagement.core.decisions import Decision
 from engagement.core.engine import Engine
@@ -31,6 +32,7 @@ class Preview:
     trigger: TriggerSpec
     decisions: list[Decision]
     customer: str
+    registry: TemplateRegistry | None = None  # what WhatsApp approved, when synced
 
 
 def read_customer_events(path: Path) -> list[dict[str, Any]]:
@@ -58,6 +60,7 @@ def preview(
     events: Iterable[dict[str, Any]] | None = None,
     locale: str | None = None,
     tier: str | None = None,
+    registry: TemplateRegistry | None = None,
 ) -> Preview:
     """The trigger's decisions for the customer (its sample customer by default). `locale` and
     `tier` stand in for the customer's own, as if their profile said so."""
@@ -83,7 +86,7 @@ def preview(
         replayer.feed(item)
     replayer.finish(last + RUN_ON_SECONDS)
     customer = str(chosen[0].get("customer_id", ""))
-    return Preview(spec, [d for d in decisions if d.trigger == trigger_id], customer)
+    return Preview(spec, [d for d in decisions if d.trigger == trigger_id], customer, registry)
 
 
 def _check_stand_ins(engine: Engine, trigger_id: str, kind: str, locale: str | None, tier: str | None) -> None:
@@ -124,6 +127,7 @@ def describe(result: Preview) -> list[str]:
         if message is None:
             continue
         lines.append(f"  to {message.to}, locale {message.locale}, configuration {decision.config_version}")
+        shown = message.body.splitlines()
         if message.template is not None:
             use = message.template
             lines.append(f"  WhatsApp template {use.name!r} ({use.language})")
@@ -131,10 +135,36 @@ def describe(result: Preview) -> list[str]:
                 lines.append(f"    {{{{{name or position}}}}} = {text}")
             for sub_type, index, value in use.buttons:
                 lines.append(f"    button {index} ({sub_type}): {value}")
+            record = result.registry.find(use.name, use.language) if result.registry is not None else None
+            if record is not None:
+                lines.append(f"  as WhatsApp renders the template ({record.status}, {record.category}):")
+                shown = _rendered_lines(render(record, use.parameters))
+            elif result.registry is not None:
+                lines.append(
+                    f"  WhatsApp has no template {use.name!r} in {use.language}: nothing would be delivered "
+                    "(submit it, then engagement templates sync); the message file's text:"
+                )
+            else:
+                lines.append(
+                    f"  the approved template's own text is not known here (no {REGISTRY_FILE}: "
+                    "engagement templates sync); the message file's text, which WhatsApp does not send:"
+                )
         else:
             lines.append("  free-form text (WhatsApp delivers it only inside the 24 h service window)")
-        width = max((display_width(line) for line in message.body.splitlines()), default=0)
-        lines.append("  ┌" + "─" * (width + 2))
-        lines.extend(f"  │ {line}" for line in message.body.splitlines())
-        lines.append("  └" + "─" * (width + 2))
+        lines.extend(_box(shown))
     return lines
+
+
+def _rendered_lines(rendered: Rendered) -> list[str]:
+    out = [f"*{rendered.header}*"] if rendered.header else []
+    out.extend(rendered.body.splitlines())
+    if rendered.footer:
+        out.append(f"_{rendered.footer}_")
+    if rendered.buttons:
+        out.append("  ".join(f"[ {label} ]" for label in rendered.buttons))
+    return out
+
+
+def _box(text: list[str]) -> list[str]:
+    width = max((display_width(line) for line in text), default=0)
+    return ["  ┌" + "─" * (width + 2), *(f"  │ {line}" for line in text), "  └" + "─" * (width + 2)]

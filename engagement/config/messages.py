@@ -10,7 +10,8 @@
     locales:
       zh-TW:
         language: zh_TW                 # the template's language at WhatsApp (default: the locale with _)
-        text: |                         # what the customer sees: previews, and free-form sends
+        parameters: ["{{customer_name|您}}", "{{cart_items}}"]   # optional: this language's own parameters
+        text: |                         # the free-form text (and, for a template, what it renders: lint compares)
           {{customer_name|您好}},為您保留的{{cart_items}}還需要嗎?
         tiers: {vip: "..."}             # optional wording per customer tier
 """
@@ -44,6 +45,7 @@ from engagement.core.catalog import (
 from engagement.core.text_template import TextTemplate
 
 LOCALES_FILE = "_locales.yaml"
+TemplateParameters = tuple[tuple[str | None, TextTemplate], ...]
 
 
 def _bcp47_case(tag: str) -> str:
@@ -61,6 +63,9 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+Parameters = list[Text] | dict[Annotated[str, Field(pattern=r"^[a-z0-9_]{1,64}$")], Text]
+
+
 class ButtonFile(_Strict):
     type: Literal["quick_reply", "url"]
     value: Annotated[
@@ -70,7 +75,7 @@ class ButtonFile(_Strict):
 
 class WhatsAppFile(_Strict):
     template: Annotated[str, Field(pattern=r"^[a-z0-9_]{1,512}$", description="the approved template's name")]
-    parameters: list[Text] | dict[Annotated[str, Field(pattern=r"^[a-z0-9_]{1,64}$")], Text] = []
+    parameters: Parameters = []
     buttons: Annotated[list[ButtonFile], Field(max_length=10)] = []
 
 
@@ -81,6 +86,9 @@ class ReplyFile(_Strict):
 
 class WordingFile(_Strict):
     language: Annotated[str, Field(pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$")] | None = None
+    parameters: Parameters | None = Field(
+        default=None, description="this language's template parameters, in place of whatsapp.parameters"
+    )
     text: Text
     tiers: dict[Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,64}$")], Text] = {}
     replies: Annotated[
@@ -200,31 +208,41 @@ def _message_spec(parsed: MessageFile, path: Path, raw: str, problems: list[Conf
             problems.append(ConfigProblem(str(path), line_of(node, loc), ".".join(map(str, loc)), str(exc)))
             return TextTemplate(text, ())
 
+    def parameters(
+        given: list[str] | dict[str, str], loc: list[str | int]
+    ) -> tuple[tuple[str | None, TextTemplate], ...]:
+        if isinstance(given, dict):
+            return tuple((name, template(text, [*loc, name])) for name, text in given.items())
+        return tuple((None, template(text, [*loc, i])) for i, text in enumerate(given))
+
     locales = {
         locale: Wording(
             wording.language or locale.replace("-", "_"),
             template(wording.text, ["locales", locale, "text"]),
             {tier: template(text, ["locales", locale, "tiers", tier]) for tier, text in wording.tiers.items()},
             tuple((reply.id, reply.title) for reply in wording.replies),
+            None if wording.parameters is None else parameters(wording.parameters, ["locales", locale, "parameters"]),
         )
         for locale, wording in parsed.locales.items()
     }
+    for locale, wording in parsed.locales.items():
+        if wording.parameters is not None and parsed.whatsapp is None:
+            failed = True
+            problems.append(
+                ConfigProblem(
+                    str(path),
+                    line_of(node, ["locales", locale, "parameters"]),
+                    f"locales.{locale}.parameters",
+                    "template parameters without a whatsapp template to fill",
+                )
+            )
     whatsapp = None
     if parsed.whatsapp is not None:
         wa = parsed.whatsapp
-        parameters: tuple[tuple[str | None, TextTemplate], ...]
-        if isinstance(wa.parameters, dict):
-            parameters = tuple(
-                (name, template(text, ["whatsapp", "parameters", name])) for name, text in wa.parameters.items()
-            )
-        else:
-            parameters = tuple(
-                (None, template(text, ["whatsapp", "parameters", i])) for i, text in enumerate(wa.parameters)
-            )
         buttons = tuple(
             ButtonSpec(b.type, template(b.value, ["whatsapp", "buttons", i, "value"])) for i, b in enumerate(wa.buttons)
         )
-        whatsapp = WhatsAppTemplate(wa.template, parameters, buttons)
+        whatsapp = WhatsAppTemplate(wa.template, parameters(wa.parameters, ["whatsapp", "parameters"]), buttons)
     if failed:
         return None
     return MessageSpec(parsed.trigger, parsed.category, locales, whatsapp, str(path))

@@ -76,6 +76,7 @@ class Wording:
     text: TextTemplate
     tiers: Mapping[str, TextTemplate] = field(default_factory=dict)
     replies: tuple[tuple[str, str], ...] = ()  # (id, title) reply buttons of the free-form message
+    parameters: tuple[tuple[str | None, TextTemplate], ...] | None = None  # this language's, if its own
 
     def for_tier(self, tier: str | None) -> TextTemplate:
         if tier is not None:
@@ -99,6 +100,7 @@ class MessageSpec:
         for wording in self.locales.values():
             out.append(wording.text)
             out.extend(wording.tiers.values())
+            out.extend(t for _, t in wording.parameters or ())
         if self.template is not None:
             out.extend(t for _, t in self.template.parameters)
             out.extend(b.value for b in self.template.buttons)

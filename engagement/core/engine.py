@@ -337,7 +337,10 @@ class Engine:
             template = TemplateUse(
                 wa.name,
                 wording.language,
-                tuple((name, text.render(values)) for name, text in wa.parameters),
+                tuple(
+                    (name, text.render(values))
+                    for name, text in (wa.parameters if wording.parameters is None else wording.parameters)
+                ),
                 tuple((b.sub_type, i, b.value.render(values)) for i, b in enumerate(wa.buttons)),
             )
         replies = wording.replies if template is None else ()
