@@ -167,9 +167,8 @@ async def test_sync_reads_every_page_and_lint_checks_each_message_against_it(tmp
 async def test_preview_shows_the_approved_template_as_whatsapp_renders_it(tmp_path: Path) -> None:
     messages = tmp_path / "messages"
     shutil.copytree(default_messages_dir(), messages)
-    before = await engagement(
-        "messages", "preview", "cart_idle", "--locale", "en", "--messages", str(messages), base=""
-    )
+    show = ("messages", "preview", "cart_idle", "--locale", "en", "--messages", str(messages))
+    before = await engagement(*show, base="")
     assert "the approved template's own text is not known here" in before.stdout
     async with graph_serving_templates() as (base, _):
         assert (await engagement("templates", "sync", "--messages", str(messages), base=base)).returncode == 0
