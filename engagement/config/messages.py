@@ -33,6 +33,7 @@ from engagement.config.loader import (
     plain_message,
     read_config_text,
 )
+from engagement.config.template_registry import HELD, REGISTRY_FILE, RegistryError, load_registry
 from engagement.core.catalog import (
     ButtonSpec,
     LocaleFallbacks,
@@ -151,9 +152,24 @@ def load_messages(directory: Path) -> MessageCatalog:
         if spec is not None:
             messages[parsed.trigger] = spec
     problems.extend(_unknown_fallbacks(directory / LOCALES_FILE, locales, messages))
+    held = _held_templates(directory, problems)
+    for name, language in sorted(held):  # what WhatsApp holds back is part of what goes live
+        digest.update(f"held\0{name}\0{language}\0".encode())
     if problems:
         raise InvalidConfig(problems)
-    return MessageCatalog(messages, locales, digest.hexdigest()[:12])
+    return MessageCatalog(messages, locales, digest.hexdigest()[:12], held)
+
+
+def _held_templates(directory: Path, problems: list[ConfigProblem]) -> frozenset[tuple[str, str]]:
+    """(template, language) the registry says WhatsApp paused or disabled."""
+    try:
+        registry = load_registry(directory)
+    except RegistryError as exc:
+        problems.append(ConfigProblem(str(directory / REGISTRY_FILE), 1, "-", str(exc)))
+        return frozenset()
+    if registry is None:
+        return frozenset()
+    return frozenset(key for key, record in registry.records.items() if record.status.upper() in HELD)
 
 
 def _unknown_fallbacks(path: Path, locales: LocaleFallbacks, messages: dict[str, MessageSpec]) -> list[ConfigProblem]:

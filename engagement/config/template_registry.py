@@ -150,3 +150,45 @@ def render(record: TemplateRecord, parameters: Iterable[tuple[str | None, str]])
         str(footer.get("text")) if footer and footer.get("text") else None,
         tuple(str(b.get("text", "")) for b in buttons),
     )
+
+
+HELD = frozenset({"PAUSED", "DISABLED"})
+"""Statuses under which WhatsApp refuses a template: a send with one is suppressed (`template_paused`)."""
+
+
+@dataclass(frozen=True)
+class TemplateUpdate:
+    """What a template webhook says changed (Meta's `message_template_status_update`,
+    `template_category_update` and `message_template_quality_update`)."""
+
+    name: str
+    language: str
+    status: str | None = None
+    category: str | None = None
+    quality_score: str | None = None
+    template_id: str = ""
+
+
+def apply_update(messages_dir: Path, update: TemplateUpdate) -> TemplateRecord:
+    """The registry file with the update applied (a template it did not list yet is added)."""
+    registry = load_registry(messages_dir)
+    records = dict(registry.records) if registry is not None else {}
+    key = (update.name, update.language)
+    current = records.get(key) or TemplateRecord(
+        name=update.name, language=update.language, status="UNKNOWN", id=update.template_id
+    )
+    changes: dict[str, str] = {}
+    if update.status is not None:
+        changes["status"] = update.status
+    if update.category is not None:
+        changes["category"] = update.category
+    if update.quality_score is not None:
+        changes["quality_score"] = update.quality_score
+    records[key] = current.model_copy(update=changes)
+    write_registry(
+        messages_dir,
+        registry.source if registry is not None else "whatsapp webhooks",
+        registry.synced_at if registry is not None else "",
+        records.values(),
+    )
+    return records[key]

@@ -112,6 +112,7 @@ class MessageCatalog:
     messages: Mapping[str, MessageSpec]
     locales: LocaleFallbacks = field(default_factory=LocaleFallbacks)
     version: str = "builtin"
+    held: frozenset[tuple[str, str]] = frozenset()  # (template, language) WhatsApp paused or disabled
 
     def message_for(self, trigger_id: str, kind: str) -> MessageSpec | None:
         """A trigger's own message wins over its kind's."""

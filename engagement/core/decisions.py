@@ -39,6 +39,7 @@ DELIVERED = "delivered"
 
 # Neither a policy nor a cancellation by the customer.
 TEMPLATE_ERROR = "template_error"  # the message could not be filled for this customer
+TEMPLATE_PAUSED = "template_paused"  # WhatsApp paused or disabled the message's template in that language
 INTERNAL_ERROR = "internal_error"  # deciding the timer failed; it is suppressed so that the rest go on
 CONFIG_CHANGED = "config_changed"  # a new configuration cancelled the timer (`in_flight: cancel`)
 TRIGGER_REMOVED = "trigger_removed"  # the trigger left the configuration, or was disabled

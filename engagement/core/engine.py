@@ -228,6 +228,9 @@ class Engine:
                 message = self.render(spec, state, timer, profile_, verdict.at)
             except TemplateError:
                 reason = r.TEMPLATE_ERROR
+            template = message.template if message is not None else None
+            if template is not None and (template.name, template.language) in self.catalog.held:
+                reason, message = r.TEMPLATE_PAUSED, None
         self.drop_timer(state, timer)
         kind.decided(state, plan, timer)
         if reason is not None or message is None:

@@ -130,7 +130,10 @@ def _http_app(
     supervisor: Supervisor,
 ) -> web.Application:
     webhook = WebhookSettings(
-        settings.whatsapp_verify_token.get_secret_value(), settings.whatsapp_app_secret.get_secret_value(), service
+        settings.whatsapp_verify_token.get_secret_value(),
+        settings.whatsapp_app_secret.get_secret_value(),
+        service,
+        templates_dir=settings.messages_dir,  # a template webhook updates its registry there
     )
     api = Api(
         decisions=lambda after, limit: _read(store, after, limit),

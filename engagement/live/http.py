@@ -12,12 +12,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 from pydantic_core import from_json
 
+from engagement.config.template_registry import TemplateUpdate, apply_update
 from engagement.decode import customer_id_problem
 from engagement.events import Event
 from engagement.live import twilio_webhook, whatsapp_webhook
@@ -203,11 +205,38 @@ def add_whatsapp_webhook(app: web.Application, settings: WebhookSettings, metric
             metrics.inc("engagement_whatsapp_webhooks_total", result="bad_body")
             return problem(400, f"malformed JSON ({str(exc).splitlines()[0][:200]})")
         metrics.inc("engagement_whatsapp_webhooks_total", result="accepted")
-        await handle_content(settings.port, whatsapp_webhook.parse(payload), metrics)
+        content = whatsapp_webhook.parse(payload)
+        await handle_content(settings.port, content, metrics)
+        for update in content.templates:
+            await asyncio.to_thread(_template_changed, settings.templates_dir, update, metrics)
         return web.Response(text="ok")
 
     app.router.add_get("/v1/webhooks/whatsapp", verify)
     app.router.add_post("/v1/webhooks/whatsapp", receive)
+
+
+def _template_changed(directory: Path | None, update: TemplateUpdate, metrics: Metrics) -> None:
+    """A template's new status, category or quality into the registry file; the configuration
+    watcher then makes it live (a send with a paused template is suppressed: `template_paused`)."""
+    if directory is None:
+        metrics.inc("engagement_template_updates_total", result="not_applied")
+        log.warning(
+            "template %s (%s) is now %s; not applied: ENGAGEMENT_MESSAGES_DIR names no directory to update",
+            update.name,
+            update.language,
+            update.status or update.category or update.quality_score,
+        )
+        return
+    record = apply_update(directory, update)
+    metrics.inc("engagement_template_updates_total", result="applied")
+    log.info(
+        "template %s (%s): %s, %s, quality %s",
+        record.name,
+        record.language,
+        record.status,
+        record.category,
+        record.quality_score,
+    )
 
 
 def add_twilio_webhook(app: web.Application, settings: TwilioWebhookSettings, metrics: Metrics) -> None:

@@ -17,10 +17,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from engagement.config.template_registry import TemplateUpdate
 from engagement.decode import rejection_from
 from engagement.events import CONTROL_CHARS, EARLIEST, EVENT_ADAPTER, LATEST, REPLY_CONTROL_CHARS, Event
 from engagement.live.ingest import Taken
@@ -72,6 +74,15 @@ class InboundMessage:
 class WebhookContent:
     statuses: list[StatusUpdate] = field(default_factory=list)
     inbound: list[InboundMessage] = field(default_factory=list)
+    templates: list[TemplateUpdate] = field(default_factory=list)
+
+
+TEMPLATE_FIELDS = frozenset(
+    {"message_template_status_update", "template_category_update", "message_template_quality_update"}
+)
+_TEMPLATE_NAME = re.compile(r"^[a-z0-9_]{1,512}$")
+_TEMPLATE_LANGUAGE = re.compile(r"^[a-z]{2,3}(_[A-Z]{2})?$")
+_TEMPLATE_WORD = re.compile(r"^[A-Z_]{1,64}$")
 
 
 class WebhookPort(Protocol):
@@ -98,6 +109,7 @@ class WebhookSettings:
     verify_token: str
     app_secret: str
     port: WebhookPort
+    templates_dir: Path | None = None  # the message directory whose template registry webhooks update
 
 
 def signature_valid(app_secret: str, body: bytes, header: str | None) -> bool:
@@ -126,6 +138,11 @@ def parse(payload: Any) -> WebhookContent:
             value = change.get("value")
             if not isinstance(value, dict):
                 continue
+            if change.get("field") in TEMPLATE_FIELDS:
+                update = _template_update(value)
+                if update is not None:
+                    content.templates.append(update)
+                continue
             for status in _dicts(value.get("statuses")):
                 parsed = _status(status)
                 if parsed is not None:
@@ -135,6 +152,29 @@ def parse(payload: Any) -> WebhookContent:
                 if inbound is not None:
                     content.inbound.append(inbound)
     return content
+
+
+def _template_update(value: dict[str, Any]) -> TemplateUpdate | None:
+    """A template webhook's change; None when its name, language or values are not plausible."""
+    name, language = value.get("message_template_name"), value.get("message_template_language")
+    if not isinstance(name, str) or not _TEMPLATE_NAME.match(name):
+        return None
+    if not isinstance(language, str) or not _TEMPLATE_LANGUAGE.match(language):
+        return None
+
+    def word(key: str) -> str | None:
+        found = value.get(key)
+        return found if isinstance(found, str) and _TEMPLATE_WORD.match(found) else None
+
+    template_id = value.get("message_template_id")
+    return TemplateUpdate(
+        name,
+        language,
+        status=word("event"),
+        category=word("new_category"),
+        quality_score=word("new_quality_score"),
+        template_id=str(template_id)[:64] if isinstance(template_id, int | str) else "",
+    )
 
 
 def reply_event(message: InboundMessage, customer_id: str) -> Event | None:

@@ -331,7 +331,10 @@ async def serve_http(
     """The HTTP API of the worker: ingest produces to the topics; erasure goes to the owning
     worker through the ticks topic; the WhatsApp and Twilio webhooks."""
     whatsapp = WebhookSettings(
-        settings.whatsapp_verify_token.get_secret_value(), settings.whatsapp_app_secret.get_secret_value(), port
+        settings.whatsapp_verify_token.get_secret_value(),
+        settings.whatsapp_app_secret.get_secret_value(),
+        port,
+        templates_dir=settings.messages_dir,  # a template webhook updates its registry there
     )
     api = Api(
         forget=producing.forget,

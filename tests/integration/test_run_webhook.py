@@ -4,12 +4,15 @@ recorded once, and a STOP reply that opts the customer out of the cart reminder.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from engagement.config.messages import default_messages_dir
+from engagement.config.template_registry import TemplateRecord, load_registry, write_registry
 from engagement.timefmt import rfc3339
 from tests.integration.processes import running, wait_for
 from tests.integration.whatsapp_payloads import ENV, PHONE, signed, status, webhook
@@ -84,3 +87,77 @@ def test_a_stop_reply_opts_the_customer_out_of_the_cart_reminder(tmp_path: Path)
         (decision,) = [d for d in run.decisions() if d["trigger"] == "cart_idle"]
         assert (decision["outcome"], decision["reason"]) == ("suppress", "marketing_opt_out")
         assert metric(run.url, 'engagement_whatsapp_inbound_total{result="reply"}') == 1
+
+
+def template_webhook(field: str, value: dict[str, object]) -> bytes:
+    change = {"field": field, "value": value}
+    return json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [change]}]}).encode()
+
+
+def test_a_paused_template_suppresses_its_sends_and_is_never_attempted(tmp_path: Path) -> None:
+    """Meta pauses cart_reminder in en_US: the registry takes it, the configuration reloads, and the
+    next cart reminder in English is suppressed with `template_paused`, with no provider call."""
+    messages = tmp_path / "messages"
+    shutil.copytree(default_messages_dir(), messages)
+    approved = [
+        TemplateRecord(name="cart_reminder", language=lang, status="APPROVED", category="MARKETING")
+        for lang in ("zh_TW", "en_US")
+    ]
+    write_registry(messages, "test", "", approved)
+    now = time.time()
+    profile = {
+        "event_id": "tp-p",
+        "type": "customer.updated",
+        "customer_id": "c-tp",
+        "occurred_at": rfc3339(now - 60),
+        "phone": PHONE,
+        "locale": "en",
+        "whatsapp_opt_in": True,
+    }
+    cart = {
+        "event_id": "tp-c",
+        "type": "cart.updated",
+        "customer_id": "c-tp",
+        "occurred_at": rfc3339(now + 1),
+        "cart_id": "cart-tp",
+        "items": [{"product_id": "p-1", "name": "Linen shirt", "quantity": 1, "unit_price": 1280}],
+    }
+    env = {**ENV, "ENGAGEMENT_MESSAGES_DIR": str(messages), "ENGAGEMENT_CONFIG_POLL": "200ms"}
+    with running(tmp_path / "state", env) as run:
+        url = f"{run.url}/v1/webhooks/whatsapp"
+        paused = template_webhook(
+            "message_template_status_update",
+            {
+                "event": "PAUSED",
+                "message_template_id": 594425479261596,
+                "message_template_name": "cart_reminder",
+                "message_template_language": "en_US",
+                "reason": "LOW_QUALITY",
+            },
+        )
+        assert httpx.post(url, content=paused, headers=signed(paused)).status_code == 200
+        quality = template_webhook(
+            "message_template_quality_update",
+            {
+                "previous_quality_score": "GREEN",
+                "new_quality_score": "RED",
+                "message_template_id": 594425479261596,
+                "message_template_name": "cart_reminder",
+                "message_template_language": "en_US",
+            },
+        )
+        assert httpx.post(url, content=quality, headers=signed(quality)).status_code == 200
+        registry = load_registry(messages)
+        assert registry is not None
+        record = registry.find("cart_reminder", "en_US")
+        assert record is not None
+        assert (record.status, record.quality_score) == ("PAUSED", "RED")
+        assert metric(run.url, 'engagement_template_updates_total{result="applied"}') == 2
+        wait_for(lambda: metric(run.url, 'engagement_config_reloads_total{result="applied"}') >= 1, 20, "the reload")
+        run.post_lines([json.dumps(profile), json.dumps(cart)])
+        wait_for(lambda: any(d["trigger"] == "cart_idle" for d in run.decisions()), 40, "the cart decision")
+        (decision,) = [d for d in run.decisions() if d["trigger"] == "cart_idle"]
+        assert (decision["outcome"], decision["reason"]) == ("suppress", "template_paused")
+        assert run.sent() == []
+        counted = 'engagement_decisions_total{outcome="suppress",reason="template_paused",trigger="cart_idle"}'
+        assert metric(run.url, counted) == 1
