@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import logging
 import os
 import sys
 import time
@@ -18,6 +20,7 @@ from pydantic import TypeAdapter, ValidationError
 from engagement.authoring.backtest import backtest, report
 from engagement.authoring.lint import lint, load_rules
 from engagement.authoring.preview import PreviewError, describe, preview, read_customer_events
+from engagement.authoring.template_submission import template_payload, test_message
 from engagement.config.bundle import Configuration, load_configuration
 from engagement.config.loader import InvalidConfig, default_triggers_dir
 from engagement.config.messages import default_messages_dir
@@ -26,7 +29,10 @@ from engagement.config.triggers import TriggerSpec
 from engagement.core.engine import Engine
 from engagement.events import events_json_schema
 from engagement.live.api_keys import check_scopes, create_key
-from engagement.providers.whatsapp.templates import TemplateSyncError, fetch_templates
+from engagement.live.privacy import install_phone_masking, mask_phone
+from engagement.providers.base import ProviderError
+from engagement.providers.factory import UnknownProviderError, build_provider
+from engagement.providers.whatsapp.templates import TemplateSyncError, fetch_templates, submit_template
 from engagement.replay.command import run_replay
 from engagement.replay.shards import default_jobs
 from engagement.settings import Settings
@@ -55,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"engagement: {settings_problem(exc)}", file=sys.stderr)
         return 2
-    except (OSError, ValueError, UsageError, TemplateSyncError, RegistryError) as exc:
+    except (OSError, ValueError, UsageError, TemplateSyncError, RegistryError, UnknownProviderError) as exc:
         if args.debug:
             raise
         print(f"engagement {args.command}: {exc}", file=sys.stderr)
@@ -130,6 +136,14 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--messages", type=Path, help="message directory (default: the shipped messages/)")
     validate.set_defaults(handler=_validate)
 
+    _message_commands(sub)
+    _template_commands(sub)
+    _privacy_commands(sub)
+    return parser
+
+
+def _message_commands(sub: Any) -> None:
+    """`messages lint`, `preview` and `test`."""
     messages = sub.add_parser("messages", help="message tools for marketers")
     messages.set_defaults(handler=_help_of(messages))
     msub = messages.add_subparsers(metavar="ACTION")
@@ -146,9 +160,14 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--triggers", type=Path, help="trigger directory (default: the shipped triggers/)")
     show.add_argument("--messages", type=Path, help="message directory (default: the shipped messages/)")
     show.set_defaults(handler=_preview)
-    _template_commands(sub)
-    _privacy_commands(sub)
-    return parser
+    test = msub.add_parser("test", help="send yourself a trigger's message with sample values (counted nowhere)")
+    test.add_argument("trigger", help="a trigger id")
+    test.add_argument("--to", required=True, help="your WhatsApp number, E.164 (+886912345678)")
+    test.add_argument("--locale", help="the sample customer's locale")
+    test.add_argument("--tier", help="the sample customer's tier")
+    test.add_argument("--triggers", type=Path, help="trigger directory (default: the shipped triggers/)")
+    test.add_argument("--messages", type=Path, help="message directory (default: the shipped messages/)")
+    test.set_defaults(handler=_messages_test)
 
 
 def _template_commands(sub: Any) -> None:
@@ -159,6 +178,12 @@ def _template_commands(sub: Any) -> None:
     sync = tpsub.add_parser("sync", help=f"read every template from WhatsApp into MESSAGES/{REGISTRY_FILE}")
     sync.add_argument("--messages", type=Path, help="message directory (default: the shipped messages/)")
     sync.set_defaults(handler=_templates_sync)
+    submit = tpsub.add_parser("submit", help="ask WhatsApp to approve the template a trigger's message describes")
+    submit.add_argument("trigger", help="a trigger id")
+    submit.add_argument("--locale", help="only this locale's template (default: every locale of the message)")
+    submit.add_argument("--triggers", type=Path, help="trigger directory (default: the shipped triggers/)")
+    submit.add_argument("--messages", type=Path, help="message directory (default: the shipped messages/)")
+    submit.set_defaults(handler=_templates_submit)
 
 
 def _privacy_commands(sub: Any) -> None:
@@ -314,6 +339,51 @@ def _templates_sync(args: argparse.Namespace) -> int:
     statuses = Counter(r.status for r in records)
     summary = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items())) or "none"
     print(f"{path}: {len(records)} templates ({summary})")
+    return 0
+
+
+def _templates_submit(args: argparse.Namespace) -> int:
+    settings = Settings()
+    _, engine = _configuration(args.triggers, args.messages)
+    spec = engine.specs.get(args.trigger)
+    message = engine.catalog.message_for(spec.id, spec.kind) if spec is not None else None
+    locales = [args.locale] if args.locale else sorted(message.locales) if message is not None else [""]
+    for locale in locales:
+        payload = template_payload(engine, args.trigger, locale)
+        answer = submit_template(
+            settings.whatsapp_api_base,
+            settings.whatsapp_api_version,
+            settings.whatsapp_business_account_id,
+            settings.whatsapp_token.get_secret_value(),
+            payload,
+        )
+        print(
+            f"{payload['name']} ({payload['language']}, {payload['category']}): {answer.get('status', '?')} "
+            f"(id {answer.get('id', '?')}); engagement templates sync once WhatsApp has reviewed it"
+        )
+    return 0
+
+
+def _messages_test(args: argparse.Namespace) -> int:
+    settings = Settings()
+    _, engine = _configuration(args.triggers, args.messages)
+    message = test_message(engine, args.trigger, args.to, args.locale, args.tier)
+    provider = build_provider(settings)
+
+    async def send() -> str:
+        try:
+            return (await provider.send(message)).provider_message_id
+        finally:
+            await provider.close()
+
+    try:
+        receipt = asyncio.run(send())
+    except ProviderError as exc:
+        print(f"engagement messages test: {settings.provider} refused the test message: {exc}", file=sys.stderr)
+        return 1
+    install_phone_masking()
+    logging.getLogger("engagement.test").info("test message %s sent to %s", message.key, message.to)
+    print(f"test message sent through {settings.provider} to {mask_phone(message.to)}: {receipt}")
     return 0
 
 

@@ -72,6 +72,9 @@ class ButtonFile(_Strict):
     value: Annotated[
         str, Field(min_length=1, max_length=256, description="payload, or URL suffix; placeholders allowed")
     ]
+    label: Annotated[str, Field(min_length=1, max_length=25)] | None = Field(
+        default=None, description="the button's text when the template is submitted (default: the value)"
+    )
 
 
 class WhatsAppFile(_Strict):
@@ -256,7 +259,8 @@ def _message_spec(parsed: MessageFile, path: Path, raw: str, problems: list[Conf
     if parsed.whatsapp is not None:
         wa = parsed.whatsapp
         buttons = tuple(
-            ButtonSpec(b.type, template(b.value, ["whatsapp", "buttons", i, "value"])) for i, b in enumerate(wa.buttons)
+            ButtonSpec(b.type, template(b.value, ["whatsapp", "buttons", i, "value"]), b.label or b.value)
+            for i, b in enumerate(wa.buttons)
         )
         whatsapp = WhatsAppTemplate(wa.template, parameters(wa.parameters, ["whatsapp", "parameters"]), buttons)
     if failed:

@@ -51,6 +51,7 @@ class ButtonSpec:
 
     sub_type: str
     value: TextTemplate
+    label: str = ""  # its text, for submitting the template
 
 
 @dataclass(frozen=True, slots=True)

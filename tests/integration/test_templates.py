@@ -76,12 +76,14 @@ TEMPLATES = [
     template("parcel_delay", "en_US", "UTILITY", PARCEL),
 ]
 PAGE = 4
+CREATED: list[dict[str, Any]] = []
 LANGUAGES = (("zh-TW", "zh_TW"), ("zh-CN", "zh_CN"), ("en", "en_US"))
 
 
 @asynccontextmanager
 async def graph_serving_templates() -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
-    """The Graph API's template listing in pages of four, as Meta pages it (cursors, `next`)."""
+    """The Graph API's template listing in pages of four, as Meta pages it (cursors, `next`), and
+    template creation (what was created is in `CREATED`)."""
     asked: list[dict[str, str]] = []
 
     async def listing(request: web.Request) -> web.Response:
@@ -95,12 +97,23 @@ async def graph_serving_templates() -> AsyncIterator[tuple[str, list[dict[str, s
             paging["next"] = f"https://graph.facebook.com/v23.0/{WABA}/message_templates?after={start + PAGE}"
         return web.json_response({"data": page, "paging": paging})
 
+    async def create(request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return web.json_response({"error": {"message": "Invalid OAuth access token", "code": 190}}, status=401)
+        payload = await request.json()
+        created.append(payload)
+        return web.json_response({"id": f"9{len(created):05d}", "status": "PENDING", "category": payload["category"]})
+
+    created: list[dict[str, Any]] = []
     app = web.Application()
     app.router.add_get("/{version}/{waba}/message_templates", listing)
+    app.router.add_post("/{version}/{waba}/message_templates", create)
     port = free_port()
     runner = await serve(app, "127.0.0.1", port)
+    CREATED.clear()
     try:
         yield f"http://127.0.0.1:{port}", asked
+        CREATED.extend(created)
     finally:
         await runner.cleanup()
 
@@ -153,8 +166,9 @@ async def test_sync_reads_every_page_and_lint_checks_each_message_against_it(tmp
         ("browse_abandonment.yaml", "zh-CN (browse_followup, zh_CN)", "template_text"),
         ("logistics_delay.yaml", "zh-TW (parcel_delay, zh_TW)", "template_status"),
         ("logistics_delay.yaml", "zh-CN (parcel_delay, zh_CN)", "template_category"),
-        # parcel_delay's approved body says less than the message's texts (no new ETA, no tracking link)
-        *(("logistics_delay.yaml", f"{loc} (parcel_delay, {lang})", "template_text") for loc, lang in LANGUAGES),
+        # parcel_delay's approved body says less than the message's texts (no new ETA, no tracking link);
+        # in zh_TW it is paused, so the sample customer gets no message there to compare
+        *(("logistics_delay.yaml", f"{loc} (parcel_delay, {lang})", "template_text") for loc, lang in LANGUAGES[1:]),
     }
     got = {
         (line.split(":")[0].rsplit("/", 1)[1], line.split(": ")[2], line.rsplit("[", 1)[1][:-1]) for line in findings
@@ -179,5 +193,55 @@ async def test_preview_shows_the_approved_template_as_whatsapp_renders_it(tmp_pa
     assert "  │ Hi 王小明, we saved 白色帆布鞋, 棉質T恤 (3 items) in your cart." in lines
     assert "  │ [ Check out ]  [ Stop ]" in lines
     assert "    {{1}} = 王小明" in lines
-    login = await engagement("messages", "preview", "logistics_delay", "--messages", str(messages), base="")
-    assert "as WhatsApp renders the template (PAUSED, UTILITY):" in login.stdout
+    parcel = await engagement("messages", "preview", "logistics_delay", "--messages", str(messages), base="")
+    assert "  suppress (template_paused) at " in parcel.stdout  # paused in zh_TW, the sample customer's language
+
+
+async def test_submit_asks_whatsapp_for_the_template_the_message_file_describes(tmp_path: Path) -> None:
+    async with graph_serving_templates() as (base, _):
+        done = await engagement("templates", "submit", "cart_idle", base=base)
+        one = await engagement("templates", "submit", "cart_idle", "--locale", "en", base=base)
+    assert done.returncode == 0, done.stderr
+    assert one.returncode == 0, one.stderr
+    assert "cart_reminder (en_US, MARKETING): PENDING" in done.stdout
+    by_language = {payload["language"]: payload for payload in CREATED}
+    assert sorted(by_language) == ["en_US", "zh_CN", "zh_TW"]
+    zh_tw = by_language["zh_TW"]
+    assert zh_tw["name"] == "cart_reminder"
+    assert zh_tw["category"] == "MARKETING"
+    body, buttons = zh_tw["components"]
+    assert body["text"] == "{{1}},為您保留的{{2}}還在購物車裡。\n合計 {{3}}\n需要幫您完成結帳嗎?"
+    assert body["example"]["body_text"] == [["王小明", "白色帆布鞋、棉質T恤 等 3 件商品", "NT$2,060"]]
+    assert buttons == {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "CHECKOUT"},
+                                                      {"type": "QUICK_REPLY", "text": "STOP"}]}  # fmt: skip
+    assert by_language["en_US"]["components"][0]["text"].startswith("Hi {{1}}, we saved {{2}} in your cart.")
+
+
+async def test_a_test_message_goes_through_the_configured_provider(tmp_path: Path) -> None:
+    sent = tmp_path / "sent.jsonl"
+    env = {"ENGAGEMENT_PROVIDER": "file", "ENGAGEMENT_PROVIDER_FILE": str(sent), "ENGAGEMENT_STATE_DIR": str(tmp_path)}
+    done = await asyncio.to_thread(
+        _run_with, env, "messages", "test", "cart_idle", "--to", "+886900000001", "--locale", "en"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "+886900000001" not in done.stdout  # masked
+    (line,) = sent.read_text(encoding="utf-8").splitlines()
+    record = json.loads(line)
+    assert record["to"] == "+886900000001"
+    assert record["key"].startswith("test-")
+    assert record["template"]["name"] == "cart_reminder"
+    assert record["template"]["language"] == "en_US"
+    bad = await asyncio.to_thread(_run_with, env, "messages", "test", "cart_idle", "--to", "0912")
+    assert bad.returncode == 2
+    assert "not an E.164 phone number" in bad.stderr
+
+
+def _run_with(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 (the project's own command)
+        [sys.executable, "-m", "engagement", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=120,
+        check=False,
+    )

@@ -64,6 +64,11 @@ def _page(client: httpx.Client, url: str, params: dict[str, str | int]) -> dict[
         response = client.get(url, params=params)
     except httpx.HTTPError as exc:
         raise TemplateSyncError(f"the Graph API did not answer: {type(exc).__name__}") from None
+    return _answer(response)
+
+
+def _answer(response: httpx.Response) -> dict[str, Any]:
+    """The JSON object of a 200, or the Graph API's error as a `TemplateSyncError`."""
     if len(response.content) > MAX_ANSWER_BYTES:
         raise TemplateSyncError(f"an answer of {len(response.content):,} bytes; at most {MAX_ANSWER_BYTES:,}")
     try:
@@ -75,3 +80,28 @@ def _page(client: httpx.Client, url: str, params: dict[str, str | int]) -> dict[
         detail = f"{error.get('message')} (code {error.get('code')})" if isinstance(error, dict) else "no error body"
         raise TemplateSyncError(f"the Graph API answered {response.status_code}: {detail}")
     return body
+
+
+def submit_template(
+    base_url: str,
+    version: str,
+    account_id: str,
+    token: str,
+    payload: dict[str, Any],
+    transport: httpx.BaseTransport | None = None,
+    timeout: float = 30.0,
+) -> dict[str, Any]:
+    """`POST .../message_templates`: Meta's answer (`id`, `status`, `category`)."""
+    if not account_id or not token:
+        raise TemplateSyncError(
+            "templates submit needs ENGAGEMENT_WHATSAPP_BUSINESS_ACCOUNT_ID and ENGAGEMENT_WHATSAPP_TOKEN"
+        )
+    url = f"{base_url.rstrip('/')}/{version}/{account_id}/message_templates"
+    with httpx.Client(
+        headers={"Authorization": f"Bearer {token}"}, timeout=timeout, transport=transport, follow_redirects=False
+    ) as client:
+        try:
+            response = client.post(url, json=payload)
+        except httpx.HTTPError as exc:
+            raise TemplateSyncError(f"the Graph API did not answer: {type(exc).__name__}") from None
+    return _answer(response)
