@@ -11,6 +11,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,13 @@ from engagement.authoring.lint import lint, load_rules
 from engagement.authoring.preview import PreviewError, describe, preview, read_customer_events
 from engagement.authoring.template_submission import template_payload, test_message
 from engagement.config.bundle import Configuration, load_configuration
+from engagement.config.durations import Duration
 from engagement.config.loader import InvalidConfig, default_triggers_dir
 from engagement.config.messages import default_messages_dir
 from engagement.config.template_registry import REGISTRY_FILE, RegistryError, load_registry, write_registry
 from engagement.config.triggers import TriggerSpec
 from engagement.core.engine import Engine
+from engagement.event_export import ExportError, export_events
 from engagement.events import events_json_schema
 from engagement.live.api_keys import check_scopes, create_key
 from engagement.live.privacy import install_phone_masking, mask_phone
@@ -61,15 +64,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"engagement: {settings_problem(exc)}", file=sys.stderr)
         return 2
-    except (OSError, ValueError, UsageError, TemplateSyncError, RegistryError, UnknownProviderError) as exc:
+    except (
+        OSError,
+        ValueError,
+        UsageError,
+        TemplateSyncError,
+        RegistryError,
+        UnknownProviderError,
+        ExportError,
+    ) as exc:
         if args.debug:
             raise
         print(f"engagement {args.command}: {exc}", file=sys.stderr)
         return 2
 
 
+DURATION: TypeAdapter[timedelta] = TypeAdapter(Duration)
+
+
 class UsageError(Exception):
     """A command given something it cannot work with; its message says what."""
+
+
+USER_ERRORS = (OSError, ValueError, UsageError, TemplateSyncError, RegistryError, UnknownProviderError, ExportError)
 
 
 def settings_problem(exc: ValidationError) -> str:
@@ -138,8 +155,21 @@ def _parser() -> argparse.ArgumentParser:
 
     _message_commands(sub)
     _template_commands(sub)
+    _event_commands(sub)
     _privacy_commands(sub)
     return parser
+
+
+def _event_commands(sub: Any) -> None:
+    """`events export`."""
+    events = sub.add_parser("events", help="the events a runtime took")
+    events.set_defaults(handler=_help_of(events))
+    esub = events.add_subparsers(metavar="ACTION")
+    export = esub.add_parser("export", help="recent accepted events as replayable JSON lines, to standard output")
+    export.add_argument("--since", type=_duration, required=True, help="how far back: 7d, 36h, 90m")
+    export.add_argument("--url", help="a running run to read through (GET /v1/events with ENGAGEMENT_API_KEY)")
+    export.add_argument("--worker", action="store_true", help="read the workers' input topics instead of run's store")
+    export.set_defaults(handler=_events_export)
 
 
 def _message_commands(sub: Any) -> None:
@@ -385,6 +415,23 @@ def _messages_test(args: argparse.Namespace) -> int:
     logging.getLogger("engagement.test").info("test message %s sent to %s", message.key, message.to)
     print(f"test message sent through {settings.provider} to {mask_phone(message.to)}: {receipt}")
     return 0
+
+
+def _events_export(args: argparse.Namespace) -> int:
+    since = time.time() - args.since
+    count = export_events(Settings(), since, sys.stdout, args.url, args.worker)
+    print(f"exported {count:,} events that occurred since {rfc3339(since)}", file=sys.stderr)
+    return 0
+
+
+def _duration(text: str) -> float:
+    try:
+        seconds = DURATION.validate_python(text).total_seconds()
+    except ValidationError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 7d, 36h or 90m") from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a duration longer than 0")
+    return seconds
 
 
 def _keys_create(args: argparse.Namespace) -> int:

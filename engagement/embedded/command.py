@@ -137,6 +137,7 @@ def _http_app(
     )
     api = Api(
         decisions=lambda after, limit: _read(store, after, limit),
+        events=lambda after, limit, since: _read_events(store, after, limit, since),
         forget=service.forget,
         webhook=webhook,
         twilio=twilio_webhook_settings(settings, service),
@@ -168,6 +169,10 @@ async def _demo(service: EmbeddedService, store: EmbeddedStore, stop: asyncio.Ev
 
 async def _read(store: EmbeddedStore, after: int, limit: int) -> list[tuple[int, str]]:
     return store.read_decisions(after, limit)
+
+
+async def _read_events(store: EmbeddedStore, after: int, limit: int, since: float) -> list[tuple[int, str]]:
+    return store.read_events(after, limit, since)
 
 
 def main(demo: bool, host: str) -> int:

@@ -56,6 +56,7 @@ class _Batch:
     touched: dict[str, CustomerState] = field(default_factory=dict)
     decisions: list[Decision] = field(default_factory=list)
     failed: set[str] = field(default_factory=set)
+    accepted: list[Event] = field(default_factory=list)
 
 
 class StoreBudget:
@@ -134,6 +135,7 @@ class EmbeddedService:
                         duplicates += 1
                         continue
                     batch.touched[cid] = state
+                    batch.accepted.append(event)
                     watermark.observe(t)
                     self._wake(state)
                 await self._advance(self._current(now, caught_up=False), now, batch)
@@ -157,6 +159,7 @@ class EmbeddedService:
         batch.failed.add(cid)
         batch.touched.pop(cid, None)
         batch.decisions[:] = [d for d in batch.decisions if d.customer_id != cid]
+        batch.accepted[:] = [e for e in batch.accepted if e.customer_id != cid]
         self.store.evict(cid)
 
     async def _claim_phones(self, claims: list[tuple[str, str]]) -> list[bool]:
@@ -344,6 +347,7 @@ class EmbeddedService:
             batch.add_states(states[start : start + YIELD_EVERY + 1])
         await asyncio.sleep(0)
         batch.add_decisions(decisions)
+        batch.add_events(work.accepted)
         self.store.write(batch, meta)
         self.metrics.set("engagement_watermark_seconds", self.applied)
         self.metrics.set("engagement_pending_timers", self.pending())

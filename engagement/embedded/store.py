@@ -21,6 +21,7 @@ from typing import Any
 
 from engagement.core.decisions import Decision
 from engagement.core.state import CustomerState
+from engagement.events import Event
 from engagement.live.privacy import erased_line, private_directory, private_file
 from engagement.live.sender import outbound_for
 from engagement.live.state_codec import StateDecodeError, dump_state, load_state
@@ -44,6 +45,10 @@ CREATE TABLE IF NOT EXISTS recipients (phone TEXT PRIMARY KEY, at REAL NOT NULL)
 CREATE TABLE IF NOT EXISTS provider_statuses (
     message_id TEXT NOT NULL, status TEXT NOT NULL, key TEXT, at REAL NOT NULL, errors TEXT NOT NULL,
     PRIMARY KEY (message_id, status));
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, customer_id TEXT NOT NULL, at REAL NOT NULL, line TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_customer ON events (customer_id);
+CREATE INDEX IF NOT EXISTS events_at ON events (at);
 """
 
 # Columns added after the first release, with how to fill them in for rows written before.
@@ -72,6 +77,13 @@ class Prepared:
     wakeups: list[tuple[str, float]] = field(default_factory=list)
     decisions: list[tuple[str, str, float]] = field(default_factory=list)
     sends: list[tuple[str, str, float, float, str]] = field(default_factory=list)
+    events: list[tuple[str, float, str]] = field(default_factory=list)
+
+    def add_events(self, events: Iterable[Event]) -> None:
+        """Accepted events, kept for `engagement events export` (erased and expired as §8 says)."""
+        for event in events:
+            line = event.model_dump_json(exclude_none=True)
+            self.events.append((event.customer_id, event.occurred_at.timestamp(), line))
 
     def add_states(self, states: Iterable[CustomerState]) -> None:
         for state in states:
@@ -202,6 +214,7 @@ class EmbeddedStore:
                 db.executemany("DELETE FROM wakeups WHERE customer_id = ?", batch.asleep)
                 db.executemany("INSERT OR REPLACE INTO wakeups VALUES (?, ?)", batch.wakeups)
                 db.executemany("INSERT INTO decisions (line, customer_id, at) VALUES (?, ?, ?)", batch.decisions)
+                db.executemany("INSERT INTO events (customer_id, at, line) VALUES (?, ?, ?)", batch.events)
                 db.executemany(
                     "INSERT OR IGNORE INTO outbox (key, message, send_at, deadline, status, customer_id) "
                     "VALUES (?, ?, ?, ?, 'pending', ?)",
@@ -217,6 +230,13 @@ class EmbeddedStore:
     def read_decisions(self, after: int, limit: int) -> list[tuple[int, str]]:
         rows = self._db.execute("SELECT seq, line FROM decisions WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))
         return [(int(seq), str(line)) for seq, line in rows]
+
+    def read_events(self, after: int, limit: int, since: float) -> list[tuple[int, str]]:
+        """Accepted events in the order they were taken, from `since` (event time) on, as JSON lines."""
+        rows = self._db.execute(
+            "SELECT seq, line FROM events WHERE seq > ? AND at >= ? ORDER BY seq LIMIT ?", (after, since, limit)
+        )
+        return [(int(seq), f"{line}\n") for seq, line in rows]
 
     # ---- the outbox -----------------------------------------------------------------
 
@@ -328,6 +348,7 @@ class EmbeddedStore:
             erased["sends"] = db.execute(
                 "UPDATE outbox SET message = ?, detail = NULL WHERE customer_id = ?", (ERASED_MESSAGE, customer_id)
             ).rowcount
+            erased["events"] = db.execute("DELETE FROM events WHERE customer_id = ?", (customer_id,)).rowcount
             erased["decisions"] = 0
             rows = db.execute("SELECT seq, line FROM decisions WHERE customer_id = ?", (customer_id,)).fetchall()
             for seq, line in rows:
@@ -347,6 +368,7 @@ class EmbeddedStore:
                     "DELETE FROM outbox WHERE deadline < ? AND status NOT IN ('pending', 'sending')", (before,)
                 ).rowcount,
                 "statuses": db.execute("DELETE FROM provider_statuses WHERE at < ?", (before,)).rowcount,
+                "events": db.execute("DELETE FROM events WHERE at < ?", (before,)).rowcount,
             }
         if any(purged.values()):
             self.checkpoint()

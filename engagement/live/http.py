@@ -50,6 +50,7 @@ class Ingest(Protocol):
 
 
 DecisionsReader = Callable[[int, int], Awaitable[list[tuple[int, str]]]]
+EventsReader = Callable[[int, int, float], Awaitable[list[tuple[int, str]]]]
 Forget = Callable[[str], Awaitable[dict[str, int]]]
 
 METRICS = web.AppKey("metrics", Metrics)
@@ -63,6 +64,7 @@ class Api:
     """What a runtime offers the HTTP API besides ingest."""
 
     decisions: DecisionsReader | None = None
+    events: EventsReader | None = None  # the accepted events kept for export (run)
     forget: Forget | None = None
     webhook: WebhookSettings | None = None
     twilio: TwilioWebhookSettings | None = None
@@ -120,33 +122,48 @@ def make_app(
     route("POST", "/v1/events", "ingest", post_events)
     route("GET", "/healthz", None, healthz)
     route("GET", "/metrics", None, get_metrics)
+    _add_runtime_routes(app, api, metrics, route)
+    return app
 
+
+def _add_runtime_routes(
+    app: web.Application, api: Api, metrics: Metrics, route: Callable[[str, str, str | None, Handler], None]
+) -> None:
+    """The endpoints a runtime offers when it has what they need."""
     if api.decisions is not None:
-        route("GET", "/v1/decisions", "read", decisions_route(api.decisions))
+        decisions = api.decisions
+        route("GET", "/v1/decisions", "read", paged_route(lambda after, limit, _: decisions(after, limit)))
+    if api.events is not None:
+        route("GET", "/v1/events", "read", paged_route(api.events))
     if api.forget is not None:
         route("DELETE", "/v1/customers/{customer_id}", "admin", forget_route(api.forget))
     if api.webhook is not None:
         add_whatsapp_webhook(app, api.webhook, metrics)
     if api.twilio is not None:
         add_twilio_webhook(app, api.twilio, metrics)
-    return app
 
 
-def decisions_route(reader: DecisionsReader) -> Handler:
-    async def get_decisions(request: web.Request) -> web.Response:
-        """Decisions made so far, oldest first, as JSONL; `after` is the last sequence number seen."""
+def paged_route(reader: EventsReader) -> Handler:
+    async def get_page(request: web.Request) -> web.Response:
+        """Stored lines (decisions, or accepted events) oldest first, as JSONL; `after` is the last
+        sequence number seen (header `X-Last-Seq`); `since`, for events, their earliest event time."""
         after = _whole(request.query.get("after", "0"), 0, 2**62)
         limit = _whole(request.query.get("limit", "1000"), 1, MAX_DECISIONS_PAGE)
-        if after is None or limit is None:
-            return problem(400, f"after: a whole number >= 0; limit: a whole number from 1 to {MAX_DECISIONS_PAGE}")
-        rows = await reader(after, limit)
+        since = _whole(request.query.get("since", "0"), 0, 2**42)
+        if after is None or limit is None or since is None:
+            return problem(
+                400,
+                f"after: a whole number >= 0; limit: a whole number from 1 to {MAX_DECISIONS_PAGE}; "
+                "since: seconds since the epoch",
+            )
+        rows = await reader(after, limit, float(since))
         last = rows[-1][0] if rows else after
         text = "".join(line for _, line in rows)
         return web.Response(
             text=text, content_type="application/x-ndjson", charset="utf-8", headers={"X-Last-Seq": str(last)}
         )
 
-    return get_decisions
+    return get_page
 
 
 def forget_route(forget: Forget) -> Handler:
