@@ -4,11 +4,13 @@ between reasons, with example customers.
 
 Decisions are matched by their idempotency key (trigger, customer, and what the message is
 about: the cart episode, the visit, the shipment, the login), so a changed window or policy
-shows as the same moment decided differently. A send whose text changed counts as reworded.
+shows as the same moment decided differently. A send whose customer would read something else
+(another template or other parameters; the text for free-form messages) counts as reworded.
 """
 
 from __future__ import annotations
 
+import json
 import zlib
 from bisect import insort
 from collections import Counter, defaultdict
@@ -32,7 +34,7 @@ def result_of(decision: Decision) -> str:
 class TriggerChange:
     baseline_sends: int = 0
     new_sends: int = 0
-    reworded: int = 0  # sends in both whose text differs
+    reworded: int = 0  # sends in both whose customer reads something else
     moves: Counter[tuple[str, str]] = field(default_factory=Counter)
     examples: dict[tuple[str, str], list[str]] = field(default_factory=dict)
 
@@ -57,9 +59,18 @@ Outcome = tuple[str, str, str, int]  # trigger, customer, result, hash of the me
 
 
 def outcome_of(decision: Decision) -> tuple[str, Outcome]:
-    """A decision as its key and outcome (the text hash is the same in every process)."""
-    text = zlib.crc32(decision.message.body.encode()) if decision.message is not None else 0
-    return decision.key, (decision.trigger, decision.customer_id, result_of(decision), text)
+    """A decision as its key and outcome, with a hash of what the customer would read (the same in
+    every process): for a template send, the template and its parameters (WhatsApp shows the
+    approved body, not the message file's text); for free-form text, the text."""
+    message = decision.message
+    if message is None:
+        delivered = ""
+    elif message.template is not None:
+        use = message.template
+        delivered = json.dumps([use.name, use.language, use.parameters, use.buttons], ensure_ascii=False)
+    else:
+        delivered = message.body
+    return decision.key, (decision.trigger, decision.customer_id, result_of(decision), zlib.crc32(delivered.encode()))
 
 
 def collect(engine: Engine, events: Path, until: float | None, jobs: int = 1) -> dict[str, Outcome]:

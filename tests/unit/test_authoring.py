@@ -190,3 +190,26 @@ def test_backtest_of_a_holdout_moves_sends_to_the_holdout_reason(
     [move] = [line for line in out.splitlines() if "-> suppress:holdout" in line]
     assert move.split()[:4] == ["send", "->", "suppress:holdout", "4"]
     assert "e.g. c1, c2, c4" in move
+
+
+def test_backtest_counts_as_reworded_what_the_customer_reads_not_the_file_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A template send shows the approved body: a new `text` rewords nothing; a new parameter does."""
+    events = tmp_path / "events.jsonl"
+    shop_events(events)
+    triggers, old_messages = copy_config(tmp_path / "old")
+    _, text_only = copy_config(tmp_path / "text")
+    _, parameter = copy_config(tmp_path / "parameter")
+    edit(text_only / "cart_idle.yaml", "需要幫您完成結帳嗎?\n    tiers:", "要幫您結帳嗎?\n    tiers:")
+    edit(parameter / "cart_idle.yaml", '"{{cart_total|-}}"', '"{{cart_count}}"')
+    rows = {}
+    for name, messages in (("text", text_only), ("parameter", parameter)):
+        code, out = run_cli(
+            capsys, "replay", str(events), "--triggers", str(triggers), "--messages", str(messages),
+            "--baseline-messages", str(old_messages),
+        )  # fmt: skip
+        assert code == 0, out
+        [rows[name]] = [line.split() for line in out.splitlines() if line.startswith("cart_idle ")]
+    assert rows["text"][-1] == "0"
+    assert rows["parameter"][-1] == rows["parameter"][1] == "4"  # every send's third parameter changed
