@@ -41,11 +41,17 @@ def read_customer_events(path: Path) -> list[dict[str, Any]]:
     try:
         parsed = json.loads(text)
         events = parsed if isinstance(parsed, list) else [parsed]
-    except json.JSONDecodeError:
-        try:
-            events = [json.loads(line) for line in text.splitlines() if line.strip()]
-        except json.JSONDecodeError as exc:
-            raise PreviewError(f"{path}: neither a JSON array nor JSON lines ({exc})") from None
+    except json.JSONDecodeError as whole:
+        if text.lstrip().startswith("["):
+            raise PreviewError(f"{path}:{whole.lineno}: column {whole.colno}: {whole.msg}") from None
+        events = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise PreviewError(f"{path}:{number}: column {exc.colno}: {exc.msg} (one JSON event a line)") from None
     if not events or not all(isinstance(e, dict) for e in events):
         raise PreviewError(f"{path}: no events")
     customers = {e.get("customer_id") for e in events}

@@ -89,3 +89,14 @@ def test_validate_prints_the_version_decisions_carry(tmp_path: Path, capsys: pyt
     assert f"(version {json.loads(decisions.read_text(encoding='utf-8').splitlines()[0])['config_version']})" in (
         capsys.readouterr().out
     )
+
+
+def test_a_broken_customer_file_names_its_line(tmp_path: Path) -> None:
+    good = json.dumps(
+        {"event_id": "a", "type": "page.viewed", "customer_id": "c", "occurred_at": "2026-01-01T00:00:00Z"}
+    )
+    broken = tmp_path / "customer.jsonl"
+    broken.write_text("\n".join([good] * 24 + ['{"event_id": "b" "type": "page.viewed"}']) + "\n", encoding="utf-8")
+    done = run("messages", "preview", "cart_idle", "--customer", str(broken))
+    assert done.returncode == 2
+    assert f"{broken}:25: column 18: Expecting ',' delimiter" in done.stderr
