@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from tests.benchmarks.shop_day import generate
 
 ROOT = Path(__file__).parents[2]
 SAMPLE = ROOT / "engagement" / "samples" / "events.jsonl"
+SCRATCH = {"ENGAGEMENT_STATE_DIR": str(Path(tempfile.gettempdir()) / "engagement-cli-errors")}
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -38,6 +40,8 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         (["replay", str(SAMPLE), "--jobs", "0"], {}, "0 is out of range"),
         (["messages", "preview", "cart_idle", "--locale", "xx"], {}, "no wording for locale 'xx'"),
         (["messages", "preview", "cart_idle", "--tier", "gold"], {}, "no wording for tier 'gold'"),
+        (["run"], {"ENGAGEMENT_PROVIDER": "whatsapp", **SCRATCH}, "needs ENGAGEMENT_WHATSAPP_PHONE_NUMBER_ID"),
+        (["run"], {"ENGAGEMENT_PROVIDER": "pigeon", **SCRATCH}, "ENGAGEMENT_PROVIDER='pigeon' is not available"),
         (["triggers"], {}, "validate"),
         (["messages"], {}, "preview"),
     ],
@@ -100,3 +104,21 @@ def test_a_broken_customer_file_names_its_line(tmp_path: Path) -> None:
     done = run("messages", "preview", "cart_idle", "--customer", str(broken))
     assert done.returncode == 2
     assert f"{broken}:25: column 18: Expecting ',' delimiter" in done.stderr
+
+
+def test_an_english_customer_without_a_name_gets_english_parameters(tmp_path: Path) -> None:
+    """Parameters per locale: the en_US template's {{1}} falls back to "there", not to 您好."""
+    customer = tmp_path / "customer.jsonl"
+    events = [
+        {"event_id": "p", "type": "customer.updated", "customer_id": "c-en", "occurred_at": "2026-01-15T01:00:00Z",
+         "phone": "+886912345678", "locale": "en", "whatsapp_opt_in": True, "timezone": "Asia/Taipei"},
+        {"event_id": "c", "type": "cart.updated", "customer_id": "c-en", "occurred_at": "2026-01-15T02:00:00Z",
+         "cart_id": "k", "items": [{"product_id": "p-1", "name": "Linen shirt", "quantity": 1, "unit_price": 1280}],
+         "currency": "TWD"},
+    ]  # fmt: skip
+    customer.write_text("\n".join(json.dumps(e) for e in events) + "\n", encoding="utf-8")
+    done = run("messages", "preview", "cart_idle", "--customer", str(customer))
+    assert done.returncode == 0, done.stderr
+    assert "WhatsApp template 'cart_reminder' (en_US)" in done.stdout
+    assert "    {{1}} = there" in done.stdout
+    assert "您好" not in done.stdout
