@@ -21,6 +21,9 @@ from pydantic import TypeAdapter, ValidationError
 from engagement.authoring.backtest import backtest, report
 from engagement.authoring.lint import lint, load_rules
 from engagement.authoring.preview import PreviewError, describe, preview, read_customer_events
+from engagement.authoring.report import as_json, report_events
+from engagement.authoring.report import describe as describe_report
+from engagement.authoring.stored_report import stored_report
 from engagement.authoring.template_submission import template_payload, test_message
 from engagement.config.bundle import Configuration, load_configuration
 from engagement.config.durations import Duration
@@ -131,6 +134,17 @@ def _parser() -> argparse.ArgumentParser:
         "(default: the number of CPUs, here %(default)s)",
     )
     replay.set_defaults(handler=_replay)
+
+    report = sub.add_parser("report", help="did it work: conversions, revenue and uplift over the holdout, per trigger")
+    report.add_argument(
+        "events", type=Path, nargs="?", help="events as JSON lines to replay (default: what run stored)"
+    )
+    report.add_argument("--url", help="a running run to ask (GET /v1/report with ENGAGEMENT_API_KEY)")
+    report.add_argument("--triggers", type=Path, help="trigger directory (default: the shipped triggers/)")
+    report.add_argument("--messages", type=Path, help="message directory (default: the shipped messages/)")
+    report.add_argument("--json", action="store_true", help="one JSON object per trigger instead of the table")
+    report.add_argument("--jobs", type=_jobs, default=default_jobs(), help="processes sharing the replay")
+    report.set_defaults(handler=_report)
 
     run = sub.add_parser("run", help="the main job on one machine: HTTP ingest, engine, timers, sender")
     run.add_argument("--demo", action="store_true", help="feed a shipped sample stream with seconds-long triggers")
@@ -414,6 +428,23 @@ def _messages_test(args: argparse.Namespace) -> int:
     install_phone_masking()
     logging.getLogger("engagement.test").info("test message %s sent to %s", message.key, message.to)
     print(f"test message sent through {settings.provider} to {mask_phone(message.to)}: {receipt}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    settings = Settings()
+    engine = build_engine(args.triggers, args.messages, settings)
+    if args.events is not None:
+        if not args.events.is_file():
+            raise UsageError(f"{args.events}: no such file")
+        rows = report_events(engine, args.events, args.jobs)
+    else:
+        rows = stored_report(engine, settings, args.url)
+    if args.json:
+        print(as_json(rows))
+    else:
+        for line in describe_report(rows):
+            print(line)
     return 0
 
 

@@ -80,6 +80,13 @@ class Settings(BaseSettings):
     max_future_skew: Duration = Field(
         default=timedelta(minutes=5), description="live ingest rejects events dated further ahead of the wall clock"
     )
+    global_holdout_percent: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=100.0,
+        description="share of customers (deterministic per customer) no marketing trigger messages: the global "
+        "control group of engagement report; security and utility messages still go",
+    )
     retention_days: int = Field(
         default=90, ge=1, le=3650, description="stored decisions and send logs are kept this long"
     )
@@ -109,5 +116,7 @@ class Settings(BaseSettings):
 
     def engine_settings(self) -> EngineSettings:
         return EngineSettings(
-            default_timezone=self.default_timezone, allowed_lateness=self.allowed_lateness.total_seconds()
+            default_timezone=self.default_timezone,
+            allowed_lateness=self.allowed_lateness.total_seconds(),
+            global_holdout_percent=self.global_holdout_percent,
         )

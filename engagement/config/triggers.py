@@ -80,6 +80,10 @@ class _Trigger(_Strict):
     enabled: bool = True
     description: str = ""
     send_within: Duration = Field(description="length of the send window after the trigger fires")
+    attribution: Duration = Field(
+        default=timedelta(hours=24),
+        description="an order this long after a decision is its conversion (engagement report)",
+    )
     in_flight: InFlight = Field(
         default="keep",
         description=(
@@ -93,6 +97,8 @@ class _Trigger(_Strict):
     def _window_positive(self) -> _Trigger:
         if self.send_within <= timedelta(0):
             raise ValueError("send_within must be longer than 0s")
+        if self.attribution <= timedelta(0):
+            raise ValueError("attribution must be longer than 0s")
         return self
 
 

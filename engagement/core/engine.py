@@ -43,6 +43,7 @@ class EngineSettings:
     default_timezone: str = "UTC"
     allowed_lateness: float = 30.0
     dedupe_window: int = 32
+    global_holdout_percent: float = 0.0  # customers no marketing trigger messages (the global control group)
 
 
 class Engine:
@@ -61,7 +62,10 @@ class Engine:
         self.all_specs: dict[str, TriggerSpec] = {spec.id: spec for spec in triggers.triggers}
         enabled = [spec for spec in triggers.triggers if spec.enabled]
         self.specs: dict[str, TriggerSpec] = {spec.id: spec for spec in enabled}
-        self.chains = {spec.id: PolicyChain(spec, self.settings.default_timezone) for spec in enabled}
+        self.chains = {
+            spec.id: PolicyChain(spec, self.settings.default_timezone, self.settings.global_holdout_percent)
+            for spec in enabled
+        }
         # each enabled trigger as its kind and its plan (what the kind compiled from its spec)
         self.plans: dict[str, tuple[TriggerKind, Plan]] = {}
         for spec in enabled:

@@ -12,6 +12,7 @@ from engagement.core.quiet_hours import AllowedMinutes
 from engagement.core.state import CustomerState, Ledger, Profile
 
 DAY = 86_400.0
+GLOBAL_GROUP = ""  # the global control group's draw: no trigger id is empty
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,7 @@ class PolicyChain:
     __slots__ = (
         "_business_cap",
         "_cooldown",
+        "_global_holdout",
         "_holdout",
         "_marketing_cap",
         "_pacing",
@@ -39,7 +41,7 @@ class PolicyChain:
         "trigger_id",
     )
 
-    def __init__(self, spec: TriggerSpec, default_timezone: str) -> None:
+    def __init__(self, spec: TriggerSpec, default_timezone: str, global_holdout: float = 0.0) -> None:
         policies = spec.policies
         self.trigger_id = spec.id
         self.category = spec.category
@@ -48,6 +50,7 @@ class PolicyChain:
         self._cooldown = policies.cooldown.total_seconds() if policies.cooldown else None
         self._pacing = policies.pacing.total_seconds()
         self._holdout = policies.holdout_percent if isinstance(policies, MarketingPolicies) else 0.0
+        self._global_holdout = global_holdout if self.marketing else 0.0  # security and utility are exempt
         self._marketing_cap: int | None = None
         self._business_cap: int | None = None
         if not isinstance(policies, SecurityPolicies):
@@ -93,6 +96,8 @@ class PolicyChain:
             return r.MARKETING_OPT_OUT
         if self.marketing and ledger is not None and at < (ledger.marketing_paused_until or 0.0):
             return r.MARKETING_PAUSED
+        if self._global_holdout and in_holdout(GLOBAL_GROUP, state.customer_id, self._global_holdout):
+            return r.HOLDOUT
         if self._holdout and in_holdout(self.trigger_id, state.customer_id, self._holdout):
             return r.HOLDOUT
         return None

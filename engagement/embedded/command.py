@@ -13,6 +13,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from engagement.authoring.report import report_stored
 from engagement.embedded.demo import DEMO_DIR, feed_demo
 from engagement.embedded.service import EmbeddedService
 from engagement.embedded.store import EmbeddedStore, StoreBusy
@@ -138,6 +139,7 @@ def _http_app(
     api = Api(
         decisions=lambda after, limit: _read(store, after, limit),
         events=lambda after, limit, since: _read_events(store, after, limit, since),
+        report=lambda: _report(service, store),
         forget=service.forget,
         webhook=webhook,
         twilio=twilio_webhook_settings(settings, service),
@@ -169,6 +171,13 @@ async def _demo(service: EmbeddedService, store: EmbeddedStore, stop: asyncio.Ev
 
 async def _read(store: EmbeddedStore, after: int, limit: int) -> list[tuple[int, str]]:
     return store.read_decisions(after, limit)
+
+
+async def _report(service: EmbeddedService, store: EmbeddedStore) -> list[dict[str, object]]:
+    """`engagement report` of what this run stored, with the live configuration's attribution windows."""
+    sources = store.report_sources()
+    rows = await asyncio.to_thread(report_stored, service.engine, *sources)
+    return [row.as_json() for row in rows]
 
 
 async def _read_events(store: EmbeddedStore, after: int, limit: int, since: float) -> list[tuple[int, str]]:

@@ -231,6 +231,17 @@ class EmbeddedStore:
         rows = self._db.execute("SELECT seq, line FROM decisions WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))
         return [(int(seq), str(line)) for seq, line in rows]
 
+    def report_sources(self) -> tuple[list[str], list[str], list[tuple[str, str]]]:
+        """For `engagement report`: every stored decision line, the stored orders, and the
+        provider statuses by send key."""
+        db = self._db
+        decisions = [str(line) for (line,) in db.execute("SELECT line FROM decisions ORDER BY seq")]
+        orders = [str(line) for (line,) in db.execute("SELECT line FROM events WHERE line LIKE '%\"order.placed\"%'")]
+        statuses = [
+            (str(k), str(s)) for k, s in db.execute("SELECT key, status FROM provider_statuses WHERE key IS NOT NULL")
+        ]
+        return decisions, orders, statuses
+
     def read_events(self, after: int, limit: int, since: float) -> list[tuple[int, str]]:
         """Accepted events in the order they were taken, from `since` (event time) on, as JSON lines."""
         rows = self._db.execute(

@@ -65,6 +65,7 @@ class Api:
 
     decisions: DecisionsReader | None = None
     events: EventsReader | None = None  # the accepted events kept for export (run)
+    report: Callable[[], Awaitable[list[dict[str, object]]]] | None = None  # engagement report's JSON (run)
     forget: Forget | None = None
     webhook: WebhookSettings | None = None
     twilio: TwilioWebhookSettings | None = None
@@ -137,6 +138,13 @@ def _add_runtime_routes(
         route("GET", "/v1/events", "read", paged_route(api.events))
     if api.forget is not None:
         route("DELETE", "/v1/customers/{customer_id}", "admin", forget_route(api.forget))
+    if api.report is not None:
+        make_report = api.report
+
+        async def get_report(_: web.Request) -> web.Response:
+            return web.json_response(await make_report(), dumps=_dumps)
+
+        route("GET", "/v1/report", "read", get_report)
     if api.webhook is not None:
         add_whatsapp_webhook(app, api.webhook, metrics)
     if api.twilio is not None:

@@ -4,7 +4,10 @@ recorded once, and a STOP reply that opts the customer out of the cart reminder.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -14,7 +17,7 @@ import pytest
 from engagement.config.messages import default_messages_dir
 from engagement.config.template_registry import TemplateRecord, load_registry, write_registry
 from engagement.timefmt import rfc3339
-from tests.integration.processes import running, wait_for
+from tests.integration.processes import DEMO_TRIGGERS, running, wait_for
 from tests.integration.whatsapp_payloads import ENV, PHONE, signed, status, webhook
 
 pytestmark = pytest.mark.integration
@@ -161,3 +164,39 @@ def test_a_paused_template_suppresses_its_sends_and_is_never_attempted(tmp_path:
         assert run.sent() == []
         counted = 'engagement_decisions_total{outcome="suppress",reason="template_paused",trigger="cart_idle"}'
         assert metric(run.url, counted) == 1
+
+
+def test_report_of_run_counts_the_send_its_delivery_and_the_order_that_followed(tmp_path: Path) -> None:
+    """GET /v1/report while run runs, and `engagement report` of its store after: the same figures."""
+    now = time.time()
+    profile = {"event_id": "rp-p", "type": "customer.updated", "customer_id": "c-rp", "occurred_at": rfc3339(now - 60),
+               "phone": PHONE, "locale": "en", "whatsapp_opt_in": True}  # fmt: skip
+    cart = {"event_id": "rp-c", "type": "cart.updated", "customer_id": "c-rp", "occurred_at": rfc3339(now + 1),
+            "cart_id": "cart-rp", "items": [{"product_id": "p-1", "quantity": 1, "unit_price": 1280}]}  # fmt: skip
+    with running(tmp_path, ENV) as run:
+        run.post_lines([json.dumps(profile), json.dumps(cart)])
+        wait_for(lambda: any(d["outcome"] == "send" for d in run.decisions()), 40, "the cart reminder")
+        (send,) = [d for d in run.decisions() if d["outcome"] == "send"]
+        delivered = status("wamid.RP", "delivered")
+        delivered["biz_opaque_callback_data"] = send["key"]
+        body = webhook({"statuses": [delivered]})
+        assert httpx.post(f"{run.url}/v1/webhooks/whatsapp", content=body, headers=signed(body)).status_code == 200
+        order = {"event_id": "rp-o", "type": "order.placed", "customer_id": "c-rp", "occurred_at": rfc3339(time.time()),
+                 "order_id": "o-rp", "items": [], "total": 1280.0, "currency": "TWD"}  # fmt: skip
+        run.post_lines([json.dumps(order)])
+        answer = httpx.get(f"{run.url}/v1/report", headers=run.headers, timeout=30)
+        assert answer.status_code == 200, answer.text
+        live = {row["trigger"]: row for row in answer.json()}
+        assert httpx.get(f"{run.url}/v1/report", timeout=30).status_code == 401
+    cart_row = live["cart_idle"]
+    assert (cart_row["sent"], cart_row["delivered"], cart_row["conversions"], cart_row["revenue"]) == (1, 1, 1, 1280.0)
+    stored = subprocess.run(
+        [sys.executable, "-m", "engagement", "report", "--json"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **run.env, "ENGAGEMENT_TRIGGERS_DIR": str(DEMO_TRIGGERS)},
+        timeout=120,
+        check=False,
+    )
+    assert stored.returncode == 0, stored.stderr
+    assert {row["trigger"]: row for row in json.loads(stored.stdout)} == live
