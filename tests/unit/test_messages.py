@@ -296,6 +296,7 @@ def test_a_message_without_a_template_goes_only_inside_the_service_window(tmp_pa
     text = cart.read_text(encoding="utf-8")
     start, end = text.index("whatsapp:"), text.index("locales:")
     free_form = text[:start] + text[end:]
+    free_form = "".join(line for line in free_form.splitlines(True) if not line.startswith("    parameters:"))
     replies = "    text: |\n      {{customer_name|您好}},為您保留的"
     free_form = free_form.replace(
         replies, "    replies: [{id: CHECKOUT, title: 幫我結帳}, {id: STOP, title: 不再通知}]\n" + replies, 1
@@ -314,3 +315,12 @@ def test_a_message_without_a_template_goes_only_inside_the_service_window(tmp_pa
     assert sent.message is not None
     assert sent.message.template is None
     assert sent.message.replies == (("CHECKOUT", "幫我結帳"), ("STOP", "不再通知"))
+
+
+def test_locale_parameters_without_a_template_are_refused(tmp_path: Path) -> None:
+    _, messages = copy_config(tmp_path)
+    cart = messages / "cart_idle.yaml"
+    text = cart.read_text(encoding="utf-8")
+    cart.write_text(text[: text.index("whatsapp:")] + text[text.index("locales:") :], encoding="utf-8")
+    with pytest.raises(InvalidConfig, match=r"locales\.zh-CN\.parameters: template parameters without a whatsapp"):
+        load_messages(messages)
