@@ -113,8 +113,7 @@ def _parser() -> argparse.ArgumentParser:
 
     replay = sub.add_parser("replay", help="run the engine over recorded events; sends nothing")
     replay.add_argument("events", type=Path, help="events as JSON lines")
-    replay.add_argument("--triggers", type=Path, help="trigger directory (default: the shipped triggers/)")
-    replay.add_argument("--messages", type=Path, help="message directory (default: the shipped messages/)")
+    _configuration_dirs(replay)
     replay.add_argument("--decisions", type=Path, help="write decisions here (default: standard output)")
     replay.add_argument("--rejects", type=Path, help="write rejected lines here, with line numbers and reasons")
     replay.add_argument(
@@ -140,8 +139,7 @@ def _parser() -> argparse.ArgumentParser:
         "events", type=Path, nargs="?", help="events as JSON lines to replay (default: what run stored)"
     )
     report.add_argument("--url", help="a running run to ask (GET /v1/report with ENGAGEMENT_API_KEY)")
-    report.add_argument("--triggers", type=Path, help="trigger directory (default: the shipped triggers/)")
-    report.add_argument("--messages", type=Path, help="message directory (default: the shipped messages/)")
+    _configuration_dirs(report)
     report.add_argument("--json", action="store_true", help="one JSON object per trigger instead of the table")
     report.add_argument("--jobs", type=_jobs, default=default_jobs(), help="processes sharing the replay")
     report.set_defaults(handler=_report)
@@ -201,16 +199,14 @@ def _message_commands(sub: Any) -> None:
     show.add_argument("--locale", help="as if the customer's locale were this (zh-TW, zh-CN, en, ...)")
     show.add_argument("--tier", help="as if the customer's tier were this (for example vip)")
     show.add_argument("--customer", type=Path, help="one customer's events (JSON array or lines); default: a sample")
-    show.add_argument("--triggers", type=Path, help="trigger directory (default: the shipped triggers/)")
-    show.add_argument("--messages", type=Path, help="message directory (default: the shipped messages/)")
+    _configuration_dirs(show)
     show.set_defaults(handler=_preview)
     test = msub.add_parser("test", help="send yourself a trigger's message with sample values (counted nowhere)")
     test.add_argument("trigger", help="a trigger id")
     test.add_argument("--to", required=True, help="your WhatsApp number, E.164 (+886912345678)")
     test.add_argument("--locale", help="the sample customer's locale")
     test.add_argument("--tier", help="the sample customer's tier")
-    test.add_argument("--triggers", type=Path, help="trigger directory (default: the shipped triggers/)")
-    test.add_argument("--messages", type=Path, help="message directory (default: the shipped messages/)")
+    _configuration_dirs(test)
     test.set_defaults(handler=_messages_test)
 
 
@@ -225,8 +221,7 @@ def _template_commands(sub: Any) -> None:
     submit = tpsub.add_parser("submit", help="ask WhatsApp to approve the template a trigger's message describes")
     submit.add_argument("trigger", help="a trigger id")
     submit.add_argument("--locale", help="only this locale's template (default: every locale of the message)")
-    submit.add_argument("--triggers", type=Path, help="trigger directory (default: the shipped triggers/)")
-    submit.add_argument("--messages", type=Path, help="message directory (default: the shipped messages/)")
+    _configuration_dirs(submit)
     submit.set_defaults(handler=_templates_submit)
 
 
@@ -264,6 +259,12 @@ def build_engine(triggers: Path | None, messages: Path | None, settings: Setting
         settings.allowed_lateness.total_seconds(),
     )
     return Engine.of(configuration, settings.engine_settings())
+
+
+def _configuration_dirs(parser: argparse.ArgumentParser) -> None:
+    """`--triggers` and `--messages`, as every command that loads a configuration takes them."""
+    parser.add_argument("--triggers", type=Path, help="trigger directory (default: the shipped triggers/)")
+    parser.add_argument("--messages", type=Path, help="message directory (default: the shipped messages/)")
 
 
 def _help_of(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:

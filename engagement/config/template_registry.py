@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,8 +170,16 @@ class TemplateUpdate:
     template_id: str = ""
 
 
+_UPDATING = threading.Lock()  # webhook updates arrive concurrently; each reads, changes and rewrites the file
+
+
 def apply_update(messages_dir: Path, update: TemplateUpdate) -> TemplateRecord:
     """The registry file with the update applied (a template it did not list yet is added)."""
+    with _UPDATING:
+        return _apply(messages_dir, update)
+
+
+def _apply(messages_dir: Path, update: TemplateUpdate) -> TemplateRecord:
     registry = load_registry(messages_dir)
     records = dict(registry.records) if registry is not None else {}
     key = (update.name, update.language)

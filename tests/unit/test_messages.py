@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from engagement.config.bundle import load_configuration
 from engagement.config.loader import InvalidConfig, default_triggers_dir
 from engagement.config.messages import default_messages_dir, load_messages
+from engagement.config.template_registry import TemplateUpdate, apply_update, load_registry
 from engagement.core.catalog import LocaleFallbacks
 from engagement.core.engine import Engine
 from engagement.core.formula import Formula
@@ -324,3 +326,22 @@ def test_locale_parameters_without_a_template_are_refused(tmp_path: Path) -> Non
     cart.write_text(text[: text.index("whatsapp:")] + text[text.index("locales:") :], encoding="utf-8")
     with pytest.raises(InvalidConfig, match=r"locales\.zh-CN\.parameters: template parameters without a whatsapp"):
         load_messages(messages)
+
+
+def test_a_broken_template_registry_is_a_configuration_problem_not_a_crash(tmp_path: Path) -> None:
+    """A registry cut short by a crash, or nested far too deep, is refused with its file and reason."""
+    _, messages = copy_config(tmp_path)
+    for broken in ('{"source": "x", "templates": [{"name": "cart_rem', "[" * 100_000):
+        (messages / "_templates.lock.json").write_text(broken, encoding="utf-8")
+        with pytest.raises(InvalidConfig, match=r"_templates\.lock\.json"):
+            load_messages(messages)
+
+
+def test_concurrent_template_updates_all_land_in_the_registry(tmp_path: Path) -> None:
+    """Webhook updates are applied from threads at once: none may overwrite another."""
+    updates = [TemplateUpdate(f"t{n:02d}", "en_US", status="PAUSED") for n in range(40)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda update: apply_update(tmp_path, update), updates))
+    registry = load_registry(tmp_path)
+    assert registry is not None
+    assert sorted(name for name, _ in registry.records) == [u.name for u in updates]
