@@ -21,9 +21,6 @@ from pydantic import TypeAdapter, ValidationError
 from engagement.authoring.backtest import backtest, report
 from engagement.authoring.lint import lint, load_rules
 from engagement.authoring.preview import PreviewError, describe, preview, read_customer_events
-from engagement.authoring.report import as_json, report_events
-from engagement.authoring.report import describe as describe_report
-from engagement.authoring.stored_report import stored_report
 from engagement.authoring.template_submission import template_payload, test_message
 from engagement.config.bundle import Configuration, load_configuration
 from engagement.config.durations import Duration
@@ -36,6 +33,10 @@ from engagement.event_export import ExportError, export_events
 from engagement.events import events_json_schema
 from engagement.live.api_keys import check_scopes, create_key
 from engagement.live.privacy import install_phone_masking, mask_phone
+from engagement.outcomes import page as report_page
+from engagement.outcomes import sources as report_sources
+from engagement.outcomes.table import as_json
+from engagement.outcomes.table import describe as describe_report
 from engagement.providers.base import ProviderError
 from engagement.providers.factory import UnknownProviderError, build_provider
 from engagement.providers.whatsapp.templates import TemplateSyncError, fetch_templates, submit_template
@@ -89,7 +90,16 @@ class UsageError(Exception):
     """A command given something it cannot work with; its message says what."""
 
 
-USER_ERRORS = (OSError, ValueError, UsageError, TemplateSyncError, RegistryError, UnknownProviderError, ExportError)
+USER_ERRORS = (
+    OSError,
+    ValueError,
+    UsageError,
+    TemplateSyncError,
+    RegistryError,
+    UnknownProviderError,
+    ExportError,
+    report_sources.ReportUnavailable,
+)
 
 
 def settings_problem(exc: ValidationError) -> str:
@@ -138,9 +148,20 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument(
         "events", type=Path, nargs="?", help="events as JSON lines to replay (default: what run stored)"
     )
-    report.add_argument("--url", help="a running run to ask (GET /v1/report with ENGAGEMENT_API_KEY)")
+    where = report.add_mutually_exclusive_group()
+    where.add_argument("--url", help="a running run or worker to ask (GET /v1/report with ENGAGEMENT_API_KEY)")
+    where.add_argument("--worker", action="store_true", help="what the workers published to Kafka")
+    report.add_argument(
+        "--since",
+        type=_since,
+        help="decisions from this time on: a duration back from now (for an events file: from its last "
+        "decision), such as 7d, or an RFC 3339 time",
+    )
     _configuration_dirs(report)
     report.add_argument("--json", action="store_true", help="one JSON object per trigger instead of the table")
+    report.add_argument(
+        "--html", type=Path, metavar="FILE", help="also write the report with its plots as one HTML page"
+    )
     report.add_argument("--jobs", type=_jobs, default=default_jobs(), help="processes sharing the replay")
     report.set_defaults(handler=_report)
 
@@ -435,18 +456,42 @@ def _messages_test(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     settings = Settings()
     engine = build_engine(args.triggers, args.messages, settings)
+    ago, at = args.since if args.since is not None else (None, None)
     if args.events is not None:
+        if args.url is not None or args.worker:
+            raise UsageError("an events file is replayed; --url and --worker read what a runtime kept instead")
         if not args.events.is_file():
             raise UsageError(f"{args.events}: no such file")
-        rows = report_events(engine, args.events, args.jobs)
+        rows = report_sources.from_replay(engine, args.events, args.jobs, at, ago)
     else:
-        rows = stored_report(engine, settings, args.url)
+        since = at if ago is None else time.time() - ago
+        if args.worker:
+            rows = asyncio.run(report_sources.from_topics(engine, settings, since))
+        else:
+            rows = report_sources.stored(engine, settings, args.url, since)
+    if args.html is not None:
+        args.html.write_text(report_page.render(rows, generated=time.time()), encoding="utf-8")
+        print(f"wrote {args.html}", file=sys.stderr)
     if args.json:
         print(as_json(rows))
     else:
         for line in describe_report(rows):
             print(line)
     return 0
+
+
+def _since(text: str) -> tuple[float | None, float | None]:
+    """(seconds back, None) for a duration, (None, epoch seconds) for a time."""
+    try:
+        return _duration(text), None
+    except argparse.ArgumentTypeError:
+        pass
+    try:
+        return None, parse_rfc3339(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither a duration such as 7d nor an RFC 3339 time such as 2026-11-20T00:00:00Z"
+        ) from None
 
 
 def _events_export(args: argparse.Namespace) -> int:

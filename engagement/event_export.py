@@ -17,13 +17,14 @@ import asyncio
 import heapq
 import os
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO
 
 import httpx
 
 from engagement.decode import Rejection, decode_event
 from engagement.embedded.store import EmbeddedStore, StoreBusy
 from engagement.settings import Settings
+from engagement.worker.topic_reader import partition_counts, read_topics
 from engagement.worker.topics import TopicNames
 
 PAGE = 5_000
@@ -89,55 +90,13 @@ def _from_api(url: str, since: float) -> Iterator[str]:
 
 async def _from_topics(settings: Settings, since: float) -> list[str]:
     """Every input partition from the first offset at or after `since` to its end at the start."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: PLC0415 (Kafka only for the workers)
-
     names = TopicNames(settings.topic_prefix)
-    counts = await input_partitions(settings.kafka_brokers, names.inputs)
-    if not counts:
+    if not await partition_counts(settings.kafka_brokers, names.inputs):
         raise ExportError(f"no input topics {', '.join(names.inputs)} at {settings.kafka_brokers}")
-    partitions = [TopicPartition(topic, number) for topic, count in counts.items() for number in range(count)]
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_brokers, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
-        starts = await consumer.offsets_for_times({tp: int(since * 1000) for tp in partitions})
-        streams: list[list[tuple[int, str]]] = []
-        for tp in partitions:
-            found = starts.get(tp)
-            if found is None or found.offset >= ends[tp]:
-                continue
-            consumer.seek(tp, found.offset)
-            streams.append(await _read_partition(consumer, tp, ends[tp], since))
-        return [line for _, line in heapq.merge(*streams)]
-    finally:
-        await consumer.stop()
-
-
-async def input_partitions(brokers: str, topics: tuple[str, ...]) -> dict[str, int]:
-    """Topic -> its number of partitions, for the topics that exist."""
-    from aiokafka.admin import AIOKafkaAdminClient  # noqa: PLC0415 (Kafka only for the workers)
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=brokers)
-    await admin.start()
-    try:
-        described = await admin.describe_topics(list(topics))
-    finally:
-        await admin.close()
-    return {d["topic"]: len(d["partitions"]) for d in described if not d.get("error_code") and d.get("partitions")}
-
-
-async def _read_partition(consumer: Any, tp: Any, end: int, since: float) -> list[tuple[int, str]]:
-    taken: list[tuple[int, str]] = []
-    while True:
-        batch = await consumer.getmany(tp, timeout_ms=1000, max_records=PAGE)
-        for message in batch.get(tp, []):
-            if message.value is None:
-                continue
-            event = decode_event(message.value)
-            if not isinstance(event, Rejection) and event.occurred_at.timestamp() >= since:
-                taken.append((message.timestamp, event.model_dump_json(exclude_none=True) + "\n"))
-            if message.offset + 1 >= end:
-                return taken
-        if not batch and await consumer.position(tp) >= end:
-            return taken
+    found = await read_topics(settings.kafka_brokers, names.inputs, since)
+    lines = []
+    for _, value in heapq.merge(*found.values()):
+        event = decode_event(value)
+        if not isinstance(event, Rejection) and event.occurred_at.timestamp() >= since:
+            lines.append(event.model_dump_json(exclude_none=True) + "\n")
+    return lines

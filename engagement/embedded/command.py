@@ -13,7 +13,6 @@ from pathlib import Path
 
 from aiohttp import web
 
-from engagement.authoring.report import report_stored
 from engagement.embedded.demo import DEMO_DIR, feed_demo
 from engagement.embedded.service import EmbeddedService
 from engagement.embedded.store import EmbeddedStore, StoreBusy
@@ -28,6 +27,8 @@ from engagement.live.security_reports import SecurityReports
 from engagement.live.supervisor import Supervisor
 from engagement.live.twilio_webhook import twilio_webhook_settings
 from engagement.live.whatsapp_webhook import WebhookSettings
+from engagement.outcomes.records import StatusSeen
+from engagement.outcomes.sources import first_code, from_lines
 from engagement.providers.factory import build_provider
 from engagement.providers.file import FileProvider
 from engagement.settings import Settings
@@ -139,7 +140,7 @@ def _http_app(
     api = Api(
         decisions=lambda after, limit: _read(store, after, limit),
         events=lambda after, limit, since: _read_events(store, after, limit, since),
-        report=lambda: _report(service, store),
+        report=lambda since: _report(service, store, since),
         forget=service.forget,
         webhook=webhook,
         twilio=twilio_webhook_settings(settings, service),
@@ -173,11 +174,11 @@ async def _read(store: EmbeddedStore, after: int, limit: int) -> list[tuple[int,
     return store.read_decisions(after, limit)
 
 
-async def _report(service: EmbeddedService, store: EmbeddedStore) -> list[dict[str, object]]:
+async def _report(service: EmbeddedService, store: EmbeddedStore, since: float | None) -> list[dict[str, object]]:
     """`engagement report` of what this run stored, with the live configuration's attribution windows."""
-    sources = store.report_sources()
-    rows = await asyncio.to_thread(report_stored, service.engine, *sources)
-    return [row.as_json() for row in rows]
+    decisions, events, stored = store.report_sources()
+    statuses = [StatusSeen(key, status, first_code(errors)) for key, status, errors in stored]
+    return await asyncio.to_thread(from_lines, service.engine, decisions, events, statuses, since)
 
 
 async def _read_events(store: EmbeddedStore, after: int, limit: int, since: float) -> list[tuple[int, str]]:

@@ -231,16 +231,24 @@ class EmbeddedStore:
         rows = self._db.execute("SELECT seq, line FROM decisions WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))
         return [(int(seq), str(line)) for seq, line in rows]
 
-    def report_sources(self) -> tuple[list[str], list[str], list[tuple[str, str]]]:
-        """For `engagement report`: every stored decision line, the stored orders, and the
-        provider statuses by send key."""
+    def report_sources(self) -> tuple[list[str], list[str], list[tuple[str, str, str]]]:
+        """For `engagement report`: every stored decision line; the stored events that can follow a
+        decision (orders, replies) or armed one (page views); provider statuses by send key, with
+        their error codes (a JSON list)."""
         db = self._db
         decisions = [str(line) for (line,) in db.execute("SELECT line FROM decisions ORDER BY seq")]
-        orders = [str(line) for (line,) in db.execute("SELECT line FROM events WHERE line LIKE '%\"order.placed\"%'")]
-        statuses = [
-            (str(k), str(s)) for k, s in db.execute("SELECT key, status FROM provider_statuses WHERE key IS NOT NULL")
+        events = [
+            str(line)
+            for (line,) in db.execute(
+                "SELECT line FROM events WHERE line LIKE '%\"order.placed\"%' OR line LIKE '%\"message.replied\"%'"
+                " OR line LIKE '%\"page.viewed\"%' ORDER BY seq"
+            )
         ]
-        return decisions, orders, statuses
+        statuses = [
+            (str(k), str(s), str(e))
+            for k, s, e in db.execute("SELECT key, status, errors FROM provider_statuses WHERE key IS NOT NULL")
+        ]
+        return decisions, events, statuses
 
     def read_events(self, after: int, limit: int, since: float) -> list[tuple[int, str]]:
         """Accepted events in the order they were taken, from `since` (event time) on, as JSON lines."""

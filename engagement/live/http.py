@@ -65,7 +65,7 @@ class Api:
 
     decisions: DecisionsReader | None = None
     events: EventsReader | None = None  # the accepted events kept for export (run)
-    report: Callable[[], Awaitable[list[dict[str, object]]]] | None = None  # engagement report's JSON (run)
+    report: Callable[[float | None], Awaitable[list[dict[str, object]]]] | None = None  # engagement report's JSON
     forget: Forget | None = None
     webhook: WebhookSettings | None = None
     twilio: TwilioWebhookSettings | None = None
@@ -141,8 +141,12 @@ def _add_runtime_routes(
     if api.report is not None:
         make_report = api.report
 
-        async def get_report(_: web.Request) -> web.Response:
-            return web.json_response(await make_report(), dumps=_dumps)
+        async def get_report(request: web.Request) -> web.Response:
+            """`since`: decisions from then on (seconds since the epoch); all by default."""
+            since = _whole(request.query["since"], 0, 2**42) if "since" in request.query else -1
+            if since is None:
+                return problem(400, "since: seconds since the epoch")
+            return web.json_response(await make_report(None if since < 0 else float(since)), dumps=_dumps)
 
         route("GET", "/v1/report", "read", get_report)
     if api.webhook is not None:

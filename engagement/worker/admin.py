@@ -25,7 +25,7 @@ def changelog_topic(app_id: str) -> str:
 async def ensure_topics(
     brokers: str, partitions: int, names: TopicNames, app_id: str, retention_days: int = 90
 ) -> None:
-    """Missing topics created. The decisions, dead-letter and security topics keep their records
+    """Missing topics created. The decisions, dead-letter, security and statuses topics keep their records
     `retention_days` (they carry numbers and texts); the changelog is compacted, so an erased
     customer's tombstone replaces their state."""
     admin = AIOKafkaAdminClient(bootstrap_servers=brokers)
@@ -42,6 +42,7 @@ async def ensure_topics(
                 names.decisions: kept,
                 names.dead_letter: kept,
                 names.security: kept,
+                names.statuses: kept,
             }
             new = [NewTopic(n, partitions, 1, topic_configs=configs.get(n, {})) for n in wanted]
             with contextlib.suppress(TopicAlreadyExistsError):

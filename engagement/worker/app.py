@@ -26,6 +26,7 @@ from engagement.live.security_reports import SecurityReport, SecurityReports
 from engagement.live.supervisor import Supervisor
 from engagement.live.twilio_webhook import twilio_webhook_settings
 from engagement.live.whatsapp_webhook import WebhookSettings
+from engagement.outcomes.sources import from_topics
 from engagement.providers.base import Provider
 from engagement.providers.factory import build_provider
 from engagement.providers.file import FileProvider
@@ -116,7 +117,7 @@ def create_app(
 
     add_sender_task(app, settings, outbox, provider, supervisor, producing)
     add_upkeep_tasks(app, supervisor, watcher, service, settings.config_poll.total_seconds())
-    add_http_task(app, settings, producing, outbox, supervisor, out_topics[names.security], host)
+    add_http_task(app, settings, producing, outbox, supervisor, out_topics, host, service)
     return app
 
 
@@ -144,8 +145,9 @@ def add_http_task(
     producing: TopicIngest,
     outbox: RedisOutbox,
     supervisor: Supervisor,
-    security_topic: Any,
+    out_topics: dict[str, Any],
     host: str,
+    service: WorkerService,
 ) -> None:
     """The HTTP API, behind the API keys; a server that would listen beyond loopback without
     keys is refused before the worker starts. `/healthz` reports the supervised tasks."""
@@ -154,9 +156,15 @@ def add_http_task(
 
     @app.task
     async def http() -> None:
-        reports = security_reports(settings, supervisor, security_topic)
-        port = RedisWebhookPort(outbox, producing, reports.report)
-        await serve_http(settings, producing, port, supervisor, host, keys)
+        names = TopicNames(settings.topic_prefix)
+        reports = security_reports(settings, supervisor, out_topics[names.security])
+        statuses = out_topics[names.statuses]
+
+        async def publish_status(key: str, line: bytes) -> None:
+            await statuses.send(key=key.encode(), value=line)
+
+        port = RedisWebhookPort(outbox, producing, reports.report, publish_status)
+        await serve_http(settings, producing, port, supervisor, host, keys, service)
 
 
 async def reread_stalled(consumer: Any, progress: InputProgress, metrics: Metrics) -> None:
@@ -327,9 +335,11 @@ async def serve_http(
     supervisor: Supervisor,
     host: str,
     keys: KeyRing,
+    service: WorkerService,
 ) -> None:
     """The HTTP API of the worker: ingest produces to the topics; erasure goes to the owning
-    worker through the ticks topic; the WhatsApp and Twilio webhooks."""
+    worker through the ticks topic; the WhatsApp and Twilio webhooks; the report, read from the
+    topics with the live configuration's attribution windows."""
     whatsapp = WebhookSettings(
         settings.whatsapp_verify_token.get_secret_value(),
         settings.whatsapp_app_secret.get_secret_value(),
@@ -341,6 +351,7 @@ async def serve_http(
         webhook=whatsapp,
         twilio=twilio_webhook_settings(settings, port),
         health=supervisor.health,
+        report=lambda since: from_topics(service.engine, settings, since),
     )
     metrics = supervisor.metrics
     app = make_app(

@@ -45,6 +45,11 @@ class TopicNames:
         return self._name("dead-letter")
 
     @property
+    def statuses(self) -> str:
+        """The provider's statuses of sends, as the webhook took them (for `engagement report`)."""
+        return self._name("statuses")
+
+    @property
     def security(self) -> str:
         return self._name("security")
 
@@ -55,7 +60,7 @@ class TopicNames:
 
     @property
     def all(self) -> tuple[str, ...]:
-        return (*self.inputs, self.decisions, self.dead_letter, self.security, self.ticks)
+        return (*self.inputs, self.decisions, self.dead_letter, self.security, self.statuses, self.ticks)
 
     def for_event(self, event_type: str) -> str:
         return self._name(_FAMILY_TOPIC[event_type.split(".", 1)[0]])

@@ -17,17 +17,30 @@ STATUS_TTL_SECONDS = 7 * 86_400  # Meta retries a webhook for up to 7 days
 
 
 Publish = Callable[[SecurityReport], Awaitable[None]]
+PublishStatus = Callable[[str, bytes], Awaitable[None]]  # (send key, the status as a JSON line)
 
 
 class RedisWebhookPort:
-    def __init__(self, outbox: RedisOutbox, producer: Ingest, publish: Publish) -> None:
+    """`publish_status`: each new status of a send, to the statuses topic that `engagement report`
+    reads (the other workers' webhooks publish theirs there too)."""
+
+    def __init__(
+        self, outbox: RedisOutbox, producer: Ingest, publish: Publish, publish_status: PublishStatus | None = None
+    ) -> None:
         self.outbox, self.producer, self.publish = outbox, producer, publish
+        self.publish_status = publish_status
 
     async def record_statuses(self, statuses: list[StatusUpdate]) -> list[StatusUpdate]:
         new: list[StatusUpdate] = []
         for status in statuses:
             name = f"{self.outbox.namespace}:status:{status.message_id}:{status.status}"
             record = json.dumps({"key": status.key, "at": status.timestamp, "errors": status.error_codes})
+            if status.key is not None and self.publish_status is not None:
+                # published before it is marked seen: a failed publish fails the webhook, which Meta
+                # retries; a status published twice counts once in the report
+                line = {"key": status.key, "message_id": status.message_id, "status": status.status,
+                        "at": status.timestamp, "errors": list(status.error_codes)}  # fmt: skip
+                await self.publish_status(status.key, json.dumps(line).encode())
             if await self.outbox.set_once(name, record, STATUS_TTL_SECONDS):
                 new.append(status)
         return new

@@ -34,7 +34,7 @@ def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def customer_events(rng: random.Random, cid: str) -> Iterator[tuple[float, dict[str, object]]]:
+def customer_events(rng: random.Random, cid: str, days: int = 1) -> Iterator[tuple[float, dict[str, object]]]:
     seq = 0
 
     def ev(t: float, type_: str, **fields: object) -> tuple[float, dict[str, object]]:
@@ -42,7 +42,7 @@ def customer_events(rng: random.Random, cid: str) -> Iterator[tuple[float, dict[
         seq += 1
         return t, {"event_id": f"{cid}-{seq}", "type": type_, "customer_id": cid, "occurred_at": _iso(t), **fields}
 
-    t = DAY_START + rng.random() * DAY * 0.9
+    t = DAY_START + DAY * rng.randrange(days) + rng.random() * DAY * 0.9
     if rng.random() < 0.6:
         yield ev(
             t - 1,
@@ -132,9 +132,10 @@ def customer_events(rng: random.Random, cid: str) -> Iterator[tuple[float, dict[
         t += rng.uniform(600, 4 * 3600)
 
 
-def generate(out: Path, customers: int, seed: int) -> int:
+def generate(out: Path, customers: int, seed: int, days: int = 1) -> int:
+    """Each customer's sessions start on one of `days` days."""
     rng = random.Random(seed)
-    streams = (customer_events(random.Random(rng.random()), f"c{n:07d}") for n in range(customers))
+    streams = (customer_events(random.Random(rng.random()), f"c{n:07d}", days) for n in range(customers))
     jittered = ((t + rng.uniform(0, 3), e) for stream in streams for t, e in stream)
     count = 0
     with out.open("w", encoding="utf-8") as handle:
