@@ -37,7 +37,7 @@ class ExportError(RuntimeError):
 def export_events(settings: Settings, since: float, out: IO[str], url: str | None, worker: bool) -> int:
     """Write the window's events to `out`; how many."""
     if worker:
-        lines: Iterator[str] = iter(asyncio.run(_from_topics(settings, since)))
+        lines: Iterator[str] = iter(asyncio.run(events_from_topics(settings, since)))
     elif url is not None:
         lines = _from_api(url, since)
     else:
@@ -88,7 +88,7 @@ def _from_api(url: str, since: float) -> Iterator[str]:
             after = int(response.headers["X-Last-Seq"])
 
 
-async def _from_topics(settings: Settings, since: float) -> list[str]:
+async def events_from_topics(settings: Settings, since: float) -> list[str]:
     """Every input partition from the first offset at or after `since` to its end at the start."""
     names = TopicNames(settings.topic_prefix)
     if not await partition_counts(settings.kafka_brokers, names.inputs):

@@ -11,11 +11,13 @@ shows as the same moment decided differently. A send whose customer would read s
 from __future__ import annotations
 
 import json
+import time
 import zlib
 from bisect import insort
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from engagement.core.decisions import Decision
 from engagement.core.engine import Engine
@@ -53,9 +55,10 @@ class Backtest:
     new_version: str
     changes: dict[str, TriggerChange]
     decisions: tuple[int, int]
+    sends_per_day: dict[str, tuple[int, int]] = field(default_factory=dict)  # UTC day -> sends before, after
 
 
-Outcome = tuple[str, str, str, int]  # trigger, customer, result, hash of the message text
+Outcome = tuple[str, str, str, int, str]  # trigger, customer, result, hash of the message text, UTC day
 
 
 def outcome_of(decision: Decision) -> tuple[str, Outcome]:
@@ -70,27 +73,49 @@ def outcome_of(decision: Decision) -> tuple[str, Outcome]:
         delivered = json.dumps([use.name, use.language, use.parameters, use.buttons], ensure_ascii=False)
     else:
         delivered = message.body
-    return decision.key, (decision.trigger, decision.customer_id, result_of(decision), zlib.crc32(delivered.encode()))
+    day = time.strftime("%Y-%m-%d", time.gmtime(decision.at))
+    return decision.key, (
+        decision.trigger,
+        decision.customer_id,
+        result_of(decision),
+        zlib.crc32(delivered.encode()),
+        day,
+    )
 
 
-def collect(engine: Engine, events: Path, until: float | None, jobs: int = 1) -> dict[str, Outcome]:
+def collect(
+    engine: Engine, events: Path, until: float | None, jobs: int = 1, progress: IO[str] | None = None
+) -> dict[str, Outcome]:
     """key -> (trigger, customer, result, text hash): the last decision made for each key."""
     out: dict[str, Outcome] = {}
 
     def keep(item: tuple[str, Outcome]) -> None:
         out[item[0]] = item[1]
 
-    replay_file(engine, events, outcome_of, keep, None, until, jobs=jobs)
+    replay_file(engine, events, outcome_of, keep, None, until, progress, jobs=jobs)
     return out
 
 
-def backtest(baseline: Engine, new: Engine, events: Path, until: float | None = None, jobs: int = 1) -> Backtest:
-    before = collect(baseline, events, until, jobs)
-    after = collect(new, events, until, jobs)
+def backtest(
+    baseline: Engine,
+    new: Engine,
+    events: Path,
+    until: float | None = None,
+    jobs: int = 1,
+    progress: IO[str] | None = None,
+) -> Backtest:
+    """`progress`: where each of the two replays shows how far it is (see `replay_file`)."""
+    before = collect(baseline, events, until, jobs, progress)
+    after = collect(new, events, until, jobs, progress)
     changes: dict[str, TriggerChange] = defaultdict(TriggerChange)
+    per_day: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for side, outcomes in enumerate((before, after)):
+        for _, _, result, _, day in outcomes.values():
+            if result == "send":
+                per_day[day][side] += 1
     for key in before.keys() | after.keys():
-        trigger, customer, old, old_text = before.get(key) or (*after[key][:2], NONE, 0)
-        _, _, new_result, new_text = after.get(key) or (trigger, customer, NONE, 0)
+        trigger, customer, old, old_text, _ = before.get(key) or (*after[key][:2], NONE, 0, "")
+        _, _, new_result, new_text, _ = after.get(key) or (trigger, customer, NONE, 0, "")
         change = changes[trigger]
         change.baseline_sends += old == "send"
         change.new_sends += new_result == "send"
@@ -102,7 +127,8 @@ def backtest(baseline: Engine, new: Engine, events: Path, until: float | None = 
             if customer not in examples:
                 insort(examples, customer)  # the first customers by id: the same examples every run
                 del examples[EXAMPLES:]
-    return Backtest(baseline.config_version, new.config_version, dict(changes), (len(before), len(after)))
+    days = {day: (counts[0], counts[1]) for day, counts in sorted(per_day.items())}
+    return Backtest(baseline.config_version, new.config_version, dict(changes), (len(before), len(after)), days)
 
 
 def report(result: Backtest) -> list[str]:

@@ -10,9 +10,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
+from engagement.config.loader import default_triggers_dir
+from engagement.config.messages import default_messages_dir
+from engagement.console.routes import ConsoleBackend
+from engagement.console.workspace import Workspace
 from engagement.embedded.demo import DEMO_DIR, feed_demo
 from engagement.embedded.service import EmbeddedService
 from engagement.embedded.store import EmbeddedStore, StoreBusy
@@ -69,7 +74,12 @@ async def run(settings: Settings, demo: bool, host: str) -> int:
         send_log=provider if isinstance(provider, FileProvider) else None,
         retention_days=settings.retention_days,
     )
-    app = _http_app(settings, service, store, metrics, keys, supervisor)
+    workspace = Workspace(
+        watcher.triggers_dir if watcher is not None else (settings.triggers_dir or default_triggers_dir()),
+        watcher.messages_dir if watcher is not None else (settings.messages_dir or default_messages_dir()),
+        engine.settings,
+    )
+    app = _http_app(settings, service, store, metrics, keys, supervisor, _console(service, store, workspace, state_dir))
     try:
         runner = await serve(app, host, settings.http_port)
     except OSError as exc:
@@ -130,6 +140,7 @@ def _http_app(
     metrics: Metrics,
     keys: KeyRing,
     supervisor: Supervisor,
+    console: ConsoleBackend,
 ) -> web.Application:
     webhook = WebhookSettings(
         settings.whatsapp_verify_token.get_secret_value(),
@@ -145,6 +156,7 @@ def _http_app(
         webhook=webhook,
         twilio=twilio_webhook_settings(settings, service),
         health=supervisor.health,
+        console=console,
     )
     return make_app(
         service,
@@ -179,6 +191,27 @@ async def _report(service: EmbeddedService, store: EmbeddedStore, since: float |
     decisions, events, stored = store.report_sources()
     statuses = [StatusSeen(key, status, first_code(errors)) for key, status, errors in stored]
     return await asyncio.to_thread(from_lines, service.engine, decisions, events, statuses, since)
+
+
+def _console(service: EmbeddedService, store: EmbeddedStore, workspace: Workspace, state_dir: Path) -> ConsoleBackend:
+    async def decisions_since(since: float) -> list[str]:
+        return store.decision_lines_since(since)
+
+    async def archive(since: float, until: float) -> list[str]:
+        return store.events_between(since, until)
+
+    async def timeline(customer_id: str) -> dict[str, list[Any]]:
+        return store.customer_timeline(customer_id)
+
+    return ConsoleBackend(
+        workspace,
+        state_dir,
+        lambda: service.engine,
+        lambda since: _report(service, store, since),
+        decisions_since,
+        archive,
+        timeline,
+    )
 
 
 async def _read_events(store: EmbeddedStore, after: int, limit: int, since: float) -> list[tuple[int, str]]:

@@ -257,6 +257,48 @@ class EmbeddedStore:
         )
         return [(int(seq), f"{line}\n") for seq, line in rows]
 
+    def decision_lines_since(self, since: float) -> list[str]:
+        rows = self._db.execute("SELECT line FROM decisions WHERE at >= ? ORDER BY seq", (since,))
+        return [str(line) for (line,) in rows]
+
+    def events_between(self, since: float, until: float, limit: int = 2_000_000) -> list[str]:
+        """Accepted events that occurred in [since, until], in the order taken, as JSON lines."""
+        rows = self._db.execute(
+            "SELECT line FROM events WHERE at >= ? AND at <= ? ORDER BY seq LIMIT ?", (since, until, limit)
+        )
+        return [f"{line}\n" for (line,) in rows]
+
+    def customer_timeline(self, customer_id: str, limit: int = 500) -> dict[str, list[Any]]:
+        """A customer's latest accepted events and decisions (as stored lines), their sends with
+        their state in the outbox, and the provider statuses of those sends."""
+        db = self._db
+        events = [
+            str(line)
+            for (line,) in db.execute(
+                "SELECT line FROM events WHERE customer_id = ? ORDER BY seq DESC LIMIT ?", (customer_id, limit)
+            )
+        ]
+        decisions = [
+            str(line)
+            for (line,) in db.execute(
+                "SELECT line FROM decisions WHERE customer_id = ? ORDER BY seq DESC LIMIT ?", (customer_id, limit)
+            )
+        ]
+        sends = [
+            {"key": key, "status": status, "attempts": attempts, "detail": detail}
+            for key, status, attempts, detail in db.execute(
+                "SELECT key, status, attempts, detail FROM outbox WHERE customer_id = ? LIMIT ?", (customer_id, limit)
+            )
+        ]
+        statuses = [
+            {"key": key, "status": status, "at": at, "errors": errors}
+            for send in sends
+            for key, status, at, errors in db.execute(
+                "SELECT key, status, at, errors FROM provider_statuses WHERE key = ? ORDER BY at", (send["key"],)
+            )
+        ]
+        return {"events": events[::-1], "decisions": decisions[::-1], "sends": sends, "statuses": statuses}
+
     # ---- the outbox -----------------------------------------------------------------
 
     def recover_claims(self) -> int:

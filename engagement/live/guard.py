@@ -20,6 +20,7 @@ log = logging.getLogger("engagement.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+API_KEY = "engagement.api_key"  # the request's authenticated key (an `ApiKey`), set by `guarded`
 WEBHOOK_MAX_BYTES = 1024 * 1024  # Meta's and Twilio's callbacks are a few KiB
 
 
@@ -45,6 +46,7 @@ def guarded(keys: KeyRing, scope: str | None, handler: Handler) -> Handler:
             return _unauthorized("unknown API key" if len(keys) else "this server has no API keys configured")
         if scope not in key.scopes:
             return problem(403, f"the key {key.name!r} lacks the {scope!r} scope")
+        request[API_KEY] = key  # who asked: the console records a publish's author
         return await handler(request)
 
     return check

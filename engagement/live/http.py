@@ -20,6 +20,7 @@ from aiohttp import web
 from pydantic_core import from_json
 
 from engagement.config.template_registry import TemplateUpdate, apply_update
+from engagement.console.routes import ConsoleBackend, add_console
 from engagement.decode import customer_id_problem
 from engagement.events import Event
 from engagement.live import twilio_webhook, whatsapp_webhook
@@ -70,6 +71,7 @@ class Api:
     webhook: WebhookSettings | None = None
     twilio: TwilioWebhookSettings | None = None
     health: Callable[[], str | None] = lambda: None  # None when healthy, else why not
+    console: ConsoleBackend | None = None  # the marketers' console under /console
 
 
 def make_app(
@@ -149,6 +151,8 @@ def _add_runtime_routes(
             return web.json_response(await make_report(None if since < 0 else float(since)), dumps=_dumps)
 
         route("GET", "/v1/report", "read", get_report)
+    if api.console is not None:
+        add_console(app, api.console, route)
     if api.webhook is not None:
         add_whatsapp_webhook(app, api.webhook, metrics)
     if api.twilio is not None:

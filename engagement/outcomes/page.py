@@ -107,13 +107,31 @@ def _rate(rate: Any) -> str:
     return "–" if rate is None else f"{100 * rate:.1f}"
 
 
-def _figure(figure: Figure, caption: str) -> str:
+def svg_of(figure: Figure) -> str:
+    """The figure as an `<svg>` element to put inside HTML (no prolog, no metadata)."""
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(figure)
     svg = buffer.getvalue()
     svg = svg[svg.index("<svg") :]  # the XML prolog and doctype do not belong inside HTML
-    svg = re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.DOTALL)
+    return re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.DOTALL)
+
+
+def sends_before_after_svg(days: list[dict[str, Any]]) -> str:
+    """Sends per day under the live configuration and under an edit (the console's backtest)."""
+    figure, axes = plt.subplots(figsize=(8, 2.8))
+    positions = range(len(days))
+    axes.bar([p - 0.2 for p in positions], [d["before"] for d in days], width=0.4, label="live", color="#8a8f98")
+    axes.bar([p + 0.2 for p in positions], [d["after"] for d in days], width=0.4, label="edit", color="#3b6ea8")
+    axes.set_xticks(list(positions), [d["day"] for d in days], rotation=30, ha="right")
+    axes.set_ylabel("sends")
+    axes.legend(frameon=False)
+    axes.spines[["top", "right"]].set_visible(False)
+    return svg_of(figure)
+
+
+def _figure(figure: Figure, caption: str) -> str:
+    svg = svg_of(figure)
     label = html.escape(caption)
     return f'<figure role="img" aria-label="{label}">{svg}<figcaption>{label}</figcaption></figure>'
 

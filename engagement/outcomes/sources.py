@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -24,7 +24,7 @@ from engagement.outcomes.attribution import browse_arming_ids, report
 from engagement.outcomes.records import Decided, StatusSeen, decided, decided_from_line, followed_in, status_from_line
 from engagement.replay.command import replay_file
 from engagement.settings import Settings
-from engagement.worker.topic_reader import read_topics
+from engagement.worker.topic_reader import partition_counts, read_topics
 from engagement.worker.topics import TopicNames
 
 Rows = list[dict[str, Any]]
@@ -69,9 +69,9 @@ def from_store(engine: Engine, store: EmbeddedStore, since: float | None = None)
 async def from_topics(engine: Engine, settings: Settings, since: float | None = None) -> Rows:
     names = TopicNames(settings.topic_prefix)
     topics = (names.decisions, names.statuses, *names.inputs)
+    if not await partition_counts(settings.kafka_brokers, (names.decisions,)):
+        raise ReportUnavailable(f"no topic {names.decisions} at {settings.kafka_brokers}: no worker has run there")
     found = await read_topics(settings.kafka_brokers, topics)
-    if not any(found.values()):
-        raise ReportUnavailable(f"nothing to report: no records in {', '.join(topics)} at {settings.kafka_brokers}")
     statuses = [s for s in (status_from_line(v) for _, v in found[names.statuses]) if s is not None]
     events = [value for topic in names.inputs for _, value in found[topic]]
     return from_lines(engine, (v for _, v in found[names.decisions]), events, statuses, since)

@@ -32,6 +32,7 @@ from engagement.providers.factory import build_provider
 from engagement.providers.file import FileProvider
 from engagement.settings import Settings
 from engagement.worker.admin import TABLE, committed_offsets
+from engagement.worker.console_backend import worker_console
 from engagement.worker.outbox import RedisOutbox
 from engagement.worker.progress import InputProgress
 from engagement.worker.rate_limit import RedisGcra
@@ -352,6 +353,7 @@ async def serve_http(
         twilio=twilio_webhook_settings(settings, port),
         health=supervisor.health,
         report=lambda since: from_topics(service.engine, settings, since),
+        console=worker_console(settings, lambda: service.engine),
     )
     metrics = supervisor.metrics
     app = make_app(

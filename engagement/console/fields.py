@@ -1,0 +1,58 @@
+"""The single-line values of a YAML file, each with where it is, for the console's form view: a
+marketer changes `idle` in a field, and the console writes the new value at that place in the
+text, keeping the comments and the layout of the rest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+MAX_FIELDS = 400
+
+
+def fields_of(text: str) -> list[dict[str, Any]]:
+    """[{path, value, line (1-based), start, end (0-based columns)}]; [] for text that does not parse."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return []
+    lines = text.splitlines()
+    found: list[dict[str, Any]] = []
+    stack: list[tuple[yaml.Node, str, int]] = [(root, "", 0)] if root is not None else []
+    while stack and len(found) < MAX_FIELDS:
+        node, path, depth = stack.pop()
+        if depth > 12:
+            continue
+        if isinstance(node, yaml.MappingNode):
+            for key, value in reversed(node.value):
+                name = str(key.value) if isinstance(key, yaml.ScalarNode) else "?"
+                stack.append((value, f"{path}.{name}" if path else name, depth + 1))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, value in reversed(list(enumerate(node.value))):
+                stack.append((value, f"{path}[{index}]", depth + 1))
+        elif isinstance(node, yaml.ScalarNode):
+            start, end = node.start_mark, node.end_mark
+            if start.line == end.line and node.style in (None, "'", '"'):
+                found.append({"path": path, "value": node.value, "line": start.line + 1,
+                              "start": start.column, "end": end.column, "quoted": node.style is not None})  # fmt: skip
+            elif node.style in ("|", ">"):
+                block = _block(lines, path, node)
+                if block is not None:
+                    found.append(block)
+    return found
+
+
+def _block(lines: list[str], path: str, node: yaml.ScalarNode) -> dict[str, Any] | None:
+    """A block scalar (`text: |`): its content lines (1-based, inclusive) and their indentation.
+    The end mark is the start of what follows, after any trailing blank lines."""
+    first = node.start_mark.line + 2
+    last = node.end_mark.line if node.end_mark.column == 0 else node.end_mark.line + 1
+    while last >= first and not lines[last - 1].strip():
+        last -= 1
+    if last < first:
+        return None
+    indent = min(len(line) - len(line.lstrip(" ")) for line in lines[first - 1 : last] if line.strip())
+    value = "\n".join(line[indent:] for line in lines[first - 1 : last])
+    return {"path": path, "value": value, "block": True, "line": node.start_mark.line + 1, "first": first,
+            "last": last, "indent": indent}  # fmt: skip

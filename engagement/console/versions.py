@@ -1,0 +1,130 @@
+"""Publishing an edit, and every published version kept: its author, note, files and diff.
+
+A publish writes the edited files into the live directories (each through a temporary file and a
+rename, so the configuration watcher never reads half a file) once the edit has no errors; the
+watcher puts it live within `ENGAGEMENT_CONFIG_POLL`. The first publish first keeps the files as
+they were, as version 0, so that there is always a version to roll back to. Rolling back
+publishes an earlier version's files again (as a new version), and removes the files added since.
+
+Kept under `STATE_DIR/console/`: `versions.jsonl` (one line per version, without the files) and
+`v{N}.json` (the files of version N).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engagement.console.workspace import Problem, Workspace, validate_edit
+from engagement.live.privacy import private_directory
+
+MAX_DIFF_CHARS = 200_000
+
+
+class PublishRefused(ValueError):
+    """The edit has errors (they are listed), or names a version that does not exist."""
+
+    def __init__(self, message: str, problems: list[Problem] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
+
+
+@dataclass(frozen=True)
+class Published:
+    number: int
+    config_version: str
+    author: str
+    note: str
+    at: float
+    changed: list[str]
+    diff: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"number": self.number, "config_version": self.config_version, "author": self.author,
+                "note": self.note, "at": self.at, "changed": self.changed, "diff": self.diff}  # fmt: skip
+
+
+class Versions:
+    def __init__(self, state_dir: Path, workspace: Workspace) -> None:
+        self.directory = state_dir / "console"
+        self.workspace = workspace
+        self._lock = threading.Lock()
+
+    def history(self) -> list[Published]:
+        index = self.directory / "versions.jsonl"
+        if not index.is_file():
+            return []
+        found = []
+        for line in index.read_text(encoding="utf-8").splitlines():
+            item = json.loads(line)
+            found.append(Published(**item))
+        return found
+
+    def files_of(self, number: int) -> dict[str, str]:
+        path = self.directory / f"v{number}.json"
+        if not path.is_file():
+            raise PublishRefused(f"no published version {number}")
+        files: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
+        return files
+
+    def publish(self, edit: dict[str, str], author: str, note: str) -> Published:
+        validate_edit(edit)
+        with self._lock:
+            checked = self.workspace.check(edit)
+            if checked.errors or checked.version is None:
+                raise PublishRefused(f"the edit has {checked.errors} errors; nothing was published", checked.problems)
+            before = self.workspace.files()
+            history = self.history()
+            if not history:
+                live = self.workspace.check({}).version or ""
+                history.append(self._record(0, live, "engagement", "the files before the first publish", before, {}))
+            after = {**before, **edit}
+            return self._write(len(history), checked.version, author, note, before, after)
+
+    def rollback(self, number: int, author: str) -> Published:
+        with self._lock:
+            target = self.files_of(number)
+            checked = self.workspace.check(target)
+            if checked.errors or checked.version is None:
+                raise PublishRefused(f"version {number} no longer passes the checks", checked.problems)
+            before = self.workspace.files()
+            for name in before.keys() - target.keys():  # added since: not part of that version
+                (self.workspace.directory_of(name) / Path(name).name).unlink(missing_ok=True)
+            number_now = len(self.history())
+            return self._write(number_now, checked.version, author, f"roll back to version {number}", before, target)
+
+    def _write(
+        self, number: int, version: str, author: str, note: str, before: dict[str, str], after: dict[str, str]
+    ) -> Published:
+        for name, text in after.items():
+            if before.get(name) == text:
+                continue
+            target = self.workspace.directory_of(name) / Path(name).name
+            scratch = target.with_name(f".{target.name}.publishing")
+            scratch.write_text(text, encoding="utf-8")
+            os.replace(scratch, target)
+        return self._record(number, version, author, note, after, before)
+
+    def _record(
+        self, number: int, version: str, author: str, note: str, files: dict[str, str], before: dict[str, str]
+    ) -> Published:
+        private_directory(self.directory)
+        changed = sorted(name for name in files.keys() | before.keys() if files.get(name) != before.get(name))
+        diff = "".join(
+            "".join(difflib.unified_diff(
+                before.get(name, "").splitlines(keepends=True), files.get(name, "").splitlines(keepends=True),
+                f"a/{name}", f"b/{name}"))
+            for name in changed
+        )[:MAX_DIFF_CHARS] if before else ""  # fmt: skip
+        entry = Published(number, version, author, note[:2000], time.time(), changed if before else [], diff)
+        snapshot = self.directory / f"v{number}.json"
+        snapshot.write_text(json.dumps(files, ensure_ascii=False), encoding="utf-8")
+        with (self.directory / "versions.jsonl").open("a", encoding="utf-8") as index:
+            index.write(json.dumps(entry.as_json(), ensure_ascii=False) + "\n")
+        return entry

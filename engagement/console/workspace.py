@@ -1,0 +1,127 @@
+"""The live configuration files, and an edit of them checked before anything goes live.
+
+An edit names files as `triggers/NAME.yaml` or `messages/NAME.yaml` with their new text. It is
+checked in a scratch copy of both live directories with the edit applied: loaded as `run` would
+load it (every problem of either directory, with its line), then linted like `messages lint`.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engagement.authoring.lint import lint, load_rules
+from engagement.config.bundle import load_configuration
+from engagement.config.loader import InvalidConfig
+from engagement.config.template_registry import load_registry
+from engagement.core.engine import Engine, EngineSettings
+
+EDITABLE = re.compile(r"^(triggers|messages)/[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}\.ya?ml$")
+MAX_FILE_BYTES = 64 * 1024
+MAX_FILES = 64
+
+
+class BadEdit(ValueError):
+    """An edit that cannot even be checked: a file name or size out of bounds."""
+
+
+@dataclass
+class Problem:
+    file: str  # triggers/cart_idle.yaml
+    line: int
+    severity: str  # error, warning
+    where: str
+    message: str
+
+    def as_json(self) -> dict[str, object]:
+        return {"file": self.file, "line": self.line, "severity": self.severity, "where": self.where,
+                "message": self.message}  # fmt: skip
+
+
+@dataclass
+class Checked:
+    problems: list[Problem] = field(default_factory=list)
+    version: str | None = None  # the combined version the edit would go live as
+    engine: Engine | None = None
+
+    @property
+    def errors(self) -> int:
+        return sum(p.severity == "error" for p in self.problems)
+
+    def as_json(self) -> dict[str, object]:
+        return {"version": self.version, "errors": self.errors, "problems": [p.as_json() for p in self.problems]}
+
+
+@dataclass(frozen=True)
+class Workspace:
+    triggers_dir: Path
+    messages_dir: Path
+    settings: EngineSettings
+
+    def files(self) -> dict[str, str]:
+        """Every editable file of both live directories, by its name in an edit."""
+        found: dict[str, str] = {}
+        for prefix, directory in (("triggers", self.triggers_dir), ("messages", self.messages_dir)):
+            for path in sorted(directory.glob("*.y*ml")):
+                name = f"{prefix}/{path.name}"
+                if EDITABLE.match(name) and path.is_file():
+                    found[name] = path.read_text(encoding="utf-8")
+        return found
+
+    def directory_of(self, name: str) -> Path:
+        return self.triggers_dir if name.startswith("triggers/") else self.messages_dir
+
+    def check(self, edit: dict[str, str]) -> Checked:
+        with self.applied(edit) as (triggers, messages):
+            return _check(triggers, messages, self.settings)
+
+    @contextmanager
+    def applied(self, edit: dict[str, str]) -> Iterator[tuple[Path, Path]]:
+        """Scratch copies of both directories with the edit applied."""
+        validate_edit(edit)
+        with tempfile.TemporaryDirectory(prefix="engagement-console-") as scratch:
+            root = Path(scratch)
+            triggers, messages = root / "triggers", root / "messages"
+            shutil.copytree(self.triggers_dir, triggers)
+            shutil.copytree(self.messages_dir, messages)
+            for name, text in edit.items():
+                (root / name).write_text(text, encoding="utf-8")
+            yield triggers, messages
+
+
+def validate_edit(edit: dict[str, str]) -> None:
+    if len(edit) > MAX_FILES:
+        raise BadEdit(f"at most {MAX_FILES} files in one edit")
+    for name, text in edit.items():
+        if not isinstance(name, str) or not EDITABLE.match(name):
+            raise BadEdit(f"{str(name)[:100]!r}: files are named triggers/NAME.yaml or messages/NAME.yaml")
+        if not isinstance(text, str) or len(text.encode("utf-8", errors="replace")) > MAX_FILE_BYTES:
+            raise BadEdit(f"{name}: text of at most {MAX_FILE_BYTES} bytes expected")
+
+
+def _check(triggers: Path, messages: Path, settings: EngineSettings) -> Checked:
+    root = str(triggers.parent) + "/"
+
+    def named(file: str) -> str:
+        return file[len(root) :] if file.startswith(root) else Path(file).name
+
+    try:
+        configuration = load_configuration(triggers, messages, settings.allowed_lateness)
+    except InvalidConfig as exc:
+        return Checked([Problem(named(p.file), p.line, "error", p.path, p.message) for p in exc.problems])
+    engine = Engine.of(configuration, settings)
+    problems = []
+    try:
+        findings = lint(configuration, load_rules(messages), engine, load_registry(messages))
+    except InvalidConfig as exc:
+        problems = [Problem(named(p.file), p.line, "error", p.path, p.message) for p in exc.problems]
+        return Checked(problems, configuration.version, engine)
+    for finding in findings:
+        problems.append(Problem(named(finding.file), finding.line, finding.severity, finding.where,
+                                f"{finding.message} [{finding.rule}]"))  # fmt: skip
+    return Checked(problems, configuration.version, engine)

@@ -1,0 +1,73 @@
+"""The console's backend on a worker: the live engine of this worker, and the records the workers
+keep in Kafka (decisions, statuses and the input topics) for its pages, read when asked."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engagement.config.loader import default_triggers_dir
+from engagement.config.messages import default_messages_dir
+from engagement.console.routes import ConsoleBackend
+from engagement.console.workspace import Workspace
+from engagement.core.engine import Engine
+from engagement.event_export import events_from_topics
+from engagement.outcomes.sources import from_topics
+from engagement.settings import Settings
+from engagement.timefmt import parse_rfc3339
+from engagement.worker.topic_reader import read_topics
+from engagement.worker.topics import TopicNames
+
+
+def worker_console(settings: Settings, live: Callable[[], Engine]) -> ConsoleBackend:
+    names = TopicNames(settings.topic_prefix)
+    brokers = settings.kafka_brokers
+    workspace = Workspace(
+        settings.triggers_dir or default_triggers_dir(),
+        settings.messages_dir or default_messages_dir(),
+        live().settings,
+    )
+
+    async def report(since: float | None) -> list[dict[str, Any]]:
+        return await from_topics(live(), settings, since)
+
+    async def decisions_since(since: float) -> list[str]:
+        found = await read_topics(brokers, (names.decisions,), since)
+        return [value.decode() for _, value in found[names.decisions]]
+
+    async def archive(since: float, until: float) -> list[str]:
+        lines = await events_from_topics(settings, since)
+        return [line for line in lines if _occurred(line) <= until]
+
+    async def timeline(customer_id: str) -> dict[str, list[Any]]:
+        topics = (*names.inputs, names.decisions, names.statuses)
+        found = await read_topics(brokers, topics)
+        mine = f'"customer_id":"{customer_id}"'.encode()
+        mine_spaced = f'"customer_id": "{customer_id}"'.encode()
+
+        def of_customer(value: bytes) -> bool:
+            return mine in value or mine_spaced in value
+
+        events = [v.decode() for t in names.inputs for _, v in found[t] if of_customer(v)]
+        decisions = list(
+            {json.loads(v)["key"]: v.decode() for _, v in found[names.decisions] if of_customer(v)}.values()
+        )
+        keys = {json.loads(line)["key"] for line in decisions}
+        statuses = [json.loads(v) for _, v in found[names.statuses]]
+        return {
+            "events": events,
+            "decisions": decisions,
+            "sends": [],
+            "statuses": [s for s in statuses if s.get("key") in keys],
+        }
+
+    return ConsoleBackend(workspace, Path(settings.state_dir), live, report, decisions_since, archive, timeline)
+
+
+def _occurred(line: str) -> float:
+    try:
+        return parse_rfc3339(json.loads(line)["occurred_at"])
+    except (ValueError, KeyError):
+        return float("inf")

@@ -1,0 +1,118 @@
+"""The console's API behind its keys and bounds, on `run` and on a worker: no key, the wrong scope,
+file names outside the two directories, an edit with errors, a range too long."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from engagement.config.loader import default_triggers_dir
+from engagement.config.messages import default_messages_dir
+from engagement.live.api_keys import create_key
+from tests.integration.processes import failed, running
+from tests.integration.workers import Namespace, WorkerProcess
+
+pytestmark = pytest.mark.integration
+
+
+def dirs(tmp_path: Path) -> dict[str, str]:
+    triggers, messages = tmp_path / "triggers", tmp_path / "messages"
+    shutil.copytree(default_triggers_dir(), triggers)
+    shutil.copytree(default_messages_dir(), messages)
+    return {"ENGAGEMENT_TRIGGERS_DIR": str(triggers), "ENGAGEMENT_MESSAGES_DIR": str(messages),
+            "ENGAGEMENT_CONFIG_POLL": "1s"}  # fmt: skip
+
+
+def test_the_console_api_needs_its_scopes_and_refuses_bad_edits(tmp_path: Path) -> None:
+    env = dirs(tmp_path)
+    with running(tmp_path / "state", env) as run:
+        keys = Path(run.env["ENGAGEMENT_API_KEYS_FILE"])
+        reader = {"Authorization": f"Bearer {create_key(keys, 'reader', ('read',))}"}
+        ingester = {"Authorization": f"Bearer {create_key(keys, 'ingester', ('ingest',))}"}
+        time.sleep(1.5)  # run reads its keys file again each second
+        api = f"{run.url}/console/api"
+        page = httpx.get(f"{run.url}/console")
+        assert page.status_code == 200
+        assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+        assert httpx.get(f"{run.url}/console/static/../api_keys").status_code == 404
+        assert httpx.get(f"{api}/triggers").status_code == 401
+        assert httpx.get(f"{api}/triggers", headers=ingester).status_code == 403
+        assert httpx.get(f"{api}/triggers", headers=reader).json()["live_version"]
+        cart = (Path(env["ENGAGEMENT_TRIGGERS_DIR"]) / "cart_idle.yaml").read_text(encoding="utf-8")
+        edit = {"triggers/cart_idle.yaml": cart.replace("idle: 60m", "idle: 45m")}
+        refused = httpx.post(f"{api}/publish", headers=reader, json={"files": edit, "note": "n"})
+        assert refused.status_code == 403
+        assert "admin" in refused.text
+        for name in ("triggers/../../etc/passwd.yaml", "../keys.yaml", "triggers/x.txt", "other/x.yaml"):
+            bad = httpx.post(f"{api}/check", headers=reader, json={"files": {name: "id: x"}})
+            assert bad.status_code == 400, name
+            assert "files" in bad.json()["error"]
+        huge = httpx.post(f"{api}/check", headers=reader, json={"files": {"triggers/x.yaml": "a" * 70_000}})
+        assert huge.status_code == 400
+        assert httpx.post(f"{api}/check", headers=reader, content=b"[1, 2").status_code == 400
+        broken = {"triggers/cart_idle.yaml": cart.replace("idle: 60m", "idle: soon")}
+        checked = httpx.post(f"{api}/check", headers=reader, json={"files": broken}).json()
+        assert checked["errors"] == 1
+        assert checked["problems"][0]["file"] == "triggers/cart_idle.yaml"
+        not_published = httpx.post(f"{api}/publish", headers=run.headers, json={"files": broken, "note": "try"})
+        assert not_published.status_code == 422
+        assert not_published.json()["problems"][0]["where"] == "idle"
+        assert "idle: 60m" in (Path(env["ENGAGEMENT_TRIGGERS_DIR"]) / "cart_idle.yaml").read_text(encoding="utf-8")
+        no_note = httpx.post(f"{api}/publish", headers=run.headers, json={"files": edit, "note": " "})
+        assert no_note.status_code == 400
+        assert httpx.post(f"{api}/versions/7/rollback", headers=run.headers).status_code == 422
+        assert httpx.post(f"{api}/versions/x/rollback", headers=run.headers).status_code == 400
+        long_range = httpx.post(f"{api}/backtests", headers=reader, json={"files": {}, "since": 0, "until": 9e9})
+        assert long_range.status_code == 400
+        backwards = httpx.post(f"{api}/backtests", headers=reader, json={"files": {}, "since": 100, "until": 50})
+        assert backwards.status_code == 400
+        assert httpx.get(f"{api}/backtests/nope", headers=reader).status_code == 404
+        assert httpx.get(f"{api}/customers/{'x' * 300}", headers=reader).status_code == 400
+        assert httpx.get(f"{api}/report?days=0", headers=reader).status_code == 400
+        unknown = httpx.post(f"{api}/preview", headers=reader, json={"files": {}, "trigger": "nope"})
+        assert unknown.status_code == 400
+        assert "no enabled trigger" in unknown.json()["error"]
+
+
+@pytest.fixture
+def worker(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[WorkerProcess]:
+    space = Namespace("console")
+    space.create_topics()
+    process = WorkerProcess(space, tmp_path / "w", tmp_path / "sent.jsonl", dirs(tmp_path))
+    (tmp_path / "w").mkdir(exist_ok=True)
+    process.start(wait_for_partitions=4)
+    yield process
+    process.kill()
+    if failed(request):
+        print(f"----- worker log -----\n{process.log()[-8000:]}")
+
+
+def test_the_worker_serves_the_console_and_publishes_to_its_directories(worker: WorkerProcess, tmp_path: Path) -> None:
+    api = f"{worker.url}/console/api"
+    assert httpx.get(f"{worker.url}/console").status_code == 200
+    assert httpx.get(f"{api}/triggers").status_code == 401
+    live = httpx.get(f"{api}/triggers", headers=worker.headers, timeout=60).json()["live_version"]
+    files = httpx.get(f"{api}/files", headers=worker.headers).json()["files"]
+    cart = files["triggers/cart_idle.yaml"]
+    edit = {"triggers/cart_idle.yaml": cart.replace("idle: 60m", "idle: 45m")}
+    done = httpx.post(f"{api}/publish", headers=worker.headers, json={"files": edit, "note": "45 minutes"})
+    assert done.status_code == 201, done.text
+    published = done.json()["config_version"]
+    assert published != live
+    for _ in range(60):
+        if httpx.get(f"{api}/triggers", headers=worker.headers, timeout=60).json()["live_version"] == published:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail("the published configuration did not go live on the worker")
+    versions = httpx.get(f"{api}/versions", headers=worker.headers).json()["versions"]
+    assert [v["number"] for v in versions] == [1, 0]
+    report = httpx.get(f"{api}/report?days=1", headers=worker.headers, timeout=60)
+    assert report.status_code == 200
+    assert json.loads(report.text)["page"].startswith("<!doctype html>")
