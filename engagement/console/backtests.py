@@ -52,9 +52,9 @@ class _Progress:
         self.last = 0
 
     def write(self, text: str) -> int:
-        found = _LINES.findall(text)
+        found = _LINES.search(text)  # the first count is the lines read; the second, the rate
         if found and self.job.events:
-            lines = int(found[-1].replace(",", ""))
+            lines = int(found.group(1).replace(",", ""))
             if lines < self.last:
                 self.replay = 1
             self.last = lines

@@ -75,6 +75,7 @@ class Versions:
 
     def publish(self, edit: dict[str, str], author: str, note: str) -> Published:
         validate_edit(edit)
+        self._writable()
         with self._lock:
             checked = self.workspace.check(edit)
             if checked.errors or checked.version is None:
@@ -88,6 +89,7 @@ class Versions:
             return self._write(len(history), checked.version, author, note, before, after)
 
     def rollback(self, number: int, author: str) -> Published:
+        self._writable()
         with self._lock:
             target = self.files_of(number)
             checked = self.workspace.check(target)
@@ -98,6 +100,11 @@ class Versions:
                 (self.workspace.directory_of(name) / Path(name).name).unlink(missing_ok=True)
             number_now = len(self.history())
             return self._write(number_now, checked.version, author, f"roll back to version {number}", before, target)
+
+    def _writable(self) -> None:
+        reason = self.workspace.read_only()
+        if reason is not None:
+            raise PublishRefused(reason)
 
     def _write(
         self, number: int, version: str, author: str, note: str, before: dict[str, str], after: dict[str, str]

@@ -73,6 +73,18 @@ class Workspace:
                     found[name] = path.read_text(encoding="utf-8")
         return found
 
+    def read_only(self) -> str | None:
+        """Why publishing is refused here, or None: the package's own directories (the demo's, or
+        the defaults shipped inside an installed package) are never written."""
+        package = Path(__file__).resolve().parent.parent
+        for directory in (self.triggers_dir, self.messages_dir):
+            if directory.resolve().is_relative_to(package):
+                return (
+                    f"{directory} belongs to the installed package: set ENGAGEMENT_TRIGGERS_DIR and "
+                    "ENGAGEMENT_MESSAGES_DIR to directories of your own to publish"
+                )
+        return None
+
     def directory_of(self, name: str) -> Path:
         return self.triggers_dir if name.startswith("triggers/") else self.messages_dir
 

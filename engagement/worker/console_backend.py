@@ -4,6 +4,7 @@ keep in Kafka (decisions, statuses and the input topics) for its pages, read whe
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,9 @@ from engagement.settings import Settings
 from engagement.timefmt import parse_rfc3339
 from engagement.worker.topic_reader import read_topics
 from engagement.worker.topics import TopicNames
+
+
+TIMELINE_DAYS = 30
 
 
 def worker_console(settings: Settings, live: Callable[[], Engine]) -> ConsoleBackend:
@@ -42,8 +46,9 @@ def worker_console(settings: Settings, live: Callable[[], Engine]) -> ConsoleBac
         return [line for line in lines if _occurred(line) <= until]
 
     async def timeline(customer_id: str) -> dict[str, list[Any]]:
+        """The last `TIMELINE_DAYS` of the topics, filtered for one customer."""
         topics = (*names.inputs, names.decisions, names.statuses)
-        found = await read_topics(brokers, topics)
+        found = await read_topics(brokers, topics, time.time() - TIMELINE_DAYS * 86_400)
         mine = f'"customer_id":"{customer_id}"'.encode()
         mine_spaced = f'"customer_id": "{customer_id}"'.encode()
 

@@ -1,0 +1,95 @@
+"""The console's parts without a browser: the form's fields of a YAML file, checking an edit,
+publishing it and rolling back, and refusing to write the package's own directories."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engagement.config.loader import default_triggers_dir
+from engagement.config.messages import default_messages_dir
+from engagement.console.backtests import Job, _Progress
+from engagement.console.fields import fields_of
+from engagement.console.versions import PublishRefused, Versions
+from engagement.console.workspace import BadEdit, Workspace
+from engagement.core.engine import EngineSettings
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Workspace:
+    shutil.copytree(default_triggers_dir(), tmp_path / "triggers")
+    shutil.copytree(default_messages_dir(), tmp_path / "messages")
+    return Workspace(tmp_path / "triggers", tmp_path / "messages", EngineSettings())
+
+
+def test_fields_know_where_each_value_is() -> None:
+    text = '# a comment\nidle: 60m   # the wait\npolicies:\n  quiet_hours:\n    allowed: "* 9-20 * * *"\n'
+    text += "text: |\n  line one\n  line two\n\nnext: 1\n"
+    fields = {f["path"]: f for f in fields_of(text)}
+    idle = fields["idle"]
+    assert (idle["value"], idle["line"], idle["start"], idle["end"]) == ("60m", 2, 6, 9)
+    assert text.splitlines()[1][idle["start"] : idle["end"]] == "60m"
+    assert fields["policies.quiet_hours.allowed"]["quoted"] is True
+    block = fields["text"]
+    assert (block["value"], block["first"], block["last"], block["indent"]) == ("line one\nline two", 7, 8, 2)
+    assert fields_of("a: [1, 2\n") == []  # text that does not parse has no form
+    assert fields_of("") == []
+
+
+def test_an_edit_is_checked_with_each_problem_at_its_file_and_line(workspace: Workspace) -> None:
+    cart = workspace.files()["triggers/cart_idle.yaml"]
+    typo = workspace.check({"triggers/cart_idle.yaml": cart.replace("idle: 60m", "idle: 45 minutes")})
+    assert typo.errors == 1
+    (problem,) = typo.problems
+    assert (problem.file, problem.where) == ("triggers/cart_idle.yaml", "idle")
+    assert cart.splitlines()[problem.line - 1].startswith("idle: 60m")
+    fixed = workspace.check({"triggers/cart_idle.yaml": cart.replace("idle: 60m", "idle: 45m")})
+    assert fixed.errors == 0
+    assert fixed.version is not None
+    assert fixed.version != workspace.check({}).version
+    with pytest.raises(BadEdit):
+        workspace.check({"triggers/../secret.yaml": "x"})
+
+
+def test_publish_keeps_every_version_and_rolls_back(workspace: Workspace, tmp_path: Path) -> None:
+    versions = Versions(tmp_path / "state", workspace)
+    cart_path = workspace.triggers_dir / "cart_idle.yaml"
+    original = cart_path.read_text(encoding="utf-8")
+    first = workspace.check({}).version
+    with pytest.raises(PublishRefused) as refused:
+        versions.publish({"triggers/cart_idle.yaml": original.replace("idle: 60m", "idle: soon")}, "ann", "typo")
+    assert refused.value.problems[0].where == "idle"
+    assert cart_path.read_text(encoding="utf-8") == original  # nothing written
+    done = versions.publish({"triggers/cart_idle.yaml": original.replace("idle: 60m", "idle: 45m")}, "ann", "45 min")
+    assert "idle: 45m" in cart_path.read_text(encoding="utf-8")
+    assert (done.number, done.author, done.note, done.changed) == (1, "ann", "45 min", ["triggers/cart_idle.yaml"])
+    assert "-idle: 60m" in done.diff
+    assert "+idle: 45m" in done.diff
+    extra = workspace.messages_dir / "cart_idle_vip.yaml"
+    assert not extra.exists()
+    back = versions.rollback(0, "bo")
+    assert cart_path.read_text(encoding="utf-8") == original
+    assert back.config_version == first
+    assert [(v.number, v.author) for v in versions.history()] == [(0, "engagement"), (1, "ann"), (2, "bo")]
+    with pytest.raises(PublishRefused):
+        versions.rollback(9, "bo")
+
+
+def test_the_package_directories_are_never_written(tmp_path: Path) -> None:
+    demo = Path(__file__).parents[2] / "engagement" / "demo" / "triggers"
+    shipped = Workspace(demo, default_messages_dir(), EngineSettings())
+    assert shipped.read_only() is not None
+    with pytest.raises(PublishRefused, match="belongs to the installed package"):
+        Versions(tmp_path, shipped).publish({}, "ann", "note")
+
+
+def test_backtest_progress_follows_both_replays() -> None:
+    job = Job("j", 0.0, 1.0, events=1000)
+    progress = _Progress(job)
+    progress.write("\rreplaying:  50.0% 500 events, 9,000 events/s")
+    assert job.progress == pytest.approx(0.25)
+    progress.write("\r" + " " * 72 + "\r")  # the first replay ends
+    progress.write("\rreplaying: 1,000 events, 9,000 events/s")
+    assert job.progress == pytest.approx(0.99)
