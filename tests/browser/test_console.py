@@ -139,6 +139,7 @@ def test_edit_preview_backtest_publish_and_roll_back_in_a_browser(console_run: t
         screenshot(browser, "2-triggers")
 
         browser.get(f"{run.url}/console#/edit/triggers/cart_idle.yaml")
+        wait(browser, "#check-result.ok", text="Valid")  # the live files, checked
         set_field(browser, "#field-idle", "45 minutes")  # the typo
         problem = wait(browser, ".notes .problem.error", text="not a duration")
         line = int(problem.get_attribute("data-line") or 0)

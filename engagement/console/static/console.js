@@ -198,6 +198,7 @@ async function editPage(name) {
   const notes = h("div", { class: "notes", id: "notes", "aria-label": "Problems at their lines" });
   const form = h("form", { class: "fields", id: "fields", onsubmit: (e) => e.preventDefault() });
   const summary = h("div", { id: "summary", role: "region", "aria-live": "polite" });
+  let pending = 0; // field changes not yet written and checked
 
   function changed(text) {
     if (text === state.files[name]) delete state.edit[name]; else state.edit[name] = text;
@@ -228,6 +229,13 @@ async function editPage(name) {
   }
   function drawFields() {
     const fields = (state.fields[name] || []).filter((f) => !["id", "kind", "trigger"].includes(f.path));
+    const shown = Array.from(form.querySelectorAll("[data-path]"));
+    if (pending) return; // changes still on their way: the values shown are newer than the check's
+    if (shown.length && shown.map((i) => i.dataset.path).join("\n") === fields.map((f) => f.path).join("\n")) {
+      // the same settings: refresh their values in place (never the one being typed in)
+      shown.forEach((input, i) => { if (input !== document.activeElement) input.value = fields[i].value; });
+      return;
+    }
     form.replaceChildren(h("h2", { text: "Settings" }),
       h("p", { class: "hint", text: "Change a value here or in the text; both stay in step." }),
       ...fields.map((field) => {
@@ -237,12 +245,17 @@ async function editPage(name) {
           : h("input", { id, type: "text", "data-path": field.path });
         input.value = field.value;
         input.addEventListener("change", () => {
+          const value = input.value; // as typed now, whatever a check in between shows
+          pending += 1;
           state.checking = state.checking.then(async () => {
             const current = (state.fields[name] || []).find((f) => f.path === field.path);
-            if (!current) return;
-            textarea.value = spliceField(name, current, input.value);
-            changed(textarea.value);
-            await check();
+            if (current) {
+              textarea.value = spliceField(name, current, value);
+              changed(textarea.value);
+              await check();
+            }
+            pending -= 1;
+            if (!pending) drawFields();
           });
         });
         return h("div", { class: "field" }, h("label", { for: id, text: field.path }), input);
@@ -253,7 +266,7 @@ async function editPage(name) {
   const onChecked = () => {
     if (!document.body.contains(textarea)) { document.removeEventListener("checked", onChecked); return; }
     drawProblems();
-    if (!form.contains(document.activeElement)) drawFields();
+    drawFields();
   };
   document.addEventListener("checked", onChecked);
   const reset = h("button", { type: "button", onclick: () => { textarea.value = state.files[name]; changed(textarea.value); scheduleCheck(0); }, text: "Undo my changes to this file" });
