@@ -120,9 +120,19 @@ class ConsoleRoutes:
         if isinstance(edit, web.Response):
             return edit
         trigger, locale, tier = body.get("trigger"), body.get("locale") or None, body.get("tier") or None
-        if not isinstance(trigger, str) or not all(v is None or isinstance(v, str) for v in (locale, tier)):
-            return problem(400, "trigger: a trigger id; locale, tier: text or null")
-        return await asyncio.to_thread(_preview, self.backend.workspace, edit, trigger, locale, tier)
+        customer = body.get("customer") or None
+        if not isinstance(trigger, str) or not all(v is None or isinstance(v, str) for v in (locale, tier, customer)):
+            return problem(400, "trigger: a trigger id; locale, tier, customer: text or null")
+        events = None
+        if customer is not None:
+            bad = customer_id_problem(customer)
+            if bad is not None:
+                return problem(400, f"customer: {bad}")
+            lines = (await self.backend.timeline(customer)).get("events", [])
+            if not lines:
+                return problem(404, f"no events recorded for customer {customer!r}")
+            events = [json.loads(line) for line in lines]
+        return await asyncio.to_thread(_preview, self.backend.workspace, edit, trigger, locale, tier, events)
 
     async def start_backtest(self, request: web.Request) -> web.StreamResponse:
         body = await _json_body(request)
@@ -266,8 +276,14 @@ def _edit_of(body: dict[str, Any]) -> dict[str, str] | web.Response:
 
 
 def _preview(
-    workspace: Workspace, edit: dict[str, str], trigger: str, locale: str | None, tier: str | None
+    workspace: Workspace,
+    edit: dict[str, str],
+    trigger: str,
+    locale: str | None,
+    tier: str | None,
+    events: list[dict[str, Any]] | None = None,
 ) -> web.Response:
+    """The trigger's decisions for the kind's sample customer, or for a recorded customer's `events`."""
     checked = workspace.check(edit)
     if checked.engine is None:
         return problem(422, f"the edit has {checked.errors} errors: fix them to preview", problems=[
@@ -275,7 +291,7 @@ def _preview(
     with workspace.applied(edit) as (_, messages):
         registry = load_registry(messages)
     try:
-        result = preview(checked.engine, trigger, None, locale, tier, registry)
+        result = preview(checked.engine, trigger, events, locale, tier, registry)
     except PreviewError as exc:
         return problem(400, str(exc))
     decisions = []

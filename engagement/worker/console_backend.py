@@ -21,7 +21,6 @@ from engagement.timefmt import parse_rfc3339
 from engagement.worker.topic_reader import read_topics
 from engagement.worker.topics import TopicNames
 
-
 TIMELINE_DAYS = 30
 
 

@@ -15,6 +15,7 @@ import pytest
 from engagement.config.loader import default_triggers_dir
 from engagement.config.messages import default_messages_dir
 from engagement.live.api_keys import create_key
+from engagement.timefmt import rfc3339
 from tests.integration.processes import failed, running
 from tests.integration.workers import Namespace, WorkerProcess
 
@@ -78,6 +79,32 @@ def test_the_console_api_needs_its_scopes_and_refuses_bad_edits(tmp_path: Path) 
         unknown = httpx.post(f"{api}/preview", headers=reader, json={"files": {}, "trigger": "nope"})
         assert unknown.status_code == 400
         assert "no enabled trigger" in unknown.json()["error"]
+        nobody = httpx.post(f"{api}/preview", headers=reader, json={"trigger": "cart_idle", "customer": "c-none"})
+        assert nobody.status_code == 404
+
+
+def test_preview_for_a_recorded_customer(tmp_path: Path) -> None:
+    """Preview with a customer id: that customer's recorded events, not the sample customer's."""
+    now = time.time()
+    start = (now // 86_400 - 1) * 86_400 + 2 * 3600  # yesterday, 10:00 in Taipei
+    events = [
+        {"event_id": "p", "type": "customer.updated", "customer_id": "c-real", "occurred_at": rfc3339(start),
+         "name": "林小華", "phone": "+886912000777", "locale": "zh-TW", "timezone": "Asia/Taipei",
+         "whatsapp_opt_in": True},
+        {"event_id": "c", "type": "cart.updated", "customer_id": "c-real", "occurred_at": rfc3339(start + 60),
+         "cart_id": "k", "currency": "TWD", "items": [{"product_id": "p-9", "name": "羊毛圍巾", "quantity": 1,
+                                                       "unit_price": 990}]},
+    ]  # fmt: skip
+    with running(tmp_path / "state", dirs(tmp_path)) as run:
+        run.post_lines([json.dumps(e, ensure_ascii=False) for e in events])
+        answer = httpx.post(f"{run.url}/console/api/preview", headers=run.headers,
+                            json={"trigger": "cart_idle", "customer": "c-real"})  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        found = answer.json()
+        assert found["customer"] == "c-real"
+        (send,) = [d for d in found["decisions"] if d["outcome"] == "send"]
+        assert "林小華" in send["message"]["body"]
+        assert "羊毛圍巾" in send["message"]["body"]
 
 
 @pytest.fixture

@@ -287,11 +287,13 @@ async function previewPage() {
   const trigger = h("select", { id: "preview-trigger" }, found.triggers.filter((t) => t.enabled).map((t) => h("option", { value: t.id, text: t.id })));
   const locale = h("select", { id: "preview-locale" }, ["zh-TW", "zh-HK", "zh-CN", "en"].map((l) => h("option", { value: l, text: l })));
   const tier = h("select", { id: "preview-tier" }, h("option", { value: "", text: "(none)" }), h("option", { value: "vip", text: "vip" }));
+  const customer = h("input", { id: "preview-customer", type: "text", size: 16, placeholder: "the sample customer" });
   const out = h("div", { id: "preview-result", "aria-live": "polite" });
   async function run() {
     out.replaceChildren(h("p", { text: "Rendering…" }));
     try {
-      const result = await api("preview", { json: { files: state.edit, trigger: trigger.value, locale: locale.value, tier: tier.value || null } });
+      const result = await api("preview", { json: { files: state.edit, trigger: trigger.value, locale: locale.value, tier: tier.value || null,
+        customer: customer.value.trim() || null } });
       out.replaceChildren(...renderPreview(result));
     } catch (error) {
       out.replaceChildren(h("p", { class: "error", text: error.message }),
@@ -299,17 +301,19 @@ async function previewPage() {
     }
   }
   show(h("h1", { text: "Preview" }),
-    h("p", { class: "hint", text: "The message as the sample customer would get it, with your unpublished edit." }),
+    h("p", { class: "hint", text: "The message as the sample customer (or a recorded customer, by id) would get it, with your unpublished edit." }),
     h("div", { class: "row" },
       h("div", {}, h("label", { for: "preview-trigger", text: "Trigger" }), trigger),
       h("div", {}, h("label", { for: "preview-locale", text: "Locale" }), locale),
       h("div", {}, h("label", { for: "preview-tier", text: "Tier" }), tier),
+      h("div", {}, h("label", { for: "preview-customer", text: "Customer id" }), customer),
       h("div", {}, h("button", { class: "primary", id: "preview-run", type: "button", onclick: run, text: "Preview" }))),
     out);
 }
 
 function renderPreview(result) {
-  if (!result.decisions.length) return [h("p", { text: "No decision: the trigger never fired for this customer." })];
+  const who = h("p", { class: "hint", text: `Customer ${result.customer}, configuration ${result.version}` });
+  if (!result.decisions.length) return [who, h("p", { text: "No decision: the trigger never fired for this customer." })];
   return result.decisions.map((d) => {
     const head = h("p", {}, h("strong", { text: d.outcome }), d.reason ? ` (${d.reason})` : "", ` at ${when(d.at)}`);
     if (!d.message) return h("div", {}, head);
@@ -323,7 +327,7 @@ function renderPreview(result) {
       m.footer ? h("div", { class: "footer", text: m.footer }) : "");
     const buttons = (m.buttons || []).length ? h("div", { class: "bubble-buttons" }, m.buttons.map((b) => h("span", { text: b }))) : "";
     return h("div", {}, head, template, h("div", { class: "chat" }, bubble, buttons));
-  });
+  }).reduce((all, node) => [...all, node], [who]);
 }
 
 // ---- backtest ----------------------------------------------------------------------------
