@@ -68,15 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"engagement: {settings_problem(exc)}", file=sys.stderr)
         return 2
-    except (
-        OSError,
-        ValueError,
-        UsageError,
-        TemplateSyncError,
-        RegistryError,
-        UnknownProviderError,
-        ExportError,
-    ) as exc:
+    except USER_ERRORS as exc:
         if args.debug:
             raise
         print(f"engagement {args.command}: {exc}", file=sys.stderr)

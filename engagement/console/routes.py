@@ -103,22 +103,18 @@ class ConsoleRoutes:
                                   "fields": {name: fields_of(text) for name, text in found.items()}})  # fmt: skip
 
     async def check(self, request: web.Request) -> web.StreamResponse:
-        body = await _json_body(request)
-        if isinstance(body, web.Response):
-            return body
-        edit = _edit_of(body)
-        if isinstance(edit, web.Response):
-            return edit
+        asked = await _edit_request(request)
+        if isinstance(asked, web.Response):
+            return asked
+        _, edit = asked
         checked = await asyncio.to_thread(self.backend.workspace.check, edit)
         return web.json_response({**checked.as_json(), "fields": {n: fields_of(t) for n, t in edit.items()}})
 
     async def preview_message(self, request: web.Request) -> web.StreamResponse:
-        body = await _json_body(request)
-        if isinstance(body, web.Response):
-            return body
-        edit = _edit_of(body)
-        if isinstance(edit, web.Response):
-            return edit
+        asked = await _edit_request(request)
+        if isinstance(asked, web.Response):
+            return asked
+        body, edit = asked
         trigger, locale, tier = body.get("trigger"), body.get("locale") or None, body.get("tier") or None
         customer = body.get("customer") or None
         if not isinstance(trigger, str) or not all(v is None or isinstance(v, str) for v in (locale, tier, customer)):
@@ -135,12 +131,10 @@ class ConsoleRoutes:
         return await asyncio.to_thread(_preview, self.backend.workspace, edit, trigger, locale, tier, events)
 
     async def start_backtest(self, request: web.Request) -> web.StreamResponse:
-        body = await _json_body(request)
-        if isinstance(body, web.Response):
-            return body
-        edit = _edit_of(body)
-        if isinstance(edit, web.Response):
-            return edit
+        asked = await _edit_request(request)
+        if isinstance(asked, web.Response):
+            return asked
+        body, edit = asked
         since, until = body.get("since"), body.get("until", time.time())
         if not (isinstance(since, int | float) and isinstance(until, int | float)) or not 0 <= since < until < 2**42:
             return problem(400, "since, until: seconds since the epoch, since before until")
@@ -171,12 +165,10 @@ class ConsoleRoutes:
         return web.json_response(job.as_json())
 
     async def publish(self, request: web.Request) -> web.StreamResponse:
-        body = await _json_body(request)
-        if isinstance(body, web.Response):
-            return body
-        edit = _edit_of(body)
-        if isinstance(edit, web.Response):
-            return edit
+        asked = await _edit_request(request)
+        if isinstance(asked, web.Response):
+            return asked
+        body, edit = asked
         note = body.get("note", "")
         if not isinstance(note, str) or not note.strip() or len(note) > 2000:
             return problem(400, "note: say what changed and why, in at most 2,000 characters")
@@ -262,6 +254,17 @@ async def _json_body(request: web.Request) -> dict[str, Any] | web.Response:
     if not isinstance(body, dict):
         return problem(400, "a JSON object is expected")
     return body
+
+
+async def _edit_request(request: web.Request) -> tuple[dict[str, Any], dict[str, str]] | web.Response:
+    """The request's JSON object and the edit in its `files`, or the 400 that says what is wrong."""
+    body = await _json_body(request)
+    if isinstance(body, web.Response):
+        return body
+    edit = _edit_of(body)
+    if isinstance(edit, web.Response):
+        return edit
+    return body, edit
 
 
 def _edit_of(body: dict[str, Any]) -> dict[str, str] | web.Response:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Generator, Iterator
 
 import pytest
 
 from tests.integration.fake_graph import FakeGraph
-from tests.integration.workers import Namespace
+from tests.integration.processes import failed
+from tests.integration.workers import Namespace, WorkerProcess
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -18,6 +19,18 @@ def pytest_runtest_makereport(
     report = yield
     setattr(item, f"report_{report.when}", report)
     return report
+
+
+@pytest.fixture
+def workers(request: pytest.FixtureRequest) -> Iterator[list[WorkerProcess]]:
+    """Worker processes a test starts (it appends them); killed after it, their logs shown if it failed."""
+    started: list[WorkerProcess] = []
+    yield started
+    for worker in started:
+        worker.kill()
+    if failed(request):  # the workers' own logs explain most failures
+        for number, worker in enumerate(started, 1):
+            print(f"----- worker {number} log (last 12,000 characters) -----\n{worker.log()[-12000:]}")
 
 
 @pytest.fixture

@@ -8,31 +8,19 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from engagement.timefmt import rfc3339
-from tests.integration.processes import DEMO_TRIGGERS, failed, running, wait_for
+from tests.integration.processes import DEMO_TRIGGERS, running, wait_for
 from tests.integration.whatsapp_payloads import ENV, signed, status, webhook
 from tests.integration.workers import Namespace, WorkerProcess
 
 pytestmark = pytest.mark.integration
 
 CUSTOMERS = 16
-
-
-@pytest.fixture
-def workers(request: pytest.FixtureRequest) -> Iterator[list[WorkerProcess]]:
-    started: list[WorkerProcess] = []
-    yield started
-    for worker in started:
-        worker.kill()
-    if failed(request):
-        for worker in started:
-            print(f"----- worker log -----\n{worker.log()[-8000:]}")
 
 
 def phone(n: int) -> str:

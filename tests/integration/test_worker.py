@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -14,7 +13,7 @@ import pytest
 
 from engagement.timefmt import rfc3339
 from tests.integration.expected import distinct, replayed, sent_keys
-from tests.integration.processes import DEMO_STREAM, failed, retimed_lines, wait_for
+from tests.integration.processes import DEMO_STREAM, retimed_lines, wait_for
 from tests.integration.whatsapp_payloads import ENV, PHONE, signed, status, webhook
 from tests.integration.workers import Namespace, RedisServer, WorkerProcess, sent
 
@@ -26,17 +25,6 @@ def space() -> Namespace:
     namespace = Namespace("w")
     namespace.create_topics()
     return namespace
-
-
-@pytest.fixture
-def workers(request: pytest.FixtureRequest) -> Iterator[list[WorkerProcess]]:
-    started: list[WorkerProcess] = []
-    yield started
-    for worker in started:
-        worker.kill()
-    if failed(request):  # the workers' own logs explain most failures
-        for number, worker in enumerate(started, 1):
-            print(f"----- worker {number} log (last 12,000 characters) -----\n{worker.log()[-12000:]}")
 
 
 def sent_once(path: Path) -> list[str]:

@@ -44,6 +44,10 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         (["run"], {"ENGAGEMENT_PROVIDER": "pigeon", **SCRATCH}, "ENGAGEMENT_PROVIDER='pigeon' is not available"),
         (["triggers"], {}, "validate"),
         (["messages"], {}, "preview"),
+        (["report", "--url", "http://127.0.0.1:9"], {"ENGAGEMENT_API_KEY": ""}, "set ENGAGEMENT_API_KEY"),
+        (["report", "--url", "http://127.0.0.1:9"], {"ENGAGEMENT_API_KEY": "k"}, "http://127.0.0.1:9: ConnectError"),
+        (["report", "--since", "last week"], {}, "neither a duration such as 7d nor an RFC 3339 time"),
+        (["report", str(SAMPLE), "--url", "http://127.0.0.1:9"], {}, "an events file is replayed"),
     ],
 )
 def test_a_user_error_is_one_explained_line_and_status_2(args: list[str], env: dict[str, str], says: str) -> None:
