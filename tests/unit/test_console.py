@@ -10,7 +10,7 @@ import pytest
 
 from engagement.config.loader import default_triggers_dir
 from engagement.config.messages import default_messages_dir
-from engagement.console.backtests import Job, _Progress
+from engagement.console.backtests import _Progress
 from engagement.console.fields import fields_of
 from engagement.console.versions import PublishRefused, Versions
 from engagement.console.workspace import BadEdit, Workspace
@@ -85,11 +85,11 @@ def test_the_package_directories_are_never_written(tmp_path: Path) -> None:
         Versions(tmp_path, shipped).publish({}, "ann", "note")
 
 
-def test_backtest_progress_follows_both_replays() -> None:
-    job = Job("j", 0.0, 1.0, events=1000)
-    progress = _Progress(job)
+def test_backtest_progress_follows_both_replays(tmp_path: Path) -> None:
+    out = tmp_path / "progress"
+    progress = _Progress(1000, out)
     progress.write("\rreplaying:  50.0% 500 events, 9,000 events/s")
-    assert job.progress == pytest.approx(0.25)
+    assert float(out.read_text(encoding="utf-8")) == pytest.approx(0.25)
     progress.write("\r" + " " * 72 + "\r")  # the first replay ends
     progress.write("\rreplaying: 1,000 events, 9,000 events/s")
-    assert job.progress == pytest.approx(0.99)
+    assert float(out.read_text(encoding="utf-8")) == pytest.approx(0.99)
