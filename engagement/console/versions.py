@@ -81,6 +81,8 @@ class Versions:
             if checked.errors or checked.version is None:
                 raise PublishRefused(f"the edit has {checked.errors} errors; nothing was published", checked.problems)
             before = self.workspace.files()
+            if all(before.get(name) == text for name, text in edit.items()):
+                raise PublishRefused("nothing to publish: the edit is the same as the live files")
             history = self.history()
             if not history:
                 live = self.workspace.check({}).version or ""

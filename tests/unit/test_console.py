@@ -75,6 +75,10 @@ def test_publish_keeps_every_version_and_rolls_back(workspace: Workspace, tmp_pa
     assert [(v.number, v.author) for v in versions.history()] == [(0, "engagement"), (1, "ann"), (2, "bo")]
     with pytest.raises(PublishRefused):
         versions.rollback(9, "bo")
+    with pytest.raises(PublishRefused, match="nothing to publish"):
+        versions.publish({"triggers/cart_idle.yaml": original}, "bo", "the same again")
+    with pytest.raises(PublishRefused, match="nothing to publish"):
+        versions.publish({}, "bo", "nothing")
 
 
 def test_the_package_directories_are_never_written(tmp_path: Path) -> None:
