@@ -106,6 +106,7 @@ def load_triggers(directory: Path, allowed_lateness: float = 0.0) -> TriggerSet:
 
 
 MAX_CONFIG_BYTES = 1024 * 1024
+MAX_FLOW_DEPTH = 64  # [ and { inside one another
 MAX_ALIASES = 100  # YAML aliases (*name): a few are handy; thousands are an expansion bomb
 
 
@@ -124,8 +125,24 @@ def read_config_text(path: Path) -> tuple[str, ConfigProblem | None]:
         return "", ConfigProblem(str(path), line, "-", f"not UTF-8 text (byte {exc.start + 1}); save it as UTF-8")
 
 
+def flow_depth(text: str) -> int:
+    """The deepest nesting of `[` and `{`: PyYAML's scanner takes time quadratic in it, so text
+    nested deeper than `MAX_FLOW_DEPTH` is refused before it is parsed. Brackets in quoted text or
+    comments count too, which only makes the bound stricter for text no configuration needs."""
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}" and depth:
+            depth -= 1
+    return deepest
+
+
 def parse_yaml(name: str, text: str) -> tuple[yaml.Node | None, Any, ConfigProblem | None]:
     """(node for line numbers, data, None), or a problem naming the line where the YAML breaks."""
+    if flow_depth(text) > MAX_FLOW_DEPTH:
+        return None, None, ConfigProblem(name, 1, "-", f"not valid YAML: nested deeper than {MAX_FLOW_DEPTH} levels")
     try:
         aliases = sum(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader))
         if aliases > MAX_ALIASES:

@@ -8,15 +8,14 @@ from typing import Any
 
 import yaml
 
+from engagement.config.loader import MAX_FLOW_DEPTH, flow_depth
+
 MAX_FIELDS = 400
 
 
 def fields_of(text: str) -> list[dict[str, Any]]:
     """[{path, value, line (1-based), start, end (0-based columns)}]; [] for text that does not parse."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return []
+    root = _compose(text)
     lines = text.splitlines()
     found: list[dict[str, Any]] = []
     stack: list[tuple[yaml.Node, str, int]] = [(root, "", 0)] if root is not None else []
@@ -41,6 +40,17 @@ def fields_of(text: str) -> list[dict[str, Any]]:
                 if block is not None:
                     found.append(block)
     return found
+
+
+def _compose(text: str) -> yaml.Node | None:
+    """The text's node tree; None for text that does not parse, or is nested too deep to (the check
+    says why)."""
+    if flow_depth(text) > MAX_FLOW_DEPTH:
+        return None
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except (yaml.YAMLError, RecursionError):
+        return None
 
 
 def _block(lines: list[str], path: str, node: yaml.ScalarNode) -> dict[str, Any] | None:

@@ -249,8 +249,8 @@ async def _json_body(request: web.Request) -> dict[str, Any] | web.Response:
         return raw
     try:
         body = json.loads(raw)
-    except ValueError:
-        return problem(400, "a JSON object is expected")
+    except (ValueError, RecursionError):  # RecursionError: nested thousands of levels deep
+        return problem(400, "a JSON object is expected (nested at most a few hundred levels)")
     if not isinstance(body, dict):
         return problem(400, "a JSON object is expected")
     return body

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import logging
 import os
 import threading
 import time
@@ -25,6 +26,8 @@ from engagement.console.workspace import Problem, Workspace, validate_edit
 from engagement.live.privacy import private_directory
 
 MAX_DIFF_CHARS = 200_000
+
+log = logging.getLogger("engagement.console")
 
 
 class PublishRefused(ValueError):
@@ -62,8 +65,10 @@ class Versions:
             return []
         found = []
         for line in index.read_text(encoding="utf-8").splitlines():
-            item = json.loads(line)
-            found.append(Published(**item))
+            try:
+                found.append(Published(**json.loads(line)))
+            except (ValueError, TypeError):  # a line cut short by a crash while it was appended
+                log.warning("%s: an unreadable line is left out of the versions", index)
         return found
 
     def files_of(self, number: int) -> dict[str, str]:
@@ -134,6 +139,9 @@ class Versions:
         entry = Published(number, version, author, note[:2000], time.time(), changed if before else [], diff)
         snapshot = self.directory / f"v{number}.json"
         snapshot.write_text(json.dumps(files, ensure_ascii=False), encoding="utf-8")
-        with (self.directory / "versions.jsonl").open("a", encoding="utf-8") as index:
-            index.write(json.dumps(entry.as_json(), ensure_ascii=False) + "\n")
+        index_path = self.directory / "versions.jsonl"
+        torn = index_path.is_file() and not index_path.read_bytes().endswith(b"\n") and index_path.stat().st_size > 0
+        with index_path.open("a", encoding="utf-8") as index:
+            # after a crash half-way through a line, the next version starts on a line of its own
+            index.write(("\n" if torn else "") + json.dumps(entry.as_json(), ensure_ascii=False) + "\n")
         return entry

@@ -57,6 +57,12 @@ def test_the_console_api_needs_its_scopes_and_refuses_bad_edits(tmp_path: Path) 
         huge = httpx.post(f"{api}/check", headers=reader, json={"files": {"triggers/x.yaml": "a" * 70_000}})
         assert huge.status_code == 400
         assert httpx.post(f"{api}/check", headers=reader, content=b"[1, 2").status_code == 400
+        deep_json = httpx.post(f"{api}/check", headers=reader, content=b"[" * 100_000 + b"]" * 100_000)
+        assert deep_json.status_code == 400
+        assert "nested" in deep_json.json()["error"]
+        deep_yaml = httpx.post(f"{api}/check", headers=reader, json={"files": {"triggers/deep.yaml": "[" * 50_000}})
+        assert deep_yaml.status_code == 200
+        assert deep_yaml.json()["errors"] >= 1  # a problem of the file, not a server error
         broken = {"triggers/cart_idle.yaml": cart.replace("idle: 60m", "idle: soon")}
         checked = httpx.post(f"{api}/check", headers=reader, json={"files": broken}).json()
         assert checked["errors"] == 1
@@ -73,6 +79,12 @@ def test_the_console_api_needs_its_scopes_and_refuses_bad_edits(tmp_path: Path) 
         assert long_range.status_code == 400
         backwards = httpx.post(f"{api}/backtests", headers=reader, json={"files": {}, "since": 100, "until": 50})
         assert backwards.status_code == 400
+        for since in ("NaN", "Infinity", "-1", "253402300799", '"yesterday"'):  # the last but one: year 9999
+            odd = httpx.post(f"{api}/backtests", headers=reader, content=f'{{"files": {{}}, "since": {since}}}')
+            assert odd.status_code == 400, since
+            assert "since" in odd.json()["error"]
+        for days in ("0", "NaN", "99999", "-3", ""):
+            assert httpx.get(f"{api}/report?days={days}", headers=reader).status_code == 400, days
         assert httpx.get(f"{api}/backtests/nope", headers=reader).status_code == 404
         assert httpx.get(f"{api}/customers/{'x' * 300}", headers=reader).status_code == 400
         assert httpx.get(f"{api}/report?days=0", headers=reader).status_code == 400

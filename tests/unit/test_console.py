@@ -97,3 +97,27 @@ def test_backtest_progress_follows_both_replays(tmp_path: Path) -> None:
     progress.write("\r" + " " * 72 + "\r")  # the first replay ends
     progress.write("\rreplaying: 1,000 events, 9,000 events/s")
     assert float(out.read_text(encoding="utf-8")) == pytest.approx(0.99)
+
+
+def test_a_version_line_cut_short_by_a_crash_is_left_out_and_the_next_publish_stands(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """kill -9 half-way through appending a version: the versions stay readable and go on."""
+    versions = Versions(tmp_path / "state", workspace)
+    cart = workspace.files()["triggers/cart_idle.yaml"]
+    versions.publish({"triggers/cart_idle.yaml": cart.replace("idle: 60m", "idle: 45m")}, "ann", "45")
+    index = tmp_path / "state" / "console" / "versions.jsonl"
+    with index.open("a", encoding="utf-8") as out:
+        out.write('{"number": 2, "config_version": "ab')  # the crash
+    assert [v.number for v in versions.history()] == [0, 1]
+    versions.publish({"triggers/cart_idle.yaml": cart.replace("idle: 60m", "idle: 50m")}, "bo", "50")
+    assert [(v.number, v.author) for v in versions.history()] == [(0, "engagement"), (1, "ann"), (2, "bo")]
+    assert "idle: 50m" in versions.files_of(2)["triggers/cart_idle.yaml"]
+
+
+def test_yaml_nested_too_deep_is_a_problem_of_its_file(workspace: Workspace) -> None:
+    deep = "[" * 50_000
+    assert fields_of(deep) == []
+    checked = workspace.check({"triggers/deep.yaml": deep})
+    assert checked.errors >= 1
+    assert checked.problems[0].file == "triggers/deep.yaml"
