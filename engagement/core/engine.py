@@ -20,6 +20,7 @@ from bisect import insort
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
+from hashlib import blake2b
 
 from engagement.config.bundle import Configuration, combined_version
 from engagement.config.loader import TriggerSet
@@ -28,7 +29,7 @@ from engagement.core import decisions as r
 from engagement.core import personalize
 from engagement.core.catalog import MessageCatalog
 from engagement.core.decisions import Decision, Message, Step, TemplateUse
-from engagement.core.keys import event_digest, idempotency_key, remember, seen_before
+from engagement.core.keys import EVENT_DIGEST_SIZE, idempotency_key, seen_before
 from engagement.core.kinds.kind import Hook, Plan, TriggerKind
 from engagement.core.kinds.registry import BY_NAME, DECIDED_ON_ARRIVAL, KINDS
 from engagement.core.policies import PolicyChain, record_failure
@@ -76,7 +77,7 @@ class Engine:
         self.earlier: dict[str, Engine] = {}  # engines of earlier configurations, for timers they armed
         self._appliers = self._hooks_by_event(lambda kind: kind.hooks, self._core_appliers())
         self._on_arrival = self._hooks_by_event(lambda kind: kind.on_arrival, {})
-        self._dedupe_window = self.settings.dedupe_window
+        self._ring_bytes = self.settings.dedupe_window * EVENT_DIGEST_SIZE
 
     @classmethod
     def of(cls, configuration: Configuration, settings: EngineSettings | None = None) -> Engine:
@@ -111,22 +112,28 @@ class Engine:
         self, state: CustomerState, event: Event, now: float | None, watermark: float, out: list[Decision], t: float
     ) -> bool:
         """`handle` without the allocations, for runners: False (and nothing done) for a repeated event_id."""
-        digest = event_digest(event.event_id)
+        digest = blake2b(event.event_id.encode(), digest_size=EVENT_DIGEST_SIZE).digest()
         ring = state.recent_ids
         if digest in ring and seen_before(ring, digest):
             return False
-        state.recent_ids = remember(ring, digest, self._dedupe_window)
-        if event.type in DECIDED_ON_ARRIVAL:
+        ring += digest
+        excess = len(ring) - self._ring_bytes
+        if excess > 0:
+            ring = ring[excess:]  # the newest `dedupe_window` digests
+        state.recent_ids = ring
+        event_type = event.type
+        if event_type in DECIDED_ON_ARRIVAL:
             clock = now if now is not None else (t if t > watermark else watermark)
-            self._on_arrival[event.type](state, event, t, clock, out)
+            self._on_arrival[event_type](state, event, t, clock, out)
             return True
-        item = (t, event.event_id, event)
+        event_id = event.event_id
+        item = (t, event_id, event)
         pending = state.pending
         if pending is None:
             state.pending = [item]
         else:
             last = pending[-1]
-            if last[0] < t or (last[0] == t and last[1] <= event.event_id):
+            if last[0] < t or (last[0] == t and last[1] <= event_id):
                 pending.append(item)
             else:
                 insort(pending, item, key=_pending_order)
@@ -143,7 +150,7 @@ class Engine:
         while True:
             timers = state.timers
             if timers:
-                timer = timers[0] if len(timers) == 1 else min(timers, key=_timer_order)
+                timer = timers[0] if len(timers) == 1 else _earliest(timers)
                 due = timer.due
             else:
                 timer, due = None, _NEVER
@@ -151,9 +158,11 @@ class Engine:
             if pending is not None:
                 t = pending[0][0]
                 if t <= upto and t <= due:
-                    event = pending.pop(0)[2]
-                    if not pending:
+                    if len(pending) == 1:
+                        event = pending[0][2]
                         state.pending = None
+                    else:
+                        event = pending.pop(0)[2]
                     cursor = state.cursor
                     if t > cursor:
                         state.cursor = cursor = t
@@ -372,6 +381,18 @@ def _pending_order(item: tuple[float, str, Event]) -> tuple[float, str]:
 
 def _timer_order(timer: Timer) -> tuple[float, str, str]:
     return (timer.due, timer.trigger_id, timer.subject)
+
+
+def _earliest(timers: list[Timer]) -> Timer:
+    """The timer that falls due first (ties by trigger and subject): `min` by `_timer_order`,
+    comparing due times alone while they differ, as they nearly always do."""
+    best = timers[0]
+    best_due = best.due
+    for timer in timers[1:]:
+        due = timer.due
+        if due < best_due or (due == best_due and _timer_order(timer) < _timer_order(best)):
+            best, best_due = timer, due
+    return best
 
 
 def _together(appliers: Sequence[_Applier]) -> _Applier:

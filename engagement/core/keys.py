@@ -22,10 +22,6 @@ def in_holdout(trigger_id: str, customer_id: str, percent: float) -> bool:
     return bucket < percent * 100
 
 
-def event_digest(event_id: str) -> bytes:
-    return blake2b(event_id.encode(), digest_size=EVENT_DIGEST_SIZE).digest()
-
-
 def seen_before(ring: bytes, digest: bytes) -> bool:
     """Whether `digest` is one of the aligned entries of `ring`."""
     start = ring.find(digest)
@@ -34,10 +30,3 @@ def seen_before(ring: bytes, digest: bytes) -> bool:
             return True
         start = ring.find(digest, start + 1)
     return False
-
-
-def remember(ring: bytes, digest: bytes, capacity: int) -> bytes:
-    """`ring` with `digest` appended, keeping the newest `capacity` entries."""
-    ring += digest
-    excess = len(ring) - capacity * EVENT_DIGEST_SIZE
-    return ring[excess:] if excess > 0 else ring

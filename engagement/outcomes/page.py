@@ -8,16 +8,12 @@ import html
 import io
 import re
 from datetime import UTC, datetime
-from typing import Any
-
-import matplotlib
-
-matplotlib.use("Agg")  # no display: figures are only written to SVG
-
-from matplotlib import pyplot as plt
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING, Any, cast
 
 from engagement.outcomes.table import Row
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 FUNNEL = (("sent", "sent"), ("delivered", "delivered"), ("read", "read"), ("replied", "replied"),
           ("conversions", "converted"))  # fmt: skip
@@ -33,6 +29,21 @@ tr.version td { color: #555; font-size: .9em; } tr.version td:first-child { padd
 figure { margin: 1rem 0; } figure svg { max-width: 100%; height: auto; }
 p.note { color: #555; }
 """
+
+
+def _pyplot() -> Any:
+    """matplotlib's pyplot on its file-only backend, imported when a page or plot is first drawn (it
+    takes longer to import than every other module of a command that draws nothing)."""
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")  # no display: figures are only written to SVG
+    from matplotlib import pyplot  # noqa: PLC0415
+
+    return pyplot
+
+
+def _subplots(**options: Any) -> tuple[Figure, Any]:
+    return cast("tuple[Figure, Any]", _pyplot().subplots(**options))
 
 
 def render(rows: list[Row], title: str = "engagement report", generated: float | None = None) -> str:
@@ -111,7 +122,7 @@ def svg_of(figure: Figure) -> str:
     """The figure as an `<svg>` element to put inside HTML (no prolog, no metadata)."""
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
-    plt.close(figure)
+    _pyplot().close(figure)
     svg = buffer.getvalue()
     svg = svg[svg.index("<svg") :]  # the XML prolog and doctype do not belong inside HTML
     return re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.DOTALL)
@@ -119,7 +130,7 @@ def svg_of(figure: Figure) -> str:
 
 def sends_before_after_svg(days: list[dict[str, Any]]) -> str:
     """Sends per day under the live configuration and under an edit (the console's backtest)."""
-    figure, axes = plt.subplots(figsize=(8, 2.8))
+    figure, axes = _subplots(figsize=(8, 2.8))
     positions = range(len(days))
     axes.bar([p - 0.2 for p in positions], [d["before"] for d in days], width=0.4, label="live", color="#8a8f98")
     axes.bar([p + 0.2 for p in positions], [d["after"] for d in days], width=0.4, label="edit", color="#3b6ea8")
@@ -144,7 +155,7 @@ def _per_day(rows: list[Row]) -> Figure:
             sent[day["day"]] = sent.get(day["day"], 0) + day["sent"]
             converted[day["day"]] = converted.get(day["day"], 0) + day["conversions"]
     days = sorted(set(sent) | set(converted))
-    figure, axes = plt.subplots(figsize=(9, 3.2))
+    figure, axes = _subplots(figsize=(9, 3.2))
     positions = range(len(days))
     axes.bar([p - 0.2 for p in positions], [sent.get(d, 0) for d in days], width=0.4, label="sends", color="#3b6ea8")
     axes.bar([p + 0.2 for p in positions], [converted.get(d, 0) for d in days], width=0.4, label="conversions",
@@ -157,7 +168,7 @@ def _per_day(rows: list[Row]) -> Figure:
 
 
 def _funnel(rows: list[Row]) -> Figure:
-    figure, axes = plt.subplots(figsize=(9, 0.6 + 0.55 * len(rows) * len(FUNNEL) / 2))
+    figure, axes = _subplots(figsize=(9, 0.6 + 0.55 * len(rows) * len(FUNNEL) / 2))
     height = 0.8 / len(FUNNEL)
     colours = ("#3b6ea8", "#5b9bd5", "#8fbbe4", "#9ccc65", "#e07b39")
     for step, ((field, label), colour) in enumerate(zip(FUNNEL, colours, strict=True)):
@@ -174,7 +185,7 @@ def _funnel(rows: list[Row]) -> Figure:
 
 def _uplift(rows: list[Row]) -> Figure:
     measured = [row for row in rows if row.get("uplift")]
-    figure, axes = plt.subplots(figsize=(9, 0.8 + 0.5 * max(1, len(measured))))
+    figure, axes = _subplots(figsize=(9, 0.8 + 0.5 * max(1, len(measured))))
     if not measured:
         axes.text(0.5, 0.5, "no trigger has both sends and a holdout group", ha="center", va="center")
         axes.set_axis_off()

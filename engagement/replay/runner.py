@@ -77,14 +77,19 @@ class Replayer:
         """`t` is `event.occurred_at` as epoch seconds, when the caller has it already."""
         if t is None:
             t = event.occurred_at.timestamp()
-        self.arrivals += 1
-        if t > self.max_seen and event.type in DECIDED_ON_ARRIVAL:
-            # decided at once: whatever the watermark passes first (a timer of this customer due
-            # before the login) is decided first, as the live runtimes' clock would have
-            self.raise_to(t)
-        self.take(event, t, self.arrivals)
+        self.arrivals = arrival = self.arrivals + 1
         if t > self.max_seen:
-            self.raise_to(t)
+            if event.type in DECIDED_ON_ARRIVAL:
+                # decided at once: whatever the watermark passes first (a timer of this customer due
+                # before the login) is decided first, as the live runtimes' clock would have
+                self.raise_to(t)
+                self.take(event, t, arrival)
+                return
+            self.take(event, t, arrival)
+            self.max_seen = t
+            self.advance_to(t - self.lateness)
+        else:
+            self.take(event, t, arrival)
 
     def raise_to(self, max_seen: float) -> None:
         """The largest event time seen is now `max_seen`: decide what the watermark passes."""
@@ -94,7 +99,8 @@ class Replayer:
     def take(self, event: Event, t: float, arrival: int) -> None:
         """Admit one event at the current watermark (which it does not move)."""
         watermark = self.max_seen - self.lateness
-        if t < watermark:
+        late = t <= watermark
+        if late and t < watermark:
             self.counts.late += 1
         cid = event.customer_id
         state = self.states.get(cid)
@@ -110,26 +116,26 @@ class Replayer:
                 queue.append((t, arrival, cid))
             else:
                 heapq.heappush(self._out_of_order, (t, arrival, cid))
-        if out or t <= watermark or event.type in DECIDED_ON_ARRIVAL:
+        if out or late or event.type in DECIDED_ON_ARRIVAL:
             due = state.next_timer()
             self._after(cid, out, t, ON_ARRIVAL, arrival, _NEVER if due is None else due)
 
     def advance_to(self, upto: float) -> None:
         in_order, out_of_order, timers = self._in_order, self._out_of_order, self._timers
         timer_at, states = self._timer_at, self.states
-        run_until, after = self.engine.run_until, self._after
-        heappop = heapq.heappop
+        run_until = self.engine.run_until
+        heappop, heappush = heapq.heappop, heapq.heappush
+        next_queued = self._next_queued
         while True:
-            head = in_order[0] if in_order and in_order[0][0] <= upto else None
-            if out_of_order and out_of_order[0][0] <= upto and (head is None or out_of_order[0] < head):
-                head = out_of_order[0]
-            if head is not None and (not timers or head[0] <= timers[0][0]):
+            # the earliest wake-up: a queued event, or a timer
+            head = next_queued()
+            if head is not None and head[0] <= upto and (not timers or head[0] <= timers[0][0]):
                 if in_order and head is in_order[0]:
                     in_order.popleft()
                 else:
                     heappop(out_of_order)
-                when, cid = head[0], head[2]
-                kind, tie = QUEUED_EVENT, head[1]
+                when, tie, cid = head
+                kind = QUEUED_EVENT
                 state = states[cid]
                 pending = state.pending
                 if pending is None or pending[0][0] > upto:
@@ -145,7 +151,21 @@ class Replayer:
                 return
             out: list[Decision] = []
             due = run_until(state, upto, None, out)
-            after(cid, out, when, kind, tie, due)
+            if out:
+                self._hand_out(out, when, kind, tie)
+            if due != _NEVER:  # queue the customer's earliest timer, unless an earlier entry stands
+                current = timer_at.get(cid)
+                if current is None or due < current:
+                    timer_at[cid] = due
+                    heappush(timers, (due, cid))
+
+    def _next_queued(self) -> tuple[float, int, str] | None:
+        """The earliest queued event: the plain queue's head or the heap's."""
+        in_order, out_of_order = self._in_order, self._out_of_order
+        if in_order:
+            head = in_order[0]
+            return out_of_order[0] if out_of_order and out_of_order[0] < head else head
+        return out_of_order[0] if out_of_order else None
 
     def finish(self, until: float | None = None) -> None:
         """Stop the clock at the last event (or `until`): everything due by then is decided."""
@@ -157,14 +177,17 @@ class Replayer:
     def _after(self, cid: str, decisions: list[Decision], when: float, kind: int, tie: int | str, due: float) -> None:
         """Hand out the decisions of one wake-up, and queue the customer's earliest timer (`due`)."""
         if decisions:
-            self.position = (when, kind, tie)
-            outcomes, sink = self.counts.outcomes, self.sink
-            for decision in decisions:
-                outcomes[(decision.trigger, decision.outcome, decision.reason or "-")] += 1
-                sink(decision)
+            self._hand_out(decisions, when, kind, tie)
         if due == _NEVER:
             return
         current = self._timer_at.get(cid)
         if current is None or due < current:
             self._timer_at[cid] = due
             heapq.heappush(self._timers, (due, cid))
+
+    def _hand_out(self, decisions: list[Decision], when: float, kind: int, tie: int | str) -> None:
+        self.position = (when, kind, tie)
+        outcomes, sink = self.counts.outcomes, self.sink
+        for decision in decisions:
+            outcomes[(decision.trigger, decision.outcome, decision.reason or "-")] += 1
+            sink(decision)

@@ -3,6 +3,7 @@ a timer that turns due wake-ups into ticks, and the HTTP API (ingest produces to
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -48,8 +49,10 @@ log = logging.getLogger("engagement.worker")
 
 TICK_INTERVAL_SECONDS = 0.25
 HTTP_INGESTED = "engagement_http_ingested_total"  # produced to the topics; the agent counts them again
-BATCH_MAX = 1000
+BATCH_MAX = 2000
 BATCH_WITHIN_SECONDS = 0.1  # collecting a batch; trades up to this much latency for fewer table writes
+PRODUCER_LINGER_SECONDS = 0.005
+PRODUCER_BATCH_BYTES = 512 * 1024
 
 
 def create_app(
@@ -73,7 +76,7 @@ def create_app(
 
     states = PartitionedTable(table)
     send_log = provider if isinstance(provider, FileProvider) else None
-    service = WorkerService(engine, states, producer_for(out_topics), outbox, metrics, names, send_log=send_log)
+    service = WorkerService(engine, states, producer_for(app), outbox, metrics, names, send_log=send_log)
     progress = InputProgress(names.inputs)
     rebuild_wanted = [True]
 
@@ -162,7 +165,7 @@ def add_http_task(
         statuses = out_topics[names.statuses]
 
         async def publish_status(key: str, line: bytes) -> None:
-            await statuses.send(key=key.encode(), value=line)
+            await delivered(statuses, key=key.encode(), value=line)
 
         port = RedisWebhookPort(outbox, producing, reports.report, publish_status)
         await serve_http(settings, producing, port, supervisor, host, keys, service)
@@ -210,10 +213,16 @@ async def send_due_ticks(
             await ticks.send(key=cid.encode(), value=body, partition=partition)
 
 
-def producer_for(topics: dict[str, Any]) -> Produce:
+async def delivered(topic: Any, **message: Any) -> object:
+    """Send one message and wait until the broker has it (faust's `send` only queues it)."""
+    return await (await topic.send(**message))
+
+
+def producer_for(app: faust.App) -> Produce:
     async def produce(topic: str, key: bytes, value: bytes, partition: int | None) -> Awaitable[object]:
-        """Queue a message with the producer; the answer is awaited for its delivery."""
-        delivered: Awaitable[object] = await topics[topic].send(key=key or None, value=value, partition=partition)
+        """Queue a message with the app's producer (faust's own, without a topic's per-message
+        bookkeeping: a batch's decisions are many); the answer is awaited for its delivery."""
+        delivered: Awaitable[object] = await app.producer.send(topic, key or None, value, partition, None, None)
         return delivered
 
     return produce
@@ -243,18 +252,24 @@ class TopicIngest:
         """A profile update whose phone number another customer owns is refused here already
         (the agent checks again, for what backends produce to the topics themselves)."""
         refused = refused_phones(events, await self.outbox.claim_phones(phone_claims(events)))
+        deliveries = []
         for n, event in enumerate(events):
             if n in refused:
                 continue
             value = event.model_dump_json(exclude_none=True, by_alias=True).encode()
-            await self.topics[self.names.for_event(event.type)].send(key=event.customer_id.encode(), value=value)
+            topic = self.topics[self.names.for_event(event.type)]
+            deliveries.append(await topic.send(key=event.customer_id.encode(), value=value))
+        await asyncio.gather(*deliveries)  # on the broker before the request is answered
         if refused:
             self.metrics.inc("engagement_phone_claims_refused_total", len(refused))
         return Taken(0, sorted(refused.items()))
 
     async def forget(self, customer_id: str) -> dict[str, int]:
-        await self.topics[self.names.ticks].send(
-            key=customer_id.encode(), value=forget_message(customer_id), partition=self.partition_of(customer_id)
+        await delivered(
+            self.topics[self.names.ticks],
+            key=customer_id.encode(),
+            value=forget_message(customer_id),
+            partition=self.partition_of(customer_id),
         )
         return {"queued": 1}
 
@@ -276,9 +291,12 @@ def decode_batch(
             tick_events.append(event)
             continue
         item = decode_event(event.value)
+        t = float("-inf")
         if not isinstance(item, Rejection):
-            item = future_rejection(item, now, max_future) or item
-        t = float("-inf") if isinstance(item, Rejection) else item.occurred_at.timestamp()
+            t = item.occurred_at.timestamp()
+            refused = future_rejection(item, now, max_future, t)
+            if refused is not None:
+                item, t = refused, float("-inf")
         inputs.append((t, n, event, item))
     inputs.sort(key=lambda entry: (entry[0], entry[1]))
     return inputs, tick_events
@@ -310,16 +328,17 @@ def apply_batch(
 ) -> None:
     """Apply a decoded batch to the service (which writes nothing until `flush`). Input events go
     in event-time order: a batch mixes topics, and Kafka orders none across them (a login decided
-    on arrival must see the profile update produced before it). Ticks go last."""
+    on arrival must see the profile update produced before it). Ticks go last, and then the timers
+    now due on the batch's partitions."""
     lagging: dict[int, frozenset[str]] = {}
-    for _, _, event, item in inputs:
+    for t, _, event, item in inputs:
         states.processing(event)
         message = event.message
         partition = message.partition
         behind = lagging.get(partition)
         if behind is None:
             behind = lagging[partition] = progress.lagging(consumer, partition)
-        service.on_event(message.topic, partition, message.offset, event.value, time.time(), behind, item)
+        service.on_event(message.topic, partition, message.offset, event.value, time.time(), behind, item, t)
     for event in tick_events:
         states.processing(event)
         tick = json.loads(event.value)
@@ -327,6 +346,13 @@ def apply_batch(
             service.on_forget(event.message.partition, tick["customer_id"])
         else:
             service.on_tick(event.message.partition, tick["customer_id"], float(tick["upto"]), time.time())
+    now = time.time()
+    for partition, behind in lagging.items():
+        # Timers the batch's events let fall due, decided here, with the batch: a tick through the
+        # ticks topic is for a partition that has no events to carry its clock.
+        states.use_partition(partition)
+        for cid, upto in service.due_ticks(partition, now, behind):
+            service.on_tick(partition, cid, upto, now)
 
 
 async def serve_http(
@@ -373,7 +399,7 @@ def security_reports(settings: Settings, supervisor: Supervisor, topic: Any) -> 
     """A "not me" report goes to the security topic, and to the webhook URL when one is set."""
 
     async def publish(report: SecurityReport) -> None:
-        await topic.send(key=report.customer_id.encode(), value=report.to_json())
+        await delivered(topic, key=report.customer_id.encode(), value=report.to_json())
 
     return SecurityReports(settings.security_webhook_url, supervisor.metrics, publish, supervisor)
 
@@ -414,6 +440,10 @@ def faust_app(settings: Settings, partitions: int) -> faust.App:
         broker_max_poll_records=2000,
         stream_buffer_maxsize=16_384,
         broker_commit_interval=1.0,
+        # a batch's state writes (changelog) and decisions go out in a few large produce requests
+        # rather than one per message: a request is a socket write and a broker round trip
+        producer_linger=PRODUCER_LINGER_SECONDS,
+        producer_max_batch_size=PRODUCER_BATCH_BYTES,
         table_standby_replicas=0,
         broker_session_timeout=settings.kafka_session_timeout.total_seconds(),
         broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout.total_seconds() / 4),
