@@ -49,10 +49,8 @@ log = logging.getLogger("engagement.worker")
 
 TICK_INTERVAL_SECONDS = 0.25
 HTTP_INGESTED = "engagement_http_ingested_total"  # produced to the topics; the agent counts them again
-BATCH_MAX = 2000
+BATCH_MAX = 1000
 BATCH_WITHIN_SECONDS = 0.1  # collecting a batch; trades up to this much latency for fewer table writes
-PRODUCER_LINGER_SECONDS = 0.005
-PRODUCER_BATCH_BYTES = 512 * 1024
 
 
 def create_app(
@@ -76,7 +74,7 @@ def create_app(
 
     states = PartitionedTable(table)
     send_log = provider if isinstance(provider, FileProvider) else None
-    service = WorkerService(engine, states, producer_for(app), outbox, metrics, names, send_log=send_log)
+    service = WorkerService(engine, states, producer_for(out_topics), outbox, metrics, names, send_log=send_log)
     progress = InputProgress(names.inputs)
     rebuild_wanted = [True]
 
@@ -218,11 +216,10 @@ async def delivered(topic: Any, **message: Any) -> object:
     return await (await topic.send(**message))
 
 
-def producer_for(app: faust.App) -> Produce:
+def producer_for(topics: dict[str, Any]) -> Produce:
     async def produce(topic: str, key: bytes, value: bytes, partition: int | None) -> Awaitable[object]:
-        """Queue a message with the app's producer (faust's own, without a topic's per-message
-        bookkeeping: a batch's decisions are many); the answer is awaited for its delivery."""
-        delivered: Awaitable[object] = await app.producer.send(topic, key or None, value, partition, None, None)
+        """Queue a message with the producer; the answer is awaited for its delivery."""
+        delivered: Awaitable[object] = await topics[topic].send(key=key or None, value=value, partition=partition)
         return delivered
 
     return produce
@@ -291,12 +288,9 @@ def decode_batch(
             tick_events.append(event)
             continue
         item = decode_event(event.value)
-        t = float("-inf")
         if not isinstance(item, Rejection):
-            t = item.occurred_at.timestamp()
-            refused = future_rejection(item, now, max_future, t)
-            if refused is not None:
-                item, t = refused, float("-inf")
+            item = future_rejection(item, now, max_future) or item
+        t = float("-inf") if isinstance(item, Rejection) else item.occurred_at.timestamp()
         inputs.append((t, n, event, item))
     inputs.sort(key=lambda entry: (entry[0], entry[1]))
     return inputs, tick_events
@@ -328,17 +322,16 @@ def apply_batch(
 ) -> None:
     """Apply a decoded batch to the service (which writes nothing until `flush`). Input events go
     in event-time order: a batch mixes topics, and Kafka orders none across them (a login decided
-    on arrival must see the profile update produced before it). Ticks go last, and then the timers
-    now due on the batch's partitions."""
+    on arrival must see the profile update produced before it). Ticks go last."""
     lagging: dict[int, frozenset[str]] = {}
-    for t, _, event, item in inputs:
+    for _, _, event, item in inputs:
         states.processing(event)
         message = event.message
         partition = message.partition
         behind = lagging.get(partition)
         if behind is None:
             behind = lagging[partition] = progress.lagging(consumer, partition)
-        service.on_event(message.topic, partition, message.offset, event.value, time.time(), behind, item, t)
+        service.on_event(message.topic, partition, message.offset, event.value, time.time(), behind, item)
     for event in tick_events:
         states.processing(event)
         tick = json.loads(event.value)
@@ -346,13 +339,6 @@ def apply_batch(
             service.on_forget(event.message.partition, tick["customer_id"])
         else:
             service.on_tick(event.message.partition, tick["customer_id"], float(tick["upto"]), time.time())
-    now = time.time()
-    for partition, behind in lagging.items():
-        # Timers the batch's events let fall due, decided here, with the batch: a tick through the
-        # ticks topic is for a partition that has no events to carry its clock.
-        states.use_partition(partition)
-        for cid, upto in service.due_ticks(partition, now, behind):
-            service.on_tick(partition, cid, upto, now)
 
 
 async def serve_http(
@@ -440,10 +426,6 @@ def faust_app(settings: Settings, partitions: int) -> faust.App:
         broker_max_poll_records=2000,
         stream_buffer_maxsize=16_384,
         broker_commit_interval=1.0,
-        # a batch's state writes (changelog) and decisions go out in a few large produce requests
-        # rather than one per message: a request is a socket write and a broker round trip
-        producer_linger=PRODUCER_LINGER_SECONDS,
-        producer_max_batch_size=PRODUCER_BATCH_BYTES,
         table_standby_replicas=0,
         broker_session_timeout=settings.kafka_session_timeout.total_seconds(),
         broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout.total_seconds() / 4),

@@ -16,7 +16,6 @@ import heapq
 import json
 import logging
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -43,7 +42,7 @@ Produce = Callable[[str, bytes, bytes, int | None], Awaitable[Awaitable[object]]
 
 class StateTable(Protocol):
     def get(self, key: str) -> bytes | None: ...
-    async def write_all(self, rows: list[tuple[int, str, bytes]]) -> None: ...
+    def write(self, partition: int, key: str, value: bytes) -> None: ...
     def delete(self, partition: int, key: str) -> None: ...
     def items(self) -> list[tuple[str, bytes]]: ...
 
@@ -77,7 +76,6 @@ class WorkerService:
         self._decisions: list[Decision] = []
         self._letters: list[bytes] = []
         self._forgets: list[tuple[int, str]] = []  # (partition, customer) to erase at the end of the batch
-        self._results: Counter[str] = Counter()  # this batch's events by result, counted when it is flushed
 
     def clock_for(self, partition: int) -> PartitionClock:
         clock = self.partitions.get(partition)
@@ -100,12 +98,11 @@ class WorkerService:
         now: float,
         lagging: frozenset[str],
         item: Event | Rejection,
-        t: float | None = None,
     ) -> None:
-        """One input message (`value`) and what it decoded to (`item`, at `t` epoch seconds when the
-        caller has it); `lagging`: the partition's input topics that still have unread messages."""
+        """One input message (`value`) and what it decoded to (`item`); `lagging`: the partition's
+        input topics that still have unread messages."""
         if isinstance(item, Rejection):
-            self._results["rejected"] += 1
+            self.metrics.inc("engagement_events_total", result="rejected")
             record = {
                 "topic": topic,
                 "partition": partition,
@@ -117,17 +114,16 @@ class WorkerService:
             self._letters.append(json.dumps(record, ensure_ascii=False).encode())
             return
         clock = self.clock_for(partition)
-        if t is None:
-            t = item.occurred_at.timestamp()
+        t = item.occurred_at.timestamp()
         current = clock.watermark.value(now, lagging, wall_clock=False)
         if t < current:
-            self._results["late"] += 1
+            self.metrics.inc("engagement_events_total", result="late")
         cid = item.customer_id
         state = self._load(cid) or CustomerState(cid)
         if not self.engine.admit(state, item, now, current, self._decisions, t):
-            self._results["duplicate"] += 1
+            self.metrics.inc("engagement_events_total", result="duplicate")
             return
-        self._results["accepted"] += 1
+        self.metrics.inc("engagement_events_total", result="accepted")
         clock.watermark.observe(topic, t)
         upto = clock.watermark.value(now, lagging, wall_clock=False)
         self.engine.run_until(state, upto, now, self._decisions)
@@ -149,7 +145,6 @@ class WorkerService:
     def drop_batch(self) -> None:
         """Drop a failed batch and every cached state (some may hold its unwritten changes)."""
         self._changed, self._decisions, self._letters, self._forgets = {}, [], [], []
-        self._results.clear()
         self._cache.clear()
 
     async def flush(self) -> None:
@@ -159,7 +154,6 @@ class WorkerService:
         batch decides again whatever a crash cut short (and the send claims keep a send single)."""
         changed, decisions, letters, forgets = self._changed, self._decisions, self._letters, self._forgets
         self._changed, self._decisions, self._letters, self._forgets = {}, [], [], []
-        results, self._results = self._results, Counter()
         deliveries = [await self.produce(self.names.dead_letter, b"", letter, None) for letter in letters]
         count_decisions(self.metrics, decisions, time.time())
         for decision in decisions:
@@ -171,16 +165,14 @@ class WorkerService:
         # and its offsets committed: a broker that restarts meanwhile loses none of them.
         await asyncio.gather(*deliveries)
         cache = self._cache
-        await self.table.write_all([(partition, cid, dump_state(state)) for cid, (partition, state) in changed.items()])
         for cid, (partition, state) in changed.items():
+            self.table.write(partition, cid, dump_state(state))
             wake = state.wake_at()
             if wake is not None:
                 heapq.heappush(self.clock_for(partition).wakeups, (wake, cid))
             cache[cid] = state
         while len(cache) > self.cache_size:
             del cache[next(iter(cache))]
-        for result, count in results.items():
-            self.metrics.inc("engagement_events_total", count, result=result)
         for partition, cid in forgets:
             await self._erase(partition, cid, changed)
 
@@ -208,19 +200,10 @@ class WorkerService:
         upto = clock.watermark.value(now, lagging)
         due: list[tuple[str, float]] = []
         wakeups = clock.wakeups
-        cache = self._cache
         while wakeups and wakeups[0][0] <= upto:
             wake, cid = heapq.heappop(wakeups)
             if clock.ticked.get(cid) is not None:
                 continue
-            state = cache.get(cid)
-            if state is not None:  # known as stored: no tick for a timer that moved on or went
-                current = state.wake_at()
-                if current is None:
-                    continue
-                if current > upto:
-                    heapq.heappush(wakeups, (current, cid))
-                    continue
             clock.ticked[cid] = wake
             due.append((cid, upto))
         return due
