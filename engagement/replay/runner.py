@@ -124,7 +124,7 @@ class Replayer:
         in_order, out_of_order, timers = self._in_order, self._out_of_order, self._timers
         timer_at, states = self._timer_at, self.states
         run_until = self.engine.run_until
-        heappop, heappush = heapq.heappop, heapq.heappush
+        heappop = heapq.heappop
         next_queued = self._next_queued
         while True:
             # the earliest wake-up: a queued event, or a timer
@@ -153,11 +153,8 @@ class Replayer:
             due = run_until(state, upto, None, out)
             if out:
                 self._hand_out(out, when, kind, tie)
-            if due != _NEVER:  # queue the customer's earliest timer, unless an earlier entry stands
-                current = timer_at.get(cid)
-                if current is None or due < current:
-                    timer_at[cid] = due
-                    heappush(timers, (due, cid))
+            if due != _NEVER:
+                self._queue_timer(cid, due)
 
     def _next_queued(self) -> tuple[float, int, str] | None:
         """The earliest queued event: the plain queue's head or the heap's."""
@@ -178,8 +175,11 @@ class Replayer:
         """Hand out the decisions of one wake-up, and queue the customer's earliest timer (`due`)."""
         if decisions:
             self._hand_out(decisions, when, kind, tie)
-        if due == _NEVER:
-            return
+        if due != _NEVER:
+            self._queue_timer(cid, due)
+
+    def _queue_timer(self, cid: str, due: float) -> None:
+        """Queue the customer's earliest timer, unless an entry as early stands already."""
         current = self._timer_at.get(cid)
         if current is None or due < current:
             self._timer_at[cid] = due
