@@ -81,9 +81,10 @@ def parse_body(content_type: str, body: bytes, now: float, max_future: float) ->
     return batch
 
 
-def future_rejection(event: Event, now: float, max_future: float) -> Rejection | None:
-    """Live ingest bounds event time: an event from the future would move the watermark for good."""
-    if event.occurred_at.timestamp() > now + max_future:
+def future_rejection(event: Event, now: float, max_future: float, t: float | None = None) -> Rejection | None:
+    """Live ingest bounds event time: an event from the future would move the watermark for good.
+    `t`: the event's time in epoch seconds, when the caller has it already."""
+    if (event.occurred_at.timestamp() if t is None else t) > now + max_future:
         return Rejection("occurred_at", f"in the future (more than {max_future:.0f} s ahead of the server's clock)")
     return None
 

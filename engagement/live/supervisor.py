@@ -85,6 +85,27 @@ class Supervisor:
             return
         record.failures = 0  # a round that went through ends the row
 
+    async def until_done(self, name: str, body: Callable[[], Awaitable[None]], undo: Callable[[], None]) -> None:
+        """A piece of work that must not be skipped (a batch of the worker's agent, whose messages
+        are acknowledged when this returns): after a failure, `undo` and try `body` again, with
+        backoff, until it goes through. Failures are logged, counted and reported to health as a
+        task's are; a cancellation undoes and propagates."""
+        record = self._records.setdefault(name, _Record())
+        while True:
+            record.started = self.clock()
+            try:
+                await body()
+            except asyncio.CancelledError:
+                undo()
+                raise
+            except Exception as exc:
+                undo()
+                self._failed(name, record, exc, again="trying it again")
+                await asyncio.sleep(min(self.backoff * 2 ** (record.failures - 1), self.backoff_max))
+                continue
+            record.failures = 0
+            return
+
     def health(self) -> str | None:
         """None while every task is healthy, else why not."""
         now = self.clock()
@@ -108,10 +129,10 @@ class Supervisor:
                 task.result()
         self._tasks.clear()
 
-    def _failed(self, name: str, record: _Record, exc: Exception) -> None:
+    def _failed(self, name: str, record: _Record, exc: Exception, again: str = "starting it again") -> None:
         if record.failures and self.clock() - record.started >= self.healthy_after:
             record.failures = 0  # it ran long enough since the last failure: a new row starts
         record.failures += 1
         record.last_error = f"{type(exc).__name__}: {exc}"[:300]
         self.metrics.inc(FAILURES, task=name)
-        log.error("task %s failed (%d in a row); starting it again", name, record.failures, exc_info=exc)
+        log.error("task %s failed (%d in a row); %s", name, record.failures, again, exc_info=exc)

@@ -51,6 +51,8 @@ TICK_INTERVAL_SECONDS = 0.25
 HTTP_INGESTED = "engagement_http_ingested_total"  # produced to the topics; the agent counts them again
 BATCH_MAX = 1000
 BATCH_WITHIN_SECONDS = 0.1  # collecting a batch; trades up to this much latency for fewer table writes
+PRODUCER_LINGER_SECONDS = 0.005
+PRODUCER_BATCH_BYTES = 512 * 1024
 
 
 def create_app(
@@ -74,29 +76,33 @@ def create_app(
 
     states = PartitionedTable(table)
     send_log = provider if isinstance(provider, FileProvider) else None
-    service = WorkerService(engine, states, producer_for(out_topics), outbox, metrics, names, send_log=send_log)
+    service = WorkerService(engine, states, producer_for(app), outbox, metrics, names, send_log=send_log)
     progress = InputProgress(names.inputs)
     rebuild_wanted = [True]
 
     max_future = settings.max_future_skew.total_seconds()
 
+    supervisor = Supervisor(metrics)
+
     @app.agent(inputs, concurrency=1)
     async def process(stream: Any) -> None:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_SECONDS):
-            try:
+
+            async def handle(batch: list[Any] = batch) -> None:
                 inputs, ticks = decode_batch(batch, progress, names.ticks, time.time(), max_future)
                 await refuse_taken_phones(inputs, outbox, metrics)
                 apply_batch(inputs, ticks, service, states, progress, app.consumer)
                 await service.flush()
+
+            try:
+                await supervisor.until_done("batch", handle, service.drop_batch)
             except BaseException:
-                service.drop_batch()
+                keep_unacknowledged(batch)
                 raise
 
     @app.on_rebalance_complete.connect
     async def _rebalanced(*_: Any, **__: Any) -> None:
         rebuild_wanted[0] = True
-
-    supervisor = Supervisor(metrics)
 
     @app.timer(TICK_INTERVAL_SECONDS)
     async def tick() -> None:
@@ -112,7 +118,7 @@ def create_app(
             progress.rebalanced(await committed_offsets(settings.kafka_brokers, settings.app_id, names.inputs))
             log.info("partitions %s: %d with timers", sorted(assigned), service.rebuild(partition_of, assigned))
         await reread_stalled(app.consumer, progress, metrics)
-        await send_due_ticks(service, progress, app.consumer, assigned, out_topics[names.ticks])
+        await send_due_ticks(service, progress, app.consumer, assigned, names.ticks)
         metrics.set("engagement_pending_timers", sum(len(c.wakeups) for c in service.partitions.values()))
 
     producing = TopicIngest(out_topics, names, outbox, metrics, partition_of)
@@ -169,6 +175,14 @@ def add_http_task(
         await serve_http(settings, producing, port, supervisor, host, keys, service)
 
 
+def keep_unacknowledged(batch: list[Any]) -> None:
+    """A batch left unfinished (the worker stops in the middle of it) must not be acknowledged:
+    faust's `take_events` acknowledges a batch however its body ends, so each message gets one
+    more reference, and the acknowledgement leaves it uncommitted for the next owner to read."""
+    for event in batch:
+        event.message.incref()
+
+
 async def reread_stalled(consumer: Any, progress: InputProgress, metrics: Metrics) -> None:
     """Input partitions whose unread messages never arrive are read again (see `InputProgress.stalled`)."""
     for tp, offset in progress.stalled(consumer, time.monotonic()):
@@ -198,7 +212,7 @@ def add_upkeep_tasks(
 
 
 async def send_due_ticks(
-    service: WorkerService, progress: InputProgress, consumer: Any, assigned: set[int], ticks: Any
+    service: WorkerService, progress: InputProgress, consumer: Any, assigned: set[int], ticks: str
 ) -> None:
     """Ask, through the ticks topic, for the timers the watermark has passed on each partition."""
     now = time.time()
@@ -206,9 +220,17 @@ async def send_due_ticks(
         behind = progress.lagging(consumer, partition)
         if behind:
             progress.report_held(consumer, partition, behind, service.next_wakeup(partition), now)
-        for cid, upto in service.due_ticks(partition, now, behind):
-            body = json.dumps({"customer_id": cid, "upto": upto}).encode()
-            await ticks.send(key=cid.encode(), value=body, partition=partition)
+        due = service.due_ticks(partition, now, behind)
+        deliveries: list[Awaitable[object]] = []
+        try:
+            for cid, upto in due:
+                body = json.dumps({"customer_id": cid, "upto": upto}).encode()
+                deliveries.append(await service.produce(ticks, cid.encode(), body, partition))
+        finally:
+            # a tick the broker did not take leaves its wake-up due, for the next round
+            sent = await asyncio.gather(*deliveries, return_exceptions=True)
+            failed = [cid for (cid, _), result in zip(due, sent, strict=False) if isinstance(result, BaseException)]
+            service.due_again(partition, failed + [cid for cid, _ in due[len(sent) :]])
 
 
 async def delivered(topic: Any, **message: Any) -> object:
@@ -216,10 +238,11 @@ async def delivered(topic: Any, **message: Any) -> object:
     return await (await topic.send(**message))
 
 
-def producer_for(topics: dict[str, Any]) -> Produce:
+def producer_for(app: faust.App) -> Produce:
     async def produce(topic: str, key: bytes, value: bytes, partition: int | None) -> Awaitable[object]:
-        """Queue a message with the producer; the answer is awaited for its delivery."""
-        delivered: Awaitable[object] = await topics[topic].send(key=key or None, value=value, partition=partition)
+        """Queue a message with the app's producer (faust's own, without a topic's per-message
+        bookkeeping: a batch's decisions are many); the answer is awaited for its delivery."""
+        delivered: Awaitable[object] = await app.producer.send(topic, key or None, value, partition, None, None)
         return delivered
 
     return produce
@@ -288,9 +311,12 @@ def decode_batch(
             tick_events.append(event)
             continue
         item = decode_event(event.value)
+        t = float("-inf")
         if not isinstance(item, Rejection):
-            item = future_rejection(item, now, max_future) or item
-        t = float("-inf") if isinstance(item, Rejection) else item.occurred_at.timestamp()
+            t = item.occurred_at.timestamp()
+            refused = future_rejection(item, now, max_future, t)
+            if refused is not None:
+                item, t = refused, float("-inf")
         inputs.append((t, n, event, item))
     inputs.sort(key=lambda entry: (entry[0], entry[1]))
     return inputs, tick_events
@@ -322,16 +348,18 @@ def apply_batch(
 ) -> None:
     """Apply a decoded batch to the service (which writes nothing until `flush`). Input events go
     in event-time order: a batch mixes topics, and Kafka orders none across them (a login decided
-    on arrival must see the profile update produced before it). Ticks go last."""
+    on arrival must see the profile update produced before it). Ticks go last, and then the timers
+    the batch's events let fall due on its partitions (a tick through the ticks topic is for a
+    partition whose events do not carry its clock, and costs a message and a state write more)."""
     lagging: dict[int, frozenset[str]] = {}
-    for _, _, event, item in inputs:
+    for t, _, event, item in inputs:
         states.processing(event)
         message = event.message
         partition = message.partition
         behind = lagging.get(partition)
         if behind is None:
             behind = lagging[partition] = progress.lagging(consumer, partition)
-        service.on_event(message.topic, partition, message.offset, event.value, time.time(), behind, item)
+        service.on_event(message.topic, partition, message.offset, event.value, time.time(), behind, item, t)
     for event in tick_events:
         states.processing(event)
         tick = json.loads(event.value)
@@ -339,6 +367,9 @@ def apply_batch(
             service.on_forget(event.message.partition, tick["customer_id"])
         else:
             service.on_tick(event.message.partition, tick["customer_id"], float(tick["upto"]), time.time())
+    now = time.time()
+    for partition, behind in lagging.items():
+        service.decide_due(partition, now, behind)
 
 
 async def serve_http(
@@ -426,6 +457,10 @@ def faust_app(settings: Settings, partitions: int) -> faust.App:
         broker_max_poll_records=2000,
         stream_buffer_maxsize=16_384,
         broker_commit_interval=1.0,
+        # a batch's state writes (changelog) and decisions go out in a few large produce requests
+        # rather than one per message: a request is a socket write and a broker round trip
+        producer_linger=PRODUCER_LINGER_SECONDS,
+        producer_max_batch_size=PRODUCER_BATCH_BYTES,
         table_standby_replicas=0,
         broker_session_timeout=settings.kafka_session_timeout.total_seconds(),
         broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout.total_seconds() / 4),

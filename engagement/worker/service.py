@@ -2,8 +2,9 @@
 
 Per partition it keeps the live watermark and an index of customers' wake-up times (rebuilt
 from the state table after a rebalance); customers' states, with their timers, live in a
-changelog-backed table. Timers are fired by a "tick" message on a co-partitioned topic, so
-that only the agent writes the table and a tick waits behind the partition's backlog.
+changelog-backed table. Timers that a batch's events let fall due are decided with the batch;
+on a partition without new events they are fired by a "tick" message on a co-partitioned topic,
+so that only the agent writes the table and a tick waits behind the partition's backlog.
 
 Messages come in batches: each is applied to the customer's decoded state (kept in a bounded
 cache that mirrors the table), and at the end of the batch every changed state is written once.
@@ -41,8 +42,8 @@ Produce = Callable[[str, bytes, bytes, int | None], Awaitable[Awaitable[object]]
 
 
 class StateTable(Protocol):
-    def get(self, key: str) -> bytes | None: ...
-    def write(self, partition: int, key: str, value: bytes) -> None: ...
+    def get(self, partition: int, key: str) -> bytes | None: ...
+    async def write_all(self, rows: list[tuple[int, str, bytes]]) -> None: ...
     def delete(self, partition: int, key: str) -> None: ...
     def items(self) -> list[tuple[str, bytes]]: ...
 
@@ -76,6 +77,7 @@ class WorkerService:
         self._decisions: list[Decision] = []
         self._letters: list[bytes] = []
         self._forgets: list[tuple[int, str]] = []  # (partition, customer) to erase at the end of the batch
+        self._woken: list[tuple[int, float, str]] = []  # (partition, wake-up, customer) this batch decided
 
     def clock_for(self, partition: int) -> PartitionClock:
         clock = self.partitions.get(partition)
@@ -98,9 +100,10 @@ class WorkerService:
         now: float,
         lagging: frozenset[str],
         item: Event | Rejection,
+        t: float | None = None,
     ) -> None:
-        """One input message (`value`) and what it decoded to (`item`); `lagging`: the partition's
-        input topics that still have unread messages."""
+        """One input message (`value`) and what it decoded to (`item`, at `t` epoch seconds when the
+        caller has it); `lagging`: the partition's input topics that still have unread messages."""
         if isinstance(item, Rejection):
             self.metrics.inc("engagement_events_total", result="rejected")
             record = {
@@ -114,12 +117,13 @@ class WorkerService:
             self._letters.append(json.dumps(record, ensure_ascii=False).encode())
             return
         clock = self.clock_for(partition)
-        t = item.occurred_at.timestamp()
+        if t is None:
+            t = item.occurred_at.timestamp()
         current = clock.watermark.value(now, lagging, wall_clock=False)
         if t < current:
             self.metrics.inc("engagement_events_total", result="late")
         cid = item.customer_id
-        state = self._load(cid) or CustomerState(cid)
+        state = self._load(partition, cid) or CustomerState(cid)
         if not self.engine.admit(state, item, now, current, self._decisions, t):
             self.metrics.inc("engagement_events_total", result="duplicate")
             return
@@ -132,20 +136,32 @@ class WorkerService:
     def on_tick(self, partition: int, customer_id: str, upto: float, now: float) -> None:
         clock = self.clock_for(partition)
         clock.ticked.pop(customer_id, None)
-        state = self._load(customer_id)
+        state = self._load(partition, customer_id)
         if state is None:
             return
         self.engine.run_until(state, upto, now, self._decisions)
         self._changed[customer_id] = (partition, state)
+
+    def decide_due(self, partition: int, now: float, lagging: frozenset[str]) -> None:
+        """The timers this batch's events let fall due on one of its partitions, decided with the
+        batch (their wake-ups are put back if the batch is dropped)."""
+        clock = self.clock_for(partition)
+        for cid, upto in self.due_ticks(partition, now, lagging):
+            self._woken.append((partition, clock.ticked[cid], cid))
+            self.on_tick(partition, cid, upto, now)
 
     def on_forget(self, partition: int, customer_id: str) -> None:
         """An erasure request (CONTRACT.md §8): carried out at the end of the batch."""
         self._forgets.append((partition, customer_id))
 
     def drop_batch(self) -> None:
-        """Drop a failed batch and every cached state (some may hold its unwritten changes)."""
+        """Drop a failed batch and every cached state (some may hold its unwritten changes); the
+        wake-ups it took are due again."""
         self._changed, self._decisions, self._letters, self._forgets = {}, [], [], []
         self._cache.clear()
+        for partition, wake, cid in self._woken:
+            heapq.heappush(self.clock_for(partition).wakeups, (wake, cid))
+        self._woken = []
 
     async def flush(self) -> None:
         """End of a batch: its sends queued and decisions published first, then each changed state
@@ -153,7 +169,6 @@ class WorkerService:
         crash replays the whole batch; because the side effects come before the states, a replayed
         batch decides again whatever a crash cut short (and the send claims keep a send single)."""
         changed, decisions, letters, forgets = self._changed, self._decisions, self._letters, self._forgets
-        self._changed, self._decisions, self._letters, self._forgets = {}, [], [], []
         deliveries = [await self.produce(self.names.dead_letter, b"", letter, None) for letter in letters]
         count_decisions(self.metrics, decisions, time.time())
         for decision in decisions:
@@ -165,8 +180,8 @@ class WorkerService:
         # and its offsets committed: a broker that restarts meanwhile loses none of them.
         await asyncio.gather(*deliveries)
         cache = self._cache
+        await self.table.write_all([(partition, cid, dump_state(state)) for cid, (partition, state) in changed.items()])
         for cid, (partition, state) in changed.items():
-            self.table.write(partition, cid, dump_state(state))
             wake = state.wake_at()
             if wake is not None:
                 heapq.heappush(self.clock_for(partition).wakeups, (wake, cid))
@@ -175,10 +190,11 @@ class WorkerService:
             del cache[next(iter(cache))]
         for partition, cid in forgets:
             await self._erase(partition, cid, changed)
+        self._changed, self._decisions, self._letters, self._forgets, self._woken = {}, [], [], [], []
 
     async def _erase(self, partition: int, cid: str, changed: dict[str, tuple[int, CustomerState]]) -> None:
         entry = changed.get(cid)
-        state = entry[1] if entry is not None else self._load(cid)
+        state = entry[1] if entry is not None else self._load(partition, cid)
         phone = state.profile.phone if state is not None and state.profile is not None else None
         self._cache.pop(cid, None)
         self.table.delete(partition, cid)
@@ -195,7 +211,9 @@ class WorkerService:
         return wakeups[0][0] if wakeups else None
 
     def due_ticks(self, partition: int, now: float, lagging: frozenset[str]) -> list[tuple[str, float]]:
-        """Customers of a partition whose wake-up the watermark has passed (each asked once)."""
+        """Customers of a partition whose wake-up the watermark has passed (each asked once). A
+        wake-up whose customer's known state no longer wants it (the timer moved or went) asks
+        nothing; one that moved is put back at its new time."""
         clock = self.clock_for(partition)
         upto = clock.watermark.value(now, lagging)
         due: list[tuple[str, float]] = []
@@ -204,9 +222,25 @@ class WorkerService:
             wake, cid = heapq.heappop(wakeups)
             if clock.ticked.get(cid) is not None:
                 continue
+            known = self._known(cid)
+            if known is not None:
+                current = known.wake_at()
+                if current is None:
+                    continue
+                if current > upto:
+                    heapq.heappush(wakeups, (current, cid))
+                    continue
             clock.ticked[cid] = wake
             due.append((cid, upto))
         return due
+
+    def due_again(self, partition: int, customers: list[str]) -> None:
+        """Ticks that did not reach the broker: their customers' wake-ups are due again."""
+        clock = self.clock_for(partition)
+        for cid in customers:
+            wake = clock.ticked.pop(cid, None)
+            if wake is not None:
+                heapq.heappush(clock.wakeups, (wake, cid))
 
     def rebuild(self, partition_of: Callable[[str], int], assigned: set[int]) -> int:
         """The wake-up index from the state table, after an assignment (timers survive rebalances)."""
@@ -231,14 +265,19 @@ class WorkerService:
 
     # ---- internals ------------------------------------------------------------------------
 
-    def _load(self, cid: str) -> CustomerState | None:
+    def _known(self, cid: str) -> CustomerState | None:
+        """The customer's state as this batch left it or as cached, without reading the table."""
+        changed = self._changed.get(cid)
+        return changed[1] if changed is not None else self._cache.get(cid)
+
+    def _load(self, partition: int, cid: str) -> CustomerState | None:
         changed = self._changed.get(cid)
         if changed is not None:
             return changed[1]
         state = self._cache.get(cid)
         if state is not None:
             return state
-        blob = self.table.get(cid)
+        blob = self.table.get(partition, cid)
         return None if blob is None else self._decode(cid, blob)
 
     def _decode(self, cid: str, blob: bytes) -> CustomerState | None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from faust.types import Message
 
 from engagement.core.engine import Engine
 from engagement.core.state import CustomerState
@@ -24,6 +25,7 @@ from engagement.live.ingest import Taken
 from engagement.live.metrics import Metrics, standard_metrics
 from engagement.live.supervisor import Supervisor
 from engagement.providers.console import ConsoleProvider
+from engagement.worker.app import keep_unacknowledged
 from tests.scenario import Events, engine_for, only, replay
 
 
@@ -163,3 +165,66 @@ async def test_a_batch_that_cannot_be_committed_leaves_no_trace(
     assert (taken.duplicates, taken.refused) == (0, [])  # all three taken now, none a "duplicate"
     assert service.store.load_state("bob") is not None
     service.store.close()
+
+
+async def test_work_that_must_not_be_skipped_is_undone_and_tried_again_until_it_goes_through(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    metrics = Metrics()
+    supervisor = Supervisor(metrics, backoff=0.001, unhealthy_after=3)
+    tries: list[int] = []
+    undone: list[int] = []
+
+    async def batch() -> None:
+        tries.append(1)
+        if len(tries) <= 3:
+            raise ConnectionError(f"redis down, try {len(tries)}")
+
+    async def watch_health() -> str | None:
+        while len(tries) < 3:
+            await asyncio.sleep(0)
+        return supervisor.health()
+
+    watching = asyncio.create_task(watch_health())
+    await supervisor.until_done("batch", batch, lambda: undone.append(1))
+    assert len(tries) == 4
+    assert len(undone) == 3
+    assert metrics.get("engagement_task_failures_total", task="batch") == 3
+    assert "task batch failed (3 in a row); trying it again" in caplog.text
+    reason = await watching
+    assert reason is not None
+    assert "task batch failed" in reason
+    assert supervisor.health() is None  # and healthy once it went through
+
+
+async def test_work_cancelled_in_the_middle_is_undone_and_the_cancellation_goes_on() -> None:
+    supervisor = Supervisor(Metrics(), backoff=0.001)
+    undone: list[int] = []
+    started = asyncio.Event()
+
+    async def batch() -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    task = asyncio.create_task(supervisor.until_done("batch", batch, lambda: undone.append(1)))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert undone == [1]
+
+
+def test_a_batch_left_unfinished_is_not_acknowledged_by_faust() -> None:
+    """faust's stream acknowledges a batch when its body ends, however it ends; a message counts
+    as acknowledged (its offset may be committed) when its last reference is given back."""
+
+    class Event:
+        def __init__(self, offset: int) -> None:
+            self.message = Message("t", 0, offset, 0.0, 0, None, b"k", b"v", None)
+            self.message.incref()  # the stream's reference, which its acknowledgement gives back
+
+    finished, unfinished = [Event(1), Event(2)], [Event(3), Event(4)]
+    keep_unacknowledged(unfinished)
+    for event in finished + unfinished:
+        event.message.ack(None)  # type: ignore[arg-type]  # faust's Message.ack leaves the consumer to the stream
+    assert [e.message.acked for e in finished + unfinished] == [True, True, False, False]

@@ -1,0 +1,97 @@
+"""The worker's wake-up index asks for a tick only when a customer's earliest timer is really due."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+from typing import Any
+
+from engagement.core.state import CustomerState, Timer
+from engagement.live.metrics import standard_metrics
+from engagement.worker.service import WorkerService
+from engagement.worker.topics import TopicNames
+from tests.scenario import engine_for
+
+PARTITION = 0
+
+
+class Table:
+    """The state table as a dict (what faust's table is to the service)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, bytes] = {}
+
+    def get(self, partition: int, key: str) -> bytes | None:
+        return self.rows.get(key)
+
+    async def write_all(self, rows: list[tuple[int, str, bytes]]) -> None:
+        for _, key, value in rows:
+            self.rows[key] = value
+
+    def delete(self, partition: int, key: str) -> None:
+        self.rows.pop(key, None)
+
+    def items(self) -> list[tuple[str, bytes]]:
+        return list(self.rows.items())
+
+
+async def produce(topic: str, key: bytes, value: bytes, partition: int | None) -> Any:
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    done.set_result(None)
+    return done
+
+
+def service_with(*states: CustomerState) -> WorkerService:
+    """A service that has written `states` (so it knows them) and indexed their wake-ups."""
+    engine = engine_for(allowed_lateness=0.0)
+    service = WorkerService(engine, Table(), produce, None, standard_metrics(), TopicNames("t."))  # type: ignore[arg-type]
+    for state in states:
+        service._changed[state.customer_id] = (PARTITION, state)
+    asyncio.run(service.flush())
+    return service
+
+
+def timer(due: float) -> Timer:
+    return Timer("cart_idle", due, due + 300, "e1", "e1", due)
+
+
+def test_a_timer_that_moved_later_is_not_ticked_until_its_new_time() -> None:
+    moved = CustomerState("c-moved", timers=[timer(100.0)])
+    service = service_with(moved)
+    moved.timers = [timer(200.0)]  # a later event moved it (as a page view moves a cart's idle timer)
+    assert service.due_ticks(PARTITION, now=150.0, lagging=frozenset()) == []
+    assert service.clock_for(PARTITION).wakeups == [(200.0, "c-moved")]
+    assert service.due_ticks(PARTITION, now=250.0, lagging=frozenset()) == [("c-moved", 250.0)]
+
+
+def test_a_customer_without_timers_left_is_not_ticked() -> None:
+    done = CustomerState("c-done", timers=[timer(100.0)])
+    service = service_with(done)
+    done.timers = None
+    assert service.due_ticks(PARTITION, now=150.0, lagging=frozenset()) == []
+    assert service.clock_for(PARTITION).wakeups == []
+
+
+def test_a_customer_the_service_does_not_hold_is_ticked_at_the_indexed_time() -> None:
+    unknown = CustomerState("c-unknown", timers=[timer(100.0)])
+    service = service_with(unknown)
+    service._cache.clear()  # as after a rebalance: only the index is left
+    heapq.heapify(service.clock_for(PARTITION).wakeups)
+    assert service.due_ticks(PARTITION, now=150.0, lagging=frozenset()) == [("c-unknown", 150.0)]
+    assert service.due_ticks(PARTITION, now=160.0, lagging=frozenset()) == []  # asked once, until it is answered
+
+
+def test_timers_a_dropped_batch_decided_are_due_again() -> None:
+    due = CustomerState("c-due", timers=[timer(100.0)])
+    service = service_with(due)
+    service.decide_due(PARTITION, now=150.0, lagging=frozenset())  # with a batch that then fails
+    assert service.clock_for(PARTITION).wakeups == []
+    service.drop_batch()
+    assert service.due_ticks(PARTITION, now=160.0, lagging=frozenset()) == [("c-due", 160.0)]
+
+
+def test_a_tick_the_broker_did_not_take_is_asked_again() -> None:
+    service = service_with(CustomerState("c-due", timers=[timer(100.0)]))
+    assert service.due_ticks(PARTITION, now=150.0, lagging=frozenset()) == [("c-due", 150.0)]
+    service.due_again(PARTITION, ["c-due"])
+    assert service.due_ticks(PARTITION, now=160.0, lagging=frozenset()) == [("c-due", 160.0)]
