@@ -48,6 +48,7 @@ from engagement.worker.webhook_port import RedisWebhookPort
 log = logging.getLogger("engagement.worker")
 
 TICK_INTERVAL_SECONDS = 0.25
+TICK_DELIVERY_SECONDS = 5.0  # a tick the broker has not confirmed by then is asked again
 HTTP_INGESTED = "engagement_http_ingested_total"  # produced to the topics; the agent counts them again
 BATCH_MAX = 1000
 BATCH_WITHIN_SECONDS = 0.1  # collecting a batch; trades up to this much latency for fewer table writes
@@ -227,10 +228,22 @@ async def send_due_ticks(
                 body = json.dumps({"customer_id": cid, "upto": upto}).encode()
                 deliveries.append(await service.produce(ticks, cid.encode(), body, partition))
         finally:
-            # a tick the broker did not take leaves its wake-up due, for the next round
-            sent = await asyncio.gather(*deliveries, return_exceptions=True)
-            failed = [cid for (cid, _), result in zip(due, sent, strict=False) if isinstance(result, BaseException)]
-            service.due_again(partition, failed + [cid for cid, _ in due[len(sent) :]])
+            # a tick the broker did not take (or has not confirmed in time) leaves its wake-up due
+            # for the next round: a tick that arrives twice decides nothing the second time
+            confirmed = await delivered_in_time(deliveries, TICK_DELIVERY_SECONDS)
+            late = [cid for (cid, _), ok in zip(due, confirmed, strict=False) if not ok]
+            if late:
+                log.warning("partition %d: %d ticks not confirmed by the broker; asking again", partition, len(late))
+            service.due_again(partition, late + [cid for cid, _ in due[len(confirmed) :]])
+
+
+async def delivered_in_time(deliveries: list[Awaitable[object]], timeout: float) -> list[bool]:
+    """Which of the queued messages the broker confirmed within `timeout` seconds."""
+    if not deliveries:
+        return []
+    futures = [asyncio.ensure_future(d) for d in deliveries]
+    await asyncio.wait(futures, timeout=timeout)
+    return [f.done() and not f.cancelled() and f.exception() is None for f in futures]
 
 
 async def delivered(topic: Any, **message: Any) -> object:

@@ -8,6 +8,7 @@ from typing import Any
 
 from engagement.core.state import CustomerState, Timer
 from engagement.live.metrics import standard_metrics
+from engagement.worker.app import delivered_in_time
 from engagement.worker.service import WorkerService
 from engagement.worker.topics import TopicNames
 from tests.scenario import engine_for
@@ -95,3 +96,14 @@ def test_a_tick_the_broker_did_not_take_is_asked_again() -> None:
     assert service.due_ticks(PARTITION, now=150.0, lagging=frozenset()) == [("c-due", 150.0)]
     service.due_again(PARTITION, ["c-due"])
     assert service.due_ticks(PARTITION, now=160.0, lagging=frozenset()) == [("c-due", 160.0)]
+
+
+def test_ticks_are_confirmed_only_when_the_broker_answers_in_time() -> None:
+    async def check() -> list[bool]:
+        loop = asyncio.get_running_loop()
+        taken, refused, unanswered = loop.create_future(), loop.create_future(), loop.create_future()
+        taken.set_result(None)
+        refused.set_exception(ConnectionError("broker away"))
+        return await delivered_in_time([taken, refused, unanswered], timeout=0.05)
+
+    assert asyncio.run(check()) == [True, False, False]
