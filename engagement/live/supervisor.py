@@ -67,7 +67,7 @@ class Supervisor:
                 raise
             except Exception as exc:
                 self._failed(name, record, exc)
-                await asyncio.sleep(min(self.backoff * 2 ** (record.failures - 1), self.backoff_max))
+                await asyncio.sleep(self._delay(record))
                 continue
             await asyncio.sleep(self.backoff)
 
@@ -101,7 +101,7 @@ class Supervisor:
             except Exception as exc:
                 undo()
                 self._failed(name, record, exc, again="trying it again")
-                await asyncio.sleep(min(self.backoff * 2 ** (record.failures - 1), self.backoff_max))
+                await asyncio.sleep(self._delay(record))
                 continue
             record.failures = 0
             return
@@ -128,6 +128,10 @@ class Supervisor:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 task.result()
         self._tasks.clear()
+
+    def _delay(self, record: _Record) -> float:
+        """The backoff after a failure: doubling with each failure in a row, up to the ceiling."""
+        return min(self.backoff * 2.0 ** (record.failures - 1), self.backoff_max)
 
     def _failed(self, name: str, record: _Record, exc: Exception, again: str = "starting it again") -> None:
         if record.failures and self.clock() - record.started >= self.healthy_after:

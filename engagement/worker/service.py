@@ -271,10 +271,7 @@ class WorkerService:
         return changed[1] if changed is not None else self._cache.get(cid)
 
     def _load(self, partition: int, cid: str) -> CustomerState | None:
-        changed = self._changed.get(cid)
-        if changed is not None:
-            return changed[1]
-        state = self._cache.get(cid)
+        state = self._known(cid)
         if state is not None:
             return state
         blob = self.table.get(partition, cid)
