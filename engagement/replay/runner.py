@@ -7,6 +7,12 @@ small heap. Timers wait in a third queue, a heap with one live entry per custome
 earliest timer). All three are drained in time order as the watermark passes them, events
 before timers at equal times.
 
+A customer idle for an hour of event time, with no event buffered and no timer, is kept as
+the bytes `run` stores (`engagement.live.state_codec`: about half the memory of the objects)
+and read back when an event of theirs comes; the rounds that set idle states aside run every
+few thousand events and visit only the states in use. Decisions do not depend on it: a state
+reads back equal to the one dumped.
+
 Every decision is handed to the sink with `position` set to the wake-up that made it:
 (time, 0, arrival number) for a queued event, (time, 1, customer id) for a timer, (time, -1,
 arrival number) for an event decided on arrival. Customers meet only in these queues, so a
@@ -18,7 +24,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from engagement.core.decisions import Decision
@@ -26,6 +32,7 @@ from engagement.core.engine import Engine
 from engagement.core.kinds.registry import DECIDED_ON_ARRIVAL
 from engagement.core.state import CustomerState
 from engagement.events import Event
+from engagement.live.state_codec import dump_state, load_state
 
 
 @dataclass
@@ -52,14 +59,26 @@ ON_ARRIVAL, QUEUED_EVENT, TIMER = -1, 0, 1  # the kinds of wake-up, in their ord
 
 Position = tuple[float, int, int | str]
 _NEVER = float("inf")
+IDLE_SECONDS = 3_600.0
+SET_ASIDE_EVERY = 16_384  # events between two rounds that set idle states aside
 
 
 class Replayer:
-    def __init__(self, engine: Engine, sink: Callable[[Decision], object]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        sink: Callable[[Decision], object],
+        idle_after: float = IDLE_SECONDS,
+        set_aside_every: int = SET_ASIDE_EVERY,
+    ) -> None:
         self.engine = engine
         self.sink = sink
         self.lateness = engine.settings.allowed_lateness
-        self.states: dict[str, CustomerState] = {}
+        self.states: dict[str, CustomerState | bytes] = {}  # bytes: an idle state set aside
+        self.idle_after = idle_after
+        self.set_aside_every = set_aside_every
+        self._set_aside_in = set_aside_every
+        self._in_use: set[str] = set()  # customers whose state is an object
         self.counts = ReplayCounts()
         self.max_seen = float("-inf")
         self.arrivals = 0  # events fed so far; the arrival number of the last one
@@ -102,10 +121,18 @@ class Replayer:
         late = t <= watermark
         if late and t < watermark:
             self.counts.late += 1
+        self._set_aside_in -= 1
+        if not self._set_aside_in:
+            self._set_aside_in = self.set_aside_every
+            self.set_aside_idle()
         cid = event.customer_id
         state = self.states.get(cid)
         if state is None:
             state = self.states[cid] = CustomerState(cid)
+            self._in_use.add(cid)
+        elif isinstance(state, bytes):
+            state = self.states[cid] = load_state(state)
+            self._in_use.add(cid)
         out: list[Decision] = []
         if not self.engine.admit(state, event, None, watermark, out, t):
             self.counts.duplicates += 1
@@ -136,7 +163,10 @@ class Replayer:
                     heappop(out_of_order)
                 when, tie, cid = head
                 kind = QUEUED_EVENT
-                state = states[cid]
+                entry = states[cid]
+                if isinstance(entry, bytes):
+                    continue  # set aside with nothing buffered: applied already
+                state = entry
                 pending = state.pending
                 if pending is None or pending[0][0] > upto:
                     continue  # applied already, with an earlier wake-up of this customer
@@ -146,7 +176,10 @@ class Replayer:
                     continue  # a timer that moved or went: its entry is out of date
                 del timer_at[cid]
                 kind, tie = TIMER, cid  # type: ignore[assignment]  # a customer id breaks ties between timers
-                state = states[cid]
+                entry = states[cid]
+                if isinstance(entry, bytes):
+                    continue  # set aside without timers: this one went
+                state = entry
             else:
                 return
             out: list[Decision] = []
@@ -169,7 +202,26 @@ class Replayer:
         self.advance_to(until if until is not None else self.max_seen)
 
     def pending_timers(self) -> int:
-        return sum(len(s.timers or ()) for s in self.states.values())
+        return sum(len(s.timers or ()) for s in self.states.values() if not isinstance(s, bytes))
+
+    def customer_states(self) -> Iterator[CustomerState]:
+        """Every customer's state, those set aside read back."""
+        for state in self.states.values():
+            yield load_state(state) if isinstance(state, bytes) else state
+
+    def set_aside_idle(self) -> None:
+        """Keep every state in use that is idle (nothing applied for `idle_after` seconds of event
+        time, no event buffered, no timer) as bytes."""
+        horizon = self.max_seen - self.lateness - self.idle_after
+        states, in_use = self.states, self._in_use
+        idle = []
+        for cid in in_use:
+            state = states[cid]
+            if isinstance(state, bytes) or state.cursor >= horizon or state.pending is not None or state.timers:
+                continue
+            states[cid] = dump_state(state)
+            idle.append(cid)
+        in_use.difference_update(idle)
 
     def _after(self, cid: str, decisions: list[Decision], when: float, kind: int, tie: int | str, due: float) -> None:
         """Hand out the decisions of one wake-up, and queue the customer's earliest timer (`due`)."""

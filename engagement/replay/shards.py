@@ -42,7 +42,7 @@ from engagement.replay.runner import ReplayCounts, Replayer
 
 T = TypeVar("T")
 
-BLOCK_LINES = 8_192
+BLOCK_LINES = 2_048  # every worker reads, decodes and holds a block: small blocks keep that memory small
 WORKER_TIMEOUT = 1.0  # seconds between checks that the workers are still alive
 _CUSTOMER_ID = re.compile(rb'"customer_id"\s*:\s*"([^"\\]*)"')
 

@@ -33,7 +33,7 @@ def sample_states(upto: str | None = None) -> list[CustomerState]:
             replayer.feed(event)
     if upto is None:
         replayer.finish()
-    return list(replayer.states.values())
+    return list(replayer.customer_states())
 
 
 def test_every_state_of_the_sample_loads_as_it_was_dumped() -> None:
