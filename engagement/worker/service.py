@@ -17,6 +17,7 @@ import heapq
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -78,6 +79,7 @@ class WorkerService:
         self._letters: list[bytes] = []
         self._forgets: list[tuple[int, str]] = []  # (partition, customer) to erase at the end of the batch
         self._woken: list[tuple[int, float, str]] = []  # (partition, wake-up, customer) this batch decided
+        self._results: Counter[str] = Counter()  # this batch's events by result, counted when it goes through
 
     def clock_for(self, partition: int) -> PartitionClock:
         clock = self.partitions.get(partition)
@@ -105,7 +107,7 @@ class WorkerService:
         """One input message (`value`) and what it decoded to (`item`, at `t` epoch seconds when the
         caller has it); `lagging`: the partition's input topics that still have unread messages."""
         if isinstance(item, Rejection):
-            self.metrics.inc("engagement_events_total", result="rejected")
+            self._results["rejected"] += 1
             record = {
                 "topic": topic,
                 "partition": partition,
@@ -121,13 +123,13 @@ class WorkerService:
             t = item.occurred_at.timestamp()
         current = clock.watermark.value(now, lagging, wall_clock=False)
         if t < current:
-            self.metrics.inc("engagement_events_total", result="late")
+            self._results["late"] += 1
         cid = item.customer_id
         state = self._load(partition, cid) or CustomerState(cid)
         if not self.engine.admit(state, item, now, current, self._decisions, t):
-            self.metrics.inc("engagement_events_total", result="duplicate")
+            self._results["duplicate"] += 1
             return
-        self.metrics.inc("engagement_events_total", result="accepted")
+        self._results["accepted"] += 1
         clock.watermark.observe(topic, t)
         upto = clock.watermark.value(now, lagging, wall_clock=False)
         self.engine.run_until(state, upto, now, self._decisions)
@@ -158,6 +160,7 @@ class WorkerService:
         """Drop a failed batch and every cached state (some may hold its unwritten changes); the
         wake-ups it took are due again."""
         self._changed, self._decisions, self._letters, self._forgets = {}, [], [], []
+        self._results.clear()  # the batch is tried again: its events count then
         self._cache.clear()
         for partition, wake, cid in self._woken:
             heapq.heappush(self.clock_for(partition).wakeups, (wake, cid))
@@ -190,6 +193,9 @@ class WorkerService:
             del cache[next(iter(cache))]
         for partition, cid in forgets:
             await self._erase(partition, cid, changed)
+        for result, count in self._results.items():
+            self.metrics.inc("engagement_events_total", count, result=result)
+        self._results.clear()
         self._changed, self._decisions, self._letters, self._forgets, self._woken = {}, [], [], [], []
 
     async def _erase(self, partition: int, cid: str, changed: dict[str, tuple[int, CustomerState]]) -> None:

@@ -7,6 +7,7 @@ import heapq
 from typing import Any
 
 from engagement.core.state import CustomerState, Timer
+from engagement.decode import Rejection, decode_event
 from engagement.live.metrics import standard_metrics
 from engagement.worker.app import delivered_in_time
 from engagement.worker.service import WorkerService
@@ -107,3 +108,27 @@ def test_ticks_are_confirmed_only_when_the_broker_answers_in_time() -> None:
         return await delivered_in_time([taken, refused, unanswered], timeout=0.05)
 
     assert asyncio.run(check()) == [True, False, False]
+
+
+def test_a_batch_tried_again_counts_its_events_once() -> None:
+    service = service_with()
+    event = decode_event(
+        b'{"event_id":"e1","type":"page.viewed","customer_id":"c1","occurred_at":"2026-11-20T02:00:00Z",'
+        b'"product_id":"p1"}'
+    )
+    assert not isinstance(event, Rejection)
+
+    def batch() -> None:
+        service.on_event("t.events", PARTITION, 0, b"{}", 0.0, frozenset(), event)
+        service.on_event("t.events", PARTITION, 1, b"{}", 0.0, frozenset(), event)  # the same event again
+        service.on_event("t.events", PARTITION, 2, b"[", 0.0, frozenset(), Rejection("body", "malformed JSON"))
+
+    def counted(result: str) -> float:
+        return service.metrics.get("engagement_events_total", result=result)
+
+    batch()
+    service.drop_batch()  # it failed (Redis away, say): nothing of it counts
+    assert counted("accepted") == counted("duplicate") == counted("rejected") == 0
+    batch()
+    asyncio.run(service.flush())
+    assert (counted("accepted"), counted("duplicate"), counted("rejected")) == (1, 1, 1)
