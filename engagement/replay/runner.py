@@ -87,6 +87,7 @@ class Replayer:
         self._out_of_order: list[tuple[float, int, str]] = []
         self._timers: list[tuple[float, str]] = []
         self._timer_at: dict[str, float] = {}
+        self._wake = _NEVER  # no queued wake-up is earlier (a watermark below it has nothing to do)
 
     @property
     def watermark(self) -> float:
@@ -106,14 +107,16 @@ class Replayer:
                 return
             self.take(event, t, arrival)
             self.max_seen = t
-            self.advance_to(t - self.lateness)
+            if t - self.lateness >= self._wake:
+                self.advance_to(t - self.lateness)
         else:
             self.take(event, t, arrival)
 
     def raise_to(self, max_seen: float) -> None:
         """The largest event time seen is now `max_seen`: decide what the watermark passes."""
         self.max_seen = max_seen
-        self.advance_to(max_seen - self.lateness)
+        if max_seen - self.lateness >= self._wake:
+            self.advance_to(max_seen - self.lateness)
 
     def take(self, event: Event, t: float, arrival: int) -> None:
         """Admit one event at the current watermark (which it does not move)."""
@@ -143,6 +146,8 @@ class Replayer:
                 queue.append((t, arrival, cid))
             else:
                 heapq.heappush(self._out_of_order, (t, arrival, cid))
+            if t < self._wake:
+                self._wake = t
         if out or late or event.type in DECIDED_ON_ARRIVAL:
             due = state.next_timer()
             self._after(cid, out, t, ON_ARRIVAL, arrival, _NEVER if due is None else due)
@@ -181,6 +186,8 @@ class Replayer:
                     continue  # set aside without timers: this one went
                 state = entry
             else:
+                first = head[0] if head is not None else _NEVER
+                self._wake = timers[0][0] if timers and timers[0][0] < first else first
                 return
             out: list[Decision] = []
             due = run_until(state, upto, None, out)
@@ -236,6 +243,8 @@ class Replayer:
         if current is None or due < current:
             self._timer_at[cid] = due
             heapq.heappush(self._timers, (due, cid))
+            if due < self._wake:
+                self._wake = due
 
     def _hand_out(self, decisions: list[Decision], when: float, kind: int, tie: int | str) -> None:
         self.position = (when, kind, tie)
