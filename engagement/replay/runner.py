@@ -59,7 +59,7 @@ ON_ARRIVAL, QUEUED_EVENT, TIMER = -1, 0, 1  # the kinds of wake-up, in their ord
 
 Position = tuple[float, int, int | str]
 _NEVER = float("inf")
-IDLE_SECONDS = 3_600.0
+IDLE_SECONDS = 3_600.0  # event time without activity after which an idle state is kept as bytes
 SET_ASIDE_EVERY = 16_384  # events between two rounds that set idle states aside
 
 
