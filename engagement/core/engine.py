@@ -33,7 +33,7 @@ from engagement.core.keys import EVENT_DIGEST_SIZE, idempotency_key, seen_before
 from engagement.core.kinds.kind import Hook, Plan, TriggerKind
 from engagement.core.kinds.registry import BY_NAME, DECIDED_ON_ARRIVAL, KINDS
 from engagement.core.policies import PolicyChain, record_failure
-from engagement.core.profile import apply_reply, apply_update
+from engagement.core.profile import ALWAYS_OPT_OUT, apply_reply, apply_update
 from engagement.core.state import CustomerState, Profile, Timer
 from engagement.core.text_template import TemplateError
 from engagement.events import Event
@@ -73,7 +73,7 @@ class Engine:
             kind = BY_NAME[spec.kind]
             self.plans[spec.id] = (kind, kind.plan(spec))
         keywords = {kw.casefold() for s in enabled if s.category == "marketing" for kw in s.policies.opt_out_keywords}
-        self.opt_out_keywords = frozenset(keywords)
+        self.opt_out_keywords = ALWAYS_OPT_OUT | keywords  # a trigger may add keywords, never remove these
         self.earlier: dict[str, Engine] = {}  # engines of earlier configurations, for timers they armed
         self._appliers = self._hooks_by_event(lambda kind: kind.hooks, self._core_appliers())
         self._on_arrival = self._hooks_by_event(lambda kind: kind.on_arrival, {})
@@ -192,7 +192,7 @@ class Engine:
         keywords = self.opt_out_keywords
 
         def customer_updated(state: CustomerState, event: Event, t: float, clock: float, out: list[Decision]) -> None:
-            apply_update(state, event)  # type: ignore[arg-type]
+            apply_update(state, event, t)  # type: ignore[arg-type]
 
         def replied(state: CustomerState, event: Event, t: float, clock: float, out: list[Decision]) -> None:
             apply_reply(state, event, t, keywords)  # type: ignore[arg-type]

@@ -134,7 +134,8 @@ def record_failure(state: CustomerState, reason: str, at: float) -> None:
     if reason == "opted_out":
         if state.profile is None:
             state.profile = Profile()
-        state.profile.opt_out = True
+        if at >= state.profile.opt_out_at:
+            state.profile.opt_out, state.profile.opt_out_at = True, at
         return
     ledger = state.ledger
     if ledger is None:

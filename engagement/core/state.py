@@ -17,7 +17,11 @@ from engagement.events import Event
 
 @dataclass(slots=True)
 class Profile:
-    """`number`: the E.164 phone number without its `+`, as an integer (half the size of the text)."""
+    """`number`: the E.164 phone number without its `+`, as an integer (half the size of the text).
+
+    The fields that decide who may be messaged and where (number, consent, opt-out) keep the event
+    time that set them (`*_at`): an older update arriving late, or delivered again, never takes back
+    a newer number, a newer opt-out or a newer withdrawal of consent (last writer wins by event time)."""
 
     name: str | None = None
     number: int | None = None
@@ -26,6 +30,9 @@ class Profile:
     opt_in: bool = False
     opt_out: bool = False
     tier: str | None = None
+    number_at: float = 0.0
+    opt_in_at: float = 0.0
+    opt_out_at: float = 0.0
 
     @property
     def phone(self) -> str | None:

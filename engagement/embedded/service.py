@@ -19,13 +19,14 @@ from dataclasses import dataclass, field
 
 from engagement.core.decisions import Decision
 from engagement.core.engine import Engine
+from engagement.core.profile import latest_phone
 from engagement.core.state import CustomerState
 from engagement.decode import Rejection
 from engagement.embedded.store import EmbeddedStore, OutboxRow, Prepared
 from engagement.events import Event
 from engagement.live.ingest import Taken
 from engagement.live.metrics import Metrics, count_decisions
-from engagement.live.phone_owners import phone_claims, refused_phones
+from engagement.live.phone_owners import TAKEN, PhoneBook, desired_numbers, updates_phone
 from engagement.live.rate_limit import RateLimiter, Unlimited, priority_of
 from engagement.live.recipient_budget import DAY_SECONDS, RecipientBudget
 from engagement.live.security_reports import SecurityReport, SecurityReports
@@ -57,6 +58,9 @@ class _Batch:
     decisions: list[Decision] = field(default_factory=list)
     failed: set[str] = field(default_factory=set)
     accepted: list[Event] = field(default_factory=list)
+    profiled: dict[str, None] = field(default_factory=dict)  # customers whose number may have changed
+    duplicates: int = 0
+    late: int = 0
 
 
 class StoreBudget:
@@ -110,47 +114,57 @@ class EmbeddedService:
         async with self._lock:
             now = self.clock()
             batch = _Batch()
-            duplicates = late = 0
-            engine, store, watermark = self.engine, self.store, self.watermark
+            watermark = self.watermark
             saved = (watermark.max_seen, self.applied)
-            refused = refused_phones(events, await self._claim_phones(phone_claims(events)))
+            refused: dict[int, Rejection] = {}
+            book = PhoneBook(self.store.customer_for_phone, self.store.phone_of)
             try:
                 for n, event in enumerate(events):
                     if n & YIELD_EVERY == YIELD_EVERY:
                         await asyncio.sleep(0)  # a large batch lets health checks and webhooks through
-                    cid = event.customer_id
-                    if (refused and n in refused) or cid in batch.failed:
+                    if event.customer_id in batch.failed:
                         continue
-                    t = event.occurred_at.timestamp()
-                    current = self._current(now, caught_up=False)
-                    if t < current:
-                        late += 1
-                    state = batch.touched.get(cid) or store.load_state(cid) or CustomerState(cid)
-                    try:
-                        admitted = engine.admit(state, event, now, current, batch.decisions, t)
-                    except Exception:  # a bug must cost this customer's events, not the batch
-                        self._fail(cid, batch)
+                    if book.refuses(event):
+                        refused[n] = TAKEN
                         continue
-                    if not admitted:
-                        duplicates += 1
-                        continue
-                    batch.touched[cid] = state
-                    batch.accepted.append(event)
-                    watermark.observe(t)
-                    self._wake(state)
+                    self._admit(event, now, batch, book)
                 await self._advance(self._current(now, caught_up=False), now, batch)
                 await self._commit(batch)
             except BaseException:
                 watermark.max_seen, self.applied = saved  # no trace of the batch in memory
-                store.evict_all()
+                self.store.evict_all()
                 raise
-            self.metrics.inc("engagement_events_total", late, result="late")
+            self.metrics.inc("engagement_events_total", batch.late, result="late")
             if refused:
                 self.metrics.inc("engagement_phone_claims_refused_total", len(refused))
             for n, event in enumerate(events):
                 if event.customer_id in batch.failed:
                     refused[n] = NOT_PROCESSED
-            return Taken(duplicates, sorted(refused.items()))
+            return Taken(batch.duplicates, sorted(refused.items()))
+
+    def _admit(self, event: Event, now: float, batch: _Batch, book: PhoneBook) -> None:
+        """One event of a batch into its customer's state; the phone index view follows the state."""
+        cid = event.customer_id
+        t = event.occurred_at.timestamp()
+        current = self._current(now, caught_up=False)
+        if t < current:
+            batch.late += 1
+        state = batch.touched.get(cid) or self.store.load_state(cid) or CustomerState(cid)
+        try:
+            admitted = self.engine.admit(state, event, now, current, batch.decisions, t)
+        except Exception:  # a bug must cost this customer's events, not the batch
+            self._fail(cid, batch)
+            return
+        if not admitted:
+            batch.duplicates += 1
+            return
+        batch.touched[cid] = state
+        batch.accepted.append(event)
+        if updates_phone(event):
+            book.follow(cid, latest_phone(state))
+            batch.profiled[cid] = None
+        self.watermark.observe(t)
+        self._wake(state)
 
     def _fail(self, cid: str, batch: _Batch) -> None:
         """Leave a customer out of the batch: their state as it is on disk, their decisions dropped."""
@@ -158,18 +172,10 @@ class EmbeddedService:
         self.metrics.inc("engagement_customer_failures_total")
         batch.failed.add(cid)
         batch.touched.pop(cid, None)
+        batch.profiled.pop(cid, None)
         batch.decisions[:] = [d for d in batch.decisions if d.customer_id != cid]
         batch.accepted[:] = [e for e in batch.accepted if e.customer_id != cid]
         self.store.evict(cid)
-
-    async def _claim_phones(self, claims: list[tuple[str, str]]) -> list[bool]:
-        """The store's phone claims, a slice at a time (each its own transaction; claims are idempotent)."""
-        answers: list[bool] = []
-        for start in range(0, len(claims), YIELD_EVERY + 1):
-            if start:
-                await asyncio.sleep(0)
-            answers.extend(self.store.claim_phones(claims[start : start + YIELD_EVERY + 1]))
-        return answers
 
     # ---- privacy ----------------------------------------------------------------------
 
@@ -348,6 +354,7 @@ class EmbeddedService:
         await asyncio.sleep(0)
         batch.add_decisions(decisions)
         batch.add_events(work.accepted)
+        batch.numbers = desired_numbers(work.touched, work.profiled)
         self.store.write(batch, meta)
         self.metrics.set("engagement_watermark_seconds", self.applied)
         self.metrics.set("engagement_pending_timers", self.pending())

@@ -78,6 +78,7 @@ class Prepared:
     decisions: list[tuple[str, str, float]] = field(default_factory=list)
     sends: list[tuple[str, str, float, float, str]] = field(default_factory=list)
     events: list[tuple[str, float, str]] = field(default_factory=list)
+    numbers: list[tuple[str, str | None]] = field(default_factory=list)  # (customer, the number their state names)
 
     def add_events(self, events: Iterable[Event]) -> None:
         """Accepted events, kept for `engagement events export` (erased and expired as §8 says)."""
@@ -221,6 +222,7 @@ class EmbeddedStore:
                     batch.sends,
                 )
                 db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(meta.items()))
+                self._follow_numbers(batch.numbers)
         except BaseException:
             self._cache.clear()  # the cache may hold changes that were not written
             raise
@@ -360,26 +362,31 @@ class EmbeddedStore:
 
     # ---- the WhatsApp webhook side ---------------------------------------------------
 
-    def claim_phones(self, pairs: list[tuple[str, str]]) -> list[bool]:
-        """Phone number -> customer, for inbound messages. A number belongs to one customer: a claim
-        on a number another customer holds is refused (False) until that customer's profile moves
-        to another number or the customer is erased. A customer's new number releases the old one."""
+    def _follow_numbers(self, numbers: list[tuple[str, str | None]]) -> None:
+        """The phone index takes each customer's number as their state names it (inside the batch's
+        transaction); the number they held before is released. A number another customer holds is
+        left to them (the batch's `PhoneBook` refused the update that would have taken it)."""
         db = self._db
-        answers: list[bool] = []
-        with self.transaction():
-            for phone, customer_id in pairs:
-                row = db.execute("SELECT customer_id FROM phones WHERE phone = ?", (phone,)).fetchone()
-                if row is not None and row[0] != customer_id:
-                    answers.append(False)
-                    continue
-                db.execute("DELETE FROM phones WHERE customer_id = ? AND phone != ?", (customer_id, phone))
-                db.execute("INSERT OR REPLACE INTO phones (phone, customer_id) VALUES (?, ?)", (phone, customer_id))
-                answers.append(True)
-        return answers
+        for customer_id, phone in numbers:
+            db.execute("DELETE FROM phones WHERE customer_id = ? AND phone IS NOT ?", (customer_id, phone))
+            if phone is None:
+                continue
+            taken = db.execute("INSERT OR IGNORE INTO phones (phone, customer_id) VALUES (?, ?)", (phone, customer_id))
+            if taken.rowcount == 0 and self.customer_for_phone(phone) != customer_id:
+                log.error("a number held by another customer was not given to customer %s", customer_id)
 
     def customer_for_phone(self, phone: str) -> str | None:
         row = self._db.execute("SELECT customer_id FROM phones WHERE phone = ?", (phone,)).fetchone()
         return None if row is None else str(row[0])
+
+    def phone_of(self, customer_id: str) -> str | None:
+        """The number the phone index holds for a customer."""
+        row = self._db.execute("SELECT phone FROM phones WHERE customer_id = ?", (customer_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def phone_index(self) -> dict[str, str]:
+        """The whole index, phone -> customer (for checks and tests)."""
+        return {str(p): str(c) for p, c in self._db.execute("SELECT phone, customer_id FROM phones")}
 
     def record_status(self, message_id: str, status: str, key: str | None, at: float, errors: str) -> bool:
         """True when this (message id, status) was not recorded before."""

@@ -1,9 +1,26 @@
-"""A phone number belongs to one customer: the claims a batch's profile updates make, and the
-rejections for the updates whose number another customer holds (both runtimes; the claim
-itself is the runtime's store: SQLite for `run`, Redis for workers)."""
+"""A phone number belongs to one customer, and the phone index says what the customers' states say.
+
+The index (phone -> customer, customer -> phone) routes replies, STOP and "not me" taps to a
+customer, so it must follow each customer's number exactly as their state does: in event-time
+order, after duplicate detection, with every update still waiting in the ordering buffer counted
+(`core.profile.latest_phone`). Both runtimes therefore use it in two steps around the engine:
+
+1. While a batch is applied, a `PhoneBook` (the index as the batch has changed it so far) refuses
+   a profile update that gives a customer a number another customer holds (`TAKEN`).
+2. When the batch is written, each customer whose profile changed gets, in the index, the number
+   their state now names, and the number they held before is released (`desired_numbers`).
+
+The claim itself is the runtime's store: SQLite for `run` (in the batch's transaction), Redis for
+the workers (one atomic script; a number another worker's customer took meanwhile fails the batch,
+which is then applied again and refuses the update).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
+
+from engagement.core.profile import latest_phone
+from engagement.core.state import CustomerState
 from engagement.decode import Rejection
 from engagement.events import CustomerUpdated, Event
 
@@ -13,15 +30,64 @@ TAKEN = Rejection(
     "to another number or that customer is erased",
 )
 
-
-def phone_claims(events: list[Event]) -> list[tuple[str, str]]:
-    """(phone, customer id) for every profile update that sets a phone number, in order."""
-    return [(e.phone, e.customer_id) for e in events if isinstance(e, CustomerUpdated) and e.phone]
+Lookup = Callable[[str], str | None]
 
 
-def refused_phones(events: list[Event], answers: list[bool]) -> dict[int, Rejection]:
-    """The indices (into `events`) of the updates whose claim was refused, with their reason."""
-    if all(answers):
-        return {}
-    claiming = [n for n, e in enumerate(events) if isinstance(e, CustomerUpdated) and e.phone]
-    return {n: TAKEN for n, granted in zip(claiming, answers, strict=True) if not granted}
+class PhoneBook:
+    """The phone index as one batch sees it: the store's answers, overlaid with the batch's own
+    changes. `owner_of(phone)` and `number_of(customer)` read the store (or what was read of it
+    for the batch in advance)."""
+
+    def __init__(self, owner_of: Lookup, number_of: Lookup) -> None:
+        self._owner_of, self._number_of = owner_of, number_of
+        self._owners: dict[str, str | None] = {}
+        self._numbers: dict[str, str | None] = {}
+
+    def owner(self, phone: str) -> str | None:
+        if phone in self._owners:
+            return self._owners[phone]
+        return self._owner_of(phone)
+
+    def number(self, customer_id: str) -> str | None:
+        if customer_id in self._numbers:
+            return self._numbers[customer_id]
+        return self._number_of(customer_id)
+
+    def refuses(self, event: Event) -> bool:
+        """Whether `event` gives its customer a number another customer holds."""
+        if not isinstance(event, CustomerUpdated) or event.phone is None:
+            return False
+        owner = self.owner(event.phone)
+        return owner is not None and owner != event.customer_id
+
+    def follow(self, customer_id: str, phone: str | None) -> None:
+        """The customer's state now names `phone` (None: no number): the view follows it."""
+        held = self.number(customer_id)
+        if held == phone:
+            return
+        if held is not None and self.owner(held) == customer_id:
+            self._owners[held] = None
+        if phone is not None:
+            self._owners[phone] = customer_id
+        self._numbers[customer_id] = phone
+
+
+def updates_phone(event: Event) -> bool:
+    return isinstance(event, CustomerUpdated) and event.phone is not None
+
+
+def phones_and_customers(events: Iterable[Event]) -> tuple[list[str], list[str]]:
+    """The numbers a batch's profile updates name and their customers, each once (what a store
+    reads in advance for a `PhoneBook`)."""
+    phones: dict[str, None] = {}
+    customers: dict[str, None] = {}
+    for event in events:
+        if isinstance(event, CustomerUpdated) and event.phone is not None:
+            phones[event.phone] = None
+            customers[event.customer_id] = None
+    return list(phones), list(customers)
+
+
+def desired_numbers(states: Mapping[str, CustomerState], customers: Iterable[str]) -> list[tuple[str, str | None]]:
+    """(customer, the number their state names) for the customers whose profile a batch changed."""
+    return [(cid, latest_phone(states[cid])) for cid in customers if cid in states]

@@ -162,10 +162,10 @@ def _day(at: float) -> str:
 
 def _opt_out_words(engine: Engine) -> frozenset[str]:
     """Every trigger's opt-out keywords: a STOP after a utility message is an opt-out too."""
-    words: set[str] = set()
+    words: set[str] = set(engine.opt_out_keywords)
     for spec in engine.all_specs.values():
         words.update(kw.casefold() for kw in getattr(spec.policies, "opt_out_keywords", ()))
-    return frozenset(words) or engine.opt_out_keywords
+    return frozenset(words)
 
 
 def _delivery(rows: dict[str, TriggerRows], decisions: dict[str, Decided], statuses: Iterable[StatusSeen]) -> None:

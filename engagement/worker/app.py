@@ -14,14 +14,14 @@ import faust
 from aiokafka.partitioner import DefaultPartitioner
 
 from engagement.decode import Rejection, decode_event
-from engagement.events import Event
+from engagement.events import CustomerUpdated, Event
 from engagement.live.api_keys import KeyRing
 from engagement.live.config_reload import ConfigWatcher, watch
 from engagement.live.guard import refuse_open_bind
 from engagement.live.http import Api, make_app, serve
 from engagement.live.ingest import Taken, future_rejection
 from engagement.live.metrics import Metrics, standard_metrics
-from engagement.live.phone_owners import phone_claims, refused_phones
+from engagement.live.phone_owners import TAKEN, PhoneBook, phones_and_customers
 from engagement.live.rate_limit import RateLimiter, Unlimited, burst_for
 from engagement.live.security_reports import SecurityReport, SecurityReports
 from engagement.live.supervisor import Supervisor
@@ -91,7 +91,7 @@ def create_app(
 
             async def handle(batch: list[Any] = batch) -> None:
                 inputs, ticks = decode_batch(batch, progress, names.ticks, time.time(), max_future)
-                await refuse_taken_phones(inputs, outbox, metrics)
+                service.begin_batch(await phone_book(outbox, [item for _, _, _, item in inputs]))
                 apply_batch(inputs, ticks, service, states, progress, app.consumer)
                 await service.flush()
 
@@ -282,13 +282,19 @@ class TopicIngest:
         )
 
     async def ingest(self, events: list[Event]) -> Taken:
-        """A profile update whose phone number another customer owns is refused here already
-        (the agent checks again, for what backends produce to the topics themselves)."""
-        refused = refused_phones(events, await self.outbox.claim_phones(phone_claims(events)))
+        """A profile update whose phone number another customer holds is refused here already; the
+        agent, which applies the update in event-time order and moves the phone index with the
+        customer's state, checks again (for what backends produce to the topics themselves, and for
+        two requests that race for one number)."""
+        book = await phone_book(self.outbox, list(events))
+        refused: dict[int, Rejection] = {}
         deliveries = []
         for n, event in enumerate(events):
-            if n in refused:
+            if book.refuses(event):
+                refused[n] = TAKEN
                 continue
+            if isinstance(event, CustomerUpdated) and event.phone is not None:
+                book.follow(event.customer_id, event.phone)  # a second customer in this request is refused
             value = event.model_dump_json(exclude_none=True, by_alias=True).encode()
             topic = self.topics[self.names.for_event(event.type)]
             deliveries.append(await topic.send(key=event.customer_id.encode(), value=value))
@@ -335,20 +341,12 @@ def decode_batch(
     return inputs, tick_events
 
 
-async def refuse_taken_phones(inputs: Decoded, outbox: RedisOutbox, metrics: Metrics) -> None:
-    """Profile updates whose phone number another customer owns become rejections (one Redis call
-    for the batch, and none for a batch without phone numbers)."""
-    events = [(i, item) for i, (_, _, _, item) in enumerate(inputs) if not isinstance(item, Rejection)]
-    claims = phone_claims([item for _, item in events])
-    if not claims:
-        return
-    refused = refused_phones([item for _, item in events], await outbox.claim_phones(claims))
-    for n, reason in refused.items():
-        i = events[n][0]
-        t, order, event, _ = inputs[i]
-        inputs[i] = (t, order, event, reason)
-    if refused:
-        metrics.inc("engagement_phone_claims_refused_total", len(refused))
+async def phone_book(outbox: RedisOutbox, items: list[Event | Rejection]) -> PhoneBook:
+    """The phone index as a batch starts, for the numbers and customers of its profile updates
+    (one Redis call, and none for a batch without phone numbers)."""
+    phones, customers = phones_and_customers(item for item in items if not isinstance(item, Rejection))
+    owners, numbers = await outbox.phone_index(phones, customers)
+    return PhoneBook(owners.get, numbers.get)
 
 
 def apply_batch(

@@ -111,24 +111,37 @@ return 1
 """
 
 
-_CLAIM_PHONES = """
-local out = {}
+_LOOKUP_PHONES = """
+local owners = {}
+local numbers = {}
+local count = tonumber(ARGV[1])
+for i = 2, count + 1 do table.insert(owners, redis.call('HGET', KEYS[1], ARGV[i]) or '') end
+for i = count + 2, #ARGV do table.insert(numbers, redis.call('HGET', KEYS[2], ARGV[i]) or '') end
+return {owners, numbers}
+"""
+
+_FOLLOW_NUMBERS = """
 for i = 1, #ARGV, 2 do
-  local phone, customer = ARGV[i], ARGV[i + 1]
-  local owner = redis.call('HGET', KEYS[1], phone)
-  if owner and owner ~= customer then
-    table.insert(out, 0)
-  else
-    local old = redis.call('HGET', KEYS[2], customer)
-    if old and old ~= phone and redis.call('HGET', KEYS[1], old) == customer then
-      redis.call('HDEL', KEYS[1], old)
-    end
-    redis.call('HSET', KEYS[1], phone, customer)
-    redis.call('HSET', KEYS[2], customer, phone)
-    table.insert(out, 1)
+  local customer, phone = ARGV[i], ARGV[i + 1]
+  if phone ~= '' then
+    local owner = redis.call('HGET', KEYS[1], phone)
+    if owner and owner ~= customer then return customer end
   end
 end
-return out
+for i = 1, #ARGV, 2 do
+  local customer, phone = ARGV[i], ARGV[i + 1]
+  local old = redis.call('HGET', KEYS[2], customer)
+  if old and old ~= phone and redis.call('HGET', KEYS[1], old) == customer then
+    redis.call('HDEL', KEYS[1], old)
+  end
+  if phone == '' then
+    redis.call('HDEL', KEYS[2], customer)
+  else
+    redis.call('HSET', KEYS[1], phone, customer)
+    redis.call('HSET', KEYS[2], customer, phone)
+  end
+end
+return false
 """
 
 _FORGET_PHONES = """
@@ -193,7 +206,8 @@ class RedisOutbox:
         self._reconcile = self.redis.register_script(_RECONCILE)
         self._mark_sending = self.redis.register_script(_MARK_SENDING)
         self._reap = self.redis.register_script(_REAP)
-        self._claim_phones = self.redis.register_script(_CLAIM_PHONES)
+        self._lookup_phones = self.redis.register_script(_LOOKUP_PHONES)
+        self._follow_numbers = self.redis.register_script(_FOLLOW_NUMBERS)
         self._forget_phones = self.redis.register_script(_FORGET_PHONES)
         self._phones = f"{namespace}:phones"  # phone -> customer
         self._owners = f"{namespace}:phone-owners"  # customer -> phone
@@ -273,15 +287,31 @@ class RedisOutbox:
     async def set_once(self, name: str, value: str, ttl: int) -> bool:
         return bool(await self.retrying(lambda: self.redis.set(name, value, nx=True, ex=ttl)))
 
-    async def claim_phones(self, pairs: list[tuple[str, str]]) -> list[bool]:
-        """Phone number -> customer, one owner per number (see `EmbeddedStore.claim_phones`), atomically
-        for all workers; idempotent, so a batch processed again claims the same again."""
-        if not pairs:
-            return []
-        args = [item for pair in pairs for item in pair]
+    async def phone_index(
+        self, phones: list[str], customers: list[str]
+    ) -> tuple[dict[str, str | None], dict[str, str | None]]:
+        """What the phone index holds now, in one call: the owner of each number in `phones` and the
+        number of each customer in `customers` (for a batch's `PhoneBook`)."""
+        if not phones and not customers:
+            return {}, {}
         keys = [self._phones, self._owners]
-        answers: list[Any] = await self.retrying(lambda: self._claim_phones(keys=keys, args=args))
-        return [bool(int(a)) for a in answers]
+        args = [str(len(phones)), *phones, *customers]
+        owners, numbers = await self.retrying(lambda: self._lookup_phones(keys=keys, args=args))
+        return (
+            {p: (bytes(o).decode() or None) for p, o in zip(phones, owners, strict=True)},
+            {c: (bytes(n).decode() or None) for c, n in zip(customers, numbers, strict=True)},
+        )
+
+    async def follow_numbers(self, numbers: list[tuple[str, str | None]]) -> str | None:
+        """The index takes each customer's number as their state names it, all or nothing, and
+        releases the numbers they held before. Returns None, or (changing nothing) a customer whose
+        number another customer took since the batch read the index."""
+        if not numbers:
+            return None
+        args = [item for customer, phone in numbers for item in (customer, phone or "")]
+        keys = [self._phones, self._owners]
+        taken: Any = await self.retrying(lambda: self._follow_numbers(keys=keys, args=args))
+        return None if taken is None else bytes(taken).decode()
 
     async def customer_for_phone(self, phone: str) -> str | None:
         value: Any = await self.retrying(lambda: self.redis.hget(self._phones, phone))

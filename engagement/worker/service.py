@@ -24,10 +24,12 @@ from typing import Protocol
 
 from engagement.core.decisions import Decision
 from engagement.core.engine import Engine
+from engagement.core.profile import latest_phone
 from engagement.core.state import CustomerState
 from engagement.decode import Rejection
 from engagement.events import Event
 from engagement.live.metrics import Metrics, count_decisions
+from engagement.live.phone_owners import TAKEN, PhoneBook, desired_numbers, updates_phone
 from engagement.live.sender import outbound_for
 from engagement.live.state_codec import StateDecodeError, dump_state, load_state
 from engagement.live.watermark import MergedWatermark
@@ -40,6 +42,11 @@ log = logging.getLogger("engagement.worker")
 
 # Queues a message (topic, key, value, partition); what it returns is awaited for its delivery.
 Produce = Callable[[str, bytes, bytes, int | None], Awaitable[Awaitable[object]]]
+
+
+class PhoneRaced(RuntimeError):
+    """A number this batch gives a customer was taken by another worker's customer after the batch
+    read the phone index: the batch is dropped and applied again (then the update is refused)."""
 
 
 class StateTable(Protocol):
@@ -80,6 +87,9 @@ class WorkerService:
         self._forgets: list[tuple[int, str]] = []  # (partition, customer) to erase at the end of the batch
         self._woken: list[tuple[int, float, str]] = []  # (partition, wake-up, customer) this batch decided
         self._results: Counter[str] = Counter()  # this batch's events by result, counted when it goes through
+        self._phones: PhoneBook | None = None  # the phone index as this batch sees it (`begin_batch`)
+        self._profiled: dict[str, None] = {}  # customers whose number this batch may have changed
+        self._refused_phones = 0  # this batch's profile updates refused: their number is another's
 
     def clock_for(self, partition: int) -> PartitionClock:
         clock = self.partitions.get(partition)
@@ -92,6 +102,10 @@ class WorkerService:
         self.engine = engine
 
     # ---- a batch of messages --------------------------------------------------------------
+
+    def begin_batch(self, phones: PhoneBook) -> None:
+        """The phone index as the batch starts (read from Redis once for the batch's updates)."""
+        self._phones = phones
 
     def on_event(
         self,
@@ -106,6 +120,10 @@ class WorkerService:
     ) -> None:
         """One input message (`value`) and what it decoded to (`item`, at `t` epoch seconds when the
         caller has it); `lagging`: the partition's input topics that still have unread messages."""
+        phones = self._phones
+        if phones is not None and not isinstance(item, Rejection) and phones.refuses(item):
+            item = TAKEN
+            self._refused_phones += 1
         if isinstance(item, Rejection):
             self._results["rejected"] += 1
             record = {
@@ -130,6 +148,9 @@ class WorkerService:
             self._results["duplicate"] += 1
             return
         self._results["accepted"] += 1
+        if phones is not None and updates_phone(item):
+            phones.follow(cid, latest_phone(state))
+            self._profiled[cid] = None
         clock.watermark.observe(topic, t)
         upto = clock.watermark.value(now, lagging, wall_clock=False)
         self.engine.run_until(state, upto, now, self._decisions)
@@ -160,6 +181,7 @@ class WorkerService:
         """Drop a failed batch and every cached state (some may hold its unwritten changes); the
         wake-ups it took are due again."""
         self._changed, self._decisions, self._letters, self._forgets = {}, [], [], []
+        self._phones, self._profiled, self._refused_phones = None, {}, 0
         self._results.clear()  # the batch is tried again: its events count then
         self._cache.clear()
         for partition, wake, cid in self._woken:
@@ -172,6 +194,11 @@ class WorkerService:
         crash replays the whole batch; because the side effects come before the states, a replayed
         batch decides again whatever a crash cut short (and the send claims keep a send single)."""
         changed, decisions, letters, forgets = self._changed, self._decisions, self._letters, self._forgets
+        if self._profiled:
+            states = {cid: state for cid, (_, state) in changed.items()}
+            raced = await self.outbox.follow_numbers(desired_numbers(states, self._profiled))
+            if raced is not None:  # nothing of the batch is out yet: it is dropped and applied again
+                raise PhoneRaced(f"customer {raced}: their new number was taken by another customer meanwhile")
         deliveries = [await self.produce(self.names.dead_letter, b"", letter, None) for letter in letters]
         count_decisions(self.metrics, decisions, time.time())
         for decision in decisions:
@@ -193,9 +220,12 @@ class WorkerService:
             del cache[next(iter(cache))]
         for partition, cid in forgets:
             await self._erase(partition, cid, changed)
+        if self._refused_phones:
+            self.metrics.inc("engagement_phone_claims_refused_total", self._refused_phones)
         for result, count in self._results.items():
             self.metrics.inc("engagement_events_total", count, result=result)
         self._results.clear()
+        self._phones, self._profiled, self._refused_phones = None, {}, 0
         self._changed, self._decisions, self._letters, self._forgets, self._woken = {}, [], [], [], []
 
     async def _erase(self, partition: int, cid: str, changed: dict[str, tuple[int, CustomerState]]) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from engagement.core.personalize import safe_value, safe_values
 from engagement.core.state import CustomerState, Profile
-from engagement.embedded.store import EmbeddedStore, StoreBusy
+from engagement.embedded.store import EmbeddedStore, Prepared, StoreBusy
 from engagement.live.privacy import erased_line, install_phone_masking, mask_phone, mask_phones
 from engagement.providers.file import FileProvider
 
@@ -89,28 +89,15 @@ def test_the_store_is_private_and_held_by_one_process(tmp_path: Path) -> None:
         store.close()
 
 
-def test_a_phone_number_belongs_to_one_customer_until_released(tmp_path: Path) -> None:
-    store = EmbeddedStore(tmp_path)
-    try:
-        assert store.claim_phones([("+886912000001", "alice")]) == [True]
-        assert store.claim_phones([("+886912000001", "mallory"), ("+886912000001", "alice")]) == [False, True]
-        assert store.customer_for_phone("+886912000001") == "alice"
-        assert store.claim_phones([("+886912000002", "alice"), ("+886912000001", "bob")]) == [True, True]
-        assert store.customer_for_phone("+886912000001") == "bob"  # alice moved to another number
-        store.forget("bob")
-        assert store.customer_for_phone("+886912000001") is None
-        assert store.claim_phones([("+886912000001", "carol")]) == [True]
-    finally:
-        store.close()
-
-
 def test_forget_and_retention_leave_no_copy_in_the_state_directory(tmp_path: Path) -> None:
     store = EmbeddedStore(tmp_path)
     state = CustomerState("alice", profile=Profile(name="Alice Wonder", number=886912345678))
     line = json.dumps({"customer_id": "alice", "at": "2026-11-20T02:00:00Z", "message": {"to": "+886912345678"}})
     try:
-        store.claim_phones([("+886912345678", "alice")])
-        store.commit([state], [], {})
+        batch = Prepared()
+        batch.add_states([state])
+        batch.numbers = [("alice", "+886912345678")]
+        store.write(batch, {})
         store._db.execute("INSERT INTO decisions (line, customer_id, at) VALUES (?, 'alice', 1.0)", (line + "\n",))
         erased = store.forget("alice")
         assert erased["state"] == 1
