@@ -21,6 +21,7 @@ from pydantic import TypeAdapter, ValidationError
 from engagement.authoring.backtest import backtest, report
 from engagement.authoring.lint import lint, load_rules
 from engagement.authoring.preview import PreviewError, describe, preview, read_customer_events
+from engagement.authoring.samples import for_samples
 from engagement.authoring.template_submission import template_payload, test_message
 from engagement.config.bundle import Configuration, load_configuration
 from engagement.config.durations import Duration
@@ -330,13 +331,14 @@ def _jobs(text: str) -> int:
 
 
 def _configuration(triggers: Path | None, messages: Path | None) -> tuple[Configuration, Engine]:
+    """The configuration and its engine for the authoring commands (sample customers' links allowed)."""
     settings = Settings()
     configuration = load_configuration(
         triggers or settings.triggers_dir or default_triggers_dir(),
         messages or settings.messages_dir or default_messages_dir(),
         settings.allowed_lateness.total_seconds(),
     )
-    return configuration, Engine.of(configuration, settings.engine_settings())
+    return configuration, Engine.of(configuration, for_samples(settings.engine_settings()))
 
 
 def _lint(args: argparse.Namespace) -> int:

@@ -10,14 +10,15 @@ from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
 from engagement.events import (
+    CUSTOMER_ID_PATTERN,
     EVENT_ADAPTER,
     EVENT_TYPES,
     MAX_EVENT_BYTES,
     MOMENT_RANGE,
     NO_CONTROLS,
     REPLY_TEXT,
+    CustomerId,
     Event,
-    Id,
 )
 
 
@@ -53,7 +54,7 @@ def decode_item(item: object) -> Event | Rejection:
     return decode_event(json.dumps(item, ensure_ascii=False).encode())
 
 
-_CUSTOMER_ID: TypeAdapter[str] = TypeAdapter(Id)
+_CUSTOMER_ID: TypeAdapter[str] = TypeAdapter(CustomerId)
 
 
 def customer_id_problem(customer_id: str) -> str | None:
@@ -69,6 +70,14 @@ def rejection_from(exc: ValidationError) -> Rejection:
     """The first error of a pydantic failure, phrased for a backend engineer."""
     first = exc.errors(include_url=False)[0]
     return _describe(first)
+
+
+_NO_CONTROLS_WORDS = "control characters (line breaks, NUL, escapes) are not allowed"
+_PATTERN_WORDS = {
+    NO_CONTROLS: _NO_CONTROLS_WORDS,
+    REPLY_TEXT: _NO_CONTROLS_WORDS,
+    CUSTOMER_ID_PATTERN: "neither `.` nor `..`, and no control characters (line breaks, NUL, escapes)",
+}
 
 
 def _describe(err: ErrorDetails) -> Rejection:
@@ -92,8 +101,8 @@ def _describe(err: ErrorDetails) -> Rejection:
         msg = "naive timestamp: an RFC 3339 offset (Z or +08:00) is required"
     elif kind == "missing":
         msg = "required field is missing"
-    elif kind == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") in (NO_CONTROLS, REPLY_TEXT):
-        msg = "control characters (line breaks, NUL, escapes) are not allowed"
+    elif kind == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") in _PATTERN_WORDS:
+        msg = _PATTERN_WORDS[err["ctx"]["pattern"]]
     elif kind == "value_error":
         msg = msg.removeprefix("Value error, ")
     elif kind in ("greater_than_equal", "less_than") and isinstance(err.get("input"), str):

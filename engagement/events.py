@@ -34,6 +34,12 @@ def Text(max_length: int, min_length: int = 0) -> Any:
 
 
 Id = Annotated[str, Text(128, min_length=1)]
+CUSTOMER_ID_PATTERN = (
+    f"^(?:[^.{CONTROL_CHARS}][^{CONTROL_CHARS}]*|\\.[^.{CONTROL_CHARS}][^{CONTROL_CHARS}]*|\\.\\.[^{CONTROL_CHARS}]+)$"
+)
+CustomerId = Annotated[str, Field(min_length=1, max_length=128, pattern=CUSTOMER_ID_PATTERN)]
+"""An id without control characters, and not `.` or `..` (a customer id names paths: the console's
+and the erasure's URLs)."""
 Phone = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")]
 Locale = Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", max_length=35)]
 Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
@@ -70,7 +76,7 @@ class _Event(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
 
     event_id: Id
-    customer_id: Id
+    customer_id: CustomerId
     occurred_at: Moment
 
 

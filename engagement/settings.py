@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from engagement.config.durations import Duration
 from engagement.core.engine import EngineSettings
 from engagement.events import _check_zone
 from engagement.live.limits import Limits
+
+_DOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+\.?\Z")
 
 
 class Settings(BaseSettings):
@@ -101,6 +104,24 @@ class Settings(BaseSettings):
         default=timedelta(seconds=30), description="a request whose body has not arrived whole by then is answered 408"
     )
 
+    link_domains: str = Field(
+        default="",
+        description="the shop's own domains (comma-separated, e.g. shop.example.com,t-cat.com.tw): the only "
+        "hosts a link from an event (tracking_url) may name in a message; other links are left out",
+    )
+
+    @field_validator("link_domains")
+    @classmethod
+    def _domains(cls, value: str) -> str:
+        for domain in value.split(","):
+            name = domain.strip().lower()
+            if name and not _DOMAIN.match(name):
+                raise ValueError(f"{domain.strip()!r} is not a domain name (letters, digits, - and dots)")
+        return value
+
+    def domains(self) -> tuple[str, ...]:
+        return tuple(d.strip().lower().rstrip(".") for d in self.link_domains.split(",") if d.strip())
+
     def http_limits(self) -> Limits:
         return Limits(
             self.max_body_bytes, self.http_body_timeout.total_seconds(), self.http_idle_timeout.total_seconds()
@@ -119,4 +140,5 @@ class Settings(BaseSettings):
             default_timezone=self.default_timezone,
             allowed_lateness=self.allowed_lateness.total_seconds(),
             global_holdout_percent=self.global_holdout_percent,
+            link_domains=self.domains(),
         )

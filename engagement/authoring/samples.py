@@ -3,10 +3,24 @@ messages from when no customer is given. Times sit at 11:00 in Taipei, inside ma
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from engagement.core.engine import EngineSettings
+
 SAMPLE_CUSTOMER = "c-sample"
+SAMPLE_LINK_DOMAIN = "example.com"  # the sample customers' links (a domain kept for examples, RFC 2606)
+
+
+def for_samples(settings: EngineSettings) -> EngineSettings:
+    """Engine settings for checking messages on sample customers: their links count as the shop's
+    own (a recorded customer's links still need ENGAGEMENT_LINK_DOMAINS, as live)."""
+    if SAMPLE_LINK_DOMAIN in settings.link_domains:
+        return settings
+    return replace(settings, link_domains=(*settings.link_domains, SAMPLE_LINK_DOMAIN))
+
+
 _START = datetime(2026, 1, 15, 3, 0, tzinfo=UTC)
 
 

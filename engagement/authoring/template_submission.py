@@ -21,7 +21,7 @@ from engagement.live.sender import outbound_for
 from engagement.providers.base import OutboundMessage
 
 CATEGORIES = {"marketing": "MARKETING", "utility": "UTILITY", "security": "UTILITY"}
-_PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
+_PHONE = re.compile(r"^\+[1-9][0-9]{6,14}\Z")
 
 
 class SubmissionError(ValueError):

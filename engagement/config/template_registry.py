@@ -173,15 +173,19 @@ class TemplateUpdate:
 _UPDATING = threading.Lock()  # webhook updates arrive concurrently; each reads, changes and rewrites the file
 
 
-def apply_update(messages_dir: Path, update: TemplateUpdate) -> TemplateRecord:
-    """The registry file with the update applied (a template it did not list yet is added)."""
+def apply_update(messages_dir: Path, update: TemplateUpdate) -> TemplateRecord | None:
+    """The registry file with the update applied (a template it did not list yet is added); None,
+    changing nothing, when the directory has no synced registry: a registry made of webhooks alone
+    would list one template and make every other look unknown (`templates sync` makes the first)."""
     with _UPDATING:
         return _apply(messages_dir, update)
 
 
-def _apply(messages_dir: Path, update: TemplateUpdate) -> TemplateRecord:
+def _apply(messages_dir: Path, update: TemplateUpdate) -> TemplateRecord | None:
     registry = load_registry(messages_dir)
-    records = dict(registry.records) if registry is not None else {}
+    if registry is None:
+        return None
+    records = dict(registry.records)
     key = (update.name, update.language)
     current = records.get(key) or TemplateRecord(
         name=update.name, language=update.language, status="UNKNOWN", id=update.template_id
@@ -194,10 +198,5 @@ def _apply(messages_dir: Path, update: TemplateUpdate) -> TemplateRecord:
     if update.quality_score is not None:
         changes["quality_score"] = update.quality_score
     records[key] = current.model_copy(update=changes)
-    write_registry(
-        messages_dir,
-        registry.source if registry is not None else "whatsapp webhooks",
-        registry.synced_at if registry is not None else "",
-        records.values(),
-    )
+    write_registry(messages_dir, registry.source, registry.synced_at, records.values())
     return records[key]

@@ -29,7 +29,7 @@ from engagement.console.workspace import BadEdit, Workspace, validate_edit
 from engagement.core.engine import Engine
 from engagement.decode import customer_id_problem
 from engagement.live.api_keys import ApiKey
-from engagement.live.guard import API_KEY, Handler, problem, read_body
+from engagement.live.guard import API_KEY, Handler, problem, read_body, whole_number
 from engagement.outcomes.page import render as report_page
 from engagement.outcomes.records import decided_from_line
 
@@ -185,12 +185,12 @@ class ConsoleRoutes:
                                   "versions": [v.as_json() for v in reversed(found)]})  # fmt: skip
 
     async def rollback(self, request: web.Request) -> web.StreamResponse:
-        text = request.match_info["number"]
-        if not text.isdigit() or len(text) > 9:
+        number = whole_number(request.match_info["number"], 0, 999_999_999)
+        if number is None:
             return problem(400, "a version number")
         key: ApiKey = request[API_KEY]
         try:
-            done = await asyncio.to_thread(self.versions.rollback, int(text), key.name)
+            done = await asyncio.to_thread(self.versions.rollback, number, key.name)
         except PublishRefused as exc:
             return problem(422, str(exc), problems=[p.as_json() for p in exc.problems])
         return web.json_response(done.as_json(), status=201)
@@ -203,10 +203,10 @@ class ConsoleRoutes:
         return web.json_response(_timeline(await self.backend.timeline(customer_id)))
 
     async def report(self, request: web.Request) -> web.StreamResponse:
-        days = request.query.get("days", "7")
-        if not days.isdigit() or not 1 <= int(days) <= 366:
+        days = whole_number(request.query.get("days", "7"), 1, 366)
+        if days is None:
             return problem(400, "days: a whole number from 1 to 366")
-        rows = await self.backend.report(time.time() - int(days) * DAY)
+        rows = await self.backend.report(time.time() - days * DAY)
         page_html = await asyncio.to_thread(report_page, rows, f"engagement report: the last {days} days", time.time())
         return web.json_response({"rows": rows, "page": page_html})
 

@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engagement.authoring.lint import lint, load_rules
+from engagement.authoring.samples import for_samples
 from engagement.config.bundle import load_configuration
 from engagement.config.loader import InvalidConfig
 from engagement.config.template_registry import load_registry
 from engagement.core.engine import Engine, EngineSettings
 
-EDITABLE = re.compile(r"^(triggers|messages)/[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}\.ya?ml$")
+EDITABLE = re.compile(r"^(triggers|messages)/[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}\.ya?ml\Z")
 MAX_FILE_BYTES = 64 * 1024
 MAX_FILES = 64
 
@@ -126,7 +127,7 @@ def _check(triggers: Path, messages: Path, settings: EngineSettings) -> Checked:
         configuration = load_configuration(triggers, messages, settings.allowed_lateness)
     except InvalidConfig as exc:
         return Checked([Problem(named(p.file), p.line, "error", p.path, p.message) for p in exc.problems])
-    engine = Engine.of(configuration, settings)
+    engine = Engine.of(configuration, for_samples(settings))
     problems = []
     try:
         findings = lint(configuration, load_rules(messages), engine, load_registry(messages))

@@ -45,6 +45,7 @@ class EngineSettings:
     allowed_lateness: float = 30.0
     dedupe_window: int = 32
     global_holdout_percent: float = 0.0  # customers no marketing trigger messages (the global control group)
+    link_domains: tuple[str, ...] = ()  # the shop's own domains: the only hosts a link in a message may name
 
 
 class Engine:
@@ -345,7 +346,7 @@ class Engine:
         kind, plan = self.plans[spec.id]
         values = personalize.common_values(profile_)
         values.update(kind.values(state, timer, plan, zone, locale.lower().startswith("zh")))
-        values = personalize.safe_values(values)
+        values = personalize.safe_values(values, self.settings.link_domains)
         body = wording.for_tier(profile_.tier).render(values)
         template = None
         if message.template is not None:

@@ -7,12 +7,16 @@ its fallback, leaves the line out, or cannot be filled (`template_error`).
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Mapping
+import unicodedata
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from engagement.core.state import Profile
+from engagement.events import MAX_AMOUNT
 
 # What a voucher formula may use (amounts in the order's currency).
 FORMULA_VALUES = frozenset({"shipping_fee", "order_total"})
@@ -25,52 +29,87 @@ def common_values(profile: Profile | None) -> dict[str, str | None]:
     return {"customer_name": _name(profile)}
 
 
-# Values that come from events, with the length each may reach in a message. Free text (names)
-# must also not carry a link or a phone number: a customer or a compromised backend could
-# otherwise make a trusted template say "call +1 555 ..." or "verify at http://...".
-FREE_TEXT_LIMITS: Mapping[str, int] = {"customer_name": 60, "product_name": 80, "cart_items": 120, "carrier": 40}
+# Values that come from events, each checked against what its kind of value may hold (an
+# allow-list), with the length it may reach in a message. A customer or a compromised backend must
+# not be able to make a trusted template say "call +1 555 ..." or "verify at evil.ru/login": a
+# value that does not pass is replaced by its fallback (or, with none, the message is not sent).
+PERSON_NAMES: Mapping[str, int] = {"customer_name": 60}
+PRODUCT_TEXT: Mapping[str, int] = {"product_name": 80, "cart_items": 120, "carrier": 40}
+FREE_TEXT_LIMITS: Mapping[str, int] = {**PERSON_NAMES, **PRODUCT_TEXT}
 ID_LIMITS: Mapping[str, int] = {"order_id": 64, "tracking_number": 64}
+LINKS = frozenset({"tracking_url"})
 _WHITESPACE = re.compile(r"\s+")
-_LINK = re.compile(
-    r"(?i)(?:[a-z][a-z0-9+.-]*://|www\.|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|net|org|io|co|me|ly|info|biz|xyz|top|tw|cn|hk|app|link|site|online|shop)\b)"
-)
-_PHONE_LIKE = re.compile(r"\+?\d(?:[\s().-]?\d){6,}")
+# Punctuation a name may hold (O'Brien, Jean-Luc, Dr. Chen, 陳 小明); a product name also the
+# punctuation of sizes, sets and brands (Tee (M) 2-pack, 50% off, S/M, Size: L, 「限定」).
+_NAME_PUNCTUATION = frozenset(" .'-·・‧,")
+_PRODUCT_PUNCTUATION = _NAME_PUNCTUATION | frozenset("&()/+#%:!?*[]_~、，（）「」『』【】《》〈〉！？：；")
+_ID = re.compile(r"[A-Za-z0-9#][A-Za-z0-9_#/-]*\Z")
+# What would make a link or a phone number of allowed characters: a dot between two letters or
+# digits (evil.ru, 1.2.3.4; a decimal 2.5L is one dot between digits), "://", or 7 digits in a row
+# with separators.
+_DOTTED_WORD = re.compile(r"(?:[^\W\d_]\.[^\W_])|(?:\d\.[^\W\d_])|(?:\d\.\d+\.\d)")
+_PHONE_LIKE = re.compile(r"\+?\d(?:[\s().\-/]{0,2}\d){6,}")
 
 
-def safe_value(text: str, limit: int, free_text: bool) -> str | None:
+def safe_value(text: str, limit: int, free_text: bool, names_only: bool = False) -> str | None:
     """`text` fit for a template parameter: line breaks, tabs and runs of spaces collapsed to one
     space (WhatsApp refuses new lines and more than 4 spaces in a row), cut to `limit` characters;
-    None (the fallback) when free text holds a link or a phone number."""
+    None (the fallback) when it holds a character its kind does not allow (an identifier: letters,
+    digits, `_ # / -`; free text: letters, marks, digits and a little punctuation; a name: no
+    digits either), or, for free text, what reads as a link or a phone number."""
     cleaned = _WHITESPACE.sub(" ", text).strip()
-    cleaned = "".join(c for c in cleaned if c.isprintable())
-    if not cleaned:
+    if not cleaned or not cleaned.isprintable():
         return None
-    if free_text and (_LINK.search(cleaned) or _PHONE_LIKE.search(cleaned)):
+    if not free_text:
+        return cleaned if len(cleaned) <= limit and _ID.match(cleaned) else None
+    plain = unicodedata.normalize("NFKC", cleaned)  # fullwidth letters, digits and dots as ASCII ones
+    allowed = _NAME_PUNCTUATION if names_only else _PRODUCT_PUNCTUATION
+    for char in plain:
+        if char in allowed:
+            continue
+        kind = unicodedata.category(char)[0]
+        if kind not in "LM" and (names_only or kind != "N"):
+            return None
+    if _DOTTED_WORD.search(plain) or _PHONE_LIKE.search(plain) or "://" in plain:
         return None
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 1].rstrip() + "…"
 
 
-def safe_url(url: str | None) -> str | None:
-    """A tracking link is kept only as a plain http(s) URL without spaces."""
-    if url is None or not url.startswith(("https://", "http://")) or _WHITESPACE.search(url) or len(url) > 2048:
+def safe_url(url: str | None, domains: Iterable[str] = ()) -> str | None:
+    """A link is kept only as a plain http(s) URL to one of the shop's own domains (`domains`, and
+    their subdomains): no user name, no spaces, at most 2,048 characters."""
+    if url is None or not url.startswith(("https://", "http://")) or len(url) > 2048 or not url.isascii():
         return None
-    return url if url.isprintable() else None
+    if _WHITESPACE.search(url) or not url.isprintable():
+        return None
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").rstrip(".")
+    except ValueError:
+        return None
+    if "@" in parts.netloc or not host:
+        return None
+    return url if any(host == d or host.endswith("." + d) for d in domains) else None
 
 
-def safe_values(values: dict[str, str | None]) -> dict[str, str | None]:
+def safe_values(values: dict[str, str | None], link_domains: Iterable[str] = ()) -> dict[str, str | None]:
     for name, value in values.items():
         if value is None:
             continue
         if name in FREE_TEXT_LIMITS:
-            values[name] = safe_value(value, FREE_TEXT_LIMITS[name], free_text=True)
+            values[name] = safe_value(value, FREE_TEXT_LIMITS[name], free_text=True, names_only=name in PERSON_NAMES)
         elif name in ID_LIMITS:
             values[name] = safe_value(value, ID_LIMITS[name], free_text=False)
-        elif name == "tracking_url":
-            values[name] = safe_url(value)
+        elif name in LINKS:
+            values[name] = safe_url(value, link_domains)
     return values
 
 
-def money(amount: float, currency: str | None) -> str:
+def money(amount: float, currency: str | None) -> str | None:
+    """An amount as the customer reads it; None for one no message should show (not finite, or
+    beyond 10^12: a bug upstream or a formula gone wrong, never a price)."""
+    if not math.isfinite(amount) or abs(amount) > MAX_AMOUNT:
+        return None
     digits = f"{amount:,.0f}" if float(amount).is_integer() else f"{amount:,.2f}"
     if currency is None:
         return digits

@@ -217,6 +217,9 @@ class EmbeddedService:
     async def customer_for_phone(self, phone: str) -> str | None:
         return self.store.customer_for_phone(phone)
 
+    async def customer_of_send(self, key: str) -> str | None:
+        return self.store.customer_of_send(key)
+
     async def reconcile(self, key: str, outcome: str) -> bool:
         return self.store.reconcile(key, outcome)
 

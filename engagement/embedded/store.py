@@ -379,6 +379,11 @@ class EmbeddedStore:
         row = self._db.execute("SELECT customer_id FROM phones WHERE phone = ?", (phone,)).fetchone()
         return None if row is None else str(row[0])
 
+    def customer_of_send(self, key: str) -> str | None:
+        """The customer a send was decided for."""
+        row = self._db.execute("SELECT customer_id FROM outbox WHERE key = ?", (key,)).fetchone()
+        return None if row is None or row[0] is None else str(row[0])
+
     def phone_of(self, customer_id: str) -> str | None:
         """The number the phone index holds for a customer."""
         row = self._db.execute("SELECT phone FROM phones WHERE customer_id = ?", (customer_id,)).fetchone()

@@ -3,13 +3,16 @@
 Only a key's SHA-256 is stored; the key itself is printed once when it is created. A presented
 key is hashed and compared with every stored digest in constant time. The file is read again
 when it changes (checked at most once a second), so adding or removing a line rotates keys
-without a restart.
+without a restart. Revocation fails closed: a file that stops parsing (a malformed line, a
+half-written line) accepts no key at all until it parses again, never the keys it held before;
+the log names the line.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 import re
 import secrets
@@ -19,9 +22,11 @@ from pathlib import Path
 
 SCOPES = ("ingest", "read", "admin")
 KEY_PREFIX = "egk_"
-_NAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
-_DIGEST = re.compile(r"^sha256:([0-9a-f]{64})$")
+_NAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}\Z")
+_DIGEST = re.compile(r"^sha256:([0-9a-f]{64})\Z")
 RELOAD_SECONDS = 1.0
+
+log = logging.getLogger("engagement.keys")
 
 
 class KeysFileError(ValueError):
@@ -108,6 +113,7 @@ class KeyRing:
         self._keys: list[ApiKey] = keys or []
         self._stamp: tuple[int, int] | None = None
         self._checked = 0.0
+        self._broken: str | None = None  # why the file does not parse: then no key is accepted
         if path is not None:
             self._reload(force=True)
 
@@ -120,9 +126,18 @@ class KeyRing:
         self._reload()
         return len(self._keys)
 
+    @property
+    def broken(self) -> str | None:
+        """Why the keys file does not parse (file and line), or None. While it is broken no key is
+        accepted: a deleted key must never keep working because a later edit went wrong."""
+        self._reload()
+        return self._broken
+
     def authenticate(self, presented: str) -> ApiKey | None:
         """The key whose digest matches, compared against every stored key in constant time."""
         self._reload()
+        if self._broken is not None:
+            return None
         digest = digest_of(presented)
         found: ApiKey | None = None
         for key in self._keys:
@@ -140,7 +155,7 @@ class KeyRing:
         try:
             info = self.path.stat()
         except FileNotFoundError:
-            self._keys, self._stamp = [], None
+            self._keys, self._stamp, self._broken = [], None, None
             return
         stamp = (info.st_mtime_ns, info.st_size)
         if stamp == self._stamp:
@@ -148,7 +163,13 @@ class KeyRing:
         try:
             keys = parse_keys(self.path.read_text(encoding="utf-8"), str(self.path))
         except (OSError, UnicodeDecodeError, KeysFileError) as exc:
+            reason = str(exc) if isinstance(exc, KeysFileError) else f"{self.path}: {exc}"
             if force:
-                raise KeysFileError(str(exc) if isinstance(exc, KeysFileError) else f"{self.path}: {exc}") from None
-            return  # a half-written file: keep the keys already loaded until it reads cleanly
-        self._keys, self._stamp = keys, stamp
+                raise KeysFileError(reason) from None
+            # fail closed: no key at all (never the old set) until the file reads cleanly again
+            self._keys, self._stamp, self._broken = [], stamp, reason
+            log.error("API keys file does not parse; every request is refused until it does: %s", reason)
+            return
+        if self._broken is not None:
+            log.warning("API keys file parses again: %d keys", len(keys))
+        self._keys, self._stamp, self._broken = keys, stamp, None

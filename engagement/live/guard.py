@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from engagement.live.api_keys import KeyRing
+from engagement.live.metrics import Metrics
 
 log = logging.getLogger("engagement.http")
 
@@ -29,27 +31,80 @@ def problem(status: int, reason: str, **extra: object) -> web.Response:
     return web.json_response({"error": reason, **extra}, status=status)
 
 
-def guarded(keys: KeyRing, scope: str | None, handler: Handler) -> Handler:
-    """`handler` behind an API key with `scope` (None: open to anyone)."""
+AUTH_FAILURES = "engagement_auth_failures_total"
+
+
+def guarded(keys: KeyRing, scope: str | None, handler: Handler, failures: AuthFailures | None = None) -> Handler:
+    """`handler` behind an API key with `scope` (None: open to anyone). Each refusal is counted by
+    its reason in `failures` and logged (at most once a minute per reason), never with the key."""
     if scope is None:
         return handler
+    failed = failures or AuthFailures(None)
 
     async def check(request: web.Request) -> web.StreamResponse:
+        broken = keys.broken
+        if broken is not None:
+            failed.record("keys_file_broken", request)
+            return problem(503, "the server's API keys file does not parse, so no key is accepted until it is "
+                           "mended (the server log names the line)")  # fmt: skip
         header = request.headers.get("Authorization", "")
         kind, _, token = header.partition(" ")
         if not header:
+            failed.record("missing", request)
             return _unauthorized("missing Authorization: Bearer <key>")
         if kind.lower() != "bearer" or not token.strip():
+            failed.record("malformed", request)
             return _unauthorized("the Authorization header must read: Bearer <key>")
         key = keys.authenticate(token.strip())
         if key is None:
+            failed.record("unknown_key", request)
             return _unauthorized("unknown API key" if len(keys) else "this server has no API keys configured")
         if scope not in key.scopes:
+            failed.record("scope", request)
             return problem(403, f"the key {key.name!r} lacks the {scope!r} scope")
         request[API_KEY] = key  # who asked: the console records a publish's author
         return await handler(request)
 
     return check
+
+
+class AuthFailures:
+    """Refused requests by reason: counted (`engagement_auth_failures_total{reason}`) and logged with
+    the route and the client's address, at most once a minute per reason (an anonymous flood must
+    not flood the log), never with what was presented as a key."""
+
+    LOG_EVERY_SECONDS = 60.0
+
+    def __init__(self, metrics: Metrics | None) -> None:
+        self.metrics = metrics
+        self._logged: dict[str, float] = {}
+        self._since: dict[str, int] = {}
+
+    def record(self, reason: str, request: web.Request) -> None:
+        if self.metrics is not None:
+            self.metrics.inc(AUTH_FAILURES, reason=reason)
+        self._since[reason] = self._since.get(reason, 0) + 1
+        now = time.monotonic()
+        if now - self._logged.get(reason, -self.LOG_EVERY_SECONDS) < self.LOG_EVERY_SECONDS:
+            return
+        count, self._since[reason], self._logged[reason] = self._since[reason], 0, now
+        log.warning(
+            "refused %s %s from %s: %s (%d refused for this reason since the last such line)",
+            request.method,
+            request.path[:200],
+            request.remote,
+            reason,
+            count,
+        )
+
+
+def whole_number(text: str, low: int, high: int) -> int | None:
+    """A whole number written in ASCII digits within [low, high], or None (`²` and `٣` are digits
+    to `str.isdigit`, not to `int`, and no client needs them)."""
+    if not text.isascii() or not text.isdigit() or len(text) > 19:
+        return None
+    value = int(text)
+    return value if low <= value <= high else None
 
 
 async def read_body(request: web.Request, limit: int, seconds: float) -> bytes | web.Response:

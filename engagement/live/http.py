@@ -25,7 +25,16 @@ from engagement.decode import customer_id_problem
 from engagement.events import Event
 from engagement.live import twilio_webhook, whatsapp_webhook
 from engagement.live.api_keys import KeyRing
-from engagement.live.guard import WEBHOOK_MAX_BYTES, Handler, guarded, problem, read_body
+from engagement.live.guard import (
+    API_KEY,
+    WEBHOOK_MAX_BYTES,
+    AuthFailures,
+    Handler,
+    guarded,
+    problem,
+    read_body,
+    whole_number,
+)
 from engagement.live.ingest import Taken, parse_body
 from engagement.live.limits import Limits
 from engagement.live.metrics import Metrics
@@ -39,6 +48,8 @@ from engagement.live.whatsapp_webhook import (
     WebhookPort,
     WebhookSettings,
 )
+from engagement.providers.twilio.error_table import ERROR_TABLE as TWILIO_CODES
+from engagement.providers.whatsapp.error_table import ERROR_TABLE as WHATSAPP_CODES
 
 log = logging.getLogger("engagement.http")
 
@@ -89,11 +100,14 @@ def make_app(
     api = api or Api()
     limits = limits or Limits()
     app = web.Application(client_max_size=limits.max_body_bytes, middlewares=[_no_server_errors])
+    app.on_response_prepare.append(_plain_headers)
     app[LIMITS] = limits
     app[METRICS] = metrics
 
+    failures = AuthFailures(metrics)
+
     def route(method: str, path: str, scope: str | None, handler: Handler) -> None:
-        app.router.add_route(method, path, guarded(keys, scope, handler))
+        app.router.add_route(method, path, guarded(keys, scope, handler, failures))
 
     async def post_events(request: web.Request) -> web.Response:
         body = await read_body(request, limits.max_body_bytes, limits.body_seconds)
@@ -104,6 +118,8 @@ def make_app(
             batch = await asyncio.to_thread(parse_body, request.content_type, body, now, max_future_seconds)
         else:
             batch = parse_body(request.content_type, body, now, max_future_seconds)
+        if "admin" not in request[API_KEY].scopes:
+            batch.refuse_provider_events()
         taken = await ingest.ingest([event for _, event in batch.events]) if batch.events else Taken()
         batch.take(taken)
         duplicates = taken.duplicates
@@ -145,7 +161,7 @@ def _add_runtime_routes(
 
         async def get_report(request: web.Request) -> web.Response:
             """`since`: decisions from then on (seconds since the epoch); all by default."""
-            since = _whole(request.query["since"], 0, 2**42) if "since" in request.query else -1
+            since = whole_number(request.query["since"], 0, 2**42) if "since" in request.query else -1
             if since is None:
                 return problem(400, "since: seconds since the epoch")
             return web.json_response(await make_report(None if since < 0 else float(since)), dumps=_dumps)
@@ -163,9 +179,9 @@ def paged_route(reader: EventsReader) -> Handler:
     async def get_page(request: web.Request) -> web.Response:
         """Stored lines (decisions, or accepted events) oldest first, as JSONL; `after` is the last
         sequence number seen (header `X-Last-Seq`); `since`, for events, their earliest event time."""
-        after = _whole(request.query.get("after", "0"), 0, 2**62)
-        limit = _whole(request.query.get("limit", "1000"), 1, MAX_DECISIONS_PAGE)
-        since = _whole(request.query.get("since", "0"), 0, 2**42)
+        after = whole_number(request.query.get("after", "0"), 0, 2**62)
+        limit = whole_number(request.query.get("limit", "1000"), 1, MAX_DECISIONS_PAGE)
+        since = whole_number(request.query.get("since", "0"), 0, 2**42)
         if after is None or limit is None or since is None:
             return problem(
                 400,
@@ -195,6 +211,14 @@ def forget_route(forget: Forget) -> Handler:
     return delete_customer
 
 
+async def _plain_headers(_: web.Request, response: web.StreamResponse) -> None:
+    """Every answer: not cached by the browser or a proxy (decisions and timelines hold personal
+    data), not sniffed as another type, and the server named without versions."""
+    response.headers["Server"] = "engagement"
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+
+
 @web.middleware
 async def _no_server_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """A handler's unexpected failure is logged with its traceback and answered 500 without details;
@@ -206,13 +230,6 @@ async def _no_server_errors(request: web.Request, handler: Handler) -> web.Strea
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
         return problem(500, "internal error; the server log has the details")
-
-
-def _whole(text: str, low: int, high: int) -> int | None:
-    if not text.isascii() or not text.isdigit() or len(text) > 19:
-        return None
-    value = int(text)
-    return value if low <= value <= high else None
 
 
 def add_whatsapp_webhook(app: web.Application, settings: WebhookSettings, metrics: Metrics) -> None:
@@ -261,6 +278,15 @@ def _template_changed(directory: Path | None, update: TemplateUpdate, metrics: M
         )
         return
     record = apply_update(directory, update)
+    if record is None:
+        metrics.inc("engagement_template_updates_total", result="not_applied")
+        log.warning(
+            "template %s (%s) changed; not applied: %s has no synced registry (run `engagement templates sync`)",
+            update.name,
+            update.language,
+            directory,
+        )
+        return
     metrics.inc("engagement_template_updates_total", result="applied")
     log.info(
         "template %s (%s): %s, %s, quality %s",
@@ -329,22 +355,52 @@ async def report_not_me(port: WebhookPort, message: InboundMessage, customer: st
 
 async def status_events(port: WebhookPort, statuses: list[StatusUpdate], metrics: Metrics) -> list[Event]:
     """Count new statuses, settle sends whose outcome was unknown, and turn refusals the engine
-    must hear of (opt-out, marketing paused, unreachable) into `message.failed` events."""
+    must hear of (opt-out, marketing paused, unreachable) into `message.failed` events, for the
+    customer the send was for and only while that customer still holds the number (a status
+    never acts on whoever owns the recipient number now)."""
     events: list[Event] = []
     for status in statuses:
-        metrics.inc("engagement_whatsapp_statuses_total", status=status.status)
+        metrics.inc("engagement_whatsapp_statuses_total", status=status_label(status.status))
         for error in status.error_codes:
-            metrics.inc("engagement_whatsapp_failures_total", code=str(error))
+            metrics.inc("engagement_whatsapp_failures_total", code=code_label(error))
         if status.key is not None and status.outcome is not None and await port.reconcile(status.key, status.outcome):
             metrics.inc("engagement_sends_total", result="reconciled")
         if status.feedback is None:
             continue
-        customer = await port.customer_for_phone(status.phone)
-        if customer is not None:
-            code = str(status.error_codes[0]) if status.error_codes else None
-            key = status.key or status.message_id
-            events.append(failure_event(key, customer, status.feedback, code, status.timestamp))
+        customer = await recipient_of(port, status)
+        if customer is None:
+            metrics.inc("engagement_whatsapp_statuses_ignored_total", reason="recipient_not_the_send_s")
+            continue
+        code = str(status.error_codes[0]) if status.error_codes else None
+        events.append(failure_event(status.key or status.message_id, customer, status.feedback, code, status.timestamp))
     return events
+
+
+async def recipient_of(port: WebhookPort, status: StatusUpdate) -> str | None:
+    """The customer a status may act on: the one its send was for, if they still hold its number."""
+    if status.key is None:
+        return None
+    sent_to = await port.customer_of_send(status.key)
+    if sent_to is None or await port.customer_for_phone(status.phone) != sent_to:
+        return None
+    return sent_to
+
+
+STATUS_LABELS = frozenset({
+    "sent", "delivered", "read", "failed", "deleted", "warning", "played",  # Meta
+    "queued", "accepted", "sending", "undelivered", "receiving", "received", "scheduled", "canceled",  # Twilio
+    "partially_delivered", "not_me",
+})  # fmt: skip
+
+
+def status_label(status: str) -> str:
+    """A provider's status as a metric label: a known word, else `other` (labels stay few)."""
+    return status if status in STATUS_LABELS else "other"
+
+
+def code_label(code: int) -> str:
+    """A provider's error code as a metric label: one of the codes the error tables know, else `other`."""
+    return str(code) if code in WHATSAPP_CODES or code in TWILIO_CODES else "other"
 
 
 def _dumps(obj: object) -> str:

@@ -10,6 +10,14 @@ from pydantic_core import from_json
 from engagement.decode import Rejection, decode_event, decode_item
 from engagement.events import Event
 
+FROM_PROVIDERS = frozenset({"message.replied", "message.failed"})
+"""Event types the provider webhooks make (replies, refusals): they opt customers out, mark numbers
+unreachable and open the 24 h window, so a client posts them only with the `admin` scope (imports)."""
+NEEDS_ADMIN = Rejection(
+    "type",
+    "message.replied and message.failed come from the providers' signed webhooks; posting them "
+    "needs a key with the admin scope (for imports)",
+)
 NDJSON_TYPES = frozenset({"application/x-ndjson", "application/jsonl", "application/jsonlines"})
 MAX_ITEMS = 50_000  # events in one request
 
@@ -38,6 +46,14 @@ class IngestBatch:
         self.rejected.extend((self.events[i][0], reason) for i, reason in refused.items())
         self.rejected.sort(key=lambda item: item[0])
         self.events = [entry for i, entry in enumerate(self.events) if i not in refused]
+
+    def refuse_provider_events(self) -> None:
+        """For a key without the admin scope: the events only providers may send become rejections."""
+        if not any(event.type in FROM_PROVIDERS for _, event in self.events):
+            return
+        self.rejected.extend((i, NEEDS_ADMIN) for i, event in self.events if event.type in FROM_PROVIDERS)
+        self.rejected.sort(key=lambda item: item[0])
+        self.events = [(i, event) for i, event in self.events if event.type not in FROM_PROVIDERS]
 
     def response(self, duplicates: int = 0) -> dict[str, object]:
         return {

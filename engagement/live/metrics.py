@@ -109,4 +109,9 @@ def standard_metrics() -> Metrics:
     )
     metrics.describe(SEND_DELAY, "histogram", "seconds from a send decision to its first provider call")
     metrics.describe(PROVIDER_CALL, "histogram", "seconds a provider call took, by result")
+    metrics.describe(
+        "engagement_auth_failures_total",
+        "counter",
+        "requests refused before their handler, by reason: missing, malformed, unknown_key, scope, keys_file_broken",
+    )
     return metrics

@@ -15,6 +15,8 @@ import re
 from pathlib import Path
 
 PHONE = re.compile(r"(?<![\w+])\+?([1-9]\d{6,14})(?!\d)")
+# A number written for people: `+886 912 340 097`, `+1 (555) 123-4567`, `+44 20.7946.0958`
+FORMATTED_PHONE = re.compile(r"(?<![\w+])\+[1-9]\d{0,3}(?:[ .\-\u2010-\u2015()]{1,2}\d{1,6}){1,7}(?!\d)")
 SHOWN_BEFORE, SHOWN_AFTER = 4, 2
 
 
@@ -47,7 +49,11 @@ def mask_phones(text: str) -> str:
             return whole  # short bare numbers are counts, ports, ids
         return mask_phone(whole)
 
-    return PHONE.sub(masked, text)
+    def formatted(match: re.Match[str]) -> str:
+        digits = re.sub(r"\D", "", match.group(0))
+        return mask_phone(digits) if 7 <= len(digits) <= 15 else match.group(0)
+
+    return PHONE.sub(masked, FORMATTED_PHONE.sub(formatted, text))
 
 
 def install_phone_masking() -> None:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from engagement.live.whatsapp_webhook import InboundMessage, StatusUpdate, WebhookContent, WebhookPort
+from engagement.live.whatsapp_webhook import InboundMessage, StatusUpdate, WebhookContent, WebhookPort, same_text
 from engagement.providers.error_classes import feedback_for
 from engagement.providers.twilio.error_table import classify
 from engagement.settings import Settings
@@ -42,14 +42,14 @@ def twilio_webhook_settings(settings: Settings, port: WebhookPort) -> TwilioWebh
 
 def signature(auth_token: str, url: str, params: Mapping[str, str]) -> str:
     signed = url + "".join(f"{key}{params[key]}" for key in sorted(params))
-    digest = hmac.new(auth_token.encode(), signed.encode(), hashlib.sha1).digest()
+    digest = hmac.new(auth_token.encode(), signed.encode(errors="replace"), hashlib.sha1).digest()
     return base64.b64encode(digest).decode()
 
 
 def signature_valid(auth_token: str, url: str, params: Mapping[str, str], header: str | None) -> bool:
     if not auth_token or not header:
         return False
-    return hmac.compare_digest(signature(auth_token, url, params), header)
+    return same_text(signature(auth_token, url, params), header)
 
 
 def parse(params: Mapping[str, str], query: Mapping[str, str]) -> WebhookContent:

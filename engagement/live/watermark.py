@@ -1,5 +1,9 @@
 """The live watermark (CONTRACT.md §2): event time minus the lateness, moved on by the wall clock
-only while the processor has caught up with its input, so a backlog never fires a timer early."""
+only while the processor has caught up with its input, so a backlog never fires a timer early.
+
+It never leads the wall clock: an event dated ahead of the server's clock (a producer whose clock
+is fast, up to `MAX_FUTURE_SKEW`) counts as occurring now, so it cannot make every other
+producer's events late."""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ class LiveWatermark:
 
     def value(self, now: float, caught_up: bool) -> float:
         newest = self.max_seen
-        if caught_up and now > newest:
+        if (caught_up and now > newest) or newest > now:
             newest = now
         return newest - self.lateness
 
@@ -52,6 +56,8 @@ class MergedWatermark:
             newest = now
         else:
             newest = self.newest
+        if newest > now:
+            newest = now  # never ahead of the wall clock
         candidate = newest - self.lateness
         if candidate > self.floor:
             self.floor = candidate

@@ -33,7 +33,7 @@ from engagement.providers.whatsapp.error_table import classify
 log = logging.getLogger("engagement.webhook")
 
 _EARLIEST, _LATEST = EARLIEST.timestamp(), LATEST.timestamp()
-_PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
+_PHONE = re.compile(r"^\+[1-9][0-9]{6,14}\Z")
 _CONTROLS = re.compile(f"[{CONTROL_CHARS}]")
 _REPLY_CONTROLS = re.compile(f"[{REPLY_CONTROL_CHARS}]")
 
@@ -80,9 +80,9 @@ class WebhookContent:
 TEMPLATE_FIELDS = frozenset(
     {"message_template_status_update", "template_category_update", "message_template_quality_update"}
 )
-_TEMPLATE_NAME = re.compile(r"^[a-z0-9_]{1,512}$")
-_TEMPLATE_LANGUAGE = re.compile(r"^[a-z]{2,3}(_[A-Z]{2})?$")
-_TEMPLATE_WORD = re.compile(r"^[A-Z_]{1,64}$")
+_TEMPLATE_NAME = re.compile(r"^[a-z0-9_]{1,512}\Z")
+_TEMPLATE_LANGUAGE = re.compile(r"^[a-z]{2,3}(_[A-Z]{2})?\Z")
+_TEMPLATE_WORD = re.compile(r"^[A-Z_]{1,64}\Z")
 
 
 class WebhookPort(Protocol):
@@ -91,6 +91,10 @@ class WebhookPort(Protocol):
         ...
 
     async def customer_for_phone(self, phone: str) -> str | None: ...
+
+    async def customer_of_send(self, key: str) -> str | None:
+        """The customer a send (by its idempotency key) was decided for; None for a key not ours."""
+        ...
 
     async def ingest(self, events: list[Event]) -> Taken: ...
 
@@ -116,14 +120,20 @@ def signature_valid(app_secret: str, body: bytes, header: str | None) -> bool:
     if not app_secret or not header or not header.startswith("sha256="):
         return False
     expected = hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header.removeprefix("sha256="))
+    return same_text(expected, header.removeprefix("sha256="))
+
+
+def same_text(expected: str, presented: str) -> bool:
+    """A constant-time comparison of a secret with what a client sent, whatever its characters
+    (`hmac.compare_digest` refuses non-ASCII text)."""
+    return hmac.compare_digest(expected.encode(), presented.encode("utf-8", errors="replace"))
 
 
 def handshake(query: Mapping[str, str], verify_token: str) -> str | None:
     """The challenge to echo, or None when the handshake must be refused."""
     if not verify_token or query.get("hub.mode") != "subscribe":
         return None
-    if not hmac.compare_digest(query.get("hub.verify_token", ""), verify_token):
+    if not same_text(verify_token, query.get("hub.verify_token", "")):
         return None
     return query.get("hub.challenge", "")
 

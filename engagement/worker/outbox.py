@@ -9,7 +9,8 @@ therefore loses only the calls it had in flight: those become `unknown` when the
 and are never sent again (one message at most, as in `run`; a status webhook may settle them),
 while the sends it had taken but not yet called go back to the queue for another sender.
 
-Keys, under the namespace `<app_id>:`: `send:<key>` (the claim's status, kept 30 days), `outbox`
+Keys, under the namespace `<app_id>:`: `send:<key>` (the claim's status, kept 30 days), `sent-to:<key>`
+(the customer the send was decided for, as long), `outbox`
 (the sorted set), `outbox:payload` (a hash of the queued messages) and `outbox:leased` (taken
 sends by the end of their lease).
 """
@@ -39,6 +40,7 @@ _ENQUEUE = """
 if redis.call('SET', KEYS[1], 'queued', 'NX', 'EX', ARGV[4]) then
   redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
   redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
+  redis.call('SET', KEYS[4], ARGV[5], 'EX', ARGV[4])
   return 1
 end
 return 0
@@ -217,12 +219,20 @@ class RedisOutbox:
     def claim_key(self, key: str) -> str:
         return f"{self.namespace}:send:{key}"
 
+    def _sent_to(self, key: str) -> str:
+        return f"{self.namespace}:sent-to:{key}"
+
+    async def customer_of_send(self, key: str) -> str | None:
+        """The customer a send was decided for (kept as long as its claim), whoever holds its number now."""
+        value: Any = await self.retrying(lambda: self.redis.get(self._sent_to(key)))
+        return None if value is None else bytes(value).decode()
+
     async def enqueue(self, send: QueuedSend, at: float) -> bool:
         """Claim and queue a send; False when its key was claimed before (then nothing changes).
         Waits while Redis is unreachable: sends pause, none is lost or doubled."""
         key = send.message.key
-        keys = [self.claim_key(key), self._queue, self._payloads]
-        args: list[str | int] = [repr(at), key, send.encode(), CLAIM_TTL_SECONDS]
+        keys = [self.claim_key(key), self._queue, self._payloads, self._sent_to(key)]
+        args: list[str | int] = [repr(at), key, send.encode(), CLAIM_TTL_SECONDS, send.message.customer_id]
         added = bool(await self.retrying(lambda: self._enqueue(keys=keys, args=args)))
         if added:
             self.queued.set()

@@ -48,6 +48,9 @@ class RedisWebhookPort:
     async def customer_for_phone(self, phone: str) -> str | None:
         return await self.outbox.customer_for_phone(phone)
 
+    async def customer_of_send(self, key: str) -> str | None:
+        return await self.outbox.customer_of_send(key)
+
     async def ingest(self, events: list[Event]) -> Taken:
         return await self.producer.ingest(events)
 

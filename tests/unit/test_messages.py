@@ -12,15 +12,15 @@ from typing import Any
 import pytest
 
 from engagement.config.bundle import load_configuration
-from engagement.config.loader import InvalidConfig, default_triggers_dir
+from engagement.config.loader import InvalidConfig, default_triggers_dir, load_triggers
 from engagement.config.messages import default_messages_dir, load_messages
-from engagement.config.template_registry import TemplateUpdate, apply_update, load_registry
+from engagement.config.template_registry import TemplateUpdate, apply_update, load_registry, write_registry
 from engagement.core.catalog import LocaleFallbacks
 from engagement.core.engine import Engine
 from engagement.core.formula import Formula
 from engagement.core.personalize import FORMULA_VALUES
 from engagement.core.text_template import TemplateError, TextTemplate
-from tests.scenario import T0, Events, at, only, replay
+from tests.scenario import T0, Events, at, engine_for, only, replay
 
 
 def copy_config(tmp_path: Path) -> tuple[Path, Path]:
@@ -164,7 +164,7 @@ def delayed_parcel(events: Events, total: float = 2000.0, shipping_fee: float | 
 def test_delay_message_offers_shipping_fee_plus_five_percent() -> None:
     ev = Events()
     delayed_parcel(ev)
-    [d] = only(replay(ev, until=_t(60)), "logistics_delay")
+    [d] = only(replay(ev, engine_for(link_domains=("track.example",)), until=_t(60)), "logistics_delay")
     assert d.outcome == "send"
     assert d.message is not None
     assert d.message.template is not None
@@ -172,6 +172,28 @@ def test_delay_message_offers_shipping_fee_plus_five_percent() -> None:
     assert "追蹤包裹:https://track.example/s-9" in d.message.body
     assert "(訂單 o-9)" in d.message.body
     assert d.message.template.parameters == ((None, "Mei"), (None, "o-9"), (None, "NT$180"))
+    [other] = only(replay(ev, engine_for(link_domains=("shop.example",)), until=_t(60)), "logistics_delay")
+    assert other.message is not None
+    assert "track.example" not in other.message.body  # a link to a domain not the shop's is left out
+    assert "追蹤包裹" not in other.message.body
+
+
+def test_a_voucher_formula_never_offers_an_amount_no_message_should_show(tmp_path: Path) -> None:
+    """A formula that passed its checks on sample values can still meet an order of 10^11: no
+    NT$10,000,000,000,000,000,000,000 in a customer's message, and no NT$inf."""
+    triggers, _ = copy_config(tmp_path)
+    edit(
+        triggers / "logistics_delay.yaml",
+        "voucher: round(shipping_fee + 0.05 * order_total)",
+        "voucher: order_total * order_total",
+    )
+    ev = Events()
+    delayed_parcel(ev, total=1e11)
+    [d] = only(replay(ev, engine_for(load_triggers(triggers)), until=_t(60)), "logistics_delay")
+    assert d.message is not None
+    assert d.message.template is not None
+    assert d.message.template.parameters[2] == (None, "-")  # the voucher's fallback
+    assert "折價券" not in d.message.body
 
 
 def test_the_voucher_formula_is_editable(tmp_path: Path) -> None:
@@ -340,8 +362,16 @@ def test_a_broken_template_registry_is_a_configuration_problem_not_a_crash(tmp_p
 def test_concurrent_template_updates_all_land_in_the_registry(tmp_path: Path) -> None:
     """Webhook updates are applied from threads at once: none may overwrite another."""
     updates = [TemplateUpdate(f"t{n:02d}", "en_US", status="PAUSED") for n in range(40)]
+    write_registry(tmp_path, "test", "2026-12-01T00:00:00Z", [])
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda update: apply_update(tmp_path, update), updates))
     registry = load_registry(tmp_path)
     assert registry is not None
     assert sorted(name for name, _ in registry.records) == [u.name for u in updates]
+
+
+def test_a_template_webhook_without_a_synced_registry_changes_nothing(tmp_path: Path) -> None:
+    """A registry made of one webhook would list one template and make every other unknown, which
+    blocks every publish: without a synced registry the update is not applied."""
+    assert apply_update(tmp_path, TemplateUpdate("cart_reminder", "en_US", status="PAUSED")) is None
+    assert list(tmp_path.iterdir()) == []

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from engagement.core.personalize import safe_value, safe_values
+from engagement.core.personalize import money, safe_value, safe_values
 from engagement.core.state import CustomerState, Profile
 from engagement.embedded.store import EmbeddedStore, Prepared, StoreBusy
 from engagement.live.privacy import erased_line, install_phone_masking, mask_phone, mask_phones
@@ -59,18 +59,63 @@ def test_an_erased_decision_keeps_its_outcome_and_loses_its_message() -> None:
         ("Dr. J. Smith", "Dr. J. Smith"),
         ("   ", None),
         ("x" * 200, "x" * 59 + "…"),
+        # found by an attack on the list of top-level domains this replaced
+        ("evil.ru/login", None),
+        ("goo.gl/x", None),
+        ("a@evil.ru", None),
+        ("evil。com", None),
+        ("ｅｖｉｌ．ｃｏｍ", None),
+        ("555–123–4567", None),
+        ("Mei\u202eevil", None),  # a right-to-left override
+        ("O'Brien-Chen", "O'Brien-Chen"),
+        ("María José", "María José"),
     ],
 )
 def test_free_text_from_events_is_made_safe_for_a_template(value: str, safe: str | None) -> None:
     assert safe_value(value, 60, free_text=True) == safe
+    assert safe_value(value, 60, free_text=True, names_only=True) == safe
 
 
-def test_ids_keep_digits_and_links_must_be_plain_urls() -> None:
+@pytest.mark.parametrize(
+    ("value", "safe"),
+    [
+        ("iPhone 15 Pro 256GB", "iPhone 15 Pro 256GB"),
+        ("2.5L 保溫瓶「限定」", "2.5L 保溫瓶「限定」"),
+        ("Tee (M) 2-pack, 50% off", "Tee (M) 2-pack, 50% off"),
+        ("1.2.3.4/login", None),
+        ("Model 1234567", None),
+        ("evil.ru", None),
+    ],
+)
+def test_product_names_keep_digits_and_sizes_but_no_links(value: str, safe: str | None) -> None:
+    assert safe_value(value, 80, free_text=True) == safe
+    assert safe_value("Mei 2", 60, free_text=True, names_only=True) is None  # a name has no digits
+
+
+def test_ids_keep_a_bounded_alphabet_and_links_only_the_shops_domains() -> None:
     values = safe_values(
         {"order_id": "ORD 2026\n1120", "tracking_number": "1234567890123", "tracking_url": "javascript:alert(1)"}
     )
-    assert values == {"order_id": "ORD 2026 1120", "tracking_number": "1234567890123", "tracking_url": None}
-    assert safe_values({"tracking_url": "https://t.example/1"}) == {"tracking_url": "https://t.example/1"}
+    assert values == {"order_id": None, "tracking_number": "1234567890123", "tracking_url": None}
+    assert safe_values({"order_id": "https://evil.ru/pay?o=1"}) == {"order_id": None}
+    assert safe_values({"order_id": "#1001"}) == {"order_id": "#1001"}
+    shop = ("shop.example.com",)
+    for url, kept in [
+        ("https://shop.example.com/track/1", True),
+        ("https://track.shop.example.com/1", True),
+        ("https://t.example/1", False),  # not one of the shop's domains
+        ("https://shop.example.com@evil.ru/", False),
+        ("https://shop.example.com.evil.ru/", False),
+        ("https://xn--shp-qla.example.com/", False),
+    ]:
+        assert safe_values({"tracking_url": url}, shop) == {"tracking_url": url if kept else None}, url
+    assert safe_values({"tracking_url": "https://shop.example.com/1"}) == {"tracking_url": None}  # none configured
+
+
+def test_amounts_no_message_should_show_are_left_out() -> None:
+    assert money(1e300, "TWD") is None
+    assert money(float("inf"), "TWD") is None
+    assert money(2060.0, "TWD") == "NT$2,060"
 
 
 def mode(path: Path) -> int:

@@ -31,3 +31,19 @@ def test_merged_watermark_does_not_move_for_an_input_not_read_yet_and_never_goes
     assert mark.value(now=1000, lagging=NOTHING) == 999
     mark.observe("orders", 10)
     assert mark.value(now=1000, lagging=frozenset({"orders"})) == 999
+
+
+def test_an_event_from_a_fast_clock_does_not_make_other_producers_events_late() -> None:
+    """A producer whose clock is 4 minutes fast (inside MAX_FUTURE_SKEW) must not move the watermark
+    past the wall clock: an event of the others, 10 s old, is not late."""
+    now = 1_800_000_000.0
+    live = LiveWatermark(30.0)
+    live.observe(now + 240)
+    assert live.value(now, caught_up=False) == now - 30
+    assert live.value(now, caught_up=True) == now - 30
+    assert now - 10 >= live.value(now, caught_up=False)
+    merged = MergedWatermark(30.0)
+    merged.observe("orders", now + 240)
+    assert merged.value(now, frozenset(), wall_clock=False) == now - 30
+    assert merged.value(now, frozenset()) == now - 30
+    assert merged.value(now + 300, frozenset(), wall_clock=False) == now + 240 - 30  # its time has come

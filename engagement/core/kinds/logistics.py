@@ -125,7 +125,7 @@ def values(
     if plan.voucher is not None and order is not None:
         try:
             amount = plan.voucher.evaluate({"shipping_fee": order.shipping_fee or 0.0, "order_total": order.total})
-        except MissingValue:
+        except (MissingValue, ArithmeticError, ValueError):  # no amount (or none that can be written): no voucher
             amount = 0.0
         found["voucher"] = money(amount, order.currency) if amount > 0 else None
     return found
