@@ -1,29 +1,40 @@
 """Backtests the console starts: an edit replayed on recorded traffic against the live
-configuration, in a thread of its own, with its progress; one at a time, the last few kept."""
+configuration, in a process of its own, with its progress; one at a time, the last few kept.
+
+The recorded traffic holds personal data, so it never lies on disk under a name: the archive is
+written to an unnamed temporary file (gone with the last descriptor to it) that the child process
+reads through its inherited descriptor. The child dies with the server (Linux's parent-death
+signal, and a check of its parent's pid), so a server killed with -9 leaves neither a copy of the
+archive nor an orphaned replay. Only copies of the two configurations (no personal data) go into a
+scratch directory under the state directory, emptied when the console starts.
+"""
 
 from __future__ import annotations
 
-import multiprocessing
-import re
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from engagement.authoring.backtest import Backtest, backtest, report
-from engagement.config.bundle import load_configuration
+from engagement.authoring.backtest import Backtest, report
 from engagement.console.workspace import Workspace
-from engagement.core.engine import Engine, EngineSettings
+from engagement.core.engine import Engine
+from engagement.live.privacy import private_directory
 from engagement.outcomes.page import sends_before_after_svg
 
 KEEP = 8
-_LINES = re.compile(r"([\d,]+) events")
+CHILD = "engagement.console.backtest_child"
 
 
 class BacktestBusy(RuntimeError):
@@ -47,47 +58,11 @@ class Job:
                 "error": self.error, "result": self.result, "since": self.since, "until": self.until}  # fmt: skip
 
 
-class _Progress:
-    """The replay's progress lines ("replaying: ... 12,000 events ...") as a share of the file's lines,
-    for two replays in a row (the live configuration, then the edit), written to a file the
-    server reads."""
-
-    def __init__(self, events: int, out: Path) -> None:
-        self.events, self.out = events, out
-        self.replay, self.last, self.share = 0, 0, 0.0
-
-    def write(self, text: str) -> int:
-        found = _LINES.search(text)  # the first count is the lines read; the second, the rate
-        if found and self.events:
-            lines = int(found.group(1).replace(",", ""))
-            if lines < self.last:
-                self.replay = 1
-            self.last = lines
-            self.share = min(0.99, (self.replay + lines / self.events) / 2)
-            self.out.write_text(f"{self.share:.4f}", encoding="utf-8")
-        elif not text.strip() and self.last:
-            self.replay, self.last = 1, 0  # a replay ended (it clears its line)
-        return len(text)
-
-    def flush(self) -> None:
-        return None
-
-
-def _replay_both(root: str, settings: EngineSettings, until: float, events: int) -> dict[str, Any]:
-    """In a process of its own: both configurations of `root` (`live/`, `edit/`) over its events."""
-    base = Path(root)
-    engines = [
-        Engine.of(load_configuration(base / side / "triggers", base / side / "messages", settings.allowed_lateness),
-                  settings)
-        for side in ("live", "edit")
-    ]  # fmt: skip
-    progress = _Progress(events, base / "progress")
-    return as_json(backtest(engines[0], engines[1], base / "events.jsonl", until, 1, progress))  # type: ignore[arg-type]
-
-
 class Backtests:
-    def __init__(self, workspace: Workspace, live: Callable[[], Engine]) -> None:
+    def __init__(self, workspace: Workspace, live: Callable[[], Engine], state_dir: Path) -> None:
         self.workspace, self.live = workspace, live
+        self.scratch = state_dir / "console" / "backtests"
+        shutil.rmtree(self.scratch, ignore_errors=True)  # what a server killed during a backtest left
         self.jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
 
@@ -104,41 +79,72 @@ class Backtests:
                 del self.jobs[old.id]
         return job
 
-    def run(self, job: Job, edit: dict[str, str], lines: list[str]) -> None:
-        """In a worker thread: the archive's `lines` replayed under the live files and under the
-        edit, in a process of its own (spawned: nothing of the server's state is copied), so that
-        a long backtest takes no time from the server's own events and timers."""
+    async def run(self, job: Job, edit: dict[str, str], lines: list[str]) -> None:
+        """The archive's `lines` replayed under the live files and under the edit in a child
+        process (so that a long backtest takes no time from the server's own events and timers)."""
+        root = self.scratch / job.id
+        archive: IO[bytes] | None = None
         try:
             job.events, job.state = len(lines), "replaying"
-            with tempfile.TemporaryDirectory(prefix="engagement-backtest-") as scratch:
-                root = Path(scratch)
-                with (root / "events.jsonl").open("w", encoding="utf-8") as out:
-                    out.writelines(lines)
-                checked = self.workspace.check(edit)
-                if checked.engine is None:
-                    raise ValueError(f"the edit has {checked.errors} errors: fix them first")
-                shutil.copytree(self.workspace.triggers_dir, root / "live" / "triggers")
-                shutil.copytree(self.workspace.messages_dir, root / "live" / "messages")
-                with self.workspace.applied(edit) as (triggers, messages):
-                    shutil.copytree(triggers, root / "edit" / "triggers")
-                    shutil.copytree(messages, root / "edit" / "messages")
-                settings = self.live().settings
-                with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-                    future = pool.submit(_replay_both, scratch, settings, job.until, len(lines))
-                    while not future.done():
-                        time.sleep(0.25)
-                        job.progress = _read_progress(root / "progress", job.progress)
-                    job.result = future.result()
+            archive = await asyncio.to_thread(self._prepare, root, edit, lines)
+            job.result = await _replay_in_child(root, archive.fileno(), job)
             job.progress, job.state = 1.0, "done"
         except Exception as exc:  # a failed backtest is shown in the console, not raised
             job.state, job.error = "failed", str(exc)[:500] or type(exc).__name__
+        finally:
+            if archive is not None:
+                archive.close()
+            shutil.rmtree(root, ignore_errors=True)
+
+    def _prepare(self, root: Path, edit: dict[str, str], lines: list[str]) -> IO[bytes]:
+        """Both configurations copied under `root`, and the archive in an unnamed file."""
+        checked = self.workspace.check(edit)
+        if checked.engine is None:
+            raise ValueError(f"the edit has {checked.errors} errors: fix them first")
+        private_directory(root)
+        shutil.copytree(self.workspace.triggers_dir, root / "live" / "triggers")
+        shutil.copytree(self.workspace.messages_dir, root / "live" / "messages")
+        with self.workspace.applied(edit) as (triggers, messages):
+            shutil.copytree(triggers, root / "edit" / "triggers")
+            shutil.copytree(messages, root / "edit" / "messages")
+        settings = dataclasses.asdict(self.live().settings)
+        (root / "settings.json").write_text(json.dumps(settings), encoding="utf-8")
+        archive = tempfile.TemporaryFile(dir=root)  # noqa: SIM115 (closed by `run`; unnamed: O_TMPFILE or unlinked)
+        for start in range(0, len(lines), 4096):
+            archive.write("".join(lines[start : start + 4096]).encode("utf-8"))
+        archive.flush()
+        return archive
 
 
-def _read_progress(path: Path, last: float) -> float:
+async def _replay_in_child(root: Path, fd: int, job: Job) -> dict[str, Any]:
+    """Run the child on `root` with the archive's descriptor; its progress and its result come back
+    as lines on its standard output. Cancelled, the child is killed."""
+    os.set_inheritable(fd, True)
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", CHILD, str(root), str(fd), str(os.getpid()), repr(job.until), str(job.events),
+        pass_fds=(fd,), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    result: dict[str, Any] | None = None
     try:
-        return max(last, float(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError):
-        return last
+        assert child.stdout is not None  # noqa: S101 (asked for above)
+        async for raw in child.stdout:
+            kind, _, rest = raw.decode("utf-8", errors="replace").partition(" ")
+            if kind == "progress":
+                with contextlib.suppress(ValueError):
+                    job.progress = max(job.progress, min(0.99, float(rest)))
+            elif kind == "result":
+                result = json.loads(rest)
+        errors = await child.stderr.read() if child.stderr is not None else b""
+        code = await child.wait()
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+    if code != 0 or result is None:
+        last = errors.decode("utf-8", errors="replace").strip().splitlines()[-1:] or [f"exit status {code}"]
+        raise RuntimeError(f"the backtest stopped: {last[0][:300]}")
+    return result
 
 
 def as_json(result: Backtest) -> dict[str, Any]:

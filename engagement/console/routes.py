@@ -23,8 +23,9 @@ from aiohttp import web
 from engagement.authoring.preview import PreviewError, preview
 from engagement.config.template_registry import load_registry, render
 from engagement.console.backtests import BacktestBusy, Backtests
+from engagement.console.dangers import dangers
 from engagement.console.fields import fields_of
-from engagement.console.versions import PublishRefused, Versions
+from engagement.console.versions import NeedsAcknowledgement, PublishRefused, Versions
 from engagement.console.workspace import BadEdit, Workspace, validate_edit
 from engagement.core.engine import Engine
 from engagement.decode import customer_id_problem
@@ -60,7 +61,7 @@ class ConsoleRoutes:
     def __init__(self, backend: ConsoleBackend) -> None:
         self.backend = backend
         self.versions = Versions(self.backend.state_dir, self.backend.workspace)
-        self.backtests = Backtests(self.backend.workspace, self.backend.live)
+        self.backtests = Backtests(self.backend.workspace, self.backend.live, self.backend.state_dir)
         self.tasks: set[asyncio.Task[None]] = set()
 
     async def page(self, _: web.Request) -> web.StreamResponse:
@@ -108,7 +109,9 @@ class ConsoleRoutes:
             return asked
         _, edit = asked
         checked = await asyncio.to_thread(self.backend.workspace.check, edit)
-        return web.json_response({**checked.as_json(), "fields": {n: fields_of(t) for n, t in edit.items()}})
+        warnings = dangers(self.backend.live(), checked.engine) if checked.engine is not None else []
+        return web.json_response({**checked.as_json(), "fields": {n: fields_of(t) for n, t in edit.items()},
+                                  "warnings": [w.as_json() for w in warnings]})  # fmt: skip
 
     async def preview_message(self, request: web.Request) -> web.StreamResponse:
         asked = await _edit_request(request)
@@ -151,7 +154,7 @@ class ConsoleRoutes:
             except Exception as exc:  # shown in the console
                 job.state, job.error = "failed", f"the archive could not be read: {type(exc).__name__}"
                 return
-            await asyncio.to_thread(self.backtests.run, job, edit, lines)
+            await self.backtests.run(job, edit, lines)
 
         task = asyncio.get_running_loop().create_task(work())
         self.tasks.add(task)  # kept until done, so that it is not collected while it runs
@@ -169,12 +172,20 @@ class ConsoleRoutes:
         if isinstance(asked, web.Response):
             return asked
         body, edit = asked
-        note = body.get("note", "")
+        note, acknowledged = body.get("note", ""), body.get("acknowledged", [])
         if not isinstance(note, str) or not note.strip() or len(note) > 2000:
             return problem(400, "note: say what changed and why, in at most 2,000 characters")
+        if (
+            not isinstance(acknowledged, list)
+            or len(acknowledged) > 200
+            or not all(isinstance(a, str) and len(a) <= 200 for a in acknowledged)
+        ):
+            return problem(400, "acknowledged: a list of the warnings' names (trigger:code)")
         key: ApiKey = request[API_KEY]
         try:
-            done = await asyncio.to_thread(self.versions.publish, edit, key.name, note.strip())
+            done = await asyncio.to_thread(self.versions.publish, edit, key.name, note.strip(), frozenset(acknowledged))
+        except NeedsAcknowledgement as exc:
+            return problem(409, str(exc), warnings=[d.as_json() for d in exc.dangers])
         except PublishRefused as exc:
             return problem(422, str(exc), problems=[p.as_json() for p in exc.problems])
         return web.json_response(done.as_json(), status=201)

@@ -18,10 +18,11 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engagement.console.dangers import Danger, dangers
 from engagement.console.workspace import Problem, Workspace, validate_edit
 from engagement.live.privacy import private_directory
 
@@ -38,6 +39,16 @@ class PublishRefused(ValueError):
         self.problems = problems or []
 
 
+class NeedsAcknowledgement(PublishRefused):
+    """The edit passes the checks but does something that can hurt customers (`dangers`): it is
+    published only once each of them is acknowledged by name."""
+
+    def __init__(self, unacknowledged: list[Danger]) -> None:
+        names = ", ".join(d.name for d in unacknowledged)
+        super().__init__(f"acknowledge before publishing: {names}")
+        self.dangers = unacknowledged
+
+
 @dataclass(frozen=True)
 class Published:
     number: int
@@ -47,10 +58,12 @@ class Published:
     at: float
     changed: list[str]
     diff: str
+    acknowledged: list[str] = field(default_factory=list)  # the dangers its author acknowledged
 
     def as_json(self) -> dict[str, Any]:
         return {"number": self.number, "config_version": self.config_version, "author": self.author,
-                "note": self.note, "at": self.at, "changed": self.changed, "diff": self.diff}  # fmt: skip
+                "note": self.note, "at": self.at, "changed": self.changed, "diff": self.diff,
+                "acknowledged": self.acknowledged}  # fmt: skip
 
 
 class Versions:
@@ -78,22 +91,35 @@ class Versions:
         files: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
         return files
 
-    def publish(self, edit: dict[str, str], author: str, note: str) -> Published:
+    def publish(
+        self, edit: dict[str, str], author: str, note: str, acknowledged: frozenset[str] = frozenset()
+    ) -> Published:
+        """Publish `edit` once it has no errors and each of its dangers is named in `acknowledged`."""
         validate_edit(edit)
         self._writable()
         with self._lock:
             checked = self.workspace.check(edit)
-            if checked.errors or checked.version is None:
+            if checked.errors or checked.version is None or checked.engine is None:
                 raise PublishRefused(f"the edit has {checked.errors} errors; nothing was published", checked.problems)
             before = self.workspace.files()
             if all(before.get(name) == text for name, text in edit.items()):
                 raise PublishRefused("nothing to publish: the edit is the same as the live files")
+            live = self.workspace.check({})
+            found = dangers(live.engine, checked.engine) if live.engine is not None else []
+            missing = [d for d in found if d.name not in acknowledged]
+            if missing:
+                raise NeedsAcknowledgement(missing)
             history = self.history()
             if not history:
-                live = self.workspace.check({}).version or ""
-                history.append(self._record(0, live, "engagement", "the files before the first publish", before, {}))
+                history.append(
+                    self._record(0, live.version or "", "engagement", "the files before the first publish", before, {})
+                )
             after = {**before, **edit}
-            return self._write(len(history), checked.version, author, note, before, after)
+            done = self._write(len(history), checked.version, author, note, before, after, [d.name for d in found])
+        log.info("console: version %d published by %s (%s): %s", done.number, author, ", ".join(done.changed), note)
+        for name in done.acknowledged:
+            log.warning("console: version %d: %s acknowledged %s", done.number, author, name)
+        return done
 
     def rollback(self, number: int, author: str) -> Published:
         self._writable()
@@ -106,7 +132,10 @@ class Versions:
             for name in before.keys() - target.keys():  # added since: not part of that version
                 (self.workspace.directory_of(name) / Path(name).name).unlink(missing_ok=True)
             number_now = len(self.history())
-            return self._write(number_now, checked.version, author, f"roll back to version {number}", before, target)
+            done = self._write(number_now, checked.version, author, f"roll back to version {number}", before, target)
+        log.info("console: version %d rolls back to version %d, by %s (%s)", done.number, number, author,
+                 ", ".join(done.changed))  # fmt: skip
+        return done
 
     def _writable(self) -> None:
         reason = self.workspace.read_only()
@@ -114,7 +143,14 @@ class Versions:
             raise PublishRefused(reason)
 
     def _write(
-        self, number: int, version: str, author: str, note: str, before: dict[str, str], after: dict[str, str]
+        self,
+        number: int,
+        version: str,
+        author: str,
+        note: str,
+        before: dict[str, str],
+        after: dict[str, str],
+        acknowledged: list[str] | None = None,
     ) -> Published:
         for name, text in after.items():
             if before.get(name) == text:
@@ -123,10 +159,17 @@ class Versions:
             scratch = target.with_name(f".{target.name}.publishing")
             scratch.write_text(text, encoding="utf-8")
             os.replace(scratch, target)
-        return self._record(number, version, author, note, after, before)
+        return self._record(number, version, author, note, after, before, acknowledged or [])
 
     def _record(
-        self, number: int, version: str, author: str, note: str, files: dict[str, str], before: dict[str, str]
+        self,
+        number: int,
+        version: str,
+        author: str,
+        note: str,
+        files: dict[str, str],
+        before: dict[str, str],
+        acknowledged: list[str] | None = None,
     ) -> Published:
         private_directory(self.directory)
         changed = sorted(name for name in files.keys() | before.keys() if files.get(name) != before.get(name))
@@ -136,7 +179,9 @@ class Versions:
                 f"a/{name}", f"b/{name}"))
             for name in changed
         )[:MAX_DIFF_CHARS] if before else ""  # fmt: skip
-        entry = Published(number, version, author, note[:2000], time.time(), changed if before else [], diff)
+        entry = Published(
+            number, version, author, note[:2000], time.time(), changed if before else [], diff, acknowledged or []
+        )
         snapshot = self.directory / f"v{number}.json"
         snapshot.write_text(json.dumps(files, ensure_ascii=False), encoding="utf-8")
         index_path = self.directory / "versions.jsonl"

@@ -38,6 +38,11 @@ class AllowedMinutes:
         self._dow = frozenset(d % 7 for d in _as_set(dow, range(7)))
         self._days_either = dom != ["*"] and dow != ["*"]
 
+    @property
+    def hours(self) -> frozenset[int]:
+        """The hours of the day (local) in which some minute is allowed."""
+        return self._hours if self._minutes else frozenset()
+
     def allows(self, at: float, zone: str) -> bool:
         local = datetime.fromtimestamp(at, _zone(zone))
         if local.minute not in self._minutes or local.hour not in self._hours:

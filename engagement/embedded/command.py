@@ -9,8 +9,9 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -20,10 +21,11 @@ from engagement.console.routes import ConsoleBackend
 from engagement.console.workspace import Workspace
 from engagement.embedded.demo import DEMO_DIR, feed_demo
 from engagement.embedded.service import EmbeddedService
-from engagement.embedded.store import EmbeddedStore, StoreBusy
+from engagement.embedded.store import EmbeddedStore, StoreBusy, StoreReader
 from engagement.live.api_keys import SCOPES, KeyRing, KeysFileError, new_key
 from engagement.live.config_reload import ConfigWatcher, live_configuration, watch
 from engagement.live.guard import InsecureBind, refuse_open_bind
+from engagement.live.heavy_reads import HeavyReads
 from engagement.live.http import Api, make_app, serve
 from engagement.live.metrics import Metrics, standard_metrics
 from engagement.live.privacy import configure_logging, mask_phones
@@ -42,6 +44,7 @@ log = logging.getLogger("engagement.run")
 
 DEMO_LATENESS_SECONDS = 1.0
 DEMO_LIMIT_SECONDS = 90.0
+T = TypeVar("T")
 
 
 async def run(settings: Settings, demo: bool, host: str) -> int:
@@ -79,7 +82,8 @@ async def run(settings: Settings, demo: bool, host: str) -> int:
         watcher.messages_dir if watcher is not None else (settings.messages_dir or default_messages_dir()),
         engine.settings,
     )
-    app = _http_app(settings, service, store, metrics, keys, supervisor, _console(service, store, workspace, state_dir))
+    reads = StoredReads(service, store)
+    app = _http_app(settings, service, store, reads, metrics, keys, supervisor, _console(reads, workspace, state_dir))
     try:
         runner = await serve(app, host, settings.http_port)
     except OSError as exc:
@@ -137,6 +141,7 @@ def _http_app(
     settings: Settings,
     service: EmbeddedService,
     store: EmbeddedStore,
+    reads: StoredReads,
     metrics: Metrics,
     keys: KeyRing,
     supervisor: Supervisor,
@@ -151,7 +156,7 @@ def _http_app(
     api = Api(
         decisions=lambda after, limit: _read(store, after, limit),
         events=lambda after, limit, since: _read_events(store, after, limit, since),
-        report=lambda since: _report(service, store, since),
+        report=reads.report,
         forget=service.forget,
         webhook=webhook,
         twilio=twilio_webhook_settings(settings, service),
@@ -186,31 +191,54 @@ async def _read(store: EmbeddedStore, after: int, limit: int) -> list[tuple[int,
     return store.read_decisions(after, limit)
 
 
-async def _report(service: EmbeddedService, store: EmbeddedStore, since: float | None) -> list[dict[str, object]]:
-    """`engagement report` of what this run stored, with the live configuration's attribution windows."""
-    decisions, events, stored = store.report_sources()
-    statuses = [StatusSeen(key, status, first_code(errors)) for key, status, errors in stored]
-    return await asyncio.to_thread(from_lines, service.engine, decisions, events, statuses, since)
+class StoredReads:
+    """The heavy reads of what this run stored (reports, the console's pages and backtests), each
+    in a worker thread on a read-only connection of its own, bounded by one `HeavyReads` gate."""
+
+    def __init__(self, service: EmbeddedService, store: EmbeddedStore) -> None:
+        self.service, self.store, self.gate = service, store, HeavyReads()
+
+    async def _heavy(self, read: Callable[[StoreReader], T]) -> T:
+        path = self.store.path
+
+        def in_thread() -> T:
+            with StoreReader(path) as reader:
+                return read(reader)
+
+        async with self.gate.slot():
+            return await asyncio.to_thread(in_thread)
+
+    async def report(self, since: float | None) -> list[dict[str, object]]:
+        """`engagement report` of what this run stored, with the live configuration's attribution windows."""
+        engine = self.service.engine
+
+        def report(reader: StoreReader) -> list[dict[str, object]]:
+            decisions, events, stored = reader.report_sources()
+            statuses = [StatusSeen(key, status, first_code(errors)) for key, status, errors in stored]
+            return from_lines(engine, decisions, events, statuses, since)
+
+        return await self._heavy(report)
+
+    async def decisions_since(self, since: float) -> list[str]:
+        return await self._heavy(lambda reader: reader.decision_lines_since(since))
+
+    async def archive(self, since: float, until: float) -> list[str]:
+        return await self._heavy(lambda reader: reader.events_between(since, until))
+
+    async def timeline(self, customer_id: str) -> dict[str, list[Any]]:
+        return await self._heavy(lambda reader: reader.customer_timeline(customer_id))
 
 
-def _console(service: EmbeddedService, store: EmbeddedStore, workspace: Workspace, state_dir: Path) -> ConsoleBackend:
-    async def decisions_since(since: float) -> list[str]:
-        return store.decision_lines_since(since)
-
-    async def archive(since: float, until: float) -> list[str]:
-        return store.events_between(since, until)
-
-    async def timeline(customer_id: str) -> dict[str, list[Any]]:
-        return store.customer_timeline(customer_id)
-
+def _console(reads: StoredReads, workspace: Workspace, state_dir: Path) -> ConsoleBackend:
+    service = reads.service
     return ConsoleBackend(
         workspace,
         state_dir,
         lambda: service.engine,
-        lambda since: _report(service, store, since),
-        decisions_since,
-        archive,
-        timeline,
+        reads.report,
+        reads.decisions_since,
+        reads.archive,
+        reads.timeline,
     )
 
 

@@ -119,7 +119,100 @@ class StoreBusy(RuntimeError):
     """Another process (a running `engagement run`) has the state directory open."""
 
 
-class EmbeddedStore:
+class StoreReads:
+    """The reads of the stored decisions, events and sends: the store's own, and a `StoreReader`'s
+    (a read-only connection of its own, for heavy reads in a worker thread)."""
+
+    _db: sqlite3.Connection
+
+    def read_decisions(self, after: int, limit: int) -> list[tuple[int, str]]:
+        rows = self._db.execute("SELECT seq, line FROM decisions WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))
+        return [(int(seq), str(line)) for seq, line in rows]
+
+    def report_sources(self) -> tuple[list[str], list[str], list[tuple[str, str, str]]]:
+        """For `engagement report`: every stored decision line; the stored events that can follow a
+        decision (orders, replies) or armed one (page views); provider statuses by send key, with
+        their error codes (a JSON list)."""
+        db = self._db
+        decisions = [str(line) for (line,) in db.execute("SELECT line FROM decisions ORDER BY seq")]
+        events = [
+            str(line)
+            for (line,) in db.execute(
+                "SELECT line FROM events WHERE line LIKE '%\"order.placed\"%' OR line LIKE '%\"message.replied\"%'"
+                " OR line LIKE '%\"page.viewed\"%' ORDER BY seq"
+            )
+        ]
+        statuses = [
+            (str(k), str(s), str(e))
+            for k, s, e in db.execute("SELECT key, status, errors FROM provider_statuses WHERE key IS NOT NULL")
+        ]
+        return decisions, events, statuses
+
+    def read_events(self, after: int, limit: int, since: float) -> list[tuple[int, str]]:
+        """Accepted events in the order they were taken, from `since` (event time) on, as JSON lines."""
+        rows = self._db.execute(
+            "SELECT seq, line FROM events WHERE seq > ? AND at >= ? ORDER BY seq LIMIT ?", (after, since, limit)
+        )
+        return [(int(seq), f"{line}\n") for seq, line in rows]
+
+    def decision_lines_since(self, since: float) -> list[str]:
+        rows = self._db.execute("SELECT line FROM decisions WHERE at >= ? ORDER BY seq", (since,))
+        return [str(line) for (line,) in rows]
+
+    def events_between(self, since: float, until: float, limit: int = 2_000_000) -> list[str]:
+        """Accepted events that occurred in [since, until], in the order taken, as JSON lines."""
+        rows = self._db.execute(
+            "SELECT line FROM events WHERE at >= ? AND at <= ? ORDER BY seq LIMIT ?", (since, until, limit)
+        )
+        return [f"{line}\n" for (line,) in rows]
+
+    def customer_timeline(self, customer_id: str, limit: int = 500) -> dict[str, list[Any]]:
+        """A customer's latest accepted events and decisions (as stored lines), their sends with
+        their state in the outbox, and the provider statuses of those sends."""
+        db = self._db
+        events = [
+            str(line)
+            for (line,) in db.execute(
+                "SELECT line FROM events WHERE customer_id = ? ORDER BY seq DESC LIMIT ?", (customer_id, limit)
+            )
+        ]
+        decisions = [
+            str(line)
+            for (line,) in db.execute(
+                "SELECT line FROM decisions WHERE customer_id = ? ORDER BY seq DESC LIMIT ?", (customer_id, limit)
+            )
+        ]
+        sends = [
+            {"key": key, "status": status, "attempts": attempts, "detail": detail}
+            for key, status, attempts, detail in db.execute(
+                "SELECT key, status, attempts, detail FROM outbox WHERE customer_id = ? LIMIT ?", (customer_id, limit)
+            )
+        ]
+        statuses = [
+            {"key": key, "status": status, "at": at, "errors": errors}
+            for send in sends
+            for key, status, at, errors in db.execute(
+                "SELECT key, status, at, errors FROM provider_statuses WHERE key = ? ORDER BY at", (send["key"],)
+            )
+        ]
+        return {"events": events[::-1], "decisions": decisions[::-1], "sends": sends, "statuses": statuses}
+
+
+class StoreReader(StoreReads):
+    """A read-only connection to a store that `run` holds (WAL lets it read beside the writer), for
+    one heavy read off the event loop: `with StoreReader(path) as reader: reader.events_between(...)`."""
+
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+
+    def __enter__(self) -> StoreReader:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._db.close()
+
+
+class EmbeddedStore(StoreReads):
     def __init__(self, directory: Path) -> None:
         private_directory(directory)
         self._lock = os.open(directory / "engagement.lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -228,78 +321,6 @@ class EmbeddedStore:
             raise
         for state in batch.changed:
             self._remember(state)
-
-    def read_decisions(self, after: int, limit: int) -> list[tuple[int, str]]:
-        rows = self._db.execute("SELECT seq, line FROM decisions WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))
-        return [(int(seq), str(line)) for seq, line in rows]
-
-    def report_sources(self) -> tuple[list[str], list[str], list[tuple[str, str, str]]]:
-        """For `engagement report`: every stored decision line; the stored events that can follow a
-        decision (orders, replies) or armed one (page views); provider statuses by send key, with
-        their error codes (a JSON list)."""
-        db = self._db
-        decisions = [str(line) for (line,) in db.execute("SELECT line FROM decisions ORDER BY seq")]
-        events = [
-            str(line)
-            for (line,) in db.execute(
-                "SELECT line FROM events WHERE line LIKE '%\"order.placed\"%' OR line LIKE '%\"message.replied\"%'"
-                " OR line LIKE '%\"page.viewed\"%' ORDER BY seq"
-            )
-        ]
-        statuses = [
-            (str(k), str(s), str(e))
-            for k, s, e in db.execute("SELECT key, status, errors FROM provider_statuses WHERE key IS NOT NULL")
-        ]
-        return decisions, events, statuses
-
-    def read_events(self, after: int, limit: int, since: float) -> list[tuple[int, str]]:
-        """Accepted events in the order they were taken, from `since` (event time) on, as JSON lines."""
-        rows = self._db.execute(
-            "SELECT seq, line FROM events WHERE seq > ? AND at >= ? ORDER BY seq LIMIT ?", (after, since, limit)
-        )
-        return [(int(seq), f"{line}\n") for seq, line in rows]
-
-    def decision_lines_since(self, since: float) -> list[str]:
-        rows = self._db.execute("SELECT line FROM decisions WHERE at >= ? ORDER BY seq", (since,))
-        return [str(line) for (line,) in rows]
-
-    def events_between(self, since: float, until: float, limit: int = 2_000_000) -> list[str]:
-        """Accepted events that occurred in [since, until], in the order taken, as JSON lines."""
-        rows = self._db.execute(
-            "SELECT line FROM events WHERE at >= ? AND at <= ? ORDER BY seq LIMIT ?", (since, until, limit)
-        )
-        return [f"{line}\n" for (line,) in rows]
-
-    def customer_timeline(self, customer_id: str, limit: int = 500) -> dict[str, list[Any]]:
-        """A customer's latest accepted events and decisions (as stored lines), their sends with
-        their state in the outbox, and the provider statuses of those sends."""
-        db = self._db
-        events = [
-            str(line)
-            for (line,) in db.execute(
-                "SELECT line FROM events WHERE customer_id = ? ORDER BY seq DESC LIMIT ?", (customer_id, limit)
-            )
-        ]
-        decisions = [
-            str(line)
-            for (line,) in db.execute(
-                "SELECT line FROM decisions WHERE customer_id = ? ORDER BY seq DESC LIMIT ?", (customer_id, limit)
-            )
-        ]
-        sends = [
-            {"key": key, "status": status, "attempts": attempts, "detail": detail}
-            for key, status, attempts, detail in db.execute(
-                "SELECT key, status, attempts, detail FROM outbox WHERE customer_id = ? LIMIT ?", (customer_id, limit)
-            )
-        ]
-        statuses = [
-            {"key": key, "status": status, "at": at, "errors": errors}
-            for send in sends
-            for key, status, at, errors in db.execute(
-                "SELECT key, status, at, errors FROM provider_statuses WHERE key = ? ORDER BY at", (send["key"],)
-            )
-        ]
-        return {"events": events[::-1], "decisions": decisions[::-1], "sends": sends, "statuses": statuses}
 
     # ---- the outbox -----------------------------------------------------------------
 

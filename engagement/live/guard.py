@@ -26,9 +26,9 @@ API_KEY = "engagement.api_key"  # the request's authenticated key (an `ApiKey`),
 WEBHOOK_MAX_BYTES = 1024 * 1024  # Meta's and Twilio's callbacks are a few KiB
 
 
-def problem(status: int, reason: str, **extra: object) -> web.Response:
+def problem(status: int, reason: str, headers: dict[str, str] | None = None, **extra: object) -> web.Response:
     """An error answer: JSON `{"error": reason, ...}`."""
-    return web.json_response({"error": reason, **extra}, status=status)
+    return web.json_response({"error": reason, **extra}, status=status, headers=headers)
 
 
 AUTH_FAILURES = "engagement_auth_failures_total"

@@ -35,6 +35,7 @@ from engagement.live.guard import (
     read_body,
     whole_number,
 )
+from engagement.live.heavy_reads import RETRY_AFTER_SECONDS, ReadsBusy
 from engagement.live.ingest import Taken, parse_body
 from engagement.live.limits import Limits
 from engagement.live.metrics import Metrics
@@ -227,6 +228,8 @@ async def _no_server_errors(request: web.Request, handler: Handler) -> web.Strea
         return await handler(request)
     except web.HTTPException:
         raise
+    except ReadsBusy as exc:
+        return problem(429, str(exc), headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
         return problem(500, "internal error; the server log has the details")

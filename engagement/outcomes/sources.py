@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import Iterable
@@ -74,7 +75,8 @@ async def from_topics(engine: Engine, settings: Settings, since: float | None = 
     found = await read_topics(settings.kafka_brokers, topics)
     statuses = [s for s in (status_from_line(v) for _, v in found[names.statuses]) if s is not None]
     events = [value for topic in names.inputs for _, value in found[topic]]
-    return from_lines(engine, (v for _, v in found[names.decisions]), events, statuses, since)
+    decisions = [v for _, v in found[names.decisions]]
+    return await asyncio.to_thread(from_lines, engine, decisions, events, statuses, since)  # CPU-bound
 
 
 def stored(engine: Engine, settings: Settings, url: str | None, since: float | None = None) -> Rows:

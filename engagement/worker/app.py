@@ -18,6 +18,7 @@ from engagement.events import CustomerUpdated, Event
 from engagement.live.api_keys import KeyRing
 from engagement.live.config_reload import ConfigWatcher, watch
 from engagement.live.guard import refuse_open_bind
+from engagement.live.heavy_reads import HeavyReads
 from engagement.live.http import Api, make_app, serve
 from engagement.live.ingest import Taken, future_rejection
 from engagement.live.metrics import Metrics, standard_metrics
@@ -395,6 +396,7 @@ async def serve_http(
     """The HTTP API of the worker: ingest produces to the topics; erasure goes to the owning
     worker through the ticks topic; the WhatsApp and Twilio webhooks; the report, read from the
     topics with the live configuration's attribution windows."""
+    gate = HeavyReads()  # reports and the console's reads: a few at once
     whatsapp = WebhookSettings(
         settings.whatsapp_verify_token.get_secret_value(),
         settings.whatsapp_app_secret.get_secret_value(),
@@ -406,8 +408,8 @@ async def serve_http(
         webhook=whatsapp,
         twilio=twilio_webhook_settings(settings, port),
         health=supervisor.health,
-        report=lambda since: from_topics(service.engine, settings, since),
-        console=worker_console(settings, lambda: service.engine),
+        report=lambda since: report_of(service.engine, settings, since, gate),
+        console=worker_console(settings, lambda: service.engine, gate),
     )
     metrics = supervisor.metrics
     app = make_app(
@@ -421,6 +423,11 @@ async def serve_http(
     )
     await serve(app, host, settings.http_port)
     log.info("worker http on %s:%d with %d API keys", host, settings.http_port, len(keys))
+
+
+async def report_of(engine: Any, settings: Settings, since: float | None, gate: HeavyReads) -> list[dict[str, Any]]:
+    async with gate.slot():
+        return await from_topics(engine, settings, since)
 
 
 def security_reports(settings: Settings, supervisor: Supervisor, topic: Any) -> SecurityReports:

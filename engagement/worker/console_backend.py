@@ -3,6 +3,7 @@ keep in Kafka (decisions, statuses and the input topics) for its pages, read whe
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from engagement.console.routes import ConsoleBackend
 from engagement.console.workspace import Workspace
 from engagement.core.engine import Engine
 from engagement.event_export import events_from_topics
+from engagement.live.heavy_reads import HeavyReads
 from engagement.outcomes.sources import from_topics
 from engagement.settings import Settings
 from engagement.timefmt import parse_rfc3339
@@ -24,7 +26,8 @@ from engagement.worker.topics import TopicNames
 TIMELINE_DAYS = 30
 
 
-def worker_console(settings: Settings, live: Callable[[], Engine]) -> ConsoleBackend:
+def worker_console(settings: Settings, live: Callable[[], Engine], gate: HeavyReads) -> ConsoleBackend:
+    """Every read goes through `gate` (a few at once; the CPU-bound part in a worker thread)."""
     names = TopicNames(settings.topic_prefix)
     brokers = settings.kafka_brokers
     workspace = Workspace(
@@ -34,40 +37,49 @@ def worker_console(settings: Settings, live: Callable[[], Engine]) -> ConsoleBac
     )
 
     async def report(since: float | None) -> list[dict[str, Any]]:
-        return await from_topics(live(), settings, since)
+        async with gate.slot():
+            return await from_topics(live(), settings, since)
 
     async def decisions_since(since: float) -> list[str]:
-        found = await read_topics(brokers, (names.decisions,), since)
+        async with gate.slot():
+            found = await read_topics(brokers, (names.decisions,), since)
         return [value.decode() for _, value in found[names.decisions]]
 
     async def archive(since: float, until: float) -> list[str]:
-        lines = await events_from_topics(settings, since)
-        return [line for line in lines if _occurred(line) <= until]
+        async with gate.slot():
+            lines = await events_from_topics(settings, since)
+            return await asyncio.to_thread(lambda: [line for line in lines if _occurred(line) <= until])
 
     async def timeline(customer_id: str) -> dict[str, list[Any]]:
         """The last `TIMELINE_DAYS` of the topics, filtered for one customer."""
         topics = (*names.inputs, names.decisions, names.statuses)
-        found = await read_topics(brokers, topics, time.time() - TIMELINE_DAYS * 86_400)
-        mine = f'"customer_id":"{customer_id}"'.encode()
-        mine_spaced = f'"customer_id": "{customer_id}"'.encode()
-
-        def of_customer(value: bytes) -> bool:
-            return mine in value or mine_spaced in value
-
-        events = [v.decode() for t in names.inputs for _, v in found[t] if of_customer(v)]
-        decisions = list(
-            {json.loads(v)["key"]: v.decode() for _, v in found[names.decisions] if of_customer(v)}.values()
-        )
-        keys = {json.loads(line)["key"] for line in decisions}
-        statuses = [json.loads(v) for _, v in found[names.statuses]]
-        return {
-            "events": events,
-            "decisions": decisions,
-            "sends": [],
-            "statuses": [s for s in statuses if s.get("key") in keys],
-        }
+        async with gate.slot():
+            found = await read_topics(brokers, topics, time.time() - TIMELINE_DAYS * 86_400)
+            return await asyncio.to_thread(_of_customer, found, names, customer_id)
 
     return ConsoleBackend(workspace, Path(settings.state_dir), live, report, decisions_since, archive, timeline)
+
+
+def _of_customer(
+    found: dict[str, list[tuple[Any, bytes]]], names: TopicNames, customer_id: str
+) -> dict[str, list[Any]]:
+    """One customer's events, decisions and statuses among the records read."""
+    mine = f'"customer_id":"{customer_id}"'.encode()
+    mine_spaced = f'"customer_id": "{customer_id}"'.encode()
+
+    def of_customer(value: bytes) -> bool:
+        return mine in value or mine_spaced in value
+
+    events = [v.decode() for t in names.inputs for _, v in found[t] if of_customer(v)]
+    decisions = list({json.loads(v)["key"]: v.decode() for _, v in found[names.decisions] if of_customer(v)}.values())
+    keys = {json.loads(line)["key"] for line in decisions}
+    statuses = [json.loads(v) for _, v in found[names.statuses]]
+    return {
+        "events": events,
+        "decisions": decisions,
+        "sends": [],
+        "statuses": [s for s in statuses if s.get("key") in keys],
+    }
 
 
 def _occurred(line: str) -> float:

@@ -22,6 +22,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
@@ -123,11 +124,14 @@ return {owners, numbers}
 """
 
 _FOLLOW_NUMBERS = """
+local moving = {}
+for i = 1, #ARGV, 2 do moving[ARGV[i]] = ARGV[i + 1] end
 for i = 1, #ARGV, 2 do
   local customer, phone = ARGV[i], ARGV[i + 1]
   if phone ~= '' then
     local owner = redis.call('HGET', KEYS[1], phone)
-    if owner and owner ~= customer then return customer end
+    -- held by another customer, unless this batch moves that customer to another number
+    if owner and owner ~= customer and (moving[owner] == nil or moving[owner] == phone) then return customer end
   end
 end
 for i = 1, #ARGV, 2 do
@@ -347,7 +351,24 @@ class RedisOutbox:
                 break
         for name in theirs:
             await self._drop(name)
-        return {"phones": int(numbers), "queued_sends": len(theirs)}
+        return {"phones": int(numbers), "queued_sends": len(theirs), "sends": await self._forget_sends(customer_id)}
+
+    async def _forget_sends(self, customer_id: str) -> int:
+        """Who each send was for, erased for this customer (`sent-to:<key>`)."""
+        redis, erased, cursor, pattern = self.redis, 0, 0, f"{self.namespace}:sent-to:*"
+
+        async def page(at: int) -> tuple[int, int]:
+            found: Any = await redis.scan(at, match=pattern, count=500)
+            names = list(found[1])
+            owners: Any = await redis.mget(names) if names else []
+            mine = [name for name, owner in zip(names, owners, strict=True) if owner == customer_id.encode()]
+            return int(found[0]), int(await redis.delete(*mine)) if mine else 0
+
+        while True:
+            cursor, count = await self.retrying(partial(page, cursor))
+            erased += count
+            if cursor == 0:
+                return erased
 
     async def _scan_payloads(self, cursor: int) -> tuple[int, dict[bytes, bytes]]:
         answer: Any = await self.retrying(lambda: self.redis.hscan(self._payloads, cursor, count=500))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -111,9 +112,25 @@ def wait(browser: WebDriver, css: str, timeout: float = 20, text: str | None = N
                 return element
         return False
 
-    element = WebDriverWait(browser, timeout).until(found, f"{css} {text or ''}")
+    # a page that re-renders may replace an element between finding it and reading it: look again
+    patient = WebDriverWait(browser, timeout, ignored_exceptions=[StaleElementReferenceException])
+    element = patient.until(found, f"{css} {text or ''}")
     assert isinstance(element, WebElement)
     return element
+
+
+def attribute(browser: WebDriver, css: str, name: str, timeout: float = 20, text: str | None = None) -> str:
+    """An attribute of the first displayed element that matches, read as it is found (the page
+    may replace the element right after)."""
+
+    def found(driver: WebDriver) -> str | bool:
+        for element in driver.find_elements(By.CSS_SELECTOR, css):
+            if element.is_displayed() and (text is None or text in element.text):
+                return element.get_attribute(name) or False
+        return False
+
+    patient = WebDriverWait(browser, timeout, ignored_exceptions=[StaleElementReferenceException])
+    return str(patient.until(found, f"{css} [{name}]"))
 
 
 def set_field(browser: WebDriver, css: str, value: str) -> None:
@@ -141,14 +158,11 @@ def test_edit_preview_backtest_publish_and_roll_back_in_a_browser(console_run: t
         browser.get(f"{run.url}/console#/edit/triggers/cart_idle.yaml")
         wait(browser, "#check-result.ok", text="Valid")  # the live files, checked
         set_field(browser, "#field-idle", "45 minutes")  # the typo
-        problem = wait(browser, ".notes .problem.error", text="not a duration")
-        line = int(problem.get_attribute("data-line") or 0)
+        line = int(attribute(browser, ".notes .problem.error", "data-line", text="not a duration"))
         lines = triggers.joinpath("cart_idle.yaml").read_text(encoding="utf-8").splitlines()
         idle_line = 1 + next(n for n, text in enumerate(lines) if text.startswith("idle: 60m"))
         assert line == idle_line  # next to the line it concerns
-        assert "has-error" in (
-            browser.find_element(By.CSS_SELECTOR, f".gutter .ln[data-line='{line}']").get_attribute("class") or ""
-        )
+        wait(browser, f".gutter .ln.has-error[data-line='{line}']")
         text = browser.find_element(By.ID, "yaml").get_attribute("value") or ""
         assert "45 minutes" in text.splitlines()[line - 1]  # the field wrote into the text
         screenshot(browser, "3-edit-with-a-typo")
@@ -220,3 +234,42 @@ def test_customer_timeline_and_report_pages(console_run: tuple[RunProcess, str, 
         assert wait(browser, "table").text
         browser.switch_to.default_content()
         screenshot(browser, "10-report")
+
+
+def test_a_dangerous_edit_is_published_only_once_each_warning_is_acknowledged(
+    console_run: tuple[RunProcess, str, Path],
+) -> None:
+    """Marketing allowed at 3 a.m. and a frequency cap of 1,000 pass every check: the publish
+    review names both, publishing without ticking them is refused, and the ticks are kept."""
+    run, _, triggers = console_run
+    cart = triggers.joinpath("cart_idle.yaml").read_text(encoding="utf-8")
+    risky = cart.replace('allowed: "* 9-20 * * *"', 'allowed: "* 3 * * *"').replace(
+        "marketing_per_24h: 3 ", "marketing_per_24h: 1000 "
+    )
+    assert risky.count("1000") == 1
+    assert '"* 3 * * *"' in risky
+    with chromium() as browser:
+        sign_in(browser, run.url, run.key)
+        browser.execute_script(
+            "sessionStorage.setItem('engagement.edit', JSON.stringify({'triggers/cart_idle.yaml': arguments[0]}))",
+            risky,
+        )
+        browser.get(f"{run.url}/console#/publish")
+        browser.refresh()  # the page reads the edit from the tab's storage when it starts
+        box = wait(browser, "#publish-warnings", text="at night")
+        assert "marketing_per_24h raised to 1000" in box.text
+        screenshot(browser, "11-publish-review")
+        wait(browser, "#publish-note").send_keys("Night sends for the flash sale")
+        browser.find_element(By.ID, "publish-run").click()
+        wait(browser, "#publish-result .error", text="acknowledge before publishing")
+        assert '"* 3 * * *"' not in triggers.joinpath("cart_idle.yaml").read_text(encoding="utf-8")
+        for tick in browser.find_elements(By.CSS_SELECTOR, "#publish-warnings .ack-box"):
+            tick.click()
+        browser.find_element(By.ID, "publish-run").click()
+        wait(browser, "#now-live", timeout=60)
+    assert '"* 3 * * *"' in triggers.joinpath("cart_idle.yaml").read_text(encoding="utf-8")
+    versions = httpx.get(f"{run.url}/console/api/versions", headers=run.headers).json()["versions"]
+    assert sorted(versions[0]["acknowledged"]) == ["cart_idle:cap_raised", "cart_idle:night_sends"]
+    log = run.log()
+    assert "console: version 1 published by tests-" in log  # the author's key name
+    assert "acknowledged cart_idle:night_sends" in log

@@ -99,6 +99,10 @@ class RunProcess:
         response = httpx.get(f"{self.url}/v1/decisions", params={"limit": 10_000}, headers=self.headers, timeout=10)
         return [json.loads(line) for line in response.text.splitlines()]
 
+    def log(self) -> str:
+        path = self.state_dir / "run.log"
+        return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+
     def sent(self) -> list[dict[str, object]]:
         path = self.state_dir / "sent.jsonl"
         if not path.exists():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -155,3 +156,65 @@ def test_the_worker_serves_the_console_and_publishes_to_its_directories(worker: 
     report = httpx.get(f"{api}/report?days=1", headers=worker.headers, timeout=60)
     assert report.status_code == 200
     assert json.loads(report.text)["page"].startswith("<!doctype html>")
+
+
+def _backtest_children(marker: str) -> list[int]:
+    """The pids of backtest processes whose command line names `marker` (their scratch directory)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "engagement.console.backtest_child" in command and marker in command:
+            found.append(int(entry.name))
+    return found
+
+
+def test_a_backtest_killed_with_its_server_leaves_no_archive_copy_and_no_child(tmp_path: Path) -> None:
+    """The archive holds personal data: `run` killed with -9 in the middle of a backtest leaves no
+    file that holds it (anywhere the backtest wrote) and no replay running on."""
+    now = time.time()
+    start = now - 2 * 86_400
+    lines = []
+    for n in range(6000):
+        customer, t = f"c-{n}", start + n * 10
+        lines.append(json.dumps({"event_id": f"p{n}", "type": "customer.updated", "customer_id": customer,
+                                 "occurred_at": rfc3339(t), "name": f"Marker Name {n}", "phone": f"+8869{n:08d}",
+                                 "whatsapp_opt_in": True}))  # fmt: skip
+        lines.append(json.dumps({"event_id": f"c{n}", "type": "cart.updated", "customer_id": customer,
+                                 "occurred_at": rfc3339(t + 1), "cart_id": f"k{n}",
+                                 "items": [{"product_id": "p", "name": "Scarf", "quantity": 1}]}))  # fmt: skip
+    state = tmp_path / "state"
+    with running(state, dirs(tmp_path)) as run:
+        for chunk in range(0, len(lines), 4000):
+            run.post_lines(lines[chunk : chunk + 4000])
+        job = httpx.post(f"{run.url}/console/api/backtests", headers=run.headers,
+                         json={"files": {}, "since": start - 60, "until": now}).json()  # fmt: skip
+        marker = str(state / "console" / "backtests" / job["id"])
+        deadline = time.monotonic() + 60
+        while not _backtest_children(marker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        children = _backtest_children(marker)
+        assert children, "the backtest's process never started"
+        run.kill()  # -9, in the middle of the backtest
+        deadline = time.monotonic() + 10
+        while _backtest_children(marker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _backtest_children(marker) == [], "the backtest outlived its server"
+    holding = [
+        str(path)
+        for folder in (state, Path(tempfile.gettempdir()))
+        for path in folder.rglob("*")
+        if path.is_file() and "engagement" in str(path) and _holds(path, b"Marker Name 59")
+    ]
+    assert holding == [path for path in holding if path.endswith(("engagement.sqlite3", "engagement.sqlite3-wal"))]
+
+
+def _holds(path: Path, needle: bytes) -> bool:
+    try:
+        return needle in path.read_bytes()
+    except OSError:
+        return False

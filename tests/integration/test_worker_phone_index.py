@@ -20,12 +20,17 @@ from hypothesis import strategies as st
 from engagement.core.profile import latest_phone
 from engagement.decode import Rejection, decode_event
 from engagement.events import Event
+from engagement.live.http import status_events
+from engagement.live.ingest import Taken
 from engagement.live.metrics import standard_metrics
 from engagement.live.state_codec import load_state
+from engagement.live.whatsapp_webhook import StatusUpdate
+from engagement.providers.base import OutboundMessage
 from engagement.worker.app import phone_book
-from engagement.worker.outbox import RedisOutbox
+from engagement.worker.outbox import QueuedSend, RedisOutbox
 from engagement.worker.service import PhoneRaced, WorkerService
 from engagement.worker.topics import TopicNames
+from engagement.worker.webhook_port import RedisWebhookPort
 from tests.integration.workers import REDIS_URL
 from tests.scenario import engine_for
 from tests.unit.test_worker_ticks import Table, produce
@@ -94,7 +99,7 @@ updates = st.lists(
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(updates, st.randoms(use_true_random=False), st.integers(1, 5))
 def test_the_workers_index_follows_the_states_through_reorderings_and_repeats(
     drawn: list[tuple[str, str, float, bool]], rng: Any, batch_size: int
@@ -161,3 +166,36 @@ async def test_two_workers_racing_for_one_number_leave_it_to_one_customer() -> N
         await first.redis.delete(first._phones, first._owners)
         await first.close()
         await second.close()
+
+
+async def test_a_status_acts_on_the_customer_its_send_was_for_on_workers() -> None:
+    """The workers keep who each send was for beside its claim: a failure of alice's send after
+    her number went to bob marks nobody unreachable."""
+    outbox = RedisOutbox(REDIS_URL, f"t{uuid.uuid4().hex[:10]}")
+    worker = Worker(outbox)
+    fed: list[Event] = []
+
+    class Producer:
+        async def ingest(self, events: list[Event]) -> Taken:
+            fed.extend(events)
+            return Taken()
+
+    async def publish(_: object) -> None:
+        return None
+
+    port = RedisWebhookPort(outbox, Producer(), publish)
+    message = OutboundMessage("cart_idle-0123", "cart_idle", "alice", NUMBERS[0], "en", "marketing", "hi")
+    try:
+        assert await worker.batch([update(1, "alice", NUMBERS[0], NOW - 900)]) == []
+        assert await outbox.enqueue(QueuedSend(message, NOW + 300), NOW)
+        assert await outbox.customer_of_send("cart_idle-0123") == "alice"
+        failure = StatusUpdate("wamid.1", "failed", NOW, NUMBERS[0][1:], "cart_idle-0123", (131026,), "unreachable")
+        assert [e.customer_id for e in await status_events(port, [failure], standard_metrics())] == ["alice"]
+        assert (
+            await worker.batch([update(2, "alice", NUMBERS[1], NOW - 400), update(3, "bob", NUMBERS[0], NOW - 300)])
+            == []
+        )
+        assert await status_events(port, [failure], standard_metrics()) == []
+    finally:
+        await outbox.redis.delete(outbox._phones, outbox._owners, outbox.claim_key("cart_idle-0123"))
+        await outbox.close()

@@ -72,6 +72,11 @@ def test_keys_phone_ownership_and_erasure_on_a_worker(tmp_path: Path, worker: tu
     wait_for(lambda: len(holding()) > 1, 30, "the state in the worker's store")  # the send log and RocksDB
     redis = Redis.from_url(REDIS_URL)
     assert redis.hget(f"{space.app_id}:phones", PHONE) == b"alice"
+
+    def sends_for_alice() -> list[bytes]:
+        return [k for k in redis.scan_iter(f"{space.app_id}:sent-to:*") if redis.get(k) == b"alice"]
+
+    assert sends_for_alice()  # who the login alert was for: what a late status is checked against
     assert httpx.delete(f"{url}/v1/customers/alice").status_code == 401  # no key
     assert httpx.delete(f"{url}/v1/customers/a%00b", headers=process.headers).status_code == 400
     erased = httpx.delete(f"{url}/v1/customers/alice", headers=process.headers)
@@ -79,6 +84,7 @@ def test_keys_phone_ownership_and_erasure_on_a_worker(tmp_path: Path, worker: tu
     wait_for(lambda: process.metric("engagement_customers_erased_total") == 1, 30, "the erasure")
     assert redis.hget(f"{space.app_id}:phones", PHONE) is None
     assert redis.hget(f"{space.app_id}:phone-owners", "alice") is None
+    assert sends_for_alice() == []
     changelog = space.records(changelog_topic(space.app_id))
     last = {key: value for key, value in changelog}
     assert last[b"alice"] is None  # a tombstone: compaction drops the state

@@ -94,3 +94,29 @@ def test_listening_beyond_loopback_needs_keys(tmp_path: Path) -> None:
     with pytest.raises(InsecureBind, match=r"refusing to listen on 0\.0\.0\.0 without API keys"):
         refuse_open_bind("0.0.0.0", empty)  # noqa: S104
     refuse_open_bind("0.0.0.0", KeyRing.of({"k": ("key", ("ingest",))}))  # noqa: S104
+
+
+def test_a_keys_file_that_stops_parsing_accepts_no_key_until_mended(tmp_path: Path) -> None:
+    """Found by an attack: a malformed line kept the previous keys, so a key deleted in the same edit
+    kept working, silently. Now no key works until the file parses again."""
+    path = tmp_path / "keys"
+    leaving = create_key(path, "leaving", ("ingest",))
+    staying = create_key(path, "staying", ("ingest",))
+    ring = KeyRing(path)
+    kept = [line for line in path.read_text().splitlines() if not line.startswith("leaving ")]
+    path.write_text("\n".join([*kept, "typo ingest sha256:xyz"]) + "\n")
+    ring._checked = 0.0
+    assert ring.broken is not None
+    assert "keys:2: digest" in ring.broken
+    assert ring.authenticate(leaving) is None
+    assert ring.authenticate(staying) is None
+    path.write_text("\n".join(kept) + "\n")
+    ring._checked = 0.0
+    assert ring.broken is None
+    assert ring.authenticate(leaving) is None
+    assert ring.authenticate(staying) is not None
+
+
+def test_a_key_name_with_a_trailing_newline_is_not_a_name() -> None:
+    with pytest.raises(ValueError, match="name"):
+        create_key(Path("/nonexistent/keys"), "ann\n", ("ingest",))

@@ -109,3 +109,18 @@ def test_locale_tags_are_checked(tmp_path: Path, name: str, old: str, new: str, 
         load_messages(messages_with(tmp_path, name, old, new))
     found = [str(p) for p in caught.value.problems]
     assert any(expected in p for p in found), found
+
+
+@pytest.mark.parametrize("date", ["0000-00-00T00:00:00Z", "2026-13-45", "2026-02-30"])
+def test_a_date_that_cannot_exist_is_a_problem_at_its_line(tmp_path: Path, date: str) -> None:
+    """Found by an attack: YAML read such a date as a timestamp and raised a Python error that
+    escaped the checks (a 500 in the console, an unnamed error in validate)."""
+    directory = tmp_path / "triggers"
+    shutil.copytree(default_triggers_dir(), directory)
+    (directory / "extra.yaml").write_text(
+        f"id: extra\nkind: cart_idle\nidle: 1h\nsend_within: 5m\ndescription: {date}\n"
+    )
+    found = problems(directory)
+    assert any(
+        p.startswith(f"{directory / 'extra.yaml'}:5: -: not valid YAML: '{date}' is not a date") for p in found
+    ), found

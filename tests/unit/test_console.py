@@ -10,7 +10,7 @@ import pytest
 
 from engagement.config.loader import default_triggers_dir
 from engagement.config.messages import default_messages_dir
-from engagement.console.backtests import _Progress
+from engagement.console.backtest_child import Progress
 from engagement.console.fields import fields_of
 from engagement.console.versions import PublishRefused, Versions
 from engagement.console.workspace import BadEdit, Workspace
@@ -89,14 +89,13 @@ def test_the_package_directories_are_never_written(tmp_path: Path) -> None:
         Versions(tmp_path, shipped).publish({}, "ann", "note")
 
 
-def test_backtest_progress_follows_both_replays(tmp_path: Path) -> None:
-    out = tmp_path / "progress"
-    progress = _Progress(1000, out)
+def test_backtest_progress_follows_both_replays(capsys: pytest.CaptureFixture[str]) -> None:
+    progress = Progress(1000)
     progress.write("\rreplaying:  50.0% 500 events, 9,000 events/s")
-    assert float(out.read_text(encoding="utf-8")) == pytest.approx(0.25)
+    assert capsys.readouterr().out == "progress 0.2500\n"
     progress.write("\r" + " " * 72 + "\r")  # the first replay ends
     progress.write("\rreplaying: 1,000 events, 9,000 events/s")
-    assert float(out.read_text(encoding="utf-8")) == pytest.approx(0.99)
+    assert capsys.readouterr().out == "progress 0.9900\n"
 
 
 def test_a_version_line_cut_short_by_a_crash_is_left_out_and_the_next_publish_stands(
@@ -121,3 +120,13 @@ def test_yaml_nested_too_deep_is_a_problem_of_its_file(workspace: Workspace) -> 
     checked = workspace.check({"triggers/deep.yaml": deep})
     assert checked.errors >= 1
     assert checked.problems[0].file == "triggers/deep.yaml"
+
+
+def test_an_impossible_date_and_a_file_name_with_a_newline_are_refused_not_crashes(workspace: Workspace) -> None:
+    checked = workspace.check(
+        {"triggers/x.yaml": "id: x\nkind: cart_idle\nidle: 1h\nsend_within: 5m\ndescription: 2026-13-45\n"}
+    )
+    assert checked.errors >= 1
+    assert any("not a date" in p.message for p in checked.problems)
+    with pytest.raises(BadEdit, match="files are named"):
+        workspace.check({"triggers/cart_idle.yaml\n": "id: x"})

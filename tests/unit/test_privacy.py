@@ -191,3 +191,12 @@ async def test_a_report_that_cannot_be_delivered_is_logged_without_the_number(
     await webhook.close()
     assert "alice" in caplog.text
     assert "886912345678" not in caplog.text
+
+
+def test_phone_numbers_as_people_write_them_are_masked_too() -> None:
+    text = "reply from +886 912 340 097, or +1 (555) 123-4567, at 2026-11-20 02:00:00 +08:00 on port 8080"
+    masked = mask_phones(text)
+    assert "912 340 097" not in masked
+    assert "123-4567" not in masked
+    assert "+8869******97" in masked
+    assert "2026-11-20 02:00:00 +08:00" in masked  # dates and offsets are not numbers to hide

@@ -399,20 +399,34 @@ async function waitLive(version, out) {
   return false;
 }
 
+function warningList(warnings) {
+  // each warning must be ticked before publishing; the ticks are sent and kept with the version
+  if (!warnings.length) return h("div", { id: "publish-warnings" });
+  return h("fieldset", { id: "publish-warnings", class: "warnings" },
+    h("legend", { text: "This edit can hurt customers: acknowledge each warning to publish it" }),
+    warnings.map((w) => h("label", { class: "ack" },
+      h("input", { type: "checkbox", class: "ack-box", "data-name": w.name }),
+      " ", h("strong", { text: w.trigger }), ": ", w.message)));
+}
+
 function publishPage() {
   const names = Object.keys(state.edit).sort();
   const note = h("textarea", { id: "publish-note", rows: 3, cols: 60, required: true });
   const out = h("div", { id: "publish-result", "aria-live": "polite" });
+  let warnings = h("div", { id: "publish-warnings" });
   const button = h("button", { class: "primary", id: "publish-run", type: "button", disabled: !names.length || !canPublish(), text: "Publish" });
+  const acknowledged = () => [...warnings.querySelectorAll(".ack-box")].filter((b) => b.checked).map((b) => b.dataset.name);
+  const showWarnings = (found) => { const next = warningList(found || []); warnings.replaceWith(next); warnings = next; };
   button.addEventListener("click", async () => {
     button.disabled = true;
     try {
-      const done = await api("publish", { json: { files: state.edit, note: note.value } });
+      const done = await api("publish", { json: { files: state.edit, note: note.value, acknowledged: acknowledged() } });
       out.replaceChildren(h("p", { text: `Published as version ${done.number} (configuration ${done.config_version}); waiting for it to go live…` }));
       state.edit = {}; saveEdit(); state.files = null;
       await waitLive(done.config_version, out);
     } catch (error) {
       button.disabled = false;
+      if (error.status === 409 && error.body && error.body.warnings) showWarnings(error.body.warnings);
       out.replaceChildren(h("p", { class: "error", text: error.message }),
         h("ul", {}, ((error.body && error.body.problems) || []).map((p) => h("li", { text: `${p.file}:${p.line}: ${p.message}` }))));
     }
@@ -420,7 +434,8 @@ function publishPage() {
   show(h("h1", { text: "Publish" }),
     names.length ? h("p", {}, "Files changed: ", names.join(", ")) : h("p", { text: "Nothing to publish: edit a trigger or a message first." }),
     canPublish() ? "" : h("p", { class: "warning", text: "Your key has no admin scope: you can check, preview and backtest, not publish." }),
-    h("label", { for: "publish-note", text: "Note: what changes and why" }), note, h("p", {}, button), out);
+    warnings, h("label", { for: "publish-note", text: "Note: what changes and why" }), note, h("p", {}, button), out);
+  if (names.length) api("check", { json: { files: state.edit } }).then((found) => showWarnings(found.warnings)).catch(() => {});
 }
 
 async function versionsPage(notice) {

@@ -1,0 +1,81 @@
+"""Edits that pass every check and can still hurt customers: each must be acknowledged, by name,
+before it is published (the console's publish review), and the acknowledgement is kept with the
+version.
+
+A danger is judged on the edited configuration against the live one: a marketing trigger without
+quiet hours or allowed to send at night, no opt-out keywords of its own, no pacing between two
+messages to one number, a frequency cap removed or raised above the shipped one, a holdout
+lowered to 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engagement.config.triggers import TriggerSpec
+from engagement.core.engine import Engine
+from engagement.core.quiet_hours import AllowedMinutes
+
+NIGHT_HOURS = frozenset({22, 23, 0, 1, 2, 3, 4, 5, 6, 7})
+SHIPPED_CAP = 3  # the shipped marketing_per_24h and business_since_reply
+
+
+@dataclass(frozen=True, slots=True)
+class Danger:
+    trigger: str
+    code: str  # no_quiet_hours, night_sends, no_opt_out_keywords, no_pacing, cap_raised, holdout_removed
+    message: str
+
+    @property
+    def name(self) -> str:
+        """What an acknowledgement names: `trigger:code`."""
+        return f"{self.trigger}:{self.code}"
+
+    def as_json(self) -> dict[str, str]:
+        return {"name": self.name, "trigger": self.trigger, "code": self.code, "message": self.message}
+
+
+def dangers(live: Engine, edited: Engine) -> list[Danger]:
+    """What the edited configuration does that needs an acknowledgement, trigger by trigger (only
+    what the edit changes: a live trigger's danger was acknowledged when it was published)."""
+    found: list[Danger] = []
+    for spec in sorted(edited.specs.values(), key=lambda s: s.id):
+        before = live.specs.get(spec.id)
+        for danger in _of(spec, before):
+            if before is None or danger not in _of(before, None):  # the same, live already: acknowledged then
+                found.append(danger)
+    return found
+
+
+def _of(spec: TriggerSpec, before: TriggerSpec | None) -> list[Danger]:
+    policies = spec.policies
+    out: list[Danger] = []
+    if spec.policies.pacing.total_seconds() <= 0:
+        out.append(Danger(spec.id, "no_pacing", "no pacing: two messages may reach one number in the same second"))
+    if spec.category != "marketing":
+        return out
+    quiet = getattr(policies, "quiet_hours", None)
+    if quiet is None:
+        out.append(Danger(spec.id, "no_quiet_hours", "marketing without quiet hours: it may send at 3 a.m."))
+    else:
+        night = sorted(AllowedMinutes(quiet.allowed).hours & NIGHT_HOURS)
+        if night:
+            shown = ", ".join(f"{h:02d}:00" for h in night)
+            out.append(Danger(spec.id, "night_sends", f"marketing allowed at night, in the customer's zone: {shown}"))
+    if not getattr(policies, "opt_out_keywords", ("STOP",)):
+        words = "no opt-out keywords of its own: only STOP, 退訂 and 取消訂閱 opt a customer out"
+        out.append(Danger(spec.id, "no_opt_out_keywords", words))
+    cap = getattr(policies, "frequency_cap", None)
+    for field in ("marketing_per_24h", "business_since_reply"):
+        value = getattr(cap, field, SHIPPED_CAP)
+        if value is None or value > SHIPPED_CAP:
+            shown = "removed" if value is None else f"raised to {value}"
+            out.append(Danger(spec.id, "cap_raised", f"frequency_cap.{field} {shown} (shipped: {SHIPPED_CAP})"))
+            break
+    holdout = getattr(policies, "holdout_percent", 0.0)
+    was = getattr(before.policies, "holdout_percent", 0.0) if before is not None else 0.0
+    if holdout <= 0 < was:
+        out.append(
+            Danger(spec.id, "holdout_removed", f"holdout lowered from {was:g} % to 0: uplift can no longer be measured")
+        )
+    return out
