@@ -20,7 +20,7 @@ from urllib.parse import quote
 import httpx
 
 from engagement.decode import customer_id_problem
-from engagement.embedded.store import EmbeddedStore, StoreBusy
+from engagement.embedded.store import StoreBusy, existing_store
 from engagement.providers.file import FileProvider
 from engagement.settings import Settings
 from engagement.worker.topics import TopicNames, forget_message
@@ -38,7 +38,7 @@ def forget_customer(settings: Settings, customer_id: str, url: str | None, worke
         print(f"erasure of {customer_id!r} queued for the workers (topic {TopicNames(settings.topic_prefix).ticks})")
         return 0
     try:
-        store = EmbeddedStore(settings.state_dir)
+        store = existing_store(settings.state_dir)
     except StoreBusy:
         return _through_api(f"http://127.0.0.1:{settings.http_port}", customer_id)
     try:

@@ -22,7 +22,7 @@ from typing import IO
 import httpx
 
 from engagement.decode import Rejection, decode_event
-from engagement.embedded.store import EmbeddedStore, StoreBusy
+from engagement.embedded.store import EmbeddedStore, StoreBusy, existing_store
 from engagement.settings import Settings
 from engagement.worker.topic_reader import partition_counts, read_topics
 from engagement.worker.topics import TopicNames
@@ -42,7 +42,7 @@ def export_events(settings: Settings, since: float, out: IO[str], url: str | Non
         lines = _from_api(url, since)
     else:
         try:
-            store = EmbeddedStore(settings.state_dir)
+            store = existing_store(settings.state_dir)
         except StoreBusy:
             lines = _from_api(f"http://127.0.0.1:{settings.http_port}", since)
         else:

@@ -12,10 +12,12 @@ Kept under `STATE_DIR/console/`: `versions.jsonl` (one line per version, without
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import logging
 import os
+import stat
 import threading
 import time
 from dataclasses import dataclass, field
@@ -158,6 +160,8 @@ class Versions:
             target = self.workspace.directory_of(name) / Path(name).name
             scratch = target.with_name(f".{target.name}.publishing")
             scratch.write_text(text, encoding="utf-8")
+            with contextlib.suppress(FileNotFoundError):  # a file published again keeps its mode
+                os.chmod(scratch, stat.S_IMODE(target.stat().st_mode))
             os.replace(scratch, target)
         return self._record(number, version, author, note, after, before, acknowledged or [])
 

@@ -19,11 +19,12 @@ from engagement.config.loader import default_triggers_dir
 from engagement.config.messages import default_messages_dir
 from engagement.console.routes import ConsoleBackend
 from engagement.console.workspace import Workspace
+from engagement.core.engine import Engine
 from engagement.embedded.demo import DEMO_DIR, feed_demo
 from engagement.embedded.service import EmbeddedService
 from engagement.embedded.store import EmbeddedStore, StoreBusy, StoreReader
 from engagement.live.api_keys import SCOPES, KeyRing, KeysFileError, new_key
-from engagement.live.config_reload import ConfigWatcher, live_configuration, watch
+from engagement.live.config_reload import ConfigWatcher, live_configuration, own_configuration, watch
 from engagement.live.guard import InsecureBind, refuse_open_bind
 from engagement.live.heavy_reads import HeavyReads
 from engagement.live.http import Api, make_app, serve
@@ -47,14 +48,22 @@ DEMO_LIMIT_SECONDS = 90.0
 T = TypeVar("T")
 
 
-async def run(settings: Settings, demo: bool, host: str) -> int:
+def _configured(settings: Settings, demo: bool) -> tuple[Settings, Path, Engine, ConfigWatcher | None]:
+    """The settings with the live configuration's directories, the state directory (a fresh one for
+    the demo), the live engine and its watcher."""
+    state_dir = settings.state_dir
+    if demo and "ENGAGEMENT_STATE_DIR" not in os.environ:
+        state_dir = Path(tempfile.mkdtemp(prefix="engagement-demo-"))
+    settings = own_configuration(settings, state_dir)
     if demo:
         engine, watcher = live_configuration(settings, DEMO_DIR / "triggers", DEMO_LATENESS_SECONDS)
     else:
         engine, watcher = live_configuration(settings)
-    state_dir = settings.state_dir
-    if demo and "ENGAGEMENT_STATE_DIR" not in os.environ:
-        state_dir = Path(tempfile.mkdtemp(prefix="engagement-demo-"))
+    return settings, state_dir, engine, watcher
+
+
+async def run(settings: Settings, demo: bool, host: str) -> int:
+    settings, state_dir, engine, watcher = _configured(settings, demo)
     demo_key = new_key() if demo else None  # the demo makes its own key, shown once below
     keys = KeyRing.of({"demo": (demo_key, SCOPES)}) if demo_key else KeyRing(settings.keys_file())
     refuse_open_bind(host, keys)

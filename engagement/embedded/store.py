@@ -119,6 +119,18 @@ class StoreBusy(RuntimeError):
     """Another process (a running `engagement run`) has the state directory open."""
 
 
+class NoState(ValueError):
+    """A command that reads `run`'s state was pointed at a directory that holds none."""
+
+
+def existing_store(directory: Path) -> EmbeddedStore:
+    """The store of a state directory `run` has used; `NoState` (creating nothing) when it has none,
+    so a mistyped ENGAGEMENT_STATE_DIR is an error, not an empty answer."""
+    if not (directory / "engagement.sqlite3").is_file():
+        raise NoState(f"no state at {directory}: is ENGAGEMENT_STATE_DIR right?")
+    return EmbeddedStore(directory)
+
+
 class StoreReads:
     """The reads of the stored decisions, events and sends: the store's own, and a `StoreReader`'s
     (a read-only connection of its own, for heavy reads in a worker thread)."""

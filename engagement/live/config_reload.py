@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
+import shutil
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +22,7 @@ from engagement.config.loader import InvalidConfig, default_triggers_dir
 from engagement.config.messages import default_messages_dir
 from engagement.core.engine import Engine, EngineSettings
 from engagement.live.metrics import Metrics, standard_metrics
+from engagement.live.privacy import private_directory
 from engagement.settings import Settings
 
 log = logging.getLogger("engagement.config")
@@ -85,6 +88,30 @@ class ConfigWatcher:
         self.metrics.set(LIVE_VERSION, 1, version=self.engine.config_version)
         log.info("configuration %s is live (was %s)", self.engine.config_version, previous.config_version)
         return self.engine
+
+
+def own_configuration(settings: Settings, state_dir: Path) -> Settings:
+    """`run`'s live configuration is never a tracked source file: unless ENGAGEMENT_TRIGGERS_DIR and
+    ENGAGEMENT_MESSAGES_DIR name directories, it lives under the state directory (`config/triggers`,
+    `config/messages`), copied from the shipped defaults on the first start, so that what the
+    console publishes lands there and a checkout stays as it was."""
+    chosen: dict[str, Path] = {}
+    for name, given, default in (
+        ("triggers_dir", settings.triggers_dir, default_triggers_dir),
+        ("messages_dir", settings.messages_dir, default_messages_dir),
+    ):
+        if given is not None:
+            continue
+        target = state_dir / "config" / name.removesuffix("_dir")
+        if not target.is_dir():
+            private_directory(target.parent)
+            scratch = target.with_name(f".{target.name}.seeding")
+            shutil.rmtree(scratch, ignore_errors=True)
+            shutil.copytree(default(), scratch)
+            os.replace(scratch, target)  # whole or not at all: a crash while copying leaves no half
+            log.info("configuration: %s copied from the shipped %s", target, default())
+        chosen[name] = target
+    return settings.model_copy(update=chosen) if chosen else settings
 
 
 def live_configuration(

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from engagement.core.engine import Engine
-from engagement.embedded.store import EmbeddedStore, StoreBusy
+from engagement.embedded.store import EmbeddedStore, StoreBusy, existing_store
 from engagement.outcomes.attribution import browse_arming_ids, report
 from engagement.outcomes.records import Decided, StatusSeen, decided, decided_from_line, followed_in, status_from_line
 from engagement.replay.command import replay_file
@@ -83,7 +83,7 @@ def stored(engine: Engine, settings: Settings, url: str | None, since: float | N
     """`engagement report` without an events file: `run`'s store, or its API when `run` holds it."""
     if url is None:
         try:
-            store = EmbeddedStore(settings.state_dir)
+            store = existing_store(settings.state_dir)
         except StoreBusy:
             url = f"http://127.0.0.1:{settings.http_port}"
         else:

@@ -74,6 +74,20 @@ def test_the_console_api_needs_its_scopes_and_refuses_bad_edits(tmp_path: Path) 
         assert "idle: 60m" in (Path(env["ENGAGEMENT_TRIGGERS_DIR"]) / "cart_idle.yaml").read_text(encoding="utf-8")
         no_note = httpx.post(f"{api}/publish", headers=run.headers, json={"files": edit, "note": " "})
         assert no_note.status_code == 400
+        # an edit that passes every check and still hurts customers needs each warning acknowledged
+        night = {"triggers/cart_idle.yaml": cart.replace('"* 9-20 * * *"', "'* 0-23 * * *'").replace(
+            "pacing: 6s", "pacing: 0s")}  # fmt: skip
+        checked = httpx.post(f"{api}/check", headers=reader, json={"files": night}).json()
+        assert sorted(w["name"] for w in checked["warnings"]) == ["cart_idle:night_sends", "cart_idle:no_pacing"]
+        partly = {"files": night, "note": "all night", "acknowledged": ["cart_idle:no_pacing"]}
+        unacknowledged = httpx.post(f"{api}/publish", headers=run.headers, json=partly)
+        assert unacknowledged.status_code == 409
+        assert [w["name"] for w in unacknowledged.json()["warnings"]] == ["cart_idle:night_sends"]
+        assert "* 9-20 * * *" in (Path(env["ENGAGEMENT_TRIGGERS_DIR"]) / "cart_idle.yaml").read_text(encoding="utf-8")
+        bad_ack = httpx.post(
+            f"{api}/publish", headers=run.headers, json={"files": night, "note": "n", "acknowledged": "all"}
+        )
+        assert bad_ack.status_code == 400
         assert httpx.post(f"{api}/versions/7/rollback", headers=run.headers).status_code == 422
         assert httpx.post(f"{api}/versions/x/rollback", headers=run.headers).status_code == 400
         long_range = httpx.post(f"{api}/backtests", headers=reader, json={"files": {}, "since": 0, "until": 9e9})

@@ -126,3 +126,14 @@ def test_an_english_customer_without_a_name_gets_english_parameters(tmp_path: Pa
     assert "WhatsApp template 'cart_reminder' (en_US)" in done.stdout
     assert "    {{1}} = there" in done.stdout
     assert "您好" not in done.stdout
+
+
+@pytest.mark.parametrize("args", [["report"], ["events", "export", "--since", "1d"], ["customers", "forget", "c1"]])
+def test_read_commands_on_a_state_directory_that_is_not_there_create_nothing(tmp_path: Path, args: list[str]) -> None:
+    """A mistyped ENGAGEMENT_STATE_DIR is an error, not an empty answer from a state made up on the spot."""
+    missing = tmp_path / "typo"
+    done = run(*args, env={"ENGAGEMENT_STATE_DIR": str(missing)})
+    assert done.returncode == 2, done.stderr
+    assert f"no state at {missing}: is ENGAGEMENT_STATE_DIR right?" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not missing.exists()

@@ -3,7 +3,9 @@ publishing it and rolling back, and refusing to write the package's own director
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,8 @@ from engagement.console.fields import fields_of
 from engagement.console.versions import PublishRefused, Versions
 from engagement.console.workspace import BadEdit, Workspace
 from engagement.core.engine import EngineSettings
+from engagement.live.config_reload import own_configuration
+from engagement.settings import Settings
 
 
 @pytest.fixture
@@ -130,3 +134,28 @@ def test_an_impossible_date_and_a_file_name_with_a_newline_are_refused_not_crash
     assert any("not a date" in p.message for p in checked.problems)
     with pytest.raises(BadEdit, match="files are named"):
         workspace.check({"triggers/cart_idle.yaml\n": "id: x"})
+
+
+def test_run_s_live_configuration_is_a_copy_under_the_state_directory(tmp_path: Path) -> None:
+    """Publishing from a console of `run` with default settings wrote into the checkout's tracked
+    files (and left them 0600): the live configuration is now a copy under the state directory."""
+    shipped = {p.name: p.read_bytes() for p in default_triggers_dir().iterdir() if p.is_file()}
+    settings = own_configuration(Settings(state_dir=tmp_path / "state"), tmp_path / "state")
+    assert settings.triggers_dir == tmp_path / "state" / "config" / "triggers"
+    assert settings.messages_dir == tmp_path / "state" / "config" / "messages"
+    assert settings.triggers_dir is not None
+    assert settings.messages_dir is not None
+    cart = settings.triggers_dir / "cart_idle.yaml"
+    os.chmod(cart, 0o644)
+    live = Workspace(settings.triggers_dir, settings.messages_dir, EngineSettings())
+    Versions(tmp_path / "state", live).publish(
+        {"triggers/cart_idle.yaml": cart.read_text(encoding="utf-8").replace("idle: 60m", "idle: 45m")}, "ann", "45"
+    )
+    assert "idle: 45m" in cart.read_text(encoding="utf-8")
+    assert stat.S_IMODE(cart.stat().st_mode) == 0o644  # publishing keeps a file's mode
+    assert {p.name: p.read_bytes() for p in default_triggers_dir().iterdir() if p.is_file()} == shipped
+    again = own_configuration(Settings(state_dir=tmp_path / "state"), tmp_path / "state")
+    assert again.triggers_dir == settings.triggers_dir
+    assert "idle: 45m" in cart.read_text(encoding="utf-8")  # seeded once, never overwritten
+    chosen = own_configuration(Settings(state_dir=tmp_path / "s2", triggers_dir=tmp_path / "mine"), tmp_path / "s2")
+    assert chosen.triggers_dir == tmp_path / "mine"

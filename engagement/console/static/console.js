@@ -86,8 +86,8 @@ function signOut(reason) {
   sessionStorage.removeItem(KEY);
   document.getElementById("nav").hidden = true;
   document.getElementById("who").replaceChildren();
-  location.hash = "#/signin";
-  if (reason) say(reason, "error");
+  state.notice = reason ? [reason, "error"] : null; // shown once the sign-in page is drawn
+  if (location.hash === "#/signin") signInPage(); else location.hash = "#/signin";
 }
 
 function signInPage() {
@@ -99,7 +99,7 @@ function signInPage() {
       state.who = await api("whoami");
     } catch (error) {
       state.key = null;
-      say(error.message, "error");
+      say(error.status === 401 ? "That key was refused: " + error.message : error.message, "error");
       return;
     }
     sessionStorage.setItem(KEY, state.key);
@@ -112,6 +112,7 @@ function signInPage() {
   input, " ", h("button", { class: "primary", type: "submit", id: "sign-in", text: "Sign in" }));
   show(form);
   input.focus();
+  if (state.notice) { say(...state.notice); state.notice = null; }
 }
 
 async function ensureSignedIn() {
