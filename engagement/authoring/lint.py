@@ -84,7 +84,6 @@ class LintRules(BaseModel):
         "let us know",
         "track",
     ]
-    opt_out_keywords: list[str] = ["STOP", "退訂", "取消訂閱", "退订", "取消订阅", "unsubscribe", "opt out"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +142,7 @@ def lint(
                     return sends[0].message.body
             return None
 
-        findings.extend(_lint_message(message, rules, shown))
+        findings.extend(_lint_message(message, rules, shown, engine.opt_out_keywords))
         if registry is not None:
 
             def report(
@@ -163,8 +162,12 @@ def lint(
 
 
 def _lint_message(
-    message: MessageSpec, rules: LintRules, shown: Callable[[str, str | None], str | None]
+    message: MessageSpec,
+    rules: LintRules,
+    shown: Callable[[str, str | None], str | None],
+    opt_out_keywords: frozenset[str],
 ) -> list[Finding]:
+    """`opt_out_keywords`: the replies that really opt a customer out (the engine's, casefolded)."""
     lines = (
         Path(message.source).read_text(encoding="utf-8", errors="replace").splitlines()
         if Path(message.source).is_file()
@@ -177,7 +180,7 @@ def _lint_message(
         first = needle.strip().splitlines()[0] if needle.strip() else needle
         return next((n for n, line in enumerate(lines, 1) if first and first in line), 1)
 
-    keywords = [k.casefold() for k in rules.opt_out_keywords]
+    keywords = sorted(opt_out_keywords)
     buttons = message.template.buttons if message.template is not None else ()
     button_opt_out = any(b.sub_type == "quick_reply" and b.value.source.casefold() in keywords for b in buttons)
     if message.template is None:

@@ -9,8 +9,11 @@ from typing import Annotated
 from croniter import croniter
 from pydantic import BeforeValidator, PlainSerializer
 
+from engagement.core.quiet_hours import AllowedMinutes
+
 _PART = re.compile(r"(\d+)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+MAX_DAYS = 3650  # ten years: longer is a typo, and beyond it durations overflow the time arithmetic
 
 
 def parse_duration(value: object) -> timedelta:
@@ -28,6 +31,8 @@ def parse_duration(value: object) -> timedelta:
         pos = match.end()
     if not text or pos != len(text):
         raise ValueError(f"{value!r} is not a duration; use forms like 90s, 5m, 1h, 24h, 7d or 1h30m")
+    if seconds > MAX_DAYS * 86400.0:
+        raise ValueError(f"{value!r} is longer than {MAX_DAYS}d")
     return timedelta(seconds=seconds)
 
 
@@ -59,6 +64,11 @@ def check_cron(value: object) -> str:
         raise ValueError(f"{value!r} must have five fields: minute hour day-of-month month day-of-week")
     if not croniter.is_valid(value):
         raise ValueError(f"{value!r} is not a valid cron expression")
+    try:
+        AllowedMinutes(value)  # what the policies evaluate: numbers, ranges, steps and lists
+    except ValueError:
+        supported = "numbers, ranges (9-20), steps (*/15) and lists (1,15)"
+        raise ValueError(f"{value!r}: only {supported} are supported") from None
     return value
 
 

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from aiohttp import web
 
@@ -26,7 +26,7 @@ from engagement.console.backtests import BacktestBusy, Backtests
 from engagement.console.dangers import dangers
 from engagement.console.fields import fields_of
 from engagement.console.versions import NeedsAcknowledgement, PublishRefused, Versions
-from engagement.console.workspace import BadEdit, Workspace, validate_edit
+from engagement.console.workspace import BadEdit, Workspace, is_utf8, validate_edit
 from engagement.core.engine import Engine
 from engagement.decode import customer_id_problem
 from engagement.live.api_keys import ApiKey
@@ -199,9 +199,24 @@ class ConsoleRoutes:
         number = whole_number(request.match_info["number"], 0, 999_999_999)
         if number is None:
             return problem(400, "a version number")
+        acknowledged: object = []
+        if request.can_read_body:
+            body = await _json_body(request)
+            if isinstance(body, web.Response):
+                return body
+            acknowledged = body.get("acknowledged", [])
+        if not _names(acknowledged):
+            return problem(400, "acknowledged: a list of the warnings' names (trigger:code)")
         key: ApiKey = request[API_KEY]
         try:
-            done = await asyncio.to_thread(self.versions.rollback, number, key.name)
+            done = await asyncio.to_thread(
+                self.versions.rollback,
+                number,
+                key.name,
+                frozenset(acknowledged),
+            )
+        except NeedsAcknowledgement as exc:
+            return problem(409, str(exc), warnings=[d.as_json() for d in exc.dangers])
         except PublishRefused as exc:
             return problem(422, str(exc), problems=[p.as_json() for p in exc.problems])
         return web.json_response(done.as_json(), status=201)
@@ -240,6 +255,15 @@ def add_console(
     route("POST", "/console/api/versions/{number}/rollback", "admin", console.rollback)
     route("GET", "/console/api/customers/{customer_id}", "read", console.customer)
     route("GET", "/console/api/report", "read", console.report)
+
+
+def _names(value: object) -> TypeGuard[list[str]]:
+    """A list of at most 200 short names (acknowledged warnings)."""
+    return (
+        isinstance(value, list)
+        and len(value) <= 200
+        and all(isinstance(a, str) and len(a) <= 200 and is_utf8(a) for a in value)
+    )
 
 
 def _static(name: str, content_type: str) -> web.Response:

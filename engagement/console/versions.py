@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from engagement.console.dangers import Danger, dangers
-from engagement.console.workspace import Problem, Workspace, validate_edit
+from engagement.console.workspace import Checked, Problem, Workspace, validate_edit
+from engagement.core.engine import Engine
 from engagement.live.privacy import private_directory
 
 MAX_DIFF_CHARS = 200_000
@@ -107,7 +108,7 @@ class Versions:
             if all(before.get(name) == text for name, text in edit.items()):
                 raise PublishRefused("nothing to publish: the edit is the same as the live files")
             live = self.workspace.check({})
-            found = dangers(live.engine, checked.engine) if live.engine is not None else []
+            found = self._dangers(checked.engine, live)
             missing = [d for d in found if d.name not in acknowledged]
             if missing:
                 raise NeedsAcknowledgement(missing)
@@ -123,21 +124,34 @@ class Versions:
             log.warning("console: version %d: %s acknowledged %s", done.number, author, name)
         return done
 
-    def rollback(self, number: int, author: str) -> Published:
+    def rollback(self, number: int, author: str, acknowledged: frozenset[str] = frozenset()) -> Published:
+        """Publish an earlier version's files again: checked, and its dangers acknowledged, as any edit."""
         self._writable()
         with self._lock:
             target = self.files_of(number)
             checked = self.workspace.check(target)
-            if checked.errors or checked.version is None:
+            if checked.errors or checked.version is None or checked.engine is None:
                 raise PublishRefused(f"version {number} no longer passes the checks", checked.problems)
+            found = self._dangers(checked.engine)
+            missing = [d for d in found if d.name not in acknowledged]
+            if missing:
+                raise NeedsAcknowledgement(missing)
             before = self.workspace.files()
             for name in before.keys() - target.keys():  # added since: not part of that version
                 (self.workspace.directory_of(name) / Path(name).name).unlink(missing_ok=True)
             number_now = len(self.history())
-            done = self._write(number_now, checked.version, author, f"roll back to version {number}", before, target)
+            done = self._write(
+                number_now, checked.version, author, f"roll back to version {number}", before, target,
+                [d.name for d in found],
+            )  # fmt: skip
         log.info("console: version %d rolls back to version %d, by %s (%s)", done.number, number, author,
                  ", ".join(done.changed))  # fmt: skip
         return done
+
+    def _dangers(self, edited: Engine, live: Checked | None = None) -> list[Danger]:
+        """What `edited` does that needs an acknowledgement, against the live files."""
+        live = live or self.workspace.check({})
+        return dangers(live.engine, edited) if live.engine is not None else []
 
     def _writable(self) -> None:
         reason = self.workspace.read_only()

@@ -115,6 +115,17 @@ def validate_edit(edit: dict[str, str]) -> None:
             raise BadEdit(f"{str(name)[:100]!r}: files are named triggers/NAME.yaml or messages/NAME.yaml")
         if not isinstance(text, str) or len(text.encode("utf-8", errors="replace")) > MAX_FILE_BYTES:
             raise BadEdit(f"{name}: text of at most {MAX_FILE_BYTES} bytes expected")
+        if not is_utf8(text):
+            raise BadEdit(f"{name}: the text holds a lone surrogate (\\ud800 to \\udfff), which no file can hold")
+
+
+def is_utf8(text: str) -> bool:
+    """Whether `text` can be written as UTF-8 (JSON may carry lone surrogates, which cannot)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _check(triggers: Path, messages: Path, settings: EngineSettings) -> Checked:

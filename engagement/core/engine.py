@@ -112,7 +112,11 @@ class Engine:
     def admit(
         self, state: CustomerState, event: Event, now: float | None, watermark: float, out: list[Decision], t: float
     ) -> bool:
-        """`handle` without the allocations, for runners: False (and nothing done) for a repeated event_id."""
+        """`handle` without the allocations, for runners: False (and nothing done) for a repeated event_id.
+        Live (`now` given), an event dated ahead of the clock counts as occurring now: a producer whose
+        clock runs fast cannot make its profile update outrank a reply that came after it."""
+        if now is not None and t > now:
+            t = now
         digest = blake2b(event.event_id.encode(), digest_size=EVENT_DIGEST_SIZE).digest()
         ring = state.recent_ids
         if digest in ring and seen_before(ring, digest):
@@ -141,6 +145,12 @@ class Engine:
         if t <= watermark:
             self.run_until(state, watermark, now, out)
         return True
+
+    @staticmethod
+    def seen(state: CustomerState, event: Event) -> bool:
+        """Whether the customer's state has taken this event already (it would be a duplicate)."""
+        digest = blake2b(event.event_id.encode(), digest_size=EVENT_DIGEST_SIZE).digest()
+        return digest in state.recent_ids and seen_before(state.recent_ids, digest)
 
     # ---- the ordered loop ----------------------------------------------------------
 

@@ -44,24 +44,49 @@ _WHITESPACE = re.compile(r"\s+")
 _NAME_PUNCTUATION = frozenset(" .'-·・‧,")
 _PRODUCT_PUNCTUATION = _NAME_PUNCTUATION | frozenset("&()/+#%:!?*[]_~、，（）「」『』【】《》〈〉！？：；")
 _ID = re.compile(r"[A-Za-z0-9#][A-Za-z0-9_#/-]*\Z")
-# What would make a link or a phone number of allowed characters: a dot between two letters or
-# digits (evil.ru, 1.2.3.4; a decimal 2.5L is one dot between digits), "://", or 7 digits in a row
-# with separators.
-_DOTTED_WORD = re.compile(r"(?:[^\W\d_]\.[^\W_])|(?:\d\.[^\W\d_])|(?:\d\.\d+\.\d)")
-_PHONE_LIKE = re.compile(r"\+?\d(?:[\s().\-/]{0,2}\d){6,}")
+_DIGIT_GROUPS = re.compile(r"\+?\d+(?:[-/]\d+){2,}\Z")  # 1-800-555-0199: a phone number, not an id
+# What reads as a link or a phone number in allowed characters, looked for once every dot-like
+# character (。．· ‧ ・ ꓸ ᐧ, "[.]") reads as a dot: a dot between two letters or digits (evil.ru,
+# 1.2.3.4; a decimal 2.5L is one dot between digits), a spaced dot before a lowercase word
+# (evil .ru), "://", "www."; and seven digits or more in all.
+_DOTTED_WORD = re.compile(
+    r"(?:[^\W_]\.[A-Za-z])|(?:\d\.\d+\.\d)|(?:[^\W_]\s+\.\s*[a-z]{2})|(?:[^\W_]\.\s+[a-z]{2,24}\b)"
+)
+# Letters of the scripts names and products are written in; others (Lisu, Canadian syllabics, ...)
+# hold look-alikes of dots and slashes and are refused.
+SCRIPTS = (
+    "LATIN", "CJK", "HIRAGANA", "KATAKANA", "HANGUL", "BOPOMOFO", "IDEOGRAPHIC", "CYRILLIC", "GREEK",
+    "THAI", "ARABIC", "HEBREW", "DEVANAGARI", "BENGALI", "TAMIL", "KHMER", "LAO", "MYANMAR", "GEORGIAN",
+    "ARMENIAN", "COMBINING",
+)  # fmt: skip
+_BRACKETED_DOT = re.compile(r"[\[({<]\s*\.\s*[\])}>]")
+MAX_DIGITS = 6  # digits a product name or carrier may hold in all (a phone number has seven or more)
+
+
+def _dot_like(char: str) -> bool:
+    name = unicodedata.name(char, "")
+    return char in "。．｡·‧・⋅∙" or "FULL STOP" in name or " DOT" in name or "PERIOD" in name
+
+
+def _reads_as_link_or_number(plain: str) -> bool:
+    dotted = "".join("." if _dot_like(c) else c for c in _BRACKETED_DOT.sub(".", plain))
+    if _DOTTED_WORD.search(dotted) or "://" in dotted or "www." in dotted.casefold():
+        return True
+    return sum(c.isdigit() for c in plain) > MAX_DIGITS
 
 
 def safe_value(text: str, limit: int, free_text: bool, names_only: bool = False) -> str | None:
     """`text` fit for a template parameter: line breaks, tabs and runs of spaces collapsed to one
     space (WhatsApp refuses new lines and more than 4 spaces in a row), cut to `limit` characters;
     None (the fallback) when it holds a character its kind does not allow (an identifier: letters,
-    digits, `_ # / -`; free text: letters, marks, digits and a little punctuation; a name: no
-    digits either), or, for free text, what reads as a link or a phone number."""
+    digits, `_ # / -`, and not only groups of digits; free text: letters, marks, digits and a little
+    punctuation; a name: no digits either), or, for free text, what reads as a link or a phone number."""
     cleaned = _WHITESPACE.sub(" ", text).strip()
     if not cleaned or not cleaned.isprintable():
         return None
     if not free_text:
-        return cleaned if len(cleaned) <= limit and _ID.match(cleaned) else None
+        ok = len(cleaned) <= limit and _ID.match(cleaned) and not _DIGIT_GROUPS.match(cleaned)
+        return cleaned if ok else None
     plain = unicodedata.normalize("NFKC", cleaned)  # fullwidth letters, digits and dots as ASCII ones
     allowed = _NAME_PUNCTUATION if names_only else _PRODUCT_PUNCTUATION
     for char in plain:
@@ -70,24 +95,29 @@ def safe_value(text: str, limit: int, free_text: bool, names_only: bool = False)
         kind = unicodedata.category(char)[0]
         if kind not in "LM" and (names_only or kind != "N"):
             return None
-    if _DOTTED_WORD.search(plain) or _PHONE_LIKE.search(plain) or "://" in plain:
+        if kind in "LM" and not unicodedata.name(char, "").startswith(SCRIPTS):
+            return None
+    if _reads_as_link_or_number(plain):
         return None
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 1].rstrip() + "…"
 
 
+_URL_CHARACTERS = re.compile(r"[A-Za-z0-9._~:/?#\[\]!$&'()*+,;=%-]*\Z")  # RFC 3986, without "@" and "\\"
+
+
 def safe_url(url: str | None, domains: Iterable[str] = ()) -> str | None:
     """A link is kept only as a plain http(s) URL to one of the shop's own domains (`domains`, and
-    their subdomains): no user name, no spaces, at most 2,048 characters."""
-    if url is None or not url.startswith(("https://", "http://")) or len(url) > 2048 or not url.isascii():
+    their subdomains): URL characters only (no user name, no backslash, no spaces), at most 2,048."""
+    if url is None or not url.startswith(("https://", "http://")) or len(url) > 2048:
         return None
-    if _WHITESPACE.search(url) or not url.isprintable():
+    if not _URL_CHARACTERS.match(url):  # a backslash reads as "/" in a browser: evil.ru\.shop.example.com
         return None
     try:
         parts = urlsplit(url)
         host = (parts.hostname or "").rstrip(".")
     except ValueError:
         return None
-    if "@" in parts.netloc or not host:
+    if not host:
         return None
     return url if any(host == d or host.endswith("." + d) for d in domains) else None
 

@@ -9,7 +9,7 @@ from engagement.core.policies import record_reply
 from engagement.core.state import CustomerState, Profile
 from engagement.events import CustomerUpdated, MessageReplied
 
-ALWAYS_OPT_OUT = frozenset({"stop", "退訂", "取消訂閱"})
+ALWAYS_OPT_OUT = frozenset({"stop", "退訂", "取消訂閱", "退订", "取消订阅", "unsubscribe"})
 """Replies that opt a customer out of marketing whatever the triggers say (casefolded)."""
 
 

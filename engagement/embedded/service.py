@@ -31,6 +31,7 @@ from engagement.live.rate_limit import RateLimiter, Unlimited, priority_of
 from engagement.live.recipient_budget import DAY_SECONDS, RecipientBudget
 from engagement.live.security_reports import SecurityReport, SecurityReports
 from engagement.live.sender import deliver, follow_up
+from engagement.live.state_codec import TOO_LARGE
 from engagement.live.watermark import LiveWatermark
 from engagement.live.whatsapp_webhook import StatusUpdate
 from engagement.providers.base import OutboundMessage, Provider, SendLog
@@ -56,7 +57,7 @@ class _Batch:
 
     touched: dict[str, CustomerState] = field(default_factory=dict)
     decisions: list[Decision] = field(default_factory=list)
-    failed: set[str] = field(default_factory=set)
+    failed: dict[str, Rejection] = field(default_factory=dict)  # customers left out of the batch, and why
     accepted: list[Event] = field(default_factory=list)
     profiled: dict[str, None] = field(default_factory=dict)  # customers whose number may have changed
     duplicates: int = 0
@@ -124,7 +125,7 @@ class EmbeddedService:
                         await asyncio.sleep(0)  # a large batch lets health checks and webhooks through
                     if event.customer_id in batch.failed:
                         continue
-                    if book.refuses(event):
+                    if book.refuses(event) and not self._repeated(event, batch):
                         refused[n] = TAKEN
                         continue
                     self._admit(event, now, batch, book)
@@ -138,9 +139,15 @@ class EmbeddedService:
             if refused:
                 self.metrics.inc("engagement_phone_claims_refused_total", len(refused))
             for n, event in enumerate(events):
-                if event.customer_id in batch.failed:
-                    refused[n] = NOT_PROCESSED
+                reason = batch.failed.get(event.customer_id)
+                if reason is not None:
+                    refused[n] = reason
             return Taken(batch.duplicates, sorted(refused.items()))
+
+    def _repeated(self, event: Event, batch: _Batch) -> bool:
+        """An event the customer's state has taken already (then a duplicate, whatever its number)."""
+        state = batch.touched.get(event.customer_id) or self.store.load_state(event.customer_id)
+        return state is not None and Engine.seen(state, event)
 
     def _admit(self, event: Event, now: float, batch: _Batch, book: PhoneBook) -> None:
         """One event of a batch into its customer's state; the phone index view follows the state."""
@@ -166,11 +173,14 @@ class EmbeddedService:
         self.watermark.observe(t)
         self._wake(state)
 
-    def _fail(self, cid: str, batch: _Batch) -> None:
+    def _fail(self, cid: str, batch: _Batch, reason: Rejection = NOT_PROCESSED) -> None:
         """Leave a customer out of the batch: their state as it is on disk, their decisions dropped."""
-        log.exception("customer %s: processing failed; their events in this batch are refused", cid)
+        if reason is NOT_PROCESSED:
+            log.exception("customer %s: processing failed; their events in this batch are refused", cid)
+        else:
+            log.error("customer %s: %s", cid, reason.reason)
         self.metrics.inc("engagement_customer_failures_total")
-        batch.failed.add(cid)
+        batch.failed[cid] = reason
         batch.touched.pop(cid, None)
         batch.profiled.pop(cid, None)
         batch.decisions[:] = [d for d in batch.decisions if d.customer_id != cid]
@@ -346,15 +356,16 @@ class EmbeddedService:
     async def _commit(self, work: _Batch) -> None:
         """Encode the batch a slice at a time (letting the event loop through), then write it in one
         transaction."""
-        decisions = work.decisions
         meta = {"max_seen": self.watermark.max_seen, "applied": self.applied}
         batch = Prepared()
         states = list(work.touched.values())
         for start in range(0, len(states), YIELD_EVERY + 1):
             if start:
                 await asyncio.sleep(0)
-            batch.add_states(states[start : start + YIELD_EVERY + 1])
+            for cid in batch.add_states(states[start : start + YIELD_EVERY + 1]):
+                self._fail(cid, work, TOO_LARGE)
         await asyncio.sleep(0)
+        decisions = work.decisions  # without those of customers left out above
         batch.add_decisions(decisions)
         batch.add_events(work.accepted)
         batch.numbers = desired_numbers(work.touched, work.profiled)

@@ -24,7 +24,7 @@ from engagement.core.state import CustomerState
 from engagement.events import Event
 from engagement.live.privacy import erased_line, private_directory, private_file
 from engagement.live.sender import outbound_for
-from engagement.live.state_codec import StateDecodeError, dump_state, load_state
+from engagement.live.state_codec import MAX_STATE_BYTES, StateDecodeError, dump_state, load_state
 from engagement.replay.output import decision_line
 
 log = logging.getLogger("engagement.store")
@@ -86,16 +86,24 @@ class Prepared:
             line = event.model_dump_json(exclude_none=True)
             self.events.append((event.customer_id, event.occurred_at.timestamp(), line))
 
-    def add_states(self, states: Iterable[CustomerState]) -> None:
+    def add_states(self, states: Iterable[CustomerState]) -> list[str]:
+        """Encode the states; those over `MAX_STATE_BYTES` are left out, their customers returned (a
+        state that large could not be read back: it must never be written)."""
+        too_large: list[str] = []
         for state in states:
             cid = state.customer_id
+            blob = dump_state(state)
+            if len(blob) > MAX_STATE_BYTES:
+                too_large.append(cid)
+                continue
             self.changed.append(state)
-            self.states.append((cid, dump_state(state)))
+            self.states.append((cid, blob))
             wake = state.wake_at()
             if wake is None:
                 self.asleep.append((cid,))
             else:
                 self.wakeups.append((cid, wake))
+        return too_large
 
     def add_decisions(self, decisions: Iterable[Decision]) -> None:
         for decision in decisions:
@@ -400,8 +408,9 @@ class EmbeddedStore(StoreReads):
         transaction); the number they held before is released. A number another customer holds is
         left to them (the batch's `PhoneBook` refused the update that would have taken it)."""
         db = self._db
-        for customer_id, phone in numbers:
+        for customer_id, phone in numbers:  # every release first: one customer may take what another left
             db.execute("DELETE FROM phones WHERE customer_id = ? AND phone IS NOT ?", (customer_id, phone))
+        for customer_id, phone in numbers:
             if phone is None:
                 continue
             taken = db.execute("INSERT OR IGNORE INTO phones (phone, customer_id) VALUES (?, ?)", (phone, customer_id))

@@ -111,7 +111,7 @@ class KeyRing:
     def __init__(self, path: Path | None, keys: list[ApiKey] | None = None) -> None:
         self.path = path
         self._keys: list[ApiKey] = keys or []
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: bytes | None = None  # the SHA-256 of the content last read
         self._checked = 0.0
         self._broken: str | None = None  # why the file does not parse: then no key is accepted
         if path is not None:
@@ -153,22 +153,27 @@ class KeyRing:
             return
         self._checked = now
         try:
-            info = self.path.stat()
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             self._keys, self._stamp, self._broken = [], None, None
             return
-        stamp = (info.st_mtime_ns, info.st_size)
-        if stamp == self._stamp:
-            return
+        except OSError as exc:  # a loop of links, a directory, no permission: no key at all
+            raw, failure = None, f"{self.path}: cannot be read ({exc.strerror or type(exc).__name__})"
+        stamp = hashlib.sha256(raw).digest() if raw is not None else None
+        if raw is not None and stamp == self._stamp:
+            return  # the same content (a rotation that keeps the size and time is still seen)
         try:
-            keys = parse_keys(self.path.read_text(encoding="utf-8"), str(self.path))
-        except (OSError, UnicodeDecodeError, KeysFileError) as exc:
+            if raw is None:
+                raise KeysFileError(failure)
+            keys = parse_keys(raw.decode("utf-8"), str(self.path))
+        except (UnicodeDecodeError, KeysFileError) as exc:
             reason = str(exc) if isinstance(exc, KeysFileError) else f"{self.path}: {exc}"
             if force:
                 raise KeysFileError(reason) from None
             # fail closed: no key at all (never the old set) until the file reads cleanly again
+            if reason != self._broken:
+                log.error("API keys file does not parse; every request is refused until it does: %s", reason)
             self._keys, self._stamp, self._broken = [], stamp, reason
-            log.error("API keys file does not parse; every request is refused until it does: %s", reason)
             return
         if self._broken is not None:
             log.warning("API keys file parses again: %d keys", len(keys))

@@ -13,7 +13,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from aiohttp import web
+from aiohttp import web, web_response
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from engagement.live.api_keys import KeyRing
 from engagement.live.metrics import Metrics
@@ -22,6 +24,7 @@ log = logging.getLogger("engagement.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+SERVER_NAME = "engagement"
 API_KEY = "engagement.api_key"  # the request's authenticated key (an `ApiKey`), set by `guarded`
 WEBHOOK_MAX_BYTES = 1024 * 1024  # Meta's and Twilio's callbacks are a few KiB
 
@@ -108,7 +111,11 @@ def whole_number(text: str, low: int, high: int) -> int | None:
 
 
 async def read_body(request: web.Request, limit: int, seconds: float) -> bytes | web.Response:
-    """The request's body, or the 4xx answer when it is too large or too slow."""
+    """The request's body, or the 4xx answer when it is too large, too slow or compressed (no client
+    of this API compresses, and a compressed body is a way round the size limit)."""
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        return problem(415, "send the body uncompressed (no Content-Encoding)")
     declared = request.content_length
     if declared is not None and declared > limit:
         return problem(413, f"the body of {declared} bytes exceeds the {limit}-byte limit")
@@ -116,6 +123,8 @@ async def read_body(request: web.Request, limit: int, seconds: float) -> bytes |
         body = await asyncio.wait_for(_collect(request, limit), seconds)
     except TimeoutError:
         return problem(408, f"the body did not arrive within {seconds:.0f} s")
+    except HttpProcessingError as exc:  # a broken chunked body and the like
+        return problem(400, f"the body is malformed ({type(exc).__name__})")
     if body is None:
         return problem(413, f"the body exceeds the {limit}-byte limit")
     return body
@@ -132,6 +141,27 @@ async def _collect(request: web.Request, limit: int) -> bytes | None:
         if size > limit:
             return None
         parts.append(chunk)
+
+
+class ClientErrorsWithoutTracebacks(logging.Filter):
+    """aiohttp logs a request it cannot even parse (a bad request line, a broken chunk, a body in
+    an encoding it cannot undo, even one left unread) with a traceback: from an anonymous client,
+    one line is enough."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], HttpProcessingError | RequestPayloadError):
+            record.msg = f"{record.msg}: {type(record.exc_info[1]).__name__} (a client's malformed request)"
+            record.exc_info, record.exc_text, record.levelno, record.levelname = None, None, logging.INFO, "INFO"
+        return True
+
+
+def quiet_client_errors() -> None:
+    """Bad requests logged in one line, and the server named without versions in every answer,
+    aiohttp's own 4xx included (they are made before any handler or signal of ours runs)."""
+    logger = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, ClientErrorsWithoutTracebacks) for f in logger.filters):
+        logger.addFilter(ClientErrorsWithoutTracebacks())
+    web_response.SERVER_SOFTWARE = SERVER_NAME  # type: ignore[attr-defined]  # the default of every answer
 
 
 def is_loopback(host: str) -> bool:

@@ -27,11 +27,13 @@ from engagement.live import twilio_webhook, whatsapp_webhook
 from engagement.live.api_keys import KeyRing
 from engagement.live.guard import (
     API_KEY,
+    SERVER_NAME,
     WEBHOOK_MAX_BYTES,
     AuthFailures,
     Handler,
     guarded,
     problem,
+    quiet_client_errors,
     read_body,
     whole_number,
 )
@@ -215,7 +217,7 @@ def forget_route(forget: Forget) -> Handler:
 async def _plain_headers(_: web.Request, response: web.StreamResponse) -> None:
     """Every answer: not cached by the browser or a proxy (decisions and timelines hold personal
     data), not sniffed as another type, and the server named without versions."""
-    response.headers["Server"] = "engagement"
+    response.headers["Server"] = SERVER_NAME
     response.headers.setdefault("Cache-Control", "no-store")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
 
@@ -411,6 +413,7 @@ def _dumps(obj: object) -> str:
 
 
 async def serve(app: web.Application, host: str, port: int) -> web.AppRunner:
+    quiet_client_errors()
     limits = app.get(LIMITS) or Limits()
     runner = web.AppRunner(app, access_log=None, keepalive_timeout=limits.idle_seconds, shutdown_timeout=5.0)
     await runner.setup()

@@ -12,11 +12,15 @@ import json
 import logging
 import os
 import re
+import unicodedata
 from pathlib import Path
 
 PHONE = re.compile(r"(?<![\w+])\+?([1-9]\d{6,14})(?!\d)")
-# A number written for people: `+886 912 340 097`, `+1 (555) 123-4567`, `+44 20.7946.0958`
-FORMATTED_PHONE = re.compile(r"(?<![\w+])\+[1-9]\d{0,3}(?:[ .\-\u2010-\u2015()]{1,2}\d{1,6}){1,7}(?!\d)")
+# A number written for people: `+886 912 340 097`, `+1 (555) 123-4567`, `+44 20.7946.0958`, with
+# no-break or thin spaces, fullwidth digits, or a space between every digit
+_DIGIT = "[0-9\uff10-\uff19]"
+_SEPARATOR = "[ \u00a0\u2007\u2009\u202f.\\-\u2010-\u2015()]"
+FORMATTED_PHONE = re.compile(rf"(?<![\w+\uff0b])[+\uff0b]{_DIGIT}(?:{_SEPARATOR}{{0,2}}{_DIGIT}){{6,24}}(?!{_DIGIT})")
 SHOWN_BEFORE, SHOWN_AFTER = 4, 2
 
 
@@ -50,7 +54,7 @@ def mask_phones(text: str) -> str:
         return mask_phone(whole)
 
     def formatted(match: re.Match[str]) -> str:
-        digits = re.sub(r"\D", "", match.group(0))
+        digits = "".join(c for c in unicodedata.normalize("NFKC", match.group(0)) if c.isdigit())
         return mask_phone(digits) if 7 <= len(digits) <= 15 else match.group(0)
 
     return PHONE.sub(masked, FORMATTED_PHONE.sub(formatted, text))

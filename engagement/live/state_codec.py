@@ -10,9 +10,16 @@ from __future__ import annotations
 from pydantic import TypeAdapter, ValidationError
 
 from engagement.core.state import CustomerState
+from engagement.decode import Rejection
 
 FORMAT = b"1;"
 MAX_STATE_BYTES = 4 * 1024 * 1024
+TOO_LARGE = Rejection(
+    "body",
+    f"this customer's state would exceed {MAX_STATE_BYTES:,} bytes (too many or too large events waiting "
+    "for the watermark); none of their events in this batch was kept",
+)
+"""Why a customer's events of a batch are refused when their state would grow past what is read back."""
 
 _STATE: TypeAdapter[CustomerState] = TypeAdapter(CustomerState)
 _TO_JSON = _STATE.serializer.to_json  # what `_STATE.dump_json` calls, without its wrapper

@@ -31,7 +31,7 @@ from engagement.events import Event
 from engagement.live.metrics import Metrics, count_decisions
 from engagement.live.phone_owners import TAKEN, PhoneBook, desired_numbers, updates_phone
 from engagement.live.sender import outbound_for
-from engagement.live.state_codec import StateDecodeError, dump_state, load_state
+from engagement.live.state_codec import MAX_STATE_BYTES, TOO_LARGE, StateDecodeError, dump_state, load_state
 from engagement.live.watermark import MergedWatermark
 from engagement.providers.base import SendLog
 from engagement.replay.output import decision_line
@@ -90,6 +90,7 @@ class WorkerService:
         self._phones: PhoneBook | None = None  # the phone index as this batch sees it (`begin_batch`)
         self._profiled: dict[str, None] = {}  # customers whose number this batch may have changed
         self._refused_phones = 0  # this batch's profile updates refused: their number is another's
+        self._inputs: dict[str, list[tuple[str, int, int, bytes]]] = {}  # the batch's taken messages, by customer
 
     def clock_for(self, partition: int) -> PartitionClock:
         clock = self.partitions.get(partition)
@@ -122,19 +123,13 @@ class WorkerService:
         caller has it); `lagging`: the partition's input topics that still have unread messages."""
         phones = self._phones
         if phones is not None and not isinstance(item, Rejection) and phones.refuses(item):
-            item = TAKEN
-            self._refused_phones += 1
+            known = self._load(partition, item.customer_id)
+            if known is None or not Engine.seen(known, item):  # a repeat is a duplicate, whatever its number
+                item = TAKEN
+                self._refused_phones += 1
         if isinstance(item, Rejection):
             self._results["rejected"] += 1
-            record = {
-                "topic": topic,
-                "partition": partition,
-                "offset": offset,
-                "field": item.field,
-                "reason": item.reason,
-                "input": value[:2000].decode("utf-8", errors="replace"),
-            }
-            self._letters.append(json.dumps(record, ensure_ascii=False).encode())
+            self._dead_letter(topic, partition, offset, value, item)
             return
         clock = self.clock_for(partition)
         if t is None:
@@ -148,6 +143,7 @@ class WorkerService:
             self._results["duplicate"] += 1
             return
         self._results["accepted"] += 1
+        self._inputs.setdefault(cid, []).append((topic, partition, offset, value))
         if phones is not None and updates_phone(item):
             phones.follow(cid, latest_phone(state))
             self._profiled[cid] = None
@@ -194,6 +190,8 @@ class WorkerService:
         crash replays the whole batch; because the side effects come before the states, a replayed
         batch decides again whatever a crash cut short (and the send claims keep a send single)."""
         changed, decisions, letters, forgets = self._changed, self._decisions, self._letters, self._forgets
+        rows = self._encoded()
+        decisions = self._decisions
         if self._profiled:
             states = {cid: state for cid, (_, state) in changed.items()}
             raced = await self.outbox.follow_numbers(desired_numbers(states, self._profiled))
@@ -210,7 +208,7 @@ class WorkerService:
         # and its offsets committed: a broker that restarts meanwhile loses none of them.
         await asyncio.gather(*deliveries)
         cache = self._cache
-        await self.table.write_all([(partition, cid, dump_state(state)) for cid, (partition, state) in changed.items()])
+        await self.table.write_all(rows)
         for cid, (partition, state) in changed.items():
             wake = state.wake_at()
             if wake is not None:
@@ -225,8 +223,42 @@ class WorkerService:
         for result, count in self._results.items():
             self.metrics.inc("engagement_events_total", count, result=result)
         self._results.clear()
-        self._phones, self._profiled, self._refused_phones = None, {}, 0
+        self._phones, self._profiled, self._refused_phones, self._inputs = None, {}, 0, {}
         self._changed, self._decisions, self._letters, self._forgets, self._woken = {}, [], [], [], []
+
+    def _encoded(self) -> list[tuple[int, str, bytes]]:
+        """The batch's changed states as table rows. A state over `MAX_STATE_BYTES` could not be read
+        back, so it is never written: that customer is left out of the batch (their stored state
+        stays, their decisions go), and their messages of the batch go to the dead letters."""
+        rows: list[tuple[int, str, bytes]] = []
+        for cid, (partition, state) in list(self._changed.items()):
+            blob = dump_state(state)
+            if len(blob) <= MAX_STATE_BYTES:
+                rows.append((partition, cid, blob))
+                continue
+            log.error(
+                "customer %s: a state of %d bytes would exceed the limit; their events are refused", cid, len(blob)
+            )
+            self.metrics.inc("engagement_customer_failures_total")
+            del self._changed[cid]
+            self._cache.pop(cid, None)  # it holds this batch's changes
+            self._profiled.pop(cid, None)
+            self._decisions = [d for d in self._decisions if d.customer_id != cid]
+            for topic, taken_from, offset, value in self._inputs.pop(cid, []):
+                self._dead_letter(topic, taken_from, offset, value, TOO_LARGE)
+        return rows
+
+    def _dead_letter(self, topic: str, partition: int, offset: int, value: bytes, rejection: Rejection) -> None:
+        """A refused input message for the dead-letter topic: where it was, why, and its start."""
+        record = {
+            "topic": topic,
+            "partition": partition,
+            "offset": offset,
+            "field": rejection.field,
+            "reason": rejection.reason,
+            "input": value[:2000].decode("utf-8", errors="replace"),
+        }
+        self._letters.append(json.dumps(record, ensure_ascii=False).encode())
 
     async def _erase(self, partition: int, cid: str, changed: dict[str, tuple[int, CustomerState]]) -> None:
         entry = changed.get(cid)

@@ -7,6 +7,7 @@ answer is no-store, nosniff and names no versions."""
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -153,3 +154,34 @@ def test_run_s_decision_paging_takes_ascii_digits_only(tmp_path: Path) -> None:
         for query in ({"limit": "²"}, {"after": "٣"}, {"limit": "1²"}):
             answer = httpx.get(f"{run.url}/v1/decisions", params=query, headers=run.headers)
             assert answer.status_code == 400, query
+
+
+def raw_exchange(url: str, request: bytes) -> bytes:
+    """One request written as bytes on a socket (what no HTTP client library lets one send)."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(request)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_compressed_broken_and_unparsable_requests_get_a_4xx_naming_no_versions(server: Server) -> None:
+    """Found by an attack: a gzip Content-Encoding with a body that is not gzip was a 500 with a
+    traceback; a request aiohttp itself cannot parse was answered naming aiohttp's version."""
+    for path in ("/v1/events", "/v1/webhooks/whatsapp", "/console/api/check"):
+        answer = httpx.post(f"{server.url}{path}", content=b"not gzip at all",
+                            headers={**server.headers(), "Content-Encoding": "gzip"})  # fmt: skip
+        assert answer.status_code == 415, (path, answer.text)
+    key = server.key.encode()
+    chunked = b"POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key
+    broken = raw_exchange(server.url, chunked + b"\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nbad\r\n0\r\n\r\n")
+    assert broken.split(b" ")[1].startswith(b"4"), broken[:200]
+    garbage = raw_exchange(server.url, b"\x16\x03\x01 not http at all\r\n\r\n")
+    assert garbage.split(b" ")[1] == b"400", garbage[:200]
+    head = garbage.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    assert "aiohttp" not in head
+    assert "Python/" not in head
+    log = server.log.read_text(encoding="utf-8", errors="replace")
+    assert "Traceback" not in log

@@ -120,3 +120,31 @@ def test_a_keys_file_that_stops_parsing_accepts_no_key_until_mended(tmp_path: Pa
 def test_a_key_name_with_a_trailing_newline_is_not_a_name() -> None:
     with pytest.raises(ValueError, match="name"):
         create_key(Path("/nonexistent/keys"), "ann\n", ("ingest",))
+
+
+def test_a_keys_file_that_cannot_be_read_accepts_no_key(tmp_path: Path) -> None:
+    """Found by an attack: a loop of links in place of the file kept the old keys (and answered 500)."""
+    path = tmp_path / "keys"
+    key = create_key(path, "k", ("ingest",))
+    ring = KeyRing(path)
+    path.unlink()
+    path.symlink_to(path)  # a link to itself: every read fails
+    ring._checked = 0.0
+    assert ring.authenticate(key) is None
+    assert ring.broken is not None
+    assert "cannot be read" in ring.broken
+
+
+def test_a_rotation_that_keeps_the_file_s_size_and_time_is_seen(tmp_path: Path) -> None:
+    """Found by an attack: reloads compared modification time and size only."""
+    path = tmp_path / "keys"
+    old = create_key(path, "k", ("ingest",))
+    ring = KeyRing(path)
+    stamp = path.stat()
+    new = "egk_" + "n" * len(old.removeprefix("egk_"))
+    path.write_text(f"k ingest sha256:{digest_of(new).hex()}\n")
+    os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    assert path.stat().st_size == stamp.st_size
+    ring._checked = 0.0
+    assert ring.authenticate(old) is None
+    assert ring.authenticate(new) is not None

@@ -124,3 +124,22 @@ def test_a_date_that_cannot_exist_is_a_problem_at_its_line(tmp_path: Path, date:
     assert any(
         p.startswith(f"{directory / 'extra.yaml'}:5: -: not valid YAML: '{date}' is not a date") for p in found
     ), found
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("idle: 60m", "idle: 99999999999999d", "idle: '99999999999999d' is longer than 3650d"),
+        ("cooldown: 24h", "cooldown: 2562047788015d", "cooldown: '2562047788015d' is longer than 3650d"),
+        (
+            '"* 9-20 * * *"',
+            '"* 9-20 L * *"',
+            "only numbers, ranges (9-20), steps (*/15) and lists (1,15) are supported",
+        ),
+    ],
+)
+def test_durations_that_overflow_and_cron_forms_not_supported_are_problems_not_crashes(
+    tmp_path: Path, old: str, new: str, expected: str
+) -> None:
+    found = problems(triggers_with(tmp_path, "cart_idle.yaml", old, new))
+    assert any(expected in p for p in found), found

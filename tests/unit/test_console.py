@@ -159,3 +159,17 @@ def test_run_s_live_configuration_is_a_copy_under_the_state_directory(tmp_path: 
     assert "idle: 45m" in cart.read_text(encoding="utf-8")  # seeded once, never overwritten
     chosen = own_configuration(Settings(state_dir=tmp_path / "s2", triggers_dir=tmp_path / "mine"), tmp_path / "s2")
     assert chosen.triggers_dir == tmp_path / "mine"
+
+
+def test_an_edit_cannot_call_a_button_an_opt_out_that_opts_nobody_out(workspace: Workspace) -> None:
+    """Found by an attack: `_lint.yaml` could name CHECKOUT an opt-out keyword, so a marketing
+    message without its STOP button passed. Lint now asks for what really opts a customer out."""
+    cart = workspace.files()["messages/cart_idle.yaml"]
+    no_stop = cart.replace("    - {type: quick_reply, value: STOP}", "    - {type: quick_reply, value: LATER}")
+    assert no_stop != cart
+    checked = workspace.check({"messages/cart_idle.yaml": no_stop})
+    assert any("must offer an opt-out" in p.message for p in checked.problems if p.severity == "error")
+    relabelled = workspace.check(
+        {"messages/cart_idle.yaml": no_stop, "messages/_lint.yaml": "opt_out_keywords: [LATER, STOP]\n"}
+    )
+    assert relabelled.errors >= 1

@@ -24,6 +24,7 @@ from engagement.embedded.store import EmbeddedStore
 from engagement.events import Event
 from engagement.live.metrics import standard_metrics
 from engagement.live.phone_owners import TAKEN, PhoneBook
+from engagement.live.state_codec import TOO_LARGE
 from engagement.providers.console import ConsoleProvider
 from tests.scenario import Events, custom_triggers, engine_for, only, replay
 
@@ -220,3 +221,102 @@ def test_stop_and_its_translations_always_opt_out_whatever_a_trigger_lists(tmp_p
         stream.add(120, "page.left")  # the clock runs past the cart's idle hour
         cart = only(replay(stream, engine), "cart_idle")
         assert [(d.outcome, d.reason) for d in cart] == [("suppress", "marketing_opt_out")], word
+
+
+def test_a_number_one_customer_leaves_another_takes_in_the_same_batch_whatever_the_order(tmp_path: Path) -> None:
+    """Found by an attack: the index took the claims in the order customers first appeared in the
+    batch, so bob's claim on alice's old number came before alice released it and was lost."""
+    clock = [NOW]
+    service = service_in(tmp_path, clock)
+    try:
+        first = [
+            event(event_id="a1", customer_id="alice", phone=NUMBERS[0], t=NOW - 600),
+            event(event_id="b1", customer_id="bob", phone=NUMBERS[3], t=NOW - 600),
+        ]
+        assert asyncio.run(service.ingest(first)).refused == []
+        swap = [
+            event(event_id="b2", customer_id="bob", phone=NUMBERS[3], t=NOW - 300),  # bob's profile sent again
+            event(event_id="a2", customer_id="alice", phone=NUMBERS[1], t=NOW - 290),
+            event(event_id="b3", customer_id="bob", phone=NUMBERS[0], t=NOW - 280),
+        ]
+        assert asyncio.run(service.ingest(swap)).refused == []
+        assert service.store.phone_index() == {NUMBERS[1]: "alice", NUMBERS[0]: "bob"}
+        index_matches_states_of(service, ("alice", "bob"))
+    finally:
+        service.store.close()
+
+
+def index_matches_states_of(service: EmbeddedService, customers: tuple[str, ...]) -> None:
+    index = service.store.phone_index()
+    for cid in customers:
+        state = service.store.load_state(cid)
+        phone = latest_phone(state) if state is not None else None
+        assert phone is None or index.get(phone) == cid, (cid, phone, index)
+
+
+def test_a_profile_update_dated_ahead_of_the_clock_does_not_outrank_a_later_stop(tmp_path: Path) -> None:
+    """Found by an attack: an update dated a minute ahead (inside MAX_FUTURE_SKEW, as a backend
+    whose clock runs fast sends it) saying marketing_opt_out false cancelled a STOP that came after
+    it. Live, an event from the future counts as occurring when it arrives."""
+    clock = [NOW]
+    service = service_in(tmp_path, clock)
+    try:
+        profile = event(event_id="p", customer_id="alice", phone=NUMBERS[0], whatsapp_opt_in=True, t=NOW - 900)
+        asyncio.run(service.ingest([profile]))
+        ahead = event(event_id="ahead", customer_id="alice", marketing_opt_out=False, t=NOW + 60)
+        asyncio.run(service.ingest([ahead]))
+        clock[0] += 5
+        asyncio.run(stop_from(service, NUMBERS[0], clock[0]))  # the customer's STOP, after the update
+        clock[0] += 120
+        asyncio.run(service.tick())
+        state = service.store.load_state("alice")
+        assert state is not None
+        assert state.profile is not None
+        assert state.profile.opt_out is True
+    finally:
+        service.store.close()
+
+
+def test_an_event_taken_before_is_a_duplicate_even_after_its_number_changed_hands(tmp_path: Path) -> None:
+    clock = [NOW]
+    service = service_in(tmp_path, clock)
+    try:
+        alice = event(event_id="a1", customer_id="alice", phone=NUMBERS[0], t=NOW - 600)
+        asyncio.run(service.ingest([alice]))
+        moved = event(event_id="a2", customer_id="alice", phone=NUMBERS[1], t=NOW - 500)
+        bob = event(event_id="b1", customer_id="bob", phone=NUMBERS[0], t=NOW - 400)
+        asyncio.run(service.ingest([moved, bob]))
+        again = asyncio.run(service.ingest([alice]))  # delivered again by an at-least-once producer
+        assert again.refused == []
+        assert again.duplicates == 1
+    finally:
+        service.store.close()
+
+
+def test_a_state_that_would_grow_past_the_limit_is_never_written_and_keeps_the_opt_out(tmp_path: Path) -> None:
+    """Found by an attack: events waiting for the watermark grew a state past what is read back, so
+    the customer started afresh, opt-out and all. Such a batch is refused for that customer."""
+    clock = [NOW]
+    service = service_in(tmp_path, clock)
+    name = "x" * 500
+    try:
+        asyncio.run(service.ingest([event(event_id="p", customer_id="v", phone=NUMBERS[0], t=NOW - 900)]))
+        asyncio.run(stop_from(service, NUMBERS[0], NOW - 800))
+        carts = [
+            decoded({"event_id": f"c{n}", "type": "cart.updated", "customer_id": "v", "occurred_at": _iso(NOW - 5),
+                     "cart_id": f"k{n}", "items": [{"product_id": f"p{i}", "name": name, "quantity": 1}
+                                                   for i in range(110)]})
+            for n in range(80)
+        ]  # fmt: skip
+        taken = asyncio.run(service.ingest(carts))
+        assert [r.reason for _, r in taken.refused] == [TOO_LARGE.reason] * 80
+        clock[0] += 60
+        asyncio.run(service.tick())
+        service.store.evict_all()
+        state = service.store.load_state("v")  # what is on disk reads back
+        assert state is not None
+        assert state.profile is not None
+        assert state.profile.opt_out is True
+        assert state.pending is None
+    finally:
+        service.store.close()

@@ -200,3 +200,47 @@ def test_phone_numbers_as_people_write_them_are_masked_too() -> None:
     assert "123-4567" not in masked
     assert "+8869******97" in masked
     assert "2026-11-20 02:00:00 +08:00" in masked  # dates and offsets are not numbers to hide
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Call 555 - 123 - 4567",
+        "555~123~4567",
+        "555_123_4567",
+        "555、123、4567",
+        "555-12З-4567",  # a Cyrillic letter among the digits
+        "evil[.]ru/login",
+        "evil .ru",
+        "evilꓸru",  # a Lisu letter that looks like a dot
+        "evilᐧru",
+        "evil‧com",
+        "evil·ru",
+    ],
+)
+def test_what_an_attack_slipped_past_the_allow_lists_is_refused(value: str) -> None:
+    assert safe_value(value, 80, free_text=True) is None
+    assert safe_value(value, 60, free_text=True, names_only=True) is None
+
+
+def test_ids_that_read_as_phone_numbers_and_links_with_backslashes_are_refused() -> None:
+    assert safe_values({"order_id": "1-800-555-0199"}) == {"order_id": None}
+    assert safe_values({"order_id": "ORD-2026-1120"}) == {"order_id": "ORD-2026-1120"}
+    shop = ("shop.example.com",)
+    assert safe_values({"tracking_url": "https://evil.ru\\.shop.example.com/login"}, shop) == {"tracking_url": None}
+    assert safe_values({"tracking_url": "https://shop.example.com/t?n=1&x=%20"}, shop)["tracking_url"]
+
+
+def test_names_of_other_scripts_and_with_a_middle_dot_between_han_names_pass() -> None:
+    for name in ("阿卜杜拉·买买提", "Ngô Bảo Châu", "Алексей", "María José"):
+        assert safe_value(name, 60, free_text=True, names_only=True) == name
+
+
+def test_numbers_with_odd_spaces_and_fullwidth_digits_are_masked() -> None:
+    for text in (
+        "+886 912340097",
+        "+886\u00a0912\u2009340\u202f097",
+        "＋８８６９１２３４００９７",
+        "+8 8 6 9 1 2 3 4 0 0 9 7",
+    ):
+        assert mask_phones(text) == "+8869******97", text

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import json
 from typing import Any
 
 from engagement.core.state import CustomerState, Timer
 from engagement.decode import Rejection, decode_event
 from engagement.live.metrics import standard_metrics
+from engagement.live.state_codec import TOO_LARGE
 from engagement.worker.app import delivered_in_time
 from engagement.worker.service import WorkerService
 from engagement.worker.topics import TopicNames
@@ -132,3 +134,28 @@ def test_a_batch_tried_again_counts_its_events_once() -> None:
     batch()
     asyncio.run(service.flush())
     assert (counted("accepted"), counted("duplicate"), counted("rejected")) == (1, 1, 1)
+
+
+def test_a_state_that_would_grow_past_the_limit_is_not_written_and_its_events_go_to_the_dead_letters() -> None:
+    letters: list[bytes] = []
+
+    async def recording(topic: str, key: bytes, value: bytes, partition: int | None) -> Any:
+        if topic.endswith("dead-letter"):
+            letters.append(value)
+        return await produce(topic, key, value, partition)
+
+    engine = engine_for(allowed_lateness=30.0)
+    table = Table()
+    service = WorkerService(engine, table, recording, None, standard_metrics(), TopicNames("t."))  # type: ignore[arg-type]
+    now = 1.8e9
+    items = [{"product_id": f"p{i}", "name": "x" * 500, "quantity": 1} for i in range(110)]
+    for n in range(80):
+        fields = {"event_id": f"c{n}", "type": "cart.updated", "customer_id": "v", "cart_id": f"k{n}"}
+        raw = json.dumps({**fields, "occurred_at": "2027-01-15T08:00:00Z", "items": items}).encode()
+        item = decode_event(raw)
+        assert not isinstance(item, Rejection)
+        service.on_event("t.cart", PARTITION, n, raw, now, frozenset(), item)
+    asyncio.run(service.flush())
+    assert table.rows == {}  # never written: it could not be read back
+    assert len(letters) == 80
+    assert all(json.loads(letter)["reason"] == TOO_LARGE.reason for letter in letters)

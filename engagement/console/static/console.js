@@ -445,15 +445,27 @@ async function versionsPage(notice) {
   const rows = found.versions.map((v) => {
     const live = v.config_version === found.live_version;
     const undo = h("button", { type: "button", "data-version": v.number, disabled: live || !canPublish(), text: "Roll back to this version" });
-    undo.addEventListener("click", async () => {
+    const rollBack = async (acknowledged) => {
       undo.disabled = true;
       try {
-        const done = await api(`versions/${v.number}/rollback`, { method: "POST" });
+        const done = await api(`versions/${v.number}/rollback`, { json: { acknowledged } });
         out.replaceChildren(h("p", { text: `Rolled back: version ${done.number}; waiting for it to go live…` }));
         state.files = null;
         if (await waitLive(done.config_version, out)) await versionsPage(out.firstChild);
-      } catch (error) { undo.disabled = false; out.replaceChildren(h("p", { class: "error", text: error.message })); }
-    });
+      } catch (error) {
+        undo.disabled = false;
+        if (error.status !== 409 || !(error.body && error.body.warnings)) {
+          out.replaceChildren(h("p", { class: "error", text: error.message }));
+          return;
+        }
+        // the version does what needs an acknowledgement again, as a publish does
+        const warnings = warningList(error.body.warnings);
+        const again = h("button", { type: "button", id: "rollback-acknowledged", text: `Roll back to version ${v.number}` });
+        again.addEventListener("click", () => rollBack([...warnings.querySelectorAll(".ack-box")].filter((b) => b.checked).map((b) => b.dataset.name)));
+        out.replaceChildren(warnings, h("p", {}, again));
+      }
+    };
+    undo.addEventListener("click", () => rollBack([]));
     return h("tr", { "data-version": v.number },
       h("td", { text: v.number }), h("td", { text: when(v.at) }), h("td", { text: v.author }), h("td", { text: v.note }),
       h("td", {}, h("code", { text: v.config_version }), live ? h("span", { class: "badge live", text: " live" }) : ""),
