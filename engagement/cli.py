@@ -22,7 +22,7 @@ from engagement.authoring.backtest import backtest, report
 from engagement.authoring.lint import lint, load_rules
 from engagement.authoring.preview import PreviewError, describe, preview, read_customer_events
 from engagement.authoring.samples import for_samples
-from engagement.authoring.template_submission import template_payload, test_message
+from engagement.authoring.template_submission import submissions, template_payload, test_message
 from engagement.config.bundle import Configuration, load_configuration
 from engagement.config.durations import Duration
 from engagement.config.loader import InvalidConfig, default_triggers_dir
@@ -348,6 +348,11 @@ def _lint(args: argparse.Namespace) -> int:
     findings = lint(configuration, load_rules(directory), engine, registry)
     if registry is None:
         print(f"{directory}: templates not checked against WhatsApp: no {REGISTRY_FILE} (engagement templates sync)")
+    elif registry.example:
+        print(
+            f"{directory}: templates checked against the shipped example {REGISTRY_FILE}, not your WhatsApp "
+            "account (engagement templates sync)"
+        )
     for finding in findings:
         print(finding)
     errors = sum(f.severity == "error" for f in findings)
@@ -405,11 +410,8 @@ def _templates_sync(args: argparse.Namespace) -> int:
 def _templates_submit(args: argparse.Namespace) -> int:
     settings = Settings()
     _, engine = _configuration(args.triggers, args.messages)
-    spec = engine.specs.get(args.trigger)
-    message = engine.catalog.message_for(spec.id, spec.kind) if spec is not None else None
-    locales = [args.locale] if args.locale else sorted(message.locales) if message is not None else [""]
-    for locale in locales:
-        payload = template_payload(engine, args.trigger, locale)
+    for locale, tier in submissions(engine, args.trigger, args.locale):
+        payload = template_payload(engine, args.trigger, locale, tier)
         answer = submit_template(
             settings.whatsapp_api_base,
             settings.whatsapp_api_version,

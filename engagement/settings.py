@@ -17,6 +17,9 @@ from engagement.live.limits import Limits
 _DOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+\.?\Z")
 
 
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}\Z")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ENGAGEMENT_", extra="ignore", frozen=True)
 
@@ -118,6 +121,26 @@ class Settings(BaseSettings):
             if name and not _DOMAIN.match(name):
                 raise ValueError(f"{domain.strip()!r} is not a domain name (letters, digits, - and dots)")
         return value
+
+    test_numbers: str = Field(
+        default="",
+        description="the phone numbers (E.164, comma-separated) the console may send a test message to",
+    )
+    console_require_approval: bool = Field(
+        default=False,
+        description="maker/checker: a console edit is proposed by one key and published by another admin key",
+    )
+
+    @field_validator("test_numbers")
+    @classmethod
+    def _numbers(cls, value: str) -> str:
+        for number in value.split(","):
+            if number.strip() and not _E164.match(number.strip()):
+                raise ValueError(f"{number.strip()!r} is not an E.164 number such as +886912345678")
+        return value
+
+    def allowed_test_numbers(self) -> frozenset[str]:
+        return frozenset(n.strip() for n in self.test_numbers.split(",") if n.strip())
 
     def domains(self) -> tuple[str, ...]:
         return tuple(d.strip().lower().rstrip(".") for d in self.link_domains.split(",") if d.strip())

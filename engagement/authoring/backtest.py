@@ -108,6 +108,8 @@ def backtest(
     before = collect(baseline, events, until, jobs, progress)
     after = collect(new, events, until, jobs, progress)
     changes: dict[str, TriggerChange] = defaultdict(TriggerChange)
+    for trigger in sorted(baseline.specs.keys() | new.specs.keys()):  # every trigger, those that decided nothing too
+        changes[trigger] = TriggerChange()
     per_day: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for side, outcomes in enumerate((before, after)):
         for _, _, result, _, day in outcomes.values():

@@ -150,9 +150,9 @@ def lint(
             ) -> None:
                 findings.append(Finding(source, line, severity, where, rule, text))
 
-            def sample(locale: str, served: list[str] = served) -> Message | None:
+            def sample(locale: str, tier: str | None, served: list[str] = served) -> Message | None:
                 for trigger_id in served:
-                    sends = [d for d in preview(engine, trigger_id, None, locale, None).decisions if d.message]
+                    sends = [d for d in preview(engine, trigger_id, None, locale, tier).decisions if d.message]
                     if sends:
                         return sends[0].message
                 return None
@@ -195,8 +195,23 @@ def _lint_message(
                 "inside the 24 h service window",
             )
         )
+    undeliverable = message.undeliverable_tiers()
+    for locale, name in undeliverable:
+        out.append(
+            Finding(
+                source,
+                line_with(message.locales[locale].tiers[name].text.source),
+                "error",
+                f"{locale} (tier {name})",
+                "tier_never_delivered",
+                f"{name} customers read the approved template {message.template.name if message.template else ''}, "
+                "never this text: give the tier a template of its own (template:, parameters:) or remove it",
+            )
+        )
     for locale, wording in sorted(message.locales.items()):
-        variants = [(None, wording.text), *sorted(wording.tiers.items())]
+        variants = [(None, wording.text)] + [
+            (name, t.text) for name, t in sorted(wording.tiers.items()) if (locale, name) not in undeliverable
+        ]
         for tier, text in variants:
             where = locale if tier is None else f"{locale} (tier {tier})"
             line = line_with(text.source)

@@ -143,7 +143,12 @@ def describe(result: Preview) -> list[str]:
                 lines.append(f"    button {index} ({sub_type}): {value}")
             record = result.registry.find(use.name, use.language) if result.registry is not None else None
             if record is not None:
-                lines.append(f"  as WhatsApp renders the template ({record.status}, {record.category}):")
+                where = (
+                    " in the shipped example registry"
+                    if result.registry is not None and result.registry.example
+                    else ""
+                )
+                lines.append(f"  as WhatsApp renders the template ({record.status}{where}, {record.category}):")
                 shown = _rendered_lines(render(record, use.parameters))
             elif result.registry is not None:
                 lines.append(

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from engagement.config.template_registry import TemplateRecord, TemplateRegistry, render
-from engagement.core.catalog import MessageSpec
+from engagement.core.catalog import MessageSpec, Variant
 from engagement.core.decisions import Message
 
 Severity = Literal["error", "warning"]
@@ -28,34 +28,41 @@ LOW_QUALITY = frozenset({"LOW", "RED", "YELLOW"})
 
 
 def check_templates(
-    message: MessageSpec, registry: TemplateRegistry, report: Report, sample: Callable[[str], Message | None]
+    message: MessageSpec,
+    registry: TemplateRegistry,
+    report: Report,
+    sample: Callable[[str, str | None], Message | None],
 ) -> None:
-    """`sample(locale)`: the message as the sample customer of that locale gets it (None if none)."""
-    template = message.template
-    if template is None:
+    """`sample(locale, tier)`: the message as the sample customer of that locale and tier gets it
+    (None if none). Every template a customer can receive is checked: the message's, in each
+    language, and each tier's own."""
+    if message.template is None:
         return
-    line = _line_of(message.source, "template:")
-    for locale, wording in sorted(message.locales.items()):
-        where = f"{locale} ({template.name}, {wording.language})"
-        record = registry.find(template.name, wording.language)
+    for variant in message.variants():
+        if variant.template is None:
+            continue
+        tier = f" (tier {variant.tier})" if variant.tier else ""
+        where = f"{variant.locale}{tier} ({variant.template}, {variant.language})"
+        line = _line_of(message.source, "template:" if variant.tier is None else variant.template)
+        record = registry.find(variant.template, variant.language)
         if record is None:
-            known = ", ".join(registry.languages_of(template.name)) or "none"
+            known = ", ".join(registry.languages_of(variant.template)) or "none"
             report(
                 line,
                 "error",
                 where,
                 "template_missing",
-                f"WhatsApp has no template {template.name!r} in {wording.language} (languages: {known}); "
+                f"WhatsApp has no template {variant.template!r} in {variant.language} (languages: {known}); "
                 f"submit it (engagement templates submit) and sync",
             )
             continue
-        _check_record(message, record, where, line, report)
-        sent = sample(locale)
-        if sent is not None and sent.template is not None and sent.template.language == wording.language:
+        _check_record(message, variant, record, where, line, report)
+        sent = sample(variant.locale, variant.tier)
+        if sent is not None and sent.template is not None and sent.template.name == variant.template:
             approved = render(record, sent.template.parameters).body
             if _plain(approved) != _plain(sent.body):
                 report(
-                    _line_of(message.source, wording.text.source.strip().splitlines()[0]),
+                    _line_of(message.source, variant.text.source.strip().splitlines()[0]),
                     "error",
                     where,
                     "template_text",
@@ -63,7 +70,9 @@ def check_templates(
                 )
 
 
-def _check_record(message: MessageSpec, record: TemplateRecord, where: str, line: int, report: Report) -> None:
+def _check_record(
+    message: MessageSpec, variant: Variant, record: TemplateRecord, where: str, line: int, report: Report
+) -> None:
     template = message.template
     assert template is not None  # noqa: S101 (checked by the caller)
     if record.status.upper() != "APPROVED":
@@ -82,8 +91,9 @@ def _check_record(message: MessageSpec, record: TemplateRecord, where: str, line
             line, "warning", where, "template_quality", f"WhatsApp rates the template's quality {record.quality_score}"
         )
     placeholders = record.body_placeholders()
+    named = any(name is not None for name, _ in variant.parameters)
     if record.named():
-        given = sorted(name or "" for name, _ in template.parameters)
+        given = sorted(name or "" for name, _ in variant.parameters)
         if given != sorted(placeholders):
             report(
                 line,
@@ -92,14 +102,14 @@ def _check_record(message: MessageSpec, record: TemplateRecord, where: str, line
                 "template_parameters",
                 f"the approved body takes the named parameters {sorted(placeholders)}; the message gives {given}",
             )
-    elif len(template.parameters) != len(placeholders) or template.named:
+    elif len(variant.parameters) != len(placeholders) or named:
         report(
             line,
             "error",
             where,
             "template_parameters",
             f"the approved body takes {len(placeholders)} positional parameters; the message gives "
-            f"{len(template.parameters)}{' named' if template.named else ''}",
+            f"{len(variant.parameters)}{' named' if named else ''}",
         )
     approved_buttons = record.button_types()
     given_buttons = [b.sub_type for b in template.buttons]

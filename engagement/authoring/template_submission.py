@@ -28,10 +28,28 @@ class SubmissionError(ValueError):
     """The message file cannot become a template as it stands; the message says what to change."""
 
 
-def template_payload(engine: Engine, trigger_id: str, locale: str) -> dict[str, Any]:
+def submissions(engine: Engine, trigger_id: str, locale: str | None = None) -> list[tuple[str, str | None]]:
+    """(locale, tier) of every template the trigger's message is sent as: each language's, then
+    each tier's own (a tier without a template of its own has none to submit)."""
+    spec = engine.specs.get(trigger_id)
+    message = engine.catalog.message_for(spec.id, spec.kind) if spec is not None else None
+    if message is None:
+        return [(locale or "", None)]
+    return [
+        (v.locale, v.tier)
+        for v in message.variants()
+        if v.template is not None and (locale is None or v.locale == locale)
+    ] or [(locale or "", None)]
+
+
+def template_payload(engine: Engine, trigger_id: str, locale: str, tier: str | None = None) -> dict[str, Any]:
+    """The template submission of one language (and tier) of a trigger's message."""
     message, wording = _message_and_wording(engine, trigger_id, locale)
     assert message.template is not None  # noqa: S101 (checked above)
-    parameters = message.template.parameters if wording.parameters is None else wording.parameters
+    variant = message.variant(locale, wording, tier)
+    if tier is not None and variant.tier != tier:
+        raise SubmissionError(f"{message.source}: the {locale} tier {tier!r} has no template of its own")
+    parameters = variant.parameters
     named = any(name is not None for name, _ in parameters)
     carried: dict[str, str] = {}
     for position, (name, text) in enumerate(parameters, 1):
@@ -46,8 +64,8 @@ def template_payload(engine: Engine, trigger_id: str, locale: str) -> dict[str, 
             )
         return f"{{{{{carried[value]}}}}}"
 
-    body = PLACEHOLDER.sub(slot, wording.text.source.strip())
-    sample = sample_send(engine, trigger_id, locale)
+    body = PLACEHOLDER.sub(slot, variant.text.source.strip())
+    sample = sample_send(engine, trigger_id, locale, tier)
     values = [parameter.text for parameter in sample.template.body] if sample.template is not None else []
     component: dict[str, Any] = {"type": "BODY", "text": body}
     if values:
@@ -65,11 +83,11 @@ def template_payload(engine: Engine, trigger_id: str, locale: str) -> dict[str, 
     for button in message.template.buttons:
         if button.sub_type != "quick_reply":
             raise SubmissionError(f"{message.source}: a {button.sub_type} button is made in WhatsApp Manager")
-        buttons.append({"type": "QUICK_REPLY", "text": button.label or button.value.source})
+        buttons.append({"type": "QUICK_REPLY", "text": button.label_for(locale)})
     if buttons:
         components.append({"type": "BUTTONS", "buttons": buttons})
     payload: dict[str, Any] = {
-        "name": message.template.name,
+        "name": variant.template,
         "language": wording.language,
         "category": CATEGORIES[message.category],
         "components": components,

@@ -13,7 +13,8 @@
         parameters: ["{{customer_name|您}}", "{{cart_items}}"]   # optional: this language's own parameters
         text: |                         # the free-form text (and, for a template, what it renders: lint compares)
           {{customer_name|您好}},為您保留的{{cart_items}}還需要嗎?
-        tiers: {vip: "..."}             # optional wording per customer tier
+        tiers:                          # optional, per customer tier
+          vip: {template: cart_reminder_vip, text: "..."}   # a template message's tier needs its own template
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from engagement.core.catalog import (
     LocaleFallbacks,
     MessageCatalog,
     MessageSpec,
+    Parameters,
+    Tier,
     WhatsAppTemplate,
     Wording,
     canonical_locale,
@@ -46,7 +49,6 @@ from engagement.core.catalog import (
 from engagement.core.text_template import TextTemplate
 
 LOCALES_FILE = "_locales.yaml"
-TemplateParameters = tuple[tuple[str | None, TextTemplate], ...]
 
 
 def _bcp47_case(tag: str) -> str:
@@ -64,7 +66,10 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-Parameters = list[Text] | dict[Annotated[str, Field(pattern=r"^[a-z0-9_]{1,64}$")], Text]
+ParametersFile = list[Text] | dict[Annotated[str, Field(pattern=r"^[a-z0-9_]{1,64}$")], Text]
+
+
+Label = Annotated[str, Field(min_length=1, max_length=25)]
 
 
 class ButtonFile(_Strict):
@@ -72,14 +77,15 @@ class ButtonFile(_Strict):
     value: Annotated[
         str, Field(min_length=1, max_length=256, description="payload, or URL suffix; placeholders allowed")
     ]
-    label: Annotated[str, Field(min_length=1, max_length=25)] | None = Field(
-        default=None, description="the button's text when the template is submitted (default: the value)"
+    label: Label | dict[Locale, Label] | None = Field(
+        default=None,
+        description="the text customers see on the button, or one per locale (default: the value)",
     )
 
 
 class WhatsAppFile(_Strict):
     template: Annotated[str, Field(pattern=r"^[a-z0-9_]{1,512}$", description="the approved template's name")]
-    parameters: Parameters = []
+    parameters: ParametersFile = []
     buttons: Annotated[list[ButtonFile], Field(max_length=10)] = []
 
 
@@ -88,13 +94,27 @@ class ReplyFile(_Strict):
     title: Annotated[str, Field(min_length=1, max_length=20)]
 
 
+TemplateName = Annotated[str, Field(pattern=r"^[a-z0-9_]{1,512}$", description="the approved template's name")]
+
+
+class TierFile(_Strict):
+    template: TemplateName | None = Field(
+        default=None, description="the tier's own approved template (a template message's tier needs one)"
+    )
+    parameters: ParametersFile | None = Field(default=None, description="its parameters (default: the locale's)")
+    text: Text = Field(description="what the tier's customers read (for a template: its approved body filled in)")
+
+
 class WordingFile(_Strict):
     language: Annotated[str, Field(pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$")] | None = None
-    parameters: Parameters | None = Field(
+    parameters: ParametersFile | None = Field(
         default=None, description="this language's template parameters, in place of whatsapp.parameters"
     )
     text: Text
-    tiers: dict[Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,64}$")], Text] = {}
+    tiers: dict[Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,64}$")], Text | TierFile] = Field(
+        default={},
+        description="per customer tier: a text (free-form messages), or {template, parameters, text}",
+    )
     replies: Annotated[
         list[ReplyFile], Field(max_length=3, description="reply buttons when sent as free-form text (no template)")
     ] = []
@@ -215,54 +235,73 @@ def _validate(
 
 
 def _message_spec(parsed: MessageFile, path: Path, raw: str, problems: list[ConfigProblem]) -> MessageSpec | None:
-    node = yaml.compose(raw, Loader=yaml.SafeLoader)
-    failed = False
+    built = _SpecBuilder(parsed, path, yaml.compose(raw, Loader=yaml.SafeLoader), problems)
+    return built.spec()
 
-    def template(text: str, loc: list[str | int]) -> TextTemplate:
-        nonlocal failed
+
+class _SpecBuilder:
+    """A parsed message file into a `MessageSpec`, each problem with its line (None if any)."""
+
+    def __init__(self, parsed: MessageFile, path: Path, node: yaml.Node | None, problems: list[ConfigProblem]) -> None:
+        self.parsed, self.path, self.node, self.problems = parsed, path, node, problems
+        self.failed = False
+
+    def problem(self, loc: list[str | int], message: str) -> None:
+        self.failed = True
+        self.problems.append(ConfigProblem(str(self.path), line_of(self.node, loc), ".".join(map(str, loc)), message))
+
+    def template(self, text: str, loc: list[str | int]) -> TextTemplate:
         try:
             return TextTemplate.parse(text)
         except ValueError as exc:
-            failed = True
-            problems.append(ConfigProblem(str(path), line_of(node, loc), ".".join(map(str, loc)), str(exc)))
+            self.problem(loc, str(exc))
             return TextTemplate(text, ())
 
-    def parameters(
-        given: list[str] | dict[str, str], loc: list[str | int]
-    ) -> tuple[tuple[str | None, TextTemplate], ...]:
+    def parameters(self, given: list[str] | dict[str, str], loc: list[str | int]) -> Parameters:
         if isinstance(given, dict):
-            return tuple((name, template(text, [*loc, name])) for name, text in given.items())
-        return tuple((None, template(text, [*loc, i])) for i, text in enumerate(given))
+            return tuple((name, self.template(text, [*loc, name])) for name, text in given.items())
+        return tuple((None, self.template(text, [*loc, i])) for i, text in enumerate(given))
 
-    locales = {
-        locale: Wording(
+    def tier(self, given: str | TierFile, loc: list[str | int]) -> Tier:
+        if isinstance(given, str):
+            return Tier(self.template(given, loc))
+        if given.template is not None and self.parsed.whatsapp is None:
+            self.problem([*loc, "template"], "a tier's template needs the message's whatsapp section")
+        if given.parameters is not None and given.template is None:
+            self.problem([*loc, "parameters"], "tier parameters without a template of the tier's own to fill")
+        own = None if given.parameters is None else self.parameters(given.parameters, [*loc, "parameters"])
+        return Tier(self.template(given.text, [*loc, "text"]), given.template, own)
+
+    def wording(self, locale: str, wording: WordingFile) -> Wording:
+        loc: list[str | int] = ["locales", locale]
+        if wording.parameters is not None and self.parsed.whatsapp is None:
+            self.problem([*loc, "parameters"], "template parameters without a whatsapp template to fill")
+        return Wording(
             wording.language or locale.replace("-", "_"),
-            template(wording.text, ["locales", locale, "text"]),
-            {tier: template(text, ["locales", locale, "tiers", tier]) for tier, text in wording.tiers.items()},
+            self.template(wording.text, [*loc, "text"]),
+            {name: self.tier(given, [*loc, "tiers", name]) for name, given in wording.tiers.items()},
             tuple((reply.id, reply.title) for reply in wording.replies),
-            None if wording.parameters is None else parameters(wording.parameters, ["locales", locale, "parameters"]),
+            None if wording.parameters is None else self.parameters(wording.parameters, [*loc, "parameters"]),
         )
-        for locale, wording in parsed.locales.items()
-    }
-    for locale, wording in parsed.locales.items():
-        if wording.parameters is not None and parsed.whatsapp is None:
-            failed = True
-            problems.append(
-                ConfigProblem(
-                    str(path),
-                    line_of(node, ["locales", locale, "parameters"]),
-                    f"locales.{locale}.parameters",
-                    "template parameters without a whatsapp template to fill",
+
+    def spec(self) -> MessageSpec | None:
+        parsed = self.parsed
+        locales = {locale: self.wording(locale, wording) for locale, wording in parsed.locales.items()}
+        whatsapp = None
+        if parsed.whatsapp is not None:
+            wa = parsed.whatsapp
+            buttons = tuple(
+                ButtonSpec(
+                    b.type,
+                    self.template(b.value, ["whatsapp", "buttons", i, "value"]),
+                    b.label if isinstance(b.label, str) else b.value,
+                    b.label if isinstance(b.label, dict) else {},
                 )
+                for i, b in enumerate(wa.buttons)
             )
-    whatsapp = None
-    if parsed.whatsapp is not None:
-        wa = parsed.whatsapp
-        buttons = tuple(
-            ButtonSpec(b.type, template(b.value, ["whatsapp", "buttons", i, "value"]), b.label or b.value)
-            for i, b in enumerate(wa.buttons)
-        )
-        whatsapp = WhatsAppTemplate(wa.template, parameters(wa.parameters, ["whatsapp", "parameters"]), buttons)
-    if failed:
-        return None
-    return MessageSpec(parsed.trigger, parsed.category, locales, whatsapp, str(path))
+            whatsapp = WhatsAppTemplate(
+                wa.template, self.parameters(wa.parameters, ["whatsapp", "parameters"]), buttons
+            )
+        if self.failed:
+            return None
+        return MessageSpec(parsed.trigger, parsed.category, locales, whatsapp, str(self.path))

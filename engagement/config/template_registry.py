@@ -86,6 +86,16 @@ class TemplateRegistry:
     def languages_of(self, name: str) -> list[str]:
         return sorted(language for (n, language) in self.records if n == name)
 
+    @property
+    def example(self) -> bool:
+        """The registry shipped with the message files (what they need, as WhatsApp would approve
+        it), not one synced from a WhatsApp Business Account: it shows the templates in preview and
+        lint, but proves nothing about the shop's own account."""
+        return self.source == EXAMPLE_SOURCE
+
+
+EXAMPLE_SOURCE = "example"
+
 
 class RegistryError(ValueError):
     """The registry file cannot be read; the message says why and where."""
@@ -175,15 +185,16 @@ _UPDATING = threading.Lock()  # webhook updates arrive concurrently; each reads,
 
 def apply_update(messages_dir: Path, update: TemplateUpdate) -> TemplateRecord | None:
     """The registry file with the update applied (a template it did not list yet is added); None,
-    changing nothing, when the directory has no synced registry: a registry made of webhooks alone
-    would list one template and make every other look unknown (`templates sync` makes the first)."""
+    changing nothing, when the directory has no synced registry (none, or the shipped example): a
+    registry made of webhooks alone would list one template and make every other look unknown
+    (`templates sync` makes the first)."""
     with _UPDATING:
         return _apply(messages_dir, update)
 
 
 def _apply(messages_dir: Path, update: TemplateUpdate) -> TemplateRecord | None:
     registry = load_registry(messages_dir)
-    if registry is None:
+    if registry is None or registry.example:
         return None
     records = dict(registry.records)
     key = (update.name, update.language)

@@ -58,27 +58,37 @@ class MarketingPolicies(_Policies):
         default=0.0, description="share of customers (deterministic per customer and trigger) never messaged"
     )
     opt_out_keywords: tuple[str, ...] = Field(
-        default=("STOP", "退訂", "取消訂閱"), description="replies that opt the customer out of marketing"
+        default=("STOP", "退訂", "取消訂閱"),
+        description="more replies that opt the customer out of marketing (STOP, 退訂 and 取消訂閱 always do)",
     )
-    frequency_cap: MarketingFrequencyCap = MarketingFrequencyCap()
-    quiet_hours: QuietHours | None = QuietHours()
+    frequency_cap: MarketingFrequencyCap = Field(default=MarketingFrequencyCap(), description="how many messages")
+    quiet_hours: QuietHours | None = Field(
+        default=QuietHours(), description="when marketing may be sent, in the customer's time zone (null: always)"
+    )
 
 
 class UtilityPolicies(_Policies):
-    frequency_cap: BusinessFrequencyCap = BusinessFrequencyCap()
-    quiet_hours: QuietHours | None = None
+    frequency_cap: BusinessFrequencyCap = Field(default=BusinessFrequencyCap(), description="how many messages")
+    quiet_hours: QuietHours | None = Field(
+        default=None, description="when the message may be sent, in the customer's time zone (null: always)"
+    )
 
 
 class SecurityPolicies(_Policies):
     """Security messages are never capped and do not count towards caps."""
 
-    quiet_hours: QuietHours | None = None
+    quiet_hours: QuietHours | None = Field(
+        default=None, description="when the message may be sent, in the customer's time zone (null: always)"
+    )
+
+
+POLICIES = "the rules every send of this trigger follows: consent, caps, cooldown, quiet hours, pacing"
 
 
 class _Trigger(_Strict):
-    id: TriggerId
-    enabled: bool = True
-    description: str = ""
+    id: TriggerId = Field(description="the trigger's name: lowercase letters, digits and _ (decisions carry it)")
+    enabled: bool = Field(default=True, description="whether the trigger decides anything; off, it arms no timer")
+    description: str = Field(default="", description="what the trigger is for, in words (shown in the console)")
     send_within: Duration = Field(description="length of the send window after the trigger fires")
     attribution: Duration = Field(
         default=timedelta(hours=24),
@@ -111,8 +121,10 @@ class CartIdleTrigger(_Trigger):
     kind: Literal["cart_idle"]
     category: Literal["marketing"] = "marketing"
     idle: Duration = Field(description="fires this long after the last activity on a non-empty cart")
-    activity: tuple[CartActivity, ...] = ("cart.updated", "page.viewed")
-    policies: MarketingPolicies = MarketingPolicies(cooldown=timedelta(hours=24))
+    activity: tuple[CartActivity, ...] = Field(
+        default=("cart.updated", "page.viewed"), description="the events that restart the idle clock"
+    )
+    policies: MarketingPolicies = Field(default=MarketingPolicies(cooldown=timedelta(hours=24)), description=POLICIES)
 
     @model_validator(mode="after")
     def _idle_positive(self) -> CartIdleTrigger:
@@ -128,9 +140,13 @@ class BrowseAbandonmentTrigger(_Trigger):
     category: Literal["marketing"] = "marketing"
     visit_gap: Duration = Field(description="a visit ends after this long without browsing; the trigger fires then")
     min_visit: Duration = Field(description="visits shorter than this are ignored")
-    activity: tuple[BrowseActivity, ...] = ("page.viewed", "page.left")
-    cancel_on: tuple[BrowseCancel, ...] = ("order.placed", "cart.updated")
-    policies: MarketingPolicies = MarketingPolicies(cooldown=timedelta(hours=24))
+    activity: tuple[BrowseActivity, ...] = Field(
+        default=("page.viewed", "page.left"), description="the events that make up a visit"
+    )
+    cancel_on: tuple[BrowseCancel, ...] = Field(
+        default=("order.placed", "cart.updated"), description="the events that cancel the reminder of a visit"
+    )
+    policies: MarketingPolicies = Field(default=MarketingPolicies(cooldown=timedelta(hours=24)), description=POLICIES)
 
     @model_validator(mode="after")
     def _visit_shape(self) -> BrowseAbandonmentTrigger:
@@ -154,7 +170,7 @@ class LogisticsDelayTrigger(_Trigger):
             "shipping_fee and order_total with + - * / ( ) and min, max, round, floor, ceil; null for none"
         ),
     )
-    policies: UtilityPolicies = UtilityPolicies()
+    policies: UtilityPolicies = Field(default=UtilityPolicies(), description=POLICIES)
 
     @field_validator("voucher")
     @classmethod
@@ -165,31 +181,35 @@ class LogisticsDelayTrigger(_Trigger):
 
 
 class NewDeviceAndCountry(_Strict):
-    enabled: bool = True
-    lookback: Duration = timedelta(days=90)
+    enabled: bool = Field(default=True, description="alert when both the device and the country are new")
+    lookback: Duration = Field(default=timedelta(days=90), description="how long a device or country stays known")
 
 
 class ImpossibleTravel(_Strict):
-    enabled: bool = True
-    within: Duration = timedelta(hours=24)
-    min_speed_kmh: Annotated[float, Field(gt=0)] = 900.0
-    min_distance_km: Annotated[float, Field(ge=0)] = 100.0
+    enabled: bool = Field(default=True, description="alert when two logins are farther apart than a plane flies")
+    within: Duration = Field(default=timedelta(hours=24), description="only logins this close in time count")
+    min_speed_kmh: Annotated[float, Field(gt=0)] = Field(default=900.0, description="the speed it would take, in km/h")
+    min_distance_km: Annotated[float, Field(ge=0)] = Field(
+        default=100.0, description="and the distance between the two places, in km"
+    )
 
 
 class FailedLogins(_Strict):
-    enabled: bool = True
-    count: Annotated[int, Field(ge=1)] = 5
-    within: Duration = timedelta(minutes=10)
+    enabled: bool = Field(default=True, description="alert on a success after many failed logins")
+    count: Annotated[int, Field(ge=1)] = Field(default=5, description="failed logins before the success")
+    within: Duration = Field(default=timedelta(minutes=10), description="in this long before it")
 
 
 class AnomalousLoginTrigger(_Trigger):
     kind: Literal["anomalous_login"]
     category: Literal["security"] = "security"
-    min_previous_logins: Annotated[int, Field(ge=0)] = 1
+    min_previous_logins: Annotated[int, Field(ge=0)] = Field(
+        default=1, description="successful logins a customer needs before one can look anomalous"
+    )
     new_device_and_country: NewDeviceAndCountry = NewDeviceAndCountry()
     impossible_travel: ImpossibleTravel = ImpossibleTravel()
     failed_logins: FailedLogins = FailedLogins()
-    policies: SecurityPolicies = SecurityPolicies(cooldown=timedelta(minutes=10))
+    policies: SecurityPolicies = Field(default=SecurityPolicies(cooldown=timedelta(minutes=10)), description=POLICIES)
 
 
 TriggerSpec = Annotated[

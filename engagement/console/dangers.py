@@ -5,13 +5,18 @@ version.
 A danger is judged on the edited configuration against the live one: a marketing trigger without
 quiet hours or allowed to send at night, no opt-out keywords of its own, no pacing between two
 messages to one number, a frequency cap removed or raised above the shipped one, a holdout
-lowered to 0.
+lowered to 0; a message edited where no registry synced from WhatsApp can tell whether its
+templates exist and are approved; a backtest of the edit that moved a trigger's sends by more
+than 20 %.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from engagement.config.template_registry import TemplateRegistry
 from engagement.config.triggers import TriggerSpec
 from engagement.core.engine import Engine
 from engagement.core.quiet_hours import AllowedMinutes
@@ -44,6 +49,40 @@ def dangers(live: Engine, edited: Engine) -> list[Danger]:
         for danger in _of(spec, before):
             if before is None or danger not in _of(before, None):  # the same, live already: acknowledged then
                 found.append(danger)
+    return found
+
+
+MOVED_SHARE = 0.2
+
+
+def unverified_templates(registry: TemplateRegistry | None, edit: Iterable[str]) -> list[Danger]:
+    """An edit of a message file, when no registry synced from WhatsApp checks its templates."""
+    if not any(name.startswith("messages/") for name in edit):
+        return []
+    if registry is not None and not registry.example:
+        return []
+    why = "no template registry" if registry is None else "only the shipped example registry"
+    return [
+        Danger(
+            "messages",
+            "templates_unverified",
+            f"{why}: nothing here checks that the templates this edit sends exist at WhatsApp and are "
+            "approved (engagement templates sync)",
+        )
+    ]
+
+
+def moved_by_backtest(result: Mapping[str, Any] | None) -> list[Danger]:
+    """The triggers whose sends a backtest of the edit moved by more than `MOVED_SHARE`."""
+    found = []
+    for row in (result or {}).get("triggers", []):
+        before, after = int(row.get("sends_before", 0)), int(row.get("sends_after", 0))
+        if before == after:
+            continue
+        change = (after - before) / before if before else 1.0
+        if abs(change) > MOVED_SHARE:
+            words = f"the backtest moved its sends from {before:,} to {after:,} ({change:+.0%})"
+            found.append(Danger(str(row.get("trigger", "")), "backtest_moved", words))
     return found
 
 

@@ -16,30 +16,46 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any
 
 from aiohttp import web
 
 from engagement.authoring.preview import PreviewError, preview
-from engagement.config.template_registry import load_registry, render
+from engagement.authoring.samples import sample_events
+from engagement.config.template_registry import TemplateRegistry, load_registry, render
+from engagement.console.approval import ProposalRefused, Proposals
 from engagement.console.backtests import BacktestBusy, Backtests
-from engagement.console.dangers import dangers
-from engagement.console.fields import fields_of
-from engagement.console.versions import NeedsAcknowledgement, PublishRefused, Versions
-from engagement.console.workspace import BadEdit, Workspace, is_utf8, validate_edit
+from engagement.console.bodies import edit_request, json_body, names
+from engagement.console.customers import CustomerRoutes, add_customers
+from engagement.console.dangers import Danger, moved_by_backtest
+from engagement.console.fields import described
+from engagement.console.new_trigger import NewTriggerRefused, kinds, skeleton
+from engagement.console.templates_page import GraphAccount, SendTest, TemplateRoutes, add_templates
+from engagement.console.versions import NeedsAcknowledgement, PublishRefused, Review, Versions, unified_diff
+from engagement.console.workspace import Checked, Workspace, is_utf8
+from engagement.core.catalog import MessageSpec
+from engagement.core.decisions import Message
 from engagement.core.engine import Engine
+from engagement.core.state import CustomerState
 from engagement.decode import customer_id_problem
 from engagement.live.api_keys import ApiKey
-from engagement.live.guard import API_KEY, Handler, problem, read_body, whole_number
+from engagement.live.guard import API_KEY, Handler, problem, whole_number
 from engagement.outcomes.page import render as report_page
 from engagement.outcomes.records import decided_from_line
 
 DAY = 86_400.0
 MAX_BACKTEST_DAYS = 31
-MAX_REQUEST_BYTES = 2 * 1024 * 1024
 STATIC = {"console.css": "text/css", "console.js": "text/javascript"}
 
 Rows = list[dict[str, Any]]
+
+
+async def _no_state(_: str) -> CustomerState | None:
+    return None
+
+
+async def _no_owner(_: str) -> str | None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -53,6 +69,12 @@ class ConsoleBackend:
     decisions_since: Callable[[float], Awaitable[list[str]]]  # decision lines from that time on
     archive: Callable[[float, float], Awaitable[list[str]]]  # event lines that occurred in [since, until]
     timeline: Callable[[str], Awaitable[dict[str, list[Any]]]]
+    state_of: Callable[[str], Awaitable[CustomerState | None]] = _no_state  # a customer's state, if held here
+    owner_of: Callable[[str], Awaitable[str | None]] = _no_owner  # who holds a phone number
+    send_test: SendTest | None = None  # a test message through the runtime's provider
+    graph: GraphAccount | None = None  # the WhatsApp Business Account (template sync and submit)
+    test_numbers: frozenset[str] = frozenset()  # the numbers a test message may go to
+    require_approval: bool = False  # maker/checker
 
 
 class ConsoleRoutes:
@@ -62,6 +84,7 @@ class ConsoleRoutes:
         self.backend = backend
         self.versions = Versions(self.backend.state_dir, self.backend.workspace)
         self.backtests = Backtests(self.backend.workspace, self.backend.live, self.backend.state_dir)
+        self.proposals = Proposals(self.backend.state_dir)
         self.tasks: set[asyncio.Task[None]] = set()
 
     async def page(self, _: web.Request) -> web.StreamResponse:
@@ -101,20 +124,68 @@ class ConsoleRoutes:
     async def files(self, _: web.Request) -> web.StreamResponse:
         found = await asyncio.to_thread(self.backend.workspace.files)
         return web.json_response({"live_version": self.backend.live().config_version, "files": found,
-                                  "fields": {name: fields_of(text) for name, text in found.items()}})  # fmt: skip
+                                  "fields": {name: described(name, text) for name, text in found.items()}})  # fmt: skip
+
+    async def options(self, _: web.Request) -> web.StreamResponse:
+        """What the pages offer to choose from: the locales and tiers the live messages are written
+        in, the kinds a new trigger can have, and how this console publishes."""
+        catalog = self.backend.live().catalog
+        locales = sorted({locale for m in catalog.messages.values() for locale in m.locales})
+        tiers = sorted({tier for m in catalog.messages.values() for w in m.locales.values() for tier in w.tiers})
+        return web.json_response({"locales": locales, "tiers": tiers, "kinds": kinds(),
+                                  "require_approval": self.backend.require_approval,
+                                  "default_timezone": self.backend.live().settings.default_timezone})  # fmt: skip
 
     async def check(self, request: web.Request) -> web.StreamResponse:
-        asked = await _edit_request(request)
+        asked = await edit_request(request)
         if isinstance(asked, web.Response):
             return asked
         _, edit = asked
-        checked = await asyncio.to_thread(self.backend.workspace.check, edit)
-        warnings = dangers(self.backend.live(), checked.engine) if checked.engine is not None else []
-        return web.json_response({**checked.as_json(), "fields": {n: fields_of(t) for n, t in edit.items()},
+
+        def checked_and_warned() -> tuple[Checked, list[Danger]]:
+            checked = self.backend.workspace.check(edit)
+            return checked, (self.versions.dangers(checked, edit) if checked.engine is not None else [])
+
+        checked, warnings = await asyncio.to_thread(checked_and_warned)
+        return web.json_response({**checked.as_json(), "fields": {n: described(n, t) for n, t in edit.items()},
                                   "warnings": [w.as_json() for w in warnings]})  # fmt: skip
 
+    async def review(self, request: web.Request) -> web.StreamResponse:
+        """What publishing the edit would do: each changed file's diff against the live one, the
+        checks' summary, and the warnings to acknowledge (with those of the backtest named)."""
+        asked = await edit_request(request)
+        if isinstance(asked, web.Response):
+            return asked
+        body, edit = asked
+        job_id = body.get("backtest")
+        job = self.backtests.get(job_id) if isinstance(job_id, str) else None
+
+        def reviewed() -> dict[str, Any]:
+            live = self.backend.workspace.files()
+            changed = {name: text for name, text in edit.items() if live.get(name) != text}
+            checked = self.backend.workspace.check(edit)
+            found = self.versions.dangers(checked, changed) if checked.engine is not None else []
+            if job is not None and job.state == "done":
+                found.extend(moved_by_backtest(job.result))
+            diffs = [{"file": name, "new": name not in live, "diff": unified_diff(live.get(name, ""), text, name)}
+                     for name, text in sorted(changed.items())]  # fmt: skip
+            return {**checked.as_json(), "warnings": [d.as_json() for d in found], "diffs": diffs,
+                    "warnings_count": sum(p.severity == "warning" for p in checked.problems),
+                    "backtest": job.as_json() if job is not None else None}  # fmt: skip
+
+        return web.json_response(await asyncio.to_thread(reviewed))
+
+    async def new_trigger(self, request: web.Request) -> web.StreamResponse:
+        """The files of a new trigger of a kind (`?kind=cart_idle&id=cart_reminder_30m`), to edit."""
+        taken = set(await asyncio.to_thread(self.backend.workspace.files))
+        try:
+            files = skeleton(request.query.get("kind", ""), request.query.get("id", ""), taken)
+        except NewTriggerRefused as exc:
+            return problem(400, str(exc))
+        return web.json_response({"files": files})
+
     async def preview_message(self, request: web.Request) -> web.StreamResponse:
-        asked = await _edit_request(request)
+        asked = await edit_request(request)
         if isinstance(asked, web.Response):
             return asked
         body, edit = asked
@@ -134,7 +205,7 @@ class ConsoleRoutes:
         return await asyncio.to_thread(_preview, self.backend.workspace, edit, trigger, locale, tier, events)
 
     async def start_backtest(self, request: web.Request) -> web.StreamResponse:
-        asked = await _edit_request(request)
+        asked = await edit_request(request)
         if isinstance(asked, web.Response):
             return asked
         body, edit = asked
@@ -168,27 +239,111 @@ class ConsoleRoutes:
         return web.json_response(job.as_json())
 
     async def publish(self, request: web.Request) -> web.StreamResponse:
-        asked = await _edit_request(request)
+        asked = await edit_request(request)
         if isinstance(asked, web.Response):
             return asked
         body, edit = asked
-        note, acknowledged = body.get("note", ""), body.get("acknowledged", [])
-        if not isinstance(note, str) or not note.strip() or len(note) > 2000:
-            return problem(400, "note: say what changed and why, in at most 2,000 characters")
-        if (
-            not isinstance(acknowledged, list)
-            or len(acknowledged) > 200
-            or not all(isinstance(a, str) and len(a) <= 200 for a in acknowledged)
-        ):
-            return problem(400, "acknowledged: a list of the warnings' names (trigger:code)")
+        if self.backend.require_approval:
+            return problem(403, "this console publishes with approval: propose the edit, and another admin key "
+                           "approves it")  # fmt: skip
+        review = self._review(body)
+        if isinstance(review, web.Response):
+            return review
         key: ApiKey = request[API_KEY]
         try:
-            done = await asyncio.to_thread(self.versions.publish, edit, key.name, note.strip(), frozenset(acknowledged))
+            done = await asyncio.to_thread(self.versions.publish, edit, key.name, review[0], review[1])
         except NeedsAcknowledgement as exc:
             return problem(409, str(exc), warnings=[d.as_json() for d in exc.dangers])
         except PublishRefused as exc:
             return problem(422, str(exc), problems=[p.as_json() for p in exc.problems])
         return web.json_response(done.as_json(), status=201)
+
+    def _review(self, body: dict[str, Any]) -> tuple[str, Review] | web.Response:
+        """A publish request's note, the warnings it acknowledges, and the dangers its backtest found."""
+        note, acknowledged, job_id = body.get("note", ""), body.get("acknowledged", []), body.get("backtest")
+        if not isinstance(note, str) or not note.strip() or len(note) > 2000 or not is_utf8(note):
+            return problem(400, "note: say what changed and why, in at most 2,000 characters")
+        if not names(acknowledged):
+            return problem(400, "acknowledged: a list of the warnings' names (trigger:code)")
+        job = self.backtests.get(job_id) if isinstance(job_id, str) else None
+        found = tuple(moved_by_backtest(job.result)) if job is not None and job.state == "done" else ()
+        return note.strip(), Review(frozenset(acknowledged), found)
+
+    async def propose(self, request: web.Request) -> web.StreamResponse:
+        """An edit for another admin key to approve (maker/checker); checked as a publish would be."""
+        asked = await edit_request(request)
+        if isinstance(asked, web.Response):
+            return asked
+        body, edit = asked
+        review = self._review(body)
+        if isinstance(review, web.Response):
+            return review
+        checked = await asyncio.to_thread(self.backend.workspace.check, edit)
+        if checked.errors or not edit:
+            return problem(422, f"the edit has {checked.errors} errors; nothing was proposed",
+                           problems=[p.as_json() for p in checked.problems])  # fmt: skip
+        key: ApiKey = request[API_KEY]
+        try:
+            base, acknowledged = self.backend.live().config_version, sorted(review[1].acknowledged)
+            proposal = await asyncio.to_thread(self.proposals.add, key.name, review[0], edit, base, acknowledged)
+        except ProposalRefused as exc:
+            return problem(409, str(exc))
+        return web.json_response(proposal.as_json(), status=201)
+
+    async def proposals_list(self, _: web.Request) -> web.StreamResponse:
+        found = await asyncio.to_thread(self.proposals.all)
+        return web.json_response({"proposals": [p.as_json() for p in found]})
+
+    async def proposal(self, request: web.Request) -> web.StreamResponse:
+        try:
+            found = await asyncio.to_thread(self.proposals.get, request.match_info["id"])
+        except ProposalRefused as exc:
+            return problem(404, str(exc))
+        return web.json_response(found.as_json(with_files=True))
+
+    async def approve(self, request: web.Request) -> web.StreamResponse:
+        """Publish a proposal, by an admin key that is not its proposer's."""
+        body: dict[str, Any] = {}
+        if request.can_read_body:
+            read = await json_body(request)
+            if isinstance(read, web.Response):
+                return read
+            body = read
+        acknowledged = body.get("acknowledged", [])
+        if not names(acknowledged):
+            return problem(400, "acknowledged: a list of the warnings' names (trigger:code)")
+        key: ApiKey = request[API_KEY]
+        try:
+            proposal = await asyncio.to_thread(self.proposals.get, request.match_info["id"])
+        except ProposalRefused as exc:
+            return problem(404, str(exc))
+        if proposal.author == key.name:
+            return problem(403, "a proposer cannot approve their own edit: another admin key approves it")
+        if proposal.base_version != self.backend.live().config_version:
+            return problem(409, "the live configuration changed since this was proposed: propose it again")
+        review = Review(frozenset(acknowledged), approved_by=key.name)
+        try:
+            done = await asyncio.to_thread(
+                self.versions.publish, proposal.files, proposal.author, proposal.note, review
+            )
+        except NeedsAcknowledgement as exc:
+            return problem(409, str(exc), warnings=[d.as_json() for d in exc.dangers])
+        except PublishRefused as exc:
+            return problem(422, str(exc), problems=[p.as_json() for p in exc.problems])
+        await asyncio.to_thread(self.proposals.remove, proposal.id)
+        return web.json_response(done.as_json(), status=201)
+
+    async def withdraw(self, request: web.Request) -> web.StreamResponse:
+        """A proposal withdrawn by its proposer, or turned down by an admin key."""
+        key: ApiKey = request[API_KEY]
+        try:
+            proposal = await asyncio.to_thread(self.proposals.get, request.match_info["id"])
+        except ProposalRefused as exc:
+            return problem(404, str(exc))
+        if proposal.author != key.name and "admin" not in key.scopes:
+            return problem(403, "only its proposer or an admin key withdraws a proposal")
+        await asyncio.to_thread(self.proposals.remove, proposal.id)
+        return web.json_response({"withdrawn": proposal.id})
 
     async def history(self, _: web.Request) -> web.StreamResponse:
         found = await asyncio.to_thread(self.versions.history)
@@ -201,11 +356,11 @@ class ConsoleRoutes:
             return problem(400, "a version number")
         acknowledged: object = []
         if request.can_read_body:
-            body = await _json_body(request)
+            body = await json_body(request)
             if isinstance(body, web.Response):
                 return body
             acknowledged = body.get("acknowledged", [])
-        if not _names(acknowledged):
+        if not names(acknowledged):
             return problem(400, "acknowledged: a list of the warnings' names (trigger:code)")
         key: ApiKey = request[API_KEY]
         try:
@@ -220,13 +375,6 @@ class ConsoleRoutes:
         except PublishRefused as exc:
             return problem(422, str(exc), problems=[p.as_json() for p in exc.problems])
         return web.json_response(done.as_json(), status=201)
-
-    async def customer(self, request: web.Request) -> web.StreamResponse:
-        customer_id = request.match_info["customer_id"]
-        bad = customer_id_problem(customer_id)
-        if bad is not None:
-            return problem(400, f"customer_id: {bad}")
-        return web.json_response(_timeline(await self.backend.timeline(customer_id)))
 
     async def report(self, request: web.Request) -> web.StreamResponse:
         days = whole_number(request.query.get("days", "7"), 1, 366)
@@ -246,24 +394,26 @@ def add_console(
     route("GET", "/console/api/whoami", "read", console.whoami)
     route("GET", "/console/api/triggers", "read", console.triggers)
     route("GET", "/console/api/files", "read", console.files)
+    route("GET", "/console/api/options", "read", console.options)
+    route("GET", "/console/api/new-trigger", "read", console.new_trigger)
     route("POST", "/console/api/check", "read", console.check)
+    route("POST", "/console/api/review", "read", console.review)
     route("POST", "/console/api/preview", "read", console.preview_message)
     route("POST", "/console/api/backtests", "read", console.start_backtest)
     route("GET", "/console/api/backtests/{job}", "read", console.get_backtest)
     route("POST", "/console/api/publish", "admin", console.publish)
     route("GET", "/console/api/versions", "read", console.history)
     route("POST", "/console/api/versions/{number}/rollback", "admin", console.rollback)
-    route("GET", "/console/api/customers/{customer_id}", "read", console.customer)
+    route("POST", "/console/api/proposals", "read", console.propose)
+    route("GET", "/console/api/proposals", "read", console.proposals_list)
+    route("GET", "/console/api/proposals/{id}", "read", console.proposal)
+    route("POST", "/console/api/proposals/{id}/approve", "admin", console.approve)
+    route("DELETE", "/console/api/proposals/{id}", "read", console.withdraw)
     route("GET", "/console/api/report", "read", console.report)
-
-
-def _names(value: object) -> TypeGuard[list[str]]:
-    """A list of at most 200 short names (acknowledged warnings)."""
-    return (
-        isinstance(value, list)
-        and len(value) <= 200
-        and all(isinstance(a, str) and len(a) <= 200 and is_utf8(a) for a in value)
-    )
+    zone = lambda: backend.live().settings.default_timezone  # noqa: E731
+    add_customers(CustomerRoutes(backend.state_of, backend.owner_of, backend.timeline, zone), route)
+    templates = TemplateRoutes(backend.workspace, backend.live, backend.graph, backend.send_test, backend.test_numbers)
+    add_templates(templates, route)
 
 
 def _static(name: str, content_type: str) -> web.Response:
@@ -276,41 +426,6 @@ def _static(name: str, content_type: str) -> web.Response:
         "Referrer-Policy": "no-referrer",
     }
     return web.Response(text=text, content_type=content_type, charset="utf-8", headers=headers)
-
-
-async def _json_body(request: web.Request) -> dict[str, Any] | web.Response:
-    raw = await read_body(request, MAX_REQUEST_BYTES, 30)
-    if isinstance(raw, web.Response):
-        return raw
-    try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError):  # RecursionError: nested thousands of levels deep
-        return problem(400, "a JSON object is expected (nested at most a few hundred levels)")
-    if not isinstance(body, dict):
-        return problem(400, "a JSON object is expected")
-    return body
-
-
-async def _edit_request(request: web.Request) -> tuple[dict[str, Any], dict[str, str]] | web.Response:
-    """The request's JSON object and the edit in its `files`, or the 400 that says what is wrong."""
-    body = await _json_body(request)
-    if isinstance(body, web.Response):
-        return body
-    edit = _edit_of(body)
-    if isinstance(edit, web.Response):
-        return edit
-    return body, edit
-
-
-def _edit_of(body: dict[str, Any]) -> dict[str, str] | web.Response:
-    edit = body.get("files", {})
-    if not isinstance(edit, dict):
-        return problem(400, "files: an object of file name to text")
-    try:
-        validate_edit(edit)
-    except BadEdit as exc:
-        return problem(400, f"files: {exc}")
-    return edit
 
 
 def _preview(
@@ -332,43 +447,43 @@ def _preview(
         result = preview(checked.engine, trigger, events, locale, tier, registry)
     except PreviewError as exc:
         return problem(400, str(exc))
+    spec = checked.engine.specs[trigger]
+    spec_message = checked.engine.catalog.message_for(spec.id, spec.kind)
     decisions = []
     for decision in result.decisions:
         item: dict[str, Any] = {"outcome": decision.outcome, "reason": decision.reason, "at": decision.at}
-        message = decision.message
-        if message is not None:
-            bubble: dict[str, Any] = {"locale": message.locale, "category": message.category, "body": message.body,
-                                      "buttons": [title for _, title in message.replies], "template": None}  # fmt: skip
-            use = message.template
-            if use is not None:
-                record = registry.find(use.name, use.language) if registry is not None else None
-                bubble["template"] = {"name": use.name, "language": use.language,
-                                      "status": record.status if record else None,
-                                      "category": record.category if record else None}  # fmt: skip
-                bubble["buttons"] = [value for _, _, value in use.buttons]
-                if record is not None:
-                    shown = render(record, use.parameters)
-                    bubble.update(header=shown.header, body=shown.body, footer=shown.footer, buttons=shown.buttons)
-            item["message"] = bubble
+        if decision.message is not None:
+            item["message"] = _bubble(decision.message, registry, spec_message)
         decisions.append(item)
+    zone = _zone_of(events if events is not None else sample_events(spec.kind), checked.engine)
     return web.json_response({"trigger": trigger, "customer": result.customer, "version": checked.version,
-                              "decisions": decisions})  # fmt: skip
+                              "timezone": zone, "decisions": decisions})  # fmt: skip
 
 
-def _timeline(found: dict[str, list[Any]]) -> dict[str, Any]:
-    """Events, decisions, sends and statuses of one customer, in time order."""
-    items: list[dict[str, Any]] = []
-    for line in found.get("events", []):
-        event = json.loads(line)
-        items.append({"at": event.get("occurred_at", ""), "what": "event", "type": event.get("type"), "detail": event})
-    statuses: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for status in found.get("statuses", []):
-        statuses[status["key"]].append(status)
-    sends = {send["key"]: send for send in found.get("sends", [])}
-    for line in found.get("decisions", []):
-        decision = json.loads(line)
-        key = decision.get("key")
-        items.append({"at": decision.get("at", ""), "what": "decision", "type": decision.get("trigger"),
-                      "detail": decision, "send": sends.get(key), "statuses": statuses.get(key, [])})  # fmt: skip
-    items.sort(key=lambda item: str(item["at"]))
-    return {"items": items}
+def _bubble(message: Message, registry: TemplateRegistry | None, spec: MessageSpec | None) -> dict[str, Any]:
+    """A message as the customer's chat shows it: the approved template when the registry has it
+    (header, body, footer and its buttons' texts), else the message file's text and labels."""
+    bubble: dict[str, Any] = {"locale": message.locale, "category": message.category, "body": message.body,
+                              "buttons": [title for _, title in message.replies], "template": None}  # fmt: skip
+    use = message.template
+    if use is None:
+        return bubble
+    record = registry.find(use.name, use.language) if registry is not None else None
+    bubble["template"] = {"name": use.name, "language": use.language,
+                          "status": record.status if record else None,
+                          "category": record.category if record else None,
+                          "example": bool(registry and registry.example)}  # fmt: skip
+    buttons = spec.template.buttons if spec is not None and spec.template is not None else ()
+    bubble["buttons"] = [b.label_for(message.locale) for b in buttons] or [value for _, _, value in use.buttons]
+    if record is not None:
+        shown = render(record, use.parameters)
+        bubble.update(header=shown.header, body=shown.body, footer=shown.footer, buttons=shown.buttons)
+    return bubble
+
+
+def _zone_of(events: list[dict[str, Any]], engine: Engine) -> str:
+    """The customer's time zone, as their last profile update gives it (else the default)."""
+    zones = [
+        e["timezone"] for e in events if e.get("type") == "customer.updated" and isinstance(e.get("timezone"), str)
+    ]
+    return zones[-1] if zones else engine.settings.default_timezone

@@ -24,9 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engagement.console.dangers import Danger, dangers
+from engagement.console.dangers import Danger, dangers, unverified_templates
 from engagement.console.workspace import Checked, Problem, Workspace, validate_edit
-from engagement.core.engine import Engine
 from engagement.live.privacy import private_directory
 
 MAX_DIFF_CHARS = 200_000
@@ -62,11 +61,30 @@ class Published:
     changed: list[str]
     diff: str
     acknowledged: list[str] = field(default_factory=list)  # the dangers its author acknowledged
+    approved_by: str | None = None  # the second key that approved it (with approval required)
 
     def as_json(self) -> dict[str, Any]:
         return {"number": self.number, "config_version": self.config_version, "author": self.author,
                 "note": self.note, "at": self.at, "changed": self.changed, "diff": self.diff,
-                "acknowledged": self.acknowledged}  # fmt: skip
+                "acknowledged": self.acknowledged, "approved_by": self.approved_by}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Review:
+    """What a publish brings besides the edit: the dangers acknowledged by name, dangers found
+    outside the edit itself (a backtest of it), and the approver (maker/checker)."""
+
+    acknowledged: frozenset[str] = frozenset()
+    found: tuple[Danger, ...] = ()
+    approved_by: str | None = None
+
+
+def unified_diff(before: str, after: str, name: str) -> str:
+    """The change from `before` to `after` of one file, as `diff -u` shows it."""
+    lines = difflib.unified_diff(
+        before.splitlines(keepends=True), after.splitlines(keepends=True), f"a/{name}", f"b/{name}"
+    )
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
 class Versions:
@@ -94,10 +112,9 @@ class Versions:
         files: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
         return files
 
-    def publish(
-        self, edit: dict[str, str], author: str, note: str, acknowledged: frozenset[str] = frozenset()
-    ) -> Published:
-        """Publish `edit` once it has no errors and each of its dangers is named in `acknowledged`."""
+    def publish(self, edit: dict[str, str], author: str, note: str, review: Review | None = None) -> Published:
+        """Publish `edit` once it has no errors and each of its dangers is acknowledged."""
+        review = review or Review()
         validate_edit(edit)
         self._writable()
         with self._lock:
@@ -108,8 +125,9 @@ class Versions:
             if all(before.get(name) == text for name, text in edit.items()):
                 raise PublishRefused("nothing to publish: the edit is the same as the live files")
             live = self.workspace.check({})
-            found = self._dangers(checked.engine, live)
-            missing = [d for d in found if d.name not in acknowledged]
+            changed = {name: text for name, text in edit.items() if before.get(name) != text}
+            found = [*self.dangers(checked, changed, live), *review.found]
+            missing = [d for d in found if d.name not in review.acknowledged]
             if missing:
                 raise NeedsAcknowledgement(missing)
             history = self.history()
@@ -118,10 +136,15 @@ class Versions:
                     self._record(0, live.version or "", "engagement", "the files before the first publish", before, {})
                 )
             after = {**before, **edit}
-            done = self._write(len(history), checked.version, author, note, before, after, [d.name for d in found])
-        log.info("console: version %d published by %s (%s): %s", done.number, author, ", ".join(done.changed), note)
+            acknowledged = [d.name for d in found]
+            done = self._write(
+                len(history), checked.version, author, note, before, after, acknowledged, review.approved_by
+            )
+        approval = f", approved by {review.approved_by}" if review.approved_by else ""
+        log.info("console: version %d published by %s%s (%s): %s", done.number, author, approval,
+                 ", ".join(done.changed), note)  # fmt: skip
         for name in done.acknowledged:
-            log.warning("console: version %d: %s acknowledged %s", done.number, author, name)
+            log.warning("console: version %d: %s acknowledged %s", done.number, review.approved_by or author, name)
         return done
 
     def rollback(self, number: int, author: str, acknowledged: frozenset[str] = frozenset()) -> Published:
@@ -132,11 +155,12 @@ class Versions:
             checked = self.workspace.check(target)
             if checked.errors or checked.version is None or checked.engine is None:
                 raise PublishRefused(f"version {number} no longer passes the checks", checked.problems)
-            found = self._dangers(checked.engine)
+            before = self.workspace.files()
+            changed = {name: text for name, text in target.items() if before.get(name) != text}
+            found = self.dangers(checked, changed)
             missing = [d for d in found if d.name not in acknowledged]
             if missing:
                 raise NeedsAcknowledgement(missing)
-            before = self.workspace.files()
             for name in before.keys() - target.keys():  # added since: not part of that version
                 (self.workspace.directory_of(name) / Path(name).name).unlink(missing_ok=True)
             number_now = len(self.history())
@@ -148,10 +172,11 @@ class Versions:
                  ", ".join(done.changed))  # fmt: skip
         return done
 
-    def _dangers(self, edited: Engine, live: Checked | None = None) -> list[Danger]:
-        """What `edited` does that needs an acknowledgement, against the live files."""
+    def dangers(self, checked: Checked, edit: dict[str, str], live: Checked | None = None) -> list[Danger]:
+        """What a checked edit does that needs an acknowledgement, against the live files."""
         live = live or self.workspace.check({})
-        return dangers(live.engine, edited) if live.engine is not None else []
+        found = dangers(live.engine, checked.engine) if live.engine is not None and checked.engine is not None else []
+        return [*found, *unverified_templates(checked.registry, edit)]
 
     def _writable(self) -> None:
         reason = self.workspace.read_only()
@@ -167,6 +192,7 @@ class Versions:
         before: dict[str, str],
         after: dict[str, str],
         acknowledged: list[str] | None = None,
+        approved_by: str | None = None,
     ) -> Published:
         for name, text in after.items():
             if before.get(name) == text:
@@ -177,7 +203,7 @@ class Versions:
             with contextlib.suppress(FileNotFoundError):  # a file published again keeps its mode
                 os.chmod(scratch, stat.S_IMODE(target.stat().st_mode))
             os.replace(scratch, target)
-        return self._record(number, version, author, note, after, before, acknowledged or [])
+        return self._record(number, version, author, note, after, before, acknowledged or [], approved_by)
 
     def _record(
         self,
@@ -188,18 +214,16 @@ class Versions:
         files: dict[str, str],
         before: dict[str, str],
         acknowledged: list[str] | None = None,
+        approved_by: str | None = None,
     ) -> Published:
         private_directory(self.directory)
         changed = sorted(name for name in files.keys() | before.keys() if files.get(name) != before.get(name))
-        diff = "".join(
-            "".join(difflib.unified_diff(
-                before.get(name, "").splitlines(keepends=True), files.get(name, "").splitlines(keepends=True),
-                f"a/{name}", f"b/{name}"))
-            for name in changed
-        )[:MAX_DIFF_CHARS] if before else ""  # fmt: skip
+        diff = "".join(unified_diff(before.get(name, ""), files.get(name, ""), name) for name in changed)
+        diff = diff[:MAX_DIFF_CHARS] if before else ""
         entry = Published(
-            number, version, author, note[:2000], time.time(), changed if before else [], diff, acknowledged or []
-        )
+            number, version, author, note[:2000], time.time(), changed if before else [], diff, acknowledged or [],
+            approved_by,
+        )  # fmt: skip
         snapshot = self.directory / f"v{number}.json"
         snapshot.write_text(json.dumps(files, ensure_ascii=False), encoding="utf-8")
         index_path = self.directory / "versions.jsonl"

@@ -19,7 +19,7 @@ from engagement.authoring.lint import lint, load_rules
 from engagement.authoring.samples import for_samples
 from engagement.config.bundle import load_configuration
 from engagement.config.loader import InvalidConfig
-from engagement.config.template_registry import load_registry
+from engagement.config.template_registry import TemplateRegistry, load_registry
 from engagement.core.engine import Engine, EngineSettings
 
 EDITABLE = re.compile(r"^(triggers|messages)/[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}\.ya?ml\Z")
@@ -49,6 +49,7 @@ class Checked:
     problems: list[Problem] = field(default_factory=list)
     version: str | None = None  # the combined version the edit would go live as
     engine: Engine | None = None
+    registry: TemplateRegistry | None = None  # the edited messages' template registry, if any
 
     @property
     def errors(self) -> int:
@@ -140,12 +141,13 @@ def _check(triggers: Path, messages: Path, settings: EngineSettings) -> Checked:
         return Checked([Problem(named(p.file), p.line, "error", p.path, p.message) for p in exc.problems])
     engine = Engine.of(configuration, for_samples(settings))
     problems = []
+    registry = load_registry(messages)
     try:
-        findings = lint(configuration, load_rules(messages), engine, load_registry(messages))
+        findings = lint(configuration, load_rules(messages), engine, registry)
     except InvalidConfig as exc:
         problems = [Problem(named(p.file), p.line, "error", p.path, p.message) for p in exc.problems]
-        return Checked(problems, configuration.version, engine)
+        return Checked(problems, configuration.version, engine, registry)
     for finding in findings:
         problems.append(Problem(named(finding.file), finding.line, finding.severity, finding.where,
                                 f"{finding.message} [{finding.rule}]"))  # fmt: skip
-    return Checked(problems, configuration.version, engine)
+    return Checked(problems, configuration.version, engine, registry)

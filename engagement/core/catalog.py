@@ -51,7 +51,11 @@ class ButtonSpec:
 
     sub_type: str
     value: TextTemplate
-    label: str = ""  # its text, for submitting the template
+    label: str = ""  # its text, for submitting the template (and what a preview shows)
+    labels: Mapping[str, str] = field(default_factory=dict)  # its text per locale, where it differs
+
+    def label_for(self, locale: str) -> str:
+        return self.labels.get(locale) or self.label or self.value.source
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,21 @@ class WhatsAppTemplate:
         return any(name is not None for name, _ in self.parameters)
 
 
+Parameters = tuple[tuple[str | None, TextTemplate], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    """What the customers of one tier (for example `vip`) read instead: a text of their own and,
+    for a message sent as a WhatsApp template, a template of their own with its parameters. A
+    template message's tier without a template of its own cannot be delivered: its customers
+    read the message's approved template (lint reports it)."""
+
+    text: TextTemplate
+    template: str | None = None
+    parameters: Parameters | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Wording:
     """One locale's wording: the template's language code at WhatsApp, the text customers see
@@ -75,16 +94,22 @@ class Wording:
 
     language: str
     text: TextTemplate
-    tiers: Mapping[str, TextTemplate] = field(default_factory=dict)
+    tiers: Mapping[str, Tier] = field(default_factory=dict)
     replies: tuple[tuple[str, str], ...] = ()  # (id, title) reply buttons of the free-form message
-    parameters: tuple[tuple[str | None, TextTemplate], ...] | None = None  # this language's, if its own
+    parameters: Parameters | None = None  # this language's, if its own
 
-    def for_tier(self, tier: str | None) -> TextTemplate:
-        if tier is not None:
-            variant = self.tiers.get(tier)
-            if variant is not None:
-                return variant
-        return self.text
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """What one locale's customers of one tier (None: no tier of its own) receive: the template
+    sent (None: free-form text) with its parameters, and the text they read."""
+
+    locale: str
+    tier: str | None
+    language: str
+    template: str | None
+    parameters: Parameters
+    text: TextTemplate
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,12 +120,50 @@ class MessageSpec:
     template: WhatsAppTemplate | None = None
     source: str = ""  # the file it came from
 
+    def variant(self, locale: str, wording: Wording, tier: str | None) -> Variant:
+        """What a customer of `tier` reading `locale` receives. Sent as a template, they read its
+        approved body: a tier's own template if it names one, else the message's (and then the
+        message's text, whatever the tier's says)."""
+        base = self.template
+        parameters = wording.parameters if wording.parameters is not None else (base.parameters if base else ())
+        chosen = wording.tiers.get(tier) if tier is not None else None
+        if chosen is None:
+            return Variant(locale, None, wording.language, base.name if base else None, parameters, wording.text)
+        if base is None:
+            return Variant(locale, tier, wording.language, None, (), chosen.text)
+        if chosen.template is None:  # undeliverable tier text: the customer reads the message's template
+            return Variant(locale, None, wording.language, base.name, parameters, wording.text)
+        own = chosen.parameters if chosen.parameters is not None else parameters
+        return Variant(locale, tier, wording.language, chosen.template, own, chosen.text)
+
+    def variants(self) -> list[Variant]:
+        """Every (locale, tier) a customer can receive, the locale's own first."""
+        out: list[Variant] = []
+        for locale, wording in sorted(self.locales.items()):
+            out.append(self.variant(locale, wording, None))
+            out.extend(v for tier in sorted(wording.tiers) if (v := self.variant(locale, wording, tier)).tier)
+        return out
+
+    def undeliverable_tiers(self) -> list[tuple[str, str]]:
+        """(locale, tier) whose text no customer ever reads: a tier without a template of its own
+        in a message sent as a template."""
+        if self.template is None:
+            return []
+        return [
+            (locale, tier)
+            for locale, wording in sorted(self.locales.items())
+            for tier, chosen in sorted(wording.tiers.items())
+            if chosen.template is None
+        ]
+
     def templates(self) -> list[TextTemplate]:
         """Every text with placeholders in this message."""
         out: list[TextTemplate] = []
         for wording in self.locales.values():
             out.append(wording.text)
-            out.extend(wording.tiers.values())
+            for chosen in wording.tiers.values():
+                out.append(chosen.text)
+                out.extend(t for _, t in chosen.parameters or ())
             out.extend(t for _, t in wording.parameters or ())
         if self.template is not None:
             out.extend(t for _, t in self.template.parameters)

@@ -113,9 +113,9 @@ class Engine:
         self, state: CustomerState, event: Event, now: float | None, watermark: float, out: list[Decision], t: float
     ) -> bool:
         """`handle` without the allocations, for runners: False (and nothing done) for a repeated event_id.
-        Live (`now` given), an event dated ahead of the clock counts as occurring now: a producer whose
-        clock runs fast cannot make its profile update outrank a reply that came after it."""
-        if now is not None and t > now:
+        Live (`now` given), a profile update dated ahead of the clock counts as of its arrival: a
+        producer whose clock runs fast cannot make it outrank a reply that came after it."""
+        if now is not None and t > now and event.type == "customer.updated":
             t = now
         digest = blake2b(event.event_id.encode(), digest_size=EVENT_DIGEST_SIZE).digest()
         ring = state.recent_ids
@@ -357,17 +357,15 @@ class Engine:
         values = personalize.common_values(profile_)
         values.update(kind.values(state, timer, plan, zone, locale.lower().startswith("zh")))
         values = personalize.safe_values(values, self.settings.link_domains)
-        body = wording.for_tier(profile_.tier).render(values)
+        chosen = message.variant(locale, wording, profile_.tier)
+        body = chosen.text.render(values)
         template = None
-        if message.template is not None:
+        if message.template is not None and chosen.template is not None:
             wa = message.template
             template = TemplateUse(
-                wa.name,
+                chosen.template,
                 wording.language,
-                tuple(
-                    (name, text.render(values))
-                    for name, text in (wa.parameters if wording.parameters is None else wording.parameters)
-                ),
+                tuple((name, text.render(values)) for name, text in chosen.parameters),
                 tuple((b.sub_type, i, b.value.render(values)) for i, b in enumerate(wa.buttons)),
             )
         replies = wording.replies if template is None else ()

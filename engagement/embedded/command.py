@@ -18,8 +18,10 @@ from aiohttp import web
 from engagement.config.loader import default_triggers_dir
 from engagement.config.messages import default_messages_dir
 from engagement.console.routes import ConsoleBackend
+from engagement.console.templates_page import graph_account
 from engagement.console.workspace import Workspace
 from engagement.core.engine import Engine
+from engagement.core.state import CustomerState
 from engagement.embedded.demo import DEMO_DIR, feed_demo
 from engagement.embedded.service import EmbeddedService
 from engagement.embedded.store import EmbeddedStore, StoreBusy, StoreReader
@@ -37,6 +39,7 @@ from engagement.live.twilio_webhook import twilio_webhook_settings
 from engagement.live.whatsapp_webhook import WebhookSettings
 from engagement.outcomes.records import StatusSeen
 from engagement.outcomes.sources import first_code, from_lines
+from engagement.providers.base import OutboundMessage
 from engagement.providers.factory import build_provider
 from engagement.providers.file import FileProvider
 from engagement.settings import Settings
@@ -92,7 +95,9 @@ async def run(settings: Settings, demo: bool, host: str) -> int:
         engine.settings,
     )
     reads = StoredReads(service, store)
-    app = _http_app(settings, service, store, reads, metrics, keys, supervisor, _console(reads, workspace, state_dir))
+    app = _http_app(
+        settings, service, store, reads, metrics, keys, supervisor, _console(reads, workspace, state_dir, settings)
+    )
     try:
         runner = await serve(app, host, settings.http_port)
     except OSError as exc:
@@ -192,7 +197,9 @@ async def _demo(service: EmbeddedService, store: EmbeddedStore, stop: asyncio.Ev
             break
         await asyncio.sleep(0.5)
     lines = store.read_decisions(0, 1000)
-    sys.stderr.write(f"demo: {fed} events, {len(lines)} decisions, sends: {store.outbox_counts()}\n")
+    counts = store.outbox_counts()
+    sends = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"
+    sys.stderr.write(f"demo: {fed} events, {len(lines)} decisions, sends: {sends}\n")
     sys.stderr.writelines(mask_phones(line) for _, line in lines)
 
 
@@ -238,8 +245,15 @@ class StoredReads:
         return await self._heavy(lambda reader: reader.customer_timeline(customer_id))
 
 
-def _console(reads: StoredReads, workspace: Workspace, state_dir: Path) -> ConsoleBackend:
+def _console(reads: StoredReads, workspace: Workspace, state_dir: Path, settings: Settings) -> ConsoleBackend:
     service = reads.service
+
+    async def state_of(customer_id: str) -> CustomerState | None:
+        return service.store.load_state(customer_id)  # one row, or the cache
+
+    async def send_test(message: OutboundMessage) -> str:
+        return (await service.provider.send(message)).provider_message_id
+
     return ConsoleBackend(
         workspace,
         state_dir,
@@ -248,6 +262,12 @@ def _console(reads: StoredReads, workspace: Workspace, state_dir: Path) -> Conso
         reads.decisions_since,
         reads.archive,
         reads.timeline,
+        state_of=state_of,
+        owner_of=service.customer_for_phone,
+        send_test=send_test,
+        graph=graph_account(settings),
+        test_numbers=settings.allowed_test_numbers(),
+        require_approval=settings.console_require_approval,
     )
 
 

@@ -132,11 +132,14 @@ def sends_before_after_svg(days: list[dict[str, Any]]) -> str:
     """Sends per day under the live configuration and under an edit (the console's backtest)."""
     figure, axes = _subplots(figsize=(8, 2.8))
     positions = range(len(days))
-    axes.bar([p - 0.2 for p in positions], [d["before"] for d in days], width=0.4, label="live", color="#8a8f98")
-    axes.bar([p + 0.2 for p in positions], [d["after"] for d in days], width=0.4, label="edit", color="#3b6ea8")
+    axes.bar([p - 0.2 for p in positions], [d["before"] for d in days], width=0.4, label="live configuration",
+             color="#8a8f98")  # fmt: skip
+    axes.bar([p + 0.2 for p in positions], [d["after"] for d in days], width=0.4, label="with the edit",
+             color="#3b6ea8")  # fmt: skip
     axes.set_xticks(list(positions), [d["day"] for d in days], rotation=30, ha="right")
     axes.set_ylabel("sends")
-    axes.legend(frameon=False)
+    # above the plot, in a row of its own: a legend over the bars would hide one of the colours
+    axes.legend(frameon=False, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2)
     axes.spines[["top", "right"]].set_visible(False)
     return svg_of(figure)
 

@@ -29,7 +29,7 @@ from engagement.live.supervisor import Supervisor
 from engagement.live.twilio_webhook import twilio_webhook_settings
 from engagement.live.whatsapp_webhook import WebhookSettings
 from engagement.outcomes.sources import from_topics
-from engagement.providers.base import Provider
+from engagement.providers.base import OutboundMessage, Provider
 from engagement.providers.factory import build_provider
 from engagement.providers.file import FileProvider
 from engagement.settings import Settings
@@ -127,7 +127,7 @@ def create_app(
 
     add_sender_task(app, settings, outbox, provider, supervisor, producing)
     add_upkeep_tasks(app, supervisor, watcher, service, settings.config_poll.total_seconds())
-    add_http_task(app, settings, producing, outbox, supervisor, out_topics, host, service)
+    add_http_task(app, settings, producing, outbox, supervisor, out_topics, host, service, provider)
     return app
 
 
@@ -158,6 +158,7 @@ def add_http_task(
     out_topics: dict[str, Any],
     host: str,
     service: WorkerService,
+    provider: Provider,
 ) -> None:
     """The HTTP API, behind the API keys; a server that would listen beyond loopback without
     keys is refused before the worker starts. `/healthz` reports the supervised tasks."""
@@ -174,7 +175,7 @@ def add_http_task(
             await delivered(statuses, key=key.encode(), value=line)
 
         port = RedisWebhookPort(outbox, producing, reports.report, publish_status)
-        await serve_http(settings, producing, port, supervisor, host, keys, service)
+        await serve_http(settings, producing, port, supervisor, host, keys, service, provider)
 
 
 def keep_unacknowledged(batch: list[Any]) -> None:
@@ -392,6 +393,7 @@ async def serve_http(
     host: str,
     keys: KeyRing,
     service: WorkerService,
+    provider: Provider,
 ) -> None:
     """The HTTP API of the worker: ingest produces to the topics; erasure goes to the owning
     worker through the ticks topic; the WhatsApp and Twilio webhooks; the report, read from the
@@ -409,7 +411,14 @@ async def serve_http(
         twilio=twilio_webhook_settings(settings, port),
         health=supervisor.health,
         report=lambda since: report_of(service.engine, settings, since, gate),
-        console=worker_console(settings, lambda: service.engine, gate),
+        console=worker_console(
+            settings,
+            lambda: service.engine,
+            gate,
+            state_of=held_by(service, producing.partition_of),
+            owner_of=producing.outbox.customer_for_phone,
+            send_test=test_sender(provider),
+        ),
     )
     metrics = supervisor.metrics
     app = make_app(
@@ -428,6 +437,20 @@ async def serve_http(
 async def report_of(engine: Any, settings: Settings, since: float | None, gate: HeavyReads) -> list[dict[str, Any]]:
     async with gate.slot():
         return await from_topics(engine, settings, since)
+
+
+def held_by(service: WorkerService, partition_of: Callable[[str], int]) -> Callable[[str], Awaitable[Any]]:
+    async def state_of(customer_id: str) -> Any:
+        return service.held_state(partition_of(customer_id), customer_id)
+
+    return state_of
+
+
+def test_sender(provider: Provider) -> Callable[[OutboundMessage], Awaitable[str]]:
+    async def send(message: OutboundMessage) -> str:
+        return (await provider.send(message)).provider_message_id
+
+    return send
 
 
 def security_reports(settings: Settings, supervisor: Supervisor, topic: Any) -> SecurityReports:

@@ -6,15 +6,17 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from engagement.config.loader import default_triggers_dir
 from engagement.config.messages import default_messages_dir
 from engagement.console.routes import ConsoleBackend
+from engagement.console.templates_page import SendTest, graph_account
 from engagement.console.workspace import Workspace
 from engagement.core.engine import Engine
+from engagement.core.state import CustomerState
 from engagement.event_export import events_from_topics
 from engagement.live.heavy_reads import HeavyReads
 from engagement.outcomes.sources import from_topics
@@ -26,8 +28,16 @@ from engagement.worker.topics import TopicNames
 TIMELINE_DAYS = 30
 
 
-def worker_console(settings: Settings, live: Callable[[], Engine], gate: HeavyReads) -> ConsoleBackend:
-    """Every read goes through `gate` (a few at once; the CPU-bound part in a worker thread)."""
+def worker_console(
+    settings: Settings,
+    live: Callable[[], Engine],
+    gate: HeavyReads,
+    state_of: Callable[[str], Awaitable[CustomerState | None]],
+    owner_of: Callable[[str], Awaitable[str | None]],
+    send_test: SendTest | None,
+) -> ConsoleBackend:
+    """Every read goes through `gate` (a few at once; the CPU-bound part in a worker thread).
+    `state_of`: a customer's state when this worker holds their partition (else None)."""
     names = TopicNames(settings.topic_prefix)
     brokers = settings.kafka_brokers
     workspace = Workspace(
@@ -57,7 +67,21 @@ def worker_console(settings: Settings, live: Callable[[], Engine], gate: HeavyRe
             found = await read_topics(brokers, topics, time.time() - TIMELINE_DAYS * 86_400)
             return await asyncio.to_thread(_of_customer, found, names, customer_id)
 
-    return ConsoleBackend(workspace, Path(settings.state_dir), live, report, decisions_since, archive, timeline)
+    return ConsoleBackend(
+        workspace,
+        Path(settings.state_dir),
+        live,
+        report,
+        decisions_since,
+        archive,
+        timeline,
+        state_of=state_of,
+        owner_of=owner_of,
+        send_test=send_test,
+        graph=graph_account(settings),
+        test_numbers=settings.allowed_test_numbers(),
+        require_approval=settings.console_require_approval,
+    )
 
 
 def _of_customer(

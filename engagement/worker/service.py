@@ -331,6 +331,12 @@ class WorkerService:
                 count += 1
         return count
 
+    def held_state(self, partition: int, customer_id: str) -> CustomerState | None:
+        """A customer's state when this worker holds their partition (for the console), else None."""
+        if partition not in self.partitions:
+            return None
+        return self._load(partition, customer_id)
+
     # ---- internals ------------------------------------------------------------------------
 
     def _known(self, cid: str) -> CustomerState | None:

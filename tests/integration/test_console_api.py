@@ -88,6 +88,32 @@ def test_the_console_api_needs_its_scopes_and_refuses_bad_edits(tmp_path: Path) 
             f"{api}/publish", headers=run.headers, json={"files": night, "note": "n", "acknowledged": "all"}
         )
         assert bad_ack.status_code == 400
+        # a note or a text JSON can carry but no file can (a lone surrogate): refused before anything is written
+        as_json = {**run.headers, "Content-Type": "application/json"}
+        text = json.dumps(edit["triggers/cart_idle.yaml"])
+        lone_note = '{"files": {"triggers/cart_idle.yaml": ' + text + '}, "note": "audit me \\ud800"}'
+        assert httpx.post(f"{api}/publish", headers=as_json, content=lone_note).status_code == 400
+        lone_text = '{"files": {"triggers/cart_idle.yaml": "id: x \\ud800"}}'
+        assert httpx.post(f"{api}/check", headers=as_json, content=lone_text).status_code == 400
+        assert "idle: 60m" in (Path(env["ENGAGEMENT_TRIGGERS_DIR"]) / "cart_idle.yaml").read_text(encoding="utf-8")
+        assert httpx.get(f"{api}/versions", headers=reader).json()["versions"] == []
+        # rolling back to a dangerous version needs its acknowledgement again
+        everything = ["cart_idle:night_sends", "cart_idle:no_pacing"]
+        first = httpx.post(
+            f"{api}/publish", headers=run.headers, json={"files": night, "note": "night", "acknowledged": everything}
+        )
+        assert first.status_code == 201, first.text
+        assert sorted(first.json()["acknowledged"]) == everything
+        day = httpx.post(f"{api}/publish", headers=run.headers, json={"files": {"triggers/cart_idle.yaml": cart},
+                                                                       "note": "day again"})  # fmt: skip
+        assert day.status_code == 201, day.text
+        back = httpx.post(f"{api}/versions/{first.json()['number']}/rollback", headers=run.headers)
+        assert back.status_code == 409
+        assert sorted(w["name"] for w in back.json()["warnings"]) == everything
+        back = httpx.post(f"{api}/versions/{first.json()['number']}/rollback", headers=run.headers,
+                          json={"acknowledged": everything})  # fmt: skip
+        assert back.status_code == 201, back.text
+        assert sorted(back.json()["acknowledged"]) == everything
         assert httpx.post(f"{api}/versions/7/rollback", headers=run.headers).status_code == 422
         assert httpx.post(f"{api}/versions/x/rollback", headers=run.headers).status_code == 400
         long_range = httpx.post(f"{api}/backtests", headers=reader, json={"files": {}, "since": 0, "until": 9e9})

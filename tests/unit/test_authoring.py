@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from engagement.cli import main
+from engagement.config.template_registry import REGISTRY_FILE
 from tests.scenario import Events
 from tests.unit.test_messages import copy_config, edit
 
@@ -41,7 +42,8 @@ def lint_rules_of(out: str) -> set[tuple[str, str, str]]:
 def test_lint_reports_every_rule_with_exit_codes_for_ci(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     triggers, messages = copy_config(tmp_path)
     cart = messages / "cart_idle.yaml"
-    edit(cart, "    - {type: quick_reply, value: STOP}   # the opt-out button: a tap sets marketing opt-out\n", "")
+    stop = "    - {type: quick_reply, value: STOP, label: {zh-TW: 退訂, zh-CN: 退订, en: Stop}}"
+    edit(cart, stop + "   # the opt-out: a tap opts out of marketing\n", "")
     edit(
         cart,
         "      合計 {{cart_total?}}\n      需要幫您完成結帳嗎?\n    tiers:",
@@ -68,6 +70,7 @@ def test_lint_reports_every_rule_with_exit_codes_for_ci(tmp_path: Path, capsys: 
 
 def test_warnings_alone_pass_unless_strict(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     triggers, messages = copy_config(tmp_path)
+    (messages / REGISTRY_FILE).unlink()  # the text alone changes: no template to read it against
     edit(messages / "anomalous_login.yaml", "請確認是否本人操作。", "請確認是否本人操作!!!")
     code, out = run_cli(capsys, "messages", "lint", str(messages), "--triggers", str(triggers))
     assert code == 0, out

@@ -165,7 +165,7 @@ def test_an_edit_cannot_call_a_button_an_opt_out_that_opts_nobody_out(workspace:
     """Found by an attack: `_lint.yaml` could name CHECKOUT an opt-out keyword, so a marketing
     message without its STOP button passed. Lint now asks for what really opts a customer out."""
     cart = workspace.files()["messages/cart_idle.yaml"]
-    no_stop = cart.replace("    - {type: quick_reply, value: STOP}", "    - {type: quick_reply, value: LATER}")
+    no_stop = cart.replace("{type: quick_reply, value: STOP,", "{type: quick_reply, value: LATER,")
     assert no_stop != cart
     checked = workspace.check({"messages/cart_idle.yaml": no_stop})
     assert any("must offer an opt-out" in p.message for p in checked.problems if p.severity == "error")

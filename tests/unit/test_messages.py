@@ -168,14 +168,21 @@ def test_delay_message_offers_shipping_fee_plus_five_percent() -> None:
     assert d.outcome == "send"
     assert d.message is not None
     assert d.message.template is not None
-    assert "已為您準備 NT$180 折價券。" in d.message.body  # 80 + 5 % of 2,000
-    assert "追蹤包裹:https://track.example/s-9" in d.message.body
+    assert "補償折價券:NT$180" in d.message.body  # 80 + 5 % of 2,000
+    assert "追蹤包裹請點選:https://track.example/s-9" in d.message.body
     assert "(訂單 o-9)" in d.message.body
-    assert d.message.template.parameters == ((None, "Mei"), (None, "o-9"), (None, "NT$180"))
+    link = "https://track.example/s-9"
+    assert d.message.template.parameters == (
+        (None, "Mei"),
+        (None, "o-9"),
+        (None, "11月22日"),
+        (None, "NT$180"),
+        (None, link),
+    )
     [other] = only(replay(ev, engine_for(link_domains=("shop.example",)), until=_t(60)), "logistics_delay")
     assert other.message is not None
     assert "track.example" not in other.message.body  # a link to a domain not the shop's is left out
-    assert "追蹤包裹" not in other.message.body
+    assert "追蹤包裹請點選:訂單頁面" in other.message.body  # the parameter's fallback
 
 
 def test_a_voucher_formula_never_offers_an_amount_no_message_should_show(tmp_path: Path) -> None:
@@ -192,8 +199,8 @@ def test_a_voucher_formula_never_offers_an_amount_no_message_should_show(tmp_pat
     [d] = only(replay(ev, engine_for(load_triggers(triggers)), until=_t(60)), "logistics_delay")
     assert d.message is not None
     assert d.message.template is not None
-    assert d.message.template.parameters[2] == (None, "-")  # the voucher's fallback
-    assert "折價券" not in d.message.body
+    assert d.message.template.parameters[3] == (None, "-")  # the voucher's fallback
+    assert "補償折價券:-" in d.message.body
 
 
 def test_the_voucher_formula_is_editable(tmp_path: Path) -> None:
@@ -207,18 +214,18 @@ def test_the_voucher_formula_is_editable(tmp_path: Path) -> None:
     delayed_parcel(ev)
     [d] = only(replay(ev, engine_of(triggers, messages), until=_t(60)), "logistics_delay")
     assert d.message is not None
-    assert "NT$100 折價券" in d.message.body
+    assert "補償折價券:NT$100" in d.message.body
 
 
-def test_without_an_order_total_the_voucher_line_is_left_out() -> None:
+def test_without_an_order_total_the_voucher_takes_its_fallback() -> None:
     ev = Events()
     delayed_parcel(ev, total=0.0, shipping_fee=None)
     [d] = only(replay(ev, until=_t(60)), "logistics_delay")
     assert d.outcome == "send"
     assert d.message is not None
-    assert "折價券" not in d.message.body
+    assert "補償折價券:-" in d.message.body
     assert d.message.template is not None
-    assert d.message.template.parameters[2] == (None, "-")
+    assert d.message.template.parameters[3] == (None, "-")
 
 
 @pytest.mark.parametrize(
@@ -320,7 +327,10 @@ def test_a_message_without_a_template_goes_only_inside_the_service_window(tmp_pa
     text = cart.read_text(encoding="utf-8")
     start, end = text.index("whatsapp:"), text.index("locales:")
     free_form = text[:start] + text[end:]
-    free_form = "".join(line for line in free_form.splitlines(True) if not line.startswith("    parameters:"))
+    free_form = "".join(
+        line for line in free_form.splitlines(True)
+        if not line.startswith(("    parameters:", "        template:", "        parameters:"))
+    )  # fmt: skip
     replies = "    text: |\n      {{customer_name|您好}},為您保留的"
     free_form = free_form.replace(
         replies, "    replies: [{id: CHECKOUT, title: 幫我結帳}, {id: STOP, title: 不再通知}]\n" + replies, 1

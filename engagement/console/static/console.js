@@ -43,7 +43,12 @@ function show(...nodes) {
   main().replaceChildren(...nodes);
   main().focus();
 }
-function when(epoch) { return new Date(epoch * 1000).toLocaleString(); }
+function when(epoch, zone) {
+  // a time as the customer lives it: in their zone (the page's viewer may be elsewhere)
+  const options = { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false };
+  try { return new Intl.DateTimeFormat("sv-SE", { ...options, timeZone: zone || "UTC" }).format(new Date(epoch * 1000)) + (zone ? "" : " UTC"); }
+  catch (_) { return new Date(epoch * 1000).toISOString().slice(0, 16).replace("T", " ") + " UTC"; }
+}
 function canPublish() { return state.who && state.who.scopes.includes("admin"); }
 function saveEdit() { sessionStorage.setItem(EDIT, JSON.stringify(state.edit)); }
 function textOf(name) { return name in state.edit ? state.edit[name] : (state.files || {})[name]; }
@@ -83,6 +88,7 @@ async function loadFiles(force) {
 function signOut(reason) {
   state.key = null;
   state.who = null;
+  state.options = null;
   sessionStorage.removeItem(KEY);
   document.getElementById("nav").hidden = true;
   document.getElementById("who").replaceChildren();
@@ -120,6 +126,9 @@ async function ensureSignedIn() {
   if (!state.who) {
     try { state.who = await api("whoami"); } catch (_) { return false; }
   }
+  if (!state.options) {
+    try { state.options = await api("options"); } catch (_) { state.options = { locales: [], tiers: [], kinds: [], require_approval: false }; }
+  }
   document.getElementById("nav").hidden = false;
   document.getElementById("who").replaceChildren(
     `${state.who.name} (${state.who.scopes.join(", ")}) `,
@@ -138,12 +147,48 @@ async function triggersPage() {
       t.holdout_percent ? ` holdout ${t.holdout_percent} %` : ""),
     h("td", { text: Object.entries(t.decisions).map(([k, n]) => `${k} ${n}`).join(", ") || "none" }),
     h("td", { class: "num", text: t.sent }), h("td", { class: "num", text: t.conversions })));
-  show(h("h1", { text: "Triggers" }),
+  show(h("div", { class: "row between" }, h("h1", { text: "Triggers" }),
+      h("a", { class: "button", id: "new-trigger", href: "#/new", text: "New trigger" })),
     h("p", {}, "Live configuration ", h("code", { id: "live-version", text: found.live_version }),
       ". The last 24 hours of each trigger:"),
     h("table", {}, h("thead", {}, h("tr", {}, ["trigger", "kind", "category", "state", "decisions by outcome",
       "sends", "conversions"].map((c, i) => h("th", { scope: "col", class: i > 4 ? "num" : null, text: c })))),
     h("tbody", {}, rows)));
+}
+
+// ---- a new trigger -------------------------------------------------------------------------
+
+function newTriggerPage() {
+  const kinds = (state.options && state.options.kinds) || [];
+  const kind = h("select", { id: "new-kind" }, kinds.map((k) => h("option", { value: k.kind, text: k.kind })));
+  const id = h("input", { id: "new-id", type: "text", size: 28, placeholder: "cart_reminder_30m", pattern: "[a-z][a-z0-9_]*" });
+  const values = h("p", { class: "hint", id: "new-values" });
+  const out = h("div", { id: "new-result", "aria-live": "polite" });
+  const describe = () => {
+    const found = kinds.find((k) => k.kind === kind.value);
+    values.textContent = found ? "Its messages may use: " + found.values.map((v) => "{{" + v + "}}").join(", ") : "";
+  };
+  kind.addEventListener("change", describe);
+  const form = h("form", { class: "new-trigger", onsubmit: async (event) => {
+    event.preventDefault();
+    try {
+      const made = await api(`new-trigger?kind=${encodeURIComponent(kind.value)}&id=${encodeURIComponent(id.value.trim())}`);
+      await loadFiles();
+      for (const [name, text] of Object.entries(made.files)) { state.edit[name] = text; state.fields[name] = []; }
+      saveEdit();
+      say(`Trigger ${id.value.trim()} created in your edit (disabled): set it up, then preview and publish.`, "ok");
+      location.hash = "#/edit/triggers/" + id.value.trim() + ".yaml";
+    } catch (error) { out.replaceChildren(h("p", { class: "error", text: error.message })); }
+  } },
+    h("div", { class: "row" },
+      h("div", {}, h("label", { for: "new-kind", text: "Kind" }), kind),
+      h("div", {}, h("label", { for: "new-id", text: "Id" }), id),
+      h("div", {}, h("button", { class: "primary", type: "submit", id: "new-create", text: "Create" }))),
+    values);
+  show(h("h1", { text: "New trigger" }),
+    h("p", { class: "hint", text: "A trigger of any kind, with a message file of its own, starting from the shipped one of that kind. It starts disabled and goes live only when you publish it." }),
+    form, out);
+  describe();
 }
 
 // ---- edit --------------------------------------------------------------------------------
@@ -174,21 +219,199 @@ async function check() {
   document.dispatchEvent(new Event("checked"));
 }
 
+function yamlWord(word) {
+  return /^[A-Za-z0-9_.\u00C0-\uFFFF-]+$/.test(word) && !/^(true|false|null|yes|no|on|off|~)$/i.test(word) ? word : JSON.stringify(word);
+}
+
 function spliceField(name, field, value) {
   const lines = textOf(name).split("\n");
+  if (field.list) {
+    const words = value; // an array of words
+    if (field.block) {
+      const pad = " ".repeat(field.indent);
+      lines.splice(field.first - 1, field.last - field.first + 1, ...words.map((w) => pad + "- " + yamlWord(w)));
+      return lines.join("\n");
+    }
+    const line = lines[field.line - 1];
+    lines[field.line - 1] = line.slice(0, field.start) + "[" + words.map(yamlWord).join(", ") + "]" + line.slice(field.end);
+    return lines.join("\n");
+  }
   if (field.block) {
     const pad = " ".repeat(field.indent);
     const replaced = value.split("\n").map((line) => (line ? pad + line : ""));
     lines.splice(field.first - 1, field.last - field.first + 1, ...replaced);
   } else {
     const line = lines[field.line - 1];
-    const quoted = (field.quoted && field.value !== "") || value === "" || /^[\s]|[:#]\s|[\s]$|^[\[\]{}&*!|>'"%@`]/.test(value);
+    const quoted = value !== "null" && ((field.quoted && field.value !== "") || value === "" || /^[\s]|[:#]\s|[\s]$|^[\[\]{}&*!|>'"%@`]/.test(value));
     const written = quoted ? JSON.stringify(value) : value;
     const before = line.slice(0, field.start);
     lines[field.line - 1] = before + (before.endsWith(":") ? " " : "") + written + line.slice(field.end);
   }
   return lines.join("\n");
 }
+
+// ---- the form's widgets: each shows one setting the way its type reads best ----------------
+
+const UNITS = [["s", "seconds"], ["m", "minutes"], ["h", "hours"], ["d", "days"]];
+const DAYS = [["1", "Mon"], ["2", "Tue"], ["3", "Wed"], ["4", "Thu"], ["5", "Fri"], ["6", "Sat"], ["0", "Sun"]];
+
+function makeWidget(field, submit) {
+  const id = "field-" + field.path.replace(/[^A-Za-z0-9_-]/g, "_");
+  const problems = h("div", { class: "field-problems", "aria-live": "polite" });
+  const label = h("label", { for: id, text: field.label || field.path });
+  const help = field.help ? h("p", { class: "hint", id: id + "-help", text: field.help }) : null;
+  const build = WIDGETS[field.widget] || (field.list ? chipsWidget : field.block ? textareaWidget : textWidget);
+  const made = build(id, field, submit);
+  const kind = field.widget || (field.list ? "chips" : field.block ? "textarea" : "text");
+  const node = h("div", { class: "field", "data-path": field.path, "data-widget": kind },
+    label, made.control, help, problems);
+  made.write(field.value);
+  return { node, field, problems, write: made.write };
+}
+
+function textWidget(id, field, submit) {
+  const input = h("input", { id, type: "text", "data-path": field.path, "aria-describedby": id + "-help" });
+  input.addEventListener("change", () => submit(input.value));
+  return { control: input, write: (v) => { input.value = Array.isArray(v) ? v.join(", ") : v; } };
+}
+
+function textareaWidget(id, field, submit) {
+  const input = h("textarea", { id, rows: Math.min(8, String(field.value).split("\n").length + 1), "data-path": field.path });
+  input.addEventListener("change", () => submit(input.value));
+  return { control: input, write: (v) => { input.value = v; } };
+}
+
+function fixedWidget(id, field) {
+  const shown = h("output", { id, class: "fixed" });
+  return { control: shown, write: (v) => { shown.textContent = v; } };
+}
+
+function noneBox(id, field, onToggle) {
+  if (!field.nullable) return null;
+  const box = h("input", { id: id + "-none", type: "checkbox" });
+  box.addEventListener("change", () => onToggle(box.checked));
+  return { box, node: h("label", { class: "inline", for: id + "-none" }, box, " none (no limit)") };
+}
+
+function durationWidget(id, field, submit) {
+  const amount = h("input", { id, type: "number", min: 0, step: 1, "data-path": field.path, class: "amount" });
+  const unit = h("select", { id: id + "-unit", "aria-label": "unit" }, UNITS.map(([u, words]) => h("option", { value: u, text: words })));
+  const none = noneBox(id, field, (on) => submit(on ? "null" : (amount.value || "0") + unit.value));
+  const send = () => { if (none) none.box.checked = false; submit((amount.value === "" ? "0" : amount.value) + unit.value); };
+  amount.addEventListener("change", send);
+  unit.addEventListener("change", send);
+  const write = (v) => {
+    const found = /^(\d+)(s|m|h|d)$/.exec(String(v).trim());
+    if (none) none.box.checked = v === "null" || v === "";
+    if (found) { amount.value = found[1]; unit.value = found[2]; amount.setCustomValidity(""); }
+    else if (v !== "null") { amount.value = ""; amount.setCustomValidity(`"${v}" in the text: edit it there`); }
+  };
+  return { control: h("div", { class: "inline-row" }, amount, unit, none && none.node), write };
+}
+
+function switchWidget(id, field, submit) {
+  const box = h("input", { id, type: "checkbox", role: "switch", "data-path": field.path });
+  box.addEventListener("change", () => submit(box.checked ? "true" : "false"));
+  return { control: h("div", { class: "switch" }, box, h("span", { "aria-hidden": "true" })),
+    write: (v) => { box.checked = String(v).toLowerCase() === "true"; } };
+}
+
+function numberWidget(id, field, submit) {
+  const input = h("input", { id, type: "number", "data-path": field.path, min: field.min ?? null, max: field.max ?? null,
+    step: field.step || "any", class: "amount" });
+  const none = noneBox(id, field, (on) => submit(on ? "null" : input.value || "0"));
+  input.addEventListener("change", () => {
+    if (!input.checkValidity()) { input.reportValidity(); return; }
+    if (none) none.box.checked = false;
+    submit(input.value);
+  });
+  return { control: h("div", { class: "inline-row" }, input, none && none.node),
+    write: (v) => { if (none) none.box.checked = v === "null"; input.value = v === "null" ? "" : v; } };
+}
+
+function choiceWidget(id, field, submit) {
+  const select = h("select", { id, "data-path": field.path }, (field.options || []).map((o) => h("option", { value: o, text: o })));
+  select.addEventListener("change", () => submit(select.value));
+  return { control: select, write: (v) => { select.value = v; } };
+}
+
+function chipsWidget(id, field, submit) {
+  const box = h("div", { class: "chips", "data-path": field.path });
+  let words = [];
+  if (field.options) { // a fixed set: one box each
+    const boxes = field.options.map((o) => {
+      const b = h("input", { type: "checkbox", value: o, id: id + "-" + o.replace(/\W/g, "_") });
+      b.addEventListener("change", () => submit(boxes.filter((x) => x.checked).map((x) => x.value)));
+      box.append(h("label", { class: "inline", for: b.id }, b, " " + o));
+      return b;
+    });
+    return { control: box, write: (v) => { const set = new Set(Array.isArray(v) ? v : []); boxes.forEach((b) => { b.checked = set.has(b.value); }); } };
+  }
+  const input = h("input", { id, type: "text", size: 12, placeholder: "add…", "aria-label": (field.label || field.path) + ": add a word" });
+  const draw = () => {
+    box.replaceChildren(...words.map((w, i) => h("span", { class: "chip" }, w,
+      h("button", { type: "button", class: "chip-remove", "aria-label": "remove " + w, text: "×",
+        onclick: () => { words = words.filter((_, j) => j !== i); draw(); submit(words); } }))), input);
+  };
+  input.addEventListener("keydown", (e) => {
+    if ((e.key === "Enter" || e.key === ",") && input.value.trim()) {
+      e.preventDefault();
+      words = [...words, input.value.trim()];
+      input.value = "";
+      draw();
+      submit(words);
+      input.focus();
+    }
+  });
+  return { control: box, write: (v) => { words = Array.isArray(v) ? [...v] : []; draw(); } };
+}
+
+function parseHours(cron) {
+  // "* 9-20 * * *" (every minute from 09:00 to 20:59, every day) or with days "* 9-20 * * 1-5"
+  const parts = String(cron).trim().split(/\s+/);
+  if (parts.length !== 5 || parts[0] !== "*" || parts[2] !== "*" || parts[3] !== "*") return null;
+  const hours = /^(\d{1,2})-(\d{1,2})$/.exec(parts[1]) || /^(\d{1,2})$/.exec(parts[1]);
+  if (!hours) return null;
+  const from = Number(hours[1]), to = Number(hours[2] ?? hours[1]);
+  const days = new Set();
+  if (parts[4] === "*") DAYS.forEach(([d]) => days.add(d));
+  else for (const item of parts[4].split(",")) {
+    const range = /^(\d)-(\d)$/.exec(item);
+    if (range) for (let d = Number(range[1]); d <= Number(range[2]); d++) days.add(String(d % 7));
+    else if (/^\d$/.test(item)) days.add(String(Number(item) % 7));
+    else return null;
+  }
+  return { from, to, days };
+}
+
+function hoursWidget(id, field, submit) {
+  const hourOptions = (last) => Array.from({ length: 24 }, (_, i) => h("option", { value: i, text: last ? `${String(i).padStart(2, "0")}:59` : `${String(i).padStart(2, "0")}:00` }));
+  const from = h("select", { id, "aria-label": "from" }, hourOptions(false));
+  const to = h("select", { id: id + "-to", "aria-label": "until" }, hourOptions(true));
+  const boxes = DAYS.map(([d, name]) => h("input", { type: "checkbox", value: d, id: `${id}-day-${d}`, "aria-label": name }));
+  const days = h("div", { class: "days" }, DAYS.map(([d, name], i) => h("label", { class: "inline day", for: boxes[i].id }, boxes[i], " " + name)));
+  const raw = h("input", { id: id + "-cron", type: "text", class: "cron" });
+  const picker = h("div", { class: "hours" }, h("div", { class: "inline-row" }, "from ", from, " to ", to), days);
+  const send = () => {
+    const chosen = boxes.filter((b) => b.checked).map((b) => Number(b.value)).sort();
+    const dayField = chosen.length === 7 || !chosen.length ? "*" : chosen.join(",");
+    const a = Number(from.value), b = Number(to.value);
+    submit(`* ${a === b ? a : Math.min(a, b) + "-" + Math.max(a, b)} * * ${dayField}`);
+  };
+  [from, to, ...boxes].forEach((c) => c.addEventListener("change", send));
+  raw.addEventListener("change", () => submit(raw.value));
+  const write = (v) => {
+    const found = parseHours(v);
+    picker.hidden = !found;
+    raw.hidden = !!found;
+    raw.value = v;
+    if (found) { from.value = found.from; to.value = found.to; boxes.forEach((b) => { b.checked = found.days.has(b.value); }); }
+  };
+  return { control: h("div", {}, picker, raw, h("p", { class: "hint", text: "in the customer's time zone" })), write };
+}
+
+const WIDGETS = { duration: durationWidget, switch: switchWidget, number: numberWidget, choice: choiceWidget,
+  chips: chipsWidget, hours: hoursWidget, fixed: fixedWidget, text: textWidget };
 
 async function editPage(name) {
   await loadFiles();
@@ -228,39 +451,52 @@ async function editPage(name) {
       h("ul", { class: "problems" }, mine.map((p) => h("li", { class: p.severity, text: `line ${p.line}: ${p.where ? p.where + ": " : ""}${p.message}` })),
         others.map((p) => h("li", { class: "error" }, h("a", { href: "#/edit/" + p.file, text: p.file }), `:${p.line}: ${p.message}`))));
   }
+  let widgets = []; // the form's widgets, in the order of the fields they show
+  function fieldProblems(field) {
+    return state.problems.filter((p) => p.file === name && p.where && (p.where === field.path
+      || p.where.startsWith(field.path + ".") || p.where.startsWith(field.path + "[")));
+  }
+  function drawFieldProblems() {
+    for (const widget of widgets) {
+      const mine = fieldProblems(widget.field);
+      widget.problems.replaceChildren(...mine.map((p) => h("span", { class: "field-problem " + p.severity, text: p.message })));
+      widget.node.classList.toggle("has-error", mine.some((p) => p.severity === "error"));
+    }
+  }
   function drawFields() {
     const fields = (state.fields[name] || []).filter((f) => !["id", "kind", "trigger"].includes(f.path));
-    const shown = Array.from(form.querySelectorAll("[data-path]"));
     if (pending) return; // changes still on their way: the values shown are newer than the check's
-    if (shown.length && shown.map((i) => i.dataset.path).join("\n") === fields.map((f) => f.path).join("\n")) {
+    if (widgets.length && widgets.map((w) => w.field.path).join("\n") === fields.map((f) => f.path).join("\n")) {
       // the same settings: refresh their values in place (never the one being typed in)
-      shown.forEach((input, i) => { if (input !== document.activeElement) input.value = fields[i].value; });
+      widgets.forEach((widget, i) => { widget.field = fields[i]; if (!widget.node.contains(document.activeElement)) widget.write(fields[i].value); });
+      drawFieldProblems();
       return;
     }
+    const submit = (field, value) => {
+      pending += 1;
+      state.checking = state.checking.then(async () => {
+        const current = (state.fields[name] || []).find((f) => f.path === field.path);
+        if (current) {
+          textarea.value = spliceField(name, current, value);
+          changed(textarea.value);
+          await check();
+        }
+        pending -= 1;
+        if (!pending) drawFields();
+      });
+    };
+    let group = null;
+    const nodes = [];
+    widgets = fields.map((field) => {
+      const widget = makeWidget(field, (value) => submit(field, value));
+      const parent = field.path.includes(".") ? field.path.split(".").slice(0, -1).join(" › ").replace(/_/g, " ") : "";
+      if (parent !== group) { group = parent; if (parent) nodes.push(h("h3", { class: "group", text: parent })); }
+      nodes.push(widget.node);
+      return widget;
+    });
     form.replaceChildren(h("h2", { text: "Settings" }),
-      h("p", { class: "hint", text: "Change a value here or in the text; both stay in step." }),
-      ...fields.map((field) => {
-        const id = "field-" + field.path.replace(/[^A-Za-z0-9_-]/g, "_");
-        const input = field.block
-          ? h("textarea", { id, rows: Math.min(8, field.value.split("\n").length + 1), "data-path": field.path })
-          : h("input", { id, type: "text", "data-path": field.path });
-        input.value = field.value;
-        input.addEventListener("change", () => {
-          const value = input.value; // as typed now, whatever a check in between shows
-          pending += 1;
-          state.checking = state.checking.then(async () => {
-            const current = (state.fields[name] || []).find((f) => f.path === field.path);
-            if (current) {
-              textarea.value = spliceField(name, current, value);
-              changed(textarea.value);
-              await check();
-            }
-            pending -= 1;
-            if (!pending) drawFields();
-          });
-        });
-        return h("div", { class: "field" }, h("label", { for: id, text: field.path }), input);
-      }));
+      h("p", { class: "hint", text: "Change a value here or in the text; both stay in step." }), ...nodes);
+    drawFieldProblems();
   }
   textarea.addEventListener("input", () => { changed(textarea.value); scheduleCheck(300); });
   textarea.addEventListener("scroll", () => { gutter.scrollTop = textarea.scrollTop; drawProblems(); });
@@ -268,6 +504,7 @@ async function editPage(name) {
     if (!document.body.contains(textarea)) { document.removeEventListener("checked", onChecked); return; }
     drawProblems();
     drawFields();
+    drawFieldProblems();
   };
   document.addEventListener("checked", onChecked);
   const reset = h("button", { type: "button", onclick: () => { textarea.value = state.files[name]; changed(textarea.value); scheduleCheck(0); }, text: "Undo my changes to this file" });
@@ -285,15 +522,21 @@ async function editPage(name) {
 
 async function previewPage() {
   const found = await api("triggers");
-  const trigger = h("select", { id: "preview-trigger" }, found.triggers.filter((t) => t.enabled).map((t) => h("option", { value: t.id, text: t.id })));
-  const locale = h("select", { id: "preview-locale" }, ["zh-TW", "zh-HK", "zh-CN", "en"].map((l) => h("option", { value: l, text: l })));
-  const tier = h("select", { id: "preview-tier" }, h("option", { value: "", text: "(none)" }), h("option", { value: "vip", text: "vip" }));
+  // the live triggers, and those your edit adds
+  const edited = Object.keys(state.edit).filter((n) => n.startsWith("triggers/")).map((n) => n.slice(9).replace(/\.ya?ml$/, ""));
+  const ids = [...new Set([...found.triggers.filter((t) => t.enabled).map((t) => t.id), ...edited])].sort();
+  const trigger = h("select", { id: "preview-trigger" }, ids.map((id) => h("option", { value: id, text: id + (edited.includes(id) ? " (edited)" : "") })));
+  const options = state.options || { locales: [], tiers: [] };
+  const locale = h("select", { id: "preview-locale" }, h("option", { value: "", text: "(the customer's own)" }),
+    options.locales.map((l) => h("option", { value: l, text: l })));
+  const tier = h("select", { id: "preview-tier" }, h("option", { value: "", text: "(none)" }),
+    options.tiers.map((t) => h("option", { value: t, text: t })));
   const customer = h("input", { id: "preview-customer", type: "text", size: 16, placeholder: "the sample customer" });
   const out = h("div", { id: "preview-result", "aria-live": "polite" });
   async function run() {
     out.replaceChildren(h("p", { text: "Rendering…" }));
     try {
-      const result = await api("preview", { json: { files: state.edit, trigger: trigger.value, locale: locale.value, tier: tier.value || null,
+      const result = await api("preview", { json: { files: state.edit, trigger: trigger.value, locale: locale.value || null, tier: tier.value || null,
         customer: customer.value.trim() || null } });
       out.replaceChildren(...renderPreview(result));
     } catch (error) {
@@ -313,21 +556,25 @@ async function previewPage() {
 }
 
 function renderPreview(result) {
-  const who = h("p", { class: "hint", text: `Customer ${result.customer}, configuration ${result.version}` });
+  const who = h("p", { class: "hint", text: `Customer ${result.customer} (times in ${result.timezone}), configuration ${result.version}` });
   if (!result.decisions.length) return [who, h("p", { text: "No decision: the trigger never fired for this customer." })];
   return result.decisions.map((d) => {
-    const head = h("p", {}, h("strong", { text: d.outcome }), d.reason ? ` (${d.reason})` : "", ` at ${when(d.at)}`);
+    const head = h("p", {}, h("strong", { text: d.outcome }), d.reason ? ` (${d.reason})` : "", ` at ${when(d.at, result.timezone)}`);
     if (!d.message) return h("div", {}, head);
     const m = d.message;
     const template = m.template
       ? h("p", {}, `WhatsApp template ${m.template.name} (${m.template.language}) `,
-          h("span", { class: "badge " + (m.template.status || ""), id: "template-status", text: m.template.status || "not synced" }))
+          h("span", { class: "badge " + (m.template.status || ""), id: "template-status", text: m.template.status || "not in the registry" }),
+          m.template.example ? h("span", { class: "hint", text: " (the shipped example registry: sync yours on the Templates page)" }) : "")
       : h("p", { text: "Free-form text (delivered only inside the 24 h service window)." });
+    const time = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", hour12: false, timeZone: result.timezone }).format(new Date(d.at * 1000));
     const bubble = h("div", { class: "bubble", id: "bubble", lang: m.locale },
       m.header ? h("div", { class: "header", text: m.header }) : "", h("div", { class: "body", text: m.body }),
-      m.footer ? h("div", { class: "footer", text: m.footer }) : "");
-    const buttons = (m.buttons || []).length ? h("div", { class: "bubble-buttons" }, m.buttons.map((b) => h("span", { text: b }))) : "";
-    return h("div", {}, head, template, h("div", { class: "chat" }, bubble, buttons));
+      m.footer ? h("div", { class: "footer", text: m.footer }) : "", h("div", { class: "time", text: time }));
+    const buttons = (m.buttons || []).length ? h("div", { class: "bubble-buttons", id: "bubble-buttons" }, m.buttons.map((b) => h("span", { text: b }))) : "";
+    const chat = h("div", { class: "chat" }, h("div", { class: "chat-head" }, h("span", { class: "avatar", "aria-hidden": "true", text: "S" }),
+      h("span", { class: "business", text: "Your shop" }), h("span", { class: "verified", title: "business account", text: "✓" })), bubble, buttons);
+    return h("div", { class: "preview-item" }, head, template, chat);
   }).reduce((all, node) => [...all, node], [who]);
 }
 
@@ -361,6 +608,7 @@ function backtestPage() {
     bar.hidden = true;
     if (job.state === "failed") { out.replaceChildren(h("p", { class: "error", text: job.error })); return; }
     say("Backtest done.", "ok");
+    state.backtest = { id: job.id, edit: JSON.stringify(state.edit) }; // the publish review weighs it, for this edit
     out.replaceChildren(...renderBacktest(job));
   }
   show(h("h1", { text: "Backtest" }),
@@ -376,7 +624,8 @@ function renderBacktest(job) {
   const table = h("table", { id: "backtest-table" },
     h("thead", {}, h("tr", {}, ["trigger", "sends before", "sends after", "gained", "lost", "moved", "reworded"].map((c, i) => h("th", { class: i ? "num" : null, text: c })))),
     h("tbody", {}, r.triggers.map((t) => h("tr", { "data-trigger": t.trigger }, h("td", { text: t.trigger }),
-      [t.sends_before, t.sends_after, "+" + t.gained, "-" + t.lost, t.moved, t.reworded].map((v) => h("td", { class: "num", text: v }))))));
+      [t.sends_before, t.sends_after, t.gained ? "+" + t.gained : "0", t.lost ? "−" + t.lost : "0", t.moved, t.reworded]
+        .map((v) => h("td", { class: "num", text: typeof v === "number" ? v.toLocaleString() : v }))))));
   const moves = r.triggers.filter((t) => t.moves.length).map((t) => h("div", {}, h("h2", { text: t.trigger }),
     h("ul", {}, t.moves.map((m) => h("li", { text: `${m.from} → ${m.to}: ${m.count} (e.g. ${m.examples.join(", ")})` })))));
   const chart = h("div", { class: "chart", id: "backtest-chart", role: "img", "aria-label": "Sends per day, live and with the edit" });
@@ -410,18 +659,39 @@ function warningList(warnings) {
       " ", h("strong", { text: w.trigger }), ": ", w.message)));
 }
 
-function publishPage() {
+function diffView(diffs) {
+  // each changed file's lines, added in green and removed in red (text only: never markup)
+  return h("div", { id: "publish-diff" }, diffs.map((d) => h("details", { open: true, class: "file-diff" },
+    h("summary", {}, h("code", { text: d.file }), d.new ? h("span", { class: "badge", text: " new file" }) : ""),
+    h("pre", { class: "diff" }, d.diff.split("\n").filter((line) => !line.startsWith("---") && !line.startsWith("+++")).map((line) =>
+      h("span", { class: line.startsWith("+") ? "add" : line.startsWith("-") ? "del" : line.startsWith("@@") ? "hunk" : "", text: line + "\n" }))))));
+}
+
+async function publishPage() {
   const names = Object.keys(state.edit).sort();
+  const approval = state.options && state.options.require_approval;
   const note = h("textarea", { id: "publish-note", rows: 3, cols: 60, required: true });
   const out = h("div", { id: "publish-result", "aria-live": "polite" });
   let warnings = h("div", { id: "publish-warnings" });
-  const button = h("button", { class: "primary", id: "publish-run", type: "button", disabled: !names.length || !canPublish(), text: "Publish" });
+  const summary = h("div", { id: "publish-summary" });
+  const diff = h("div", { id: "publish-diff" });
+  const button = h("button", { class: "primary", id: "publish-run", type: "button", disabled: !names.length || (!approval && !canPublish()),
+    text: approval ? "Propose for approval" : "Publish" });
   const acknowledged = () => [...warnings.querySelectorAll(".ack-box")].filter((b) => b.checked).map((b) => b.dataset.name);
   const showWarnings = (found) => { const next = warningList(found || []); warnings.replaceWith(next); warnings = next; };
+  const backtest = state.backtest && state.backtest.edit === JSON.stringify(state.edit) ? state.backtest.id : null;
   button.addEventListener("click", async () => {
     button.disabled = true;
     try {
-      const done = await api("publish", { json: { files: state.edit, note: note.value, acknowledged: acknowledged() } });
+      const request = { files: state.edit, note: note.value, acknowledged: acknowledged(), backtest };
+      if (approval) {
+        const proposed = await api("proposals", { json: request });
+        out.replaceChildren(h("p", { class: "ok", id: "proposed" }, `Proposed (${proposed.id}): another admin key approves it below.`));
+        state.edit = {}; saveEdit();
+        await drawProposals();
+        return;
+      }
+      const done = await api("publish", { json: request });
       out.replaceChildren(h("p", { text: `Published as version ${done.number} (configuration ${done.config_version}); waiting for it to go live…` }));
       state.edit = {}; saveEdit(); state.files = null;
       await waitLive(done.config_version, out);
@@ -432,11 +702,58 @@ function publishPage() {
         h("ul", {}, ((error.body && error.body.problems) || []).map((p) => h("li", { text: `${p.file}:${p.line}: ${p.message}` }))));
     }
   });
-  show(h("h1", { text: "Publish" }),
-    names.length ? h("p", {}, "Files changed: ", names.join(", ")) : h("p", { text: "Nothing to publish: edit a trigger or a message first." }),
-    canPublish() ? "" : h("p", { class: "warning", text: "Your key has no admin scope: you can check, preview and backtest, not publish." }),
-    warnings, h("label", { for: "publish-note", text: "Note: what changes and why" }), note, h("p", {}, button), out);
-  if (names.length) api("check", { json: { files: state.edit } }).then((found) => showWarnings(found.warnings)).catch(() => {});
+  const proposals = h("div", { id: "proposals" });
+  async function drawProposals(notice) {
+    if (!approval) return;
+    const found = await api("proposals");
+    proposals.replaceChildren(h("h2", { text: "Waiting for approval" }), notice instanceof Node ? notice : "",
+      found.proposals.length ? h("ul", { class: "proposals" }, found.proposals.map((p) => proposalItem(p, drawProposals)))
+        : h("p", { class: "hint", text: "No edit waits for approval." }));
+  }
+  show(h("h1", { text: approval ? "Review and propose" : "Review and publish" }),
+    names.length ? h("p", {}, "Files changed in your edit: ", names.join(", ")) : h("p", { text: "Nothing to publish: edit a trigger or a message first." }),
+    !approval && !canPublish() ? h("p", { class: "warning", text: "Your key has no admin scope: you can check, preview and backtest, not publish." }) : "",
+    approval ? h("p", { class: "hint", text: "This console publishes with approval: your edit is proposed, and another admin key approves it." }) : "",
+    summary, diff, warnings, h("label", { for: "publish-note", text: "Note: what changes and why" }), note, h("p", {}, button), out, proposals);
+  drawProposals().catch((error) => proposals.replaceChildren(h("p", { class: "error", text: error.message })));
+  if (!names.length) return;
+  try {
+    const review = await api("review", { json: { files: state.edit, backtest } });
+    summary.replaceChildren(h("p", { id: "publish-checks", class: review.errors ? "error" : "ok",
+      text: review.errors ? `${review.errors} errors: nothing can be published until they are fixed.`
+        : `Checked: no errors, ${review.warnings_count} lint warnings; goes live as configuration ${review.version}.` }),
+      review.backtest ? h("p", { class: "hint", text: `Weighed with your backtest of ${review.backtest.events.toLocaleString()} events.` })
+        : h("p", { class: "hint", text: "No backtest of this edit yet: run one to see what it changes before publishing." }));
+    diff.replaceWith(diffView(review.diffs));
+    showWarnings(review.warnings);
+  } catch (error) { summary.replaceChildren(h("p", { class: "error", text: error.message })); }
+}
+
+function proposalItem(p, redraw) {
+  const out = h("span", { class: "proposal-result", "aria-live": "polite" });
+  const mine = state.who && p.author === state.who.name;
+  const warnings = h("div");
+  const approve = h("button", { type: "button", class: "primary", "data-proposal": p.id, disabled: mine || !canPublish(),
+    title: mine ? "a proposer cannot approve their own edit" : "", text: "Approve and publish" });
+  approve.addEventListener("click", async () => {
+    approve.disabled = true;
+    try {
+      const acknowledged = [...warnings.querySelectorAll(".ack-box")].filter((b) => b.checked).map((b) => b.dataset.name);
+      const done = await api(`proposals/${p.id}/approve`, { json: { acknowledged } });
+      out.replaceChildren(h("span", { class: "ok", id: "approved", text: `Published as version ${done.number}, approved by ${done.approved_by}; waiting for it to go live…` }));
+      state.files = null;
+      const live = h("div", { "aria-live": "polite" });
+      if (await waitLive(done.config_version, live)) await redraw(live); // the list changes; the news stays
+    } catch (error) {
+      approve.disabled = false;
+      if (error.status === 409 && error.body && error.body.warnings) warnings.replaceChildren(warningList(error.body.warnings));
+      out.replaceChildren(h("span", { class: "error", text: error.message }));
+    }
+  });
+  const withdraw = h("button", { type: "button", disabled: !mine && !canPublish(), text: mine ? "Withdraw" : "Turn down",
+    onclick: async () => { try { await api(`proposals/${p.id}`, { method: "DELETE" }); await redraw(); } catch (error) { out.replaceChildren(h("span", { class: "error", text: error.message })); } } });
+  return h("li", { "data-proposal": p.id }, h("strong", { text: p.author }), ` proposed ${p.files.join(", ")}: “${p.note}” `,
+    h("span", { class: "hint", text: when(p.at, state.options && state.options.default_timezone) }), " ", approve, " ", withdraw, warnings, out);
 }
 
 async function versionsPage(notice) {
@@ -467,7 +784,9 @@ async function versionsPage(notice) {
     };
     undo.addEventListener("click", () => rollBack([]));
     return h("tr", { "data-version": v.number },
-      h("td", { text: v.number }), h("td", { text: when(v.at) }), h("td", { text: v.author }), h("td", { text: v.note }),
+      h("td", { text: v.number }), h("td", { text: when(v.at, state.options && state.options.default_timezone) }),
+      h("td", {}, v.author, v.approved_by ? h("div", { class: "hint", text: "approved by " + v.approved_by }) : ""),
+      h("td", {}, v.note, (v.acknowledged || []).length ? h("div", { class: "hint warning", text: "acknowledged: " + v.acknowledged.join(", ") }) : ""),
       h("td", {}, h("code", { text: v.config_version }), live ? h("span", { class: "badge live", text: " live" }) : ""),
       h("td", {}, v.changed.join(", "), v.diff ? h("details", {}, h("summary", { text: "diff" }), h("pre", { class: "diff", text: v.diff })) : ""),
       h("td", {}, undo));
@@ -481,31 +800,128 @@ async function versionsPage(notice) {
 // ---- customer timeline and report ---------------------------------------------------------------
 
 function customerPage(id) {
-  const input = h("input", { id: "customer-id", type: "text", value: id || "", size: 30 });
+  const input = h("input", { id: "customer-id", type: "text", value: id || "", size: 30, placeholder: "c-1042 or +886912345678" });
   const out = h("div", { id: "timeline", "aria-live": "polite" });
-  const form = h("form", { class: "row", onsubmit: (e) => { e.preventDefault(); location.hash = "#/customer/" + encodeURIComponent(input.value.trim()); } },
-    h("div", {}, h("label", { for: "customer-id", text: "Customer id" }), input), h("div", {}, h("button", { class: "primary", type: "submit", text: "Show" })));
-  show(h("h1", { text: "Customer timeline" }), form, out);
+  const form = h("form", { class: "row", onsubmit: async (e) => {
+    e.preventDefault();
+    const asked = input.value.trim();
+    if (/^\+?[0-9 ()-]{7,}$/.test(asked)) { // a phone number: find who holds it
+      try {
+        const found = await api("customers?phone=" + encodeURIComponent(asked.replace(/[ ()-]/g, "").replace(/^(?!\+)/, "+")));
+        location.hash = "#/customer/" + encodeURIComponent(found.customer_id);
+      } catch (error) { out.replaceChildren(h("p", { class: "error", text: error.message })); }
+      return;
+    }
+    location.hash = "#/customer/" + encodeURIComponent(asked);
+  } },
+    h("div", {}, h("label", { for: "customer-id", text: "Customer id or phone number" }), input),
+    h("div", {}, h("button", { class: "primary", type: "submit", text: "Show" })));
+  show(h("h1", { text: "Customer" }), form, out);
   if (!id) return;
   api("customers/" + encodeURIComponent(id)).then((found) => {
-    if (!found.items.length) { out.replaceChildren(h("p", { text: "Nothing recorded for " + id + "." })); return; }
-    out.replaceChildren(h("table", {}, h("thead", {}, h("tr", {}, ["time", "what", "", "details"].map((c) => h("th", { text: c })))),
-      h("tbody", {}, found.items.map((item) => h("tr", { class: item.what },
-        h("td", { text: item.at }), h("td", { text: item.what }), h("td", { text: item.type || "" }), h("td", {}, describeItem(item)))))));
+    const zone = (found.profile && found.profile.timezone) || (state.options && state.options.default_timezone) || "UTC";
+    out.replaceChildren(profileCard(found, zone), h("h2", { text: `Timeline (times in ${zone})` }),
+      found.items.length ? h("table", { id: "timeline-table" }, h("thead", {}, h("tr", {}, ["time", "what", "", "details"].map((c) => h("th", { text: c })))),
+        h("tbody", {}, found.items.map((item) => h("tr", { class: item.what },
+          h("td", { class: "nowrap", text: when(item.at, zone) }), h("td", { text: item.what }), h("td", { text: item.type || "" }),
+          h("td", {}, describeItem(item, zone))))))
+        : h("p", { text: "Nothing recorded yet." }));
   }).catch((error) => out.replaceChildren(h("p", { class: "error", text: error.message })));
 }
 
-function describeItem(item) {
-  const d = item.detail;
-  if (item.what === "event") {
-    const skip = new Set(["event_id", "type", "customer_id", "occurred_at"]);
-    return Object.entries(d).filter(([k]) => !skip.has(k)).map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join(", ");
-  }
-  const parts = [`${d.outcome}${d.reason ? " (" + d.reason + ")" : ""}`];
-  if (d.message && d.message.body) parts.push(`“${d.message.body}”`);
-  if (item.send) parts.push(`send ${item.send.status}`);
-  for (const s of item.statuses || []) parts.push(`${s.status} at ${when(s.at)}`);
-  return parts.join(" · ");
+function profileCard(found, zone) {
+  const p = found.profile;
+  if (!p) return h("p", { class: "hint", text: "This runtime holds no state for this customer (a worker holds only its partitions' customers)." });
+  const phone = h("span", { id: "customer-phone", text: p.phone || "no number" });
+  const reveal = h("button", { type: "button", id: "reveal-phone", disabled: !canPublish() || !p.phone, text: "Reveal",
+    title: canPublish() ? "shows the whole number; the reveal is logged with your key's name" : "needs an admin key" });
+  reveal.addEventListener("click", async () => {
+    try { phone.textContent = (await api(`customers/${encodeURIComponent(found.customer_id)}/reveal`, { method: "POST" })).phone; reveal.disabled = true; }
+    catch (error) { say(error.message, "error"); }
+  });
+  const yes = (b) => h("span", { class: "badge " + (b ? "on" : "off"), text: b ? "yes" : "no" });
+  const channels = p.channels.map((c) => h("tr", {}, h("td", { text: c.channel }), h("td", {}, yes(c.consent)),
+    h("td", {}, c.marketing_opt_out ? h("span", { class: "badge off", text: "opted out" }) : h("span", { class: "badge on", text: "subscribed" })),
+    h("td", { text: c.unreachable_until ? "unreachable until " + when(c.unreachable_until, zone) : c.marketing_paused_until ? "marketing paused until " + when(c.marketing_paused_until, zone) : "reachable" })));
+  const pending = p.pending.length ? h("ul", { id: "pending-timers" }, p.pending.map((t) => h("li", {},
+    h("strong", { text: t.trigger }), ` due ${when(t.due, zone)} (window until ${when(t.deadline, zone)})`)))
+    : h("p", { class: "hint", id: "pending-timers", text: "No timer pending." });
+  return h("section", { class: "profile", id: "profile" },
+    h("dl", {},
+      h("dt", { text: "Customer" }), h("dd", { text: found.customer_id }),
+      h("dt", { text: "Name" }), h("dd", { text: p.name || "—" }),
+      h("dt", { text: "Phone" }), h("dd", {}, phone, " ", reveal),
+      h("dt", { text: "Locale" }), h("dd", { text: p.locale || "— (the default)" }),
+      h("dt", { text: "Time zone" }), h("dd", { text: p.timezone + (p.timezone_given ? "" : " (the default)") }),
+      h("dt", { text: "Tier" }), h("dd", { text: p.tier || "—" })),
+    h("h2", { text: "Consent and opt-outs" }),
+    h("table", { class: "channels" }, h("thead", {}, h("tr", {}, ["channel", "consent", "marketing", "reachable"].map((c) => h("th", { text: c })))), h("tbody", {}, channels)),
+    h("h2", { text: "Pending" }), pending);
+}
+
+function describeItem(item, zone) {
+  if (item.what === "event") return item.text;
+  const parts = [h("strong", { text: item.outcome + (item.reason ? " (" + item.reason + ")" : "") })];
+  if (item.text) parts.push(" · ", h("q", { text: item.text }));
+  if (item.send) parts.push(" · send " + item.send);
+  for (const status of item.statuses || []) parts.push(` · ${status.status} at ${when(status.at, zone)}`);
+  return h("span", {}, ...parts);
+}
+
+// ---- templates ------------------------------------------------------------------------------
+
+async function templatesPage() {
+  const found = await api("templates");
+  const out = h("div", { id: "templates-result", "aria-live": "polite" });
+  const registry = found.registry;
+  const about = !registry ? h("p", { class: "warning", id: "registry-about", text: "No template registry: nothing checks the templates the messages name. Sync it from WhatsApp." })
+    : registry.example ? h("p", { class: "warning", id: "registry-about", text: "The shipped example registry: the templates these message files need, as WhatsApp would approve them. Sync yours to check them against your account." })
+    : h("p", { id: "registry-about", text: `Synced from ${registry.source} at ${registry.synced_at}.` });
+  const sync = h("button", { type: "button", id: "templates-sync", class: "primary", disabled: !canPublish() || !found.can_sync,
+    title: found.can_sync ? "" : "set ENGAGEMENT_WHATSAPP_BUSINESS_ACCOUNT_ID and ENGAGEMENT_WHATSAPP_TOKEN", text: "Sync from WhatsApp" });
+  sync.addEventListener("click", async () => {
+    sync.disabled = true;
+    try { const done = await api("templates/sync", { method: "POST" }); say(`Synced ${done.templates} templates.`, "ok"); await templatesPage(); }
+    catch (error) { sync.disabled = false; out.replaceChildren(h("p", { class: "error", text: error.message })); }
+  });
+  const rows = found.templates.map((t) => h("tr", { "data-template": `${t.name}:${t.language}` },
+    h("td", {}, h("code", { text: t.name })), h("td", { text: t.language }), h("td", { text: t.category }),
+    h("td", {}, h("span", { class: "badge " + t.status, text: t.status })), h("td", { text: t.quality || "—" })));
+  const triggers = [...new Set(found.needed.map((n) => n.trigger))];
+  const needed = found.needed.map((n) => h("tr", {}, h("td", { text: n.trigger }), h("td", { text: n.locale + (n.tier ? ` (tier ${n.tier})` : "") }),
+    h("td", {}, h("code", { text: `${n.name} (${n.language})` })),
+    h("td", {}, h("span", { class: "badge " + (n.status || "off"), text: n.status || "not in the registry" }))));
+  const submitTrigger = h("select", { id: "submit-trigger" }, triggers.map((t) => h("option", { value: t, text: t })));
+  const submit = h("button", { type: "button", id: "templates-submit", disabled: !canPublish() || !found.can_sync, text: "Submit for approval" });
+  submit.addEventListener("click", async () => {
+    try { const done = await api("templates/submit", { json: { trigger: submitTrigger.value } });
+      out.replaceChildren(h("p", { class: "ok", text: "Submitted: " + done.submitted.map((s) => `${s.name} (${s.language}): ${s.status}`).join("; ") })); }
+    catch (error) { out.replaceChildren(h("p", { class: "error", text: error.message })); }
+  });
+  const testTrigger = h("select", { id: "test-trigger" }, triggers.map((t) => h("option", { value: t, text: t })));
+  const testLocale = h("select", { id: "test-locale" }, h("option", { value: "", text: "(default)" }), (state.options.locales || []).map((l) => h("option", { value: l, text: l })));
+  const to = h("input", { id: "test-to", type: "tel", size: 18, placeholder: "+886912345678" });
+  const test = h("button", { type: "button", id: "test-send", disabled: !canPublish() || !found.can_test, text: "Send a test to my phone" });
+  test.addEventListener("click", async () => {
+    try { const done = await api("templates/test", { json: { trigger: testTrigger.value, locale: testLocale.value || null, to: to.value.trim() } });
+      out.replaceChildren(h("p", { class: "ok", id: "test-sent", text: `Test sent to ${done.to} (${done.sent}).` })); }
+    catch (error) { out.replaceChildren(h("p", { class: "error", id: "test-refused", text: error.message })); }
+  });
+  const why = !found.can_sync ? h("span", { class: "hint", text: " set ENGAGEMENT_WHATSAPP_BUSINESS_ACCOUNT_ID and ENGAGEMENT_WHATSAPP_TOKEN to sync and submit" })
+    : !canPublish() ? h("span", { class: "hint", text: " syncing needs an admin key" }) : "";
+  show(h("h1", { text: "Templates" }), about, h("p", {}, sync, why), out,
+    h("h2", { text: "What the live messages are sent as" }),
+    h("table", { id: "templates-needed" }, h("thead", {}, h("tr", {}, ["trigger", "locale", "template", "at WhatsApp"].map((c) => h("th", { text: c })))), h("tbody", {}, needed)),
+    h("h2", { text: "Submit a message's templates" }),
+    h("div", { class: "row" }, h("div", {}, h("label", { for: "submit-trigger", text: "Trigger" }), submitTrigger), h("div", {}, submit)),
+    h("h2", { text: "Send a test" }),
+    h("p", { class: "hint", text: found.test_numbers.length ? "Allowed numbers (ENGAGEMENT_TEST_NUMBERS): " + found.test_numbers.join(", ") : "No number is allowed: set ENGAGEMENT_TEST_NUMBERS." }),
+    h("div", { class: "row" }, h("div", {}, h("label", { for: "test-trigger", text: "Trigger" }), testTrigger),
+      h("div", {}, h("label", { for: "test-locale", text: "Locale" }), testLocale),
+      h("div", {}, h("label", { for: "test-to", text: "To" }), to), h("div", {}, test)),
+    h("h2", { text: "The registry" }),
+    rows.length ? h("table", { id: "templates-table" }, h("thead", {}, h("tr", {}, ["name", "language", "category", "status", "quality"].map((c) => h("th", { text: c })))), h("tbody", {}, rows))
+      : h("p", { text: "Empty." }));
 }
 
 async function reportPage() {
@@ -533,6 +949,8 @@ const PAGES = [
   [/^#\/publish$/, publishPage],
   [/^#\/versions$/, () => versionsPage()],
   [/^#\/customer(?:\/(.*))?$/, (m) => customerPage(m[1] ? decodeURIComponent(m[1]) : "")],
+  [/^#\/templates$/, templatesPage],
+  [/^#\/new$/, newTriggerPage],
   [/^#\/report$/, reportPage],
 ];
 

@@ -1,0 +1,41 @@
+"""A new trigger from the console: any registered kind, with its message file, as an edit the
+console checks like any other. The starting point is the shipped trigger and message of that
+kind, renamed, disabled (enabling it is a one-line edit) and with a message file of its own, so
+that it never changes what the kind's shipped message says."""
+
+from __future__ import annotations
+
+import re
+
+from engagement.config.loader import default_triggers_dir
+from engagement.config.messages import default_messages_dir
+from engagement.config.triggers import TRIGGER_KINDS
+from engagement.core.kinds.registry import VARIABLES
+
+NEW_ID = re.compile(r"^[a-z][a-z0-9_]{0,62}\Z")
+
+
+class NewTriggerRefused(ValueError):
+    """An id that is not a trigger id, or a kind that does not exist."""
+
+
+def kinds() -> list[dict[str, object]]:
+    """Every kind a trigger can have, with the values its messages may use."""
+    return [{"kind": kind, "values": list(VARIABLES.get(kind, ()))} for kind in TRIGGER_KINDS]
+
+
+def skeleton(kind: str, trigger_id: str, taken: set[str]) -> dict[str, str]:
+    """`triggers/{id}.yaml` and `messages/{id}.yaml` for a new trigger of `kind`."""
+    if kind not in TRIGGER_KINDS:
+        raise NewTriggerRefused(f"kind: one of {', '.join(TRIGGER_KINDS)}")
+    if not NEW_ID.match(trigger_id):
+        raise NewTriggerRefused("id: lowercase letters, digits and _, starting with a letter, at most 63")
+    if f"triggers/{trigger_id}.yaml" in taken or f"messages/{trigger_id}.yaml" in taken:
+        raise NewTriggerRefused(f"id: {trigger_id!r} is taken; choose another")
+    trigger = (default_triggers_dir() / f"{kind}.yaml").read_text(encoding="utf-8")
+    message = (default_messages_dir() / f"{kind}.yaml").read_text(encoding="utf-8")
+    trigger = re.sub(r"(?m)^id: .*$", f"id: {trigger_id}", trigger, count=1)
+    trigger = re.sub(r"(?m)^enabled: .*$", "enabled: false     # a one-line edit turns it on", trigger, count=1)
+    trigger = re.sub(r"(?m)^description: .*$", f"description: A new {kind} trigger.", trigger, count=1)
+    message = re.sub(r"(?m)^trigger: .*$", f"trigger: {trigger_id}", message, count=1)
+    return {f"triggers/{trigger_id}.yaml": trigger, f"messages/{trigger_id}.yaml": message}
