@@ -41,7 +41,7 @@ def check_templates(
     for variant in message.variants():
         if variant.template is None:
             continue
-        tier = f" (tier {variant.tier})" if variant.tier else ""
+        tier = f", tier {variant.tier}" if variant.tier else ""
         where = f"{variant.locale}{tier} ({variant.template}, {variant.language})"
         line = _line_of(message.source, "template:" if variant.tier is None else variant.template)
         record = registry.find(variant.template, variant.language)

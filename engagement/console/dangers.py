@@ -81,7 +81,8 @@ def moved_by_backtest(result: Mapping[str, Any] | None) -> list[Danger]:
             continue
         change = (after - before) / before if before else 1.0
         if abs(change) > MOVED_SHARE:
-            words = f"the backtest moved its sends from {before:,} to {after:,} ({change:+.0%})"
+            share = f"{change:+.0%}" if before else "none before"
+            words = f"the backtest moved its sends from {before:,} to {after:,} ({share})"
             found.append(Danger(str(row.get("trigger", "")), "backtest_moved", words))
     return found
 

@@ -152,16 +152,17 @@ class Versions:
         self._writable()
         with self._lock:
             target = self.files_of(number)
-            checked = self.workspace.check(target)
+            before = self.workspace.files()
+            added = before.keys() - target.keys()  # added since: not part of that version
+            checked = self.workspace.check(target, added)
             if checked.errors or checked.version is None or checked.engine is None:
                 raise PublishRefused(f"version {number} no longer passes the checks", checked.problems)
-            before = self.workspace.files()
             changed = {name: text for name, text in target.items() if before.get(name) != text}
             found = self.dangers(checked, changed)
             missing = [d for d in found if d.name not in acknowledged]
             if missing:
                 raise NeedsAcknowledgement(missing)
-            for name in before.keys() - target.keys():  # added since: not part of that version
+            for name in added:
                 (self.workspace.directory_of(name) / Path(name).name).unlink(missing_ok=True)
             number_now = len(self.history())
             done = self._write(

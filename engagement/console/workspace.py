@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,14 +90,16 @@ class Workspace:
     def directory_of(self, name: str) -> Path:
         return self.triggers_dir if name.startswith("triggers/") else self.messages_dir
 
-    def check(self, edit: dict[str, str]) -> Checked:
-        with self.applied(edit) as (triggers, messages):
+    def check(self, edit: dict[str, str], removed: Collection[str] = ()) -> Checked:
+        """The live files with `edit` written over them and the files named in `removed` gone."""
+        with self.applied(edit, removed) as (triggers, messages):
             return _check(triggers, messages, self.settings)
 
     @contextmanager
-    def applied(self, edit: dict[str, str]) -> Iterator[tuple[Path, Path]]:
-        """Scratch copies of both directories with the edit applied."""
+    def applied(self, edit: dict[str, str], removed: Collection[str] = ()) -> Iterator[tuple[Path, Path]]:
+        """Scratch copies of both directories with the edit applied (and `removed` files gone)."""
         validate_edit(edit)
+        validate_edit(dict.fromkeys(removed, ""))
         with tempfile.TemporaryDirectory(prefix="engagement-console-") as scratch:
             root = Path(scratch)
             triggers, messages = root / "triggers", root / "messages"
@@ -105,6 +107,8 @@ class Workspace:
             shutil.copytree(self.messages_dir, messages)
             for name, text in edit.items():
                 (root / name).write_text(text, encoding="utf-8")
+            for name in removed:
+                (root / name).unlink(missing_ok=True)
             yield triggers, messages
 
 

@@ -22,7 +22,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from engagement.authoring.template_submission import template_payload
+from engagement.authoring.template_submission import submissions, template_payload
 from engagement.config.bundle import load_configuration
 from engagement.config.loader import default_triggers_dir
 from engagement.config.messages import default_messages_dir
@@ -39,15 +39,16 @@ CARTS = 24
 
 
 def approved_registry(triggers: Path, messages: Path) -> None:
-    """Every template the messages use, APPROVED as `templates submit` would submit it."""
+    """Every template the messages use (each language's and each tier's own), APPROVED as
+    `templates submit` would submit it."""
     engine = Engine.of(load_configuration(triggers, messages))
     records = []
     for spec in engine.specs.values():
         message = engine.catalog.message_for(spec.id, spec.kind)
         if message is None or message.template is None:
             continue
-        for locale in message.locales:
-            payload = template_payload(engine, spec.id, locale)
+        for locale, tier in submissions(engine, spec.id):
+            payload = template_payload(engine, spec.id, locale, tier)
             records.append(TemplateRecord(status="APPROVED", **payload))
     write_registry(messages, "test", "", {(r.name, r.language): r for r in records}.values())
 
@@ -79,10 +80,6 @@ def console_run(tmp_path: Path) -> Iterator[tuple[RunProcess, str, Path]]:
     triggers, messages = tmp_path / "triggers", tmp_path / "messages"
     shutil.copytree(default_triggers_dir(), triggers)
     shutil.copytree(default_messages_dir(), messages)
-    # the shipped delay message's texts carry values its template has no parameter for (new ETA,
-    # tracking link): it cannot be approved as it stands, so this shop runs without it
-    (triggers / "logistics_delay.yaml").unlink()
-    (messages / "logistics_delay.yaml").unlink()
     approved_registry(triggers, messages)
     env = {
         "ENGAGEMENT_TRIGGERS_DIR": str(triggers),
@@ -139,6 +136,23 @@ def set_field(browser: WebDriver, css: str, value: str) -> None:
     field.send_keys(value, Keys.TAB)  # a change is taken when the field is left
 
 
+def set_number(browser: WebDriver, css: str, value: str) -> None:
+    field = wait(browser, css)
+    field.clear()
+    field.send_keys(value)
+    browser.execute_script("arguments[0].dispatchEvent(new Event('change'))", field)
+
+
+def typo_in_the_text(browser: WebDriver, old: str, new: str) -> None:
+    """Types over part of the YAML text, as a marketer editing the file itself would."""
+    browser.execute_script(
+        "const box = document.getElementById('yaml'); box.value = box.value.replace(arguments[0], arguments[1]);"
+        "box.dispatchEvent(new Event('input'))",
+        old,
+        new,
+    )
+
+
 def sign_in(browser: WebDriver, url: str, key: str) -> None:
     browser.get(f"{url}/console")
     wait(browser, "#api-key").send_keys(key)
@@ -157,16 +171,17 @@ def test_edit_preview_backtest_publish_and_roll_back_in_a_browser(console_run: t
 
         browser.get(f"{run.url}/console#/edit/triggers/cart_idle.yaml")
         wait(browser, "#check-result.ok", text="Valid")  # the live files, checked
-        set_field(browser, "#field-idle", "45 minutes")  # the typo
+        typo_in_the_text(browser, "idle: 60m", "idle: 45 minutes")
         line = int(attribute(browser, ".notes .problem.error", "data-line", text="not a duration"))
         lines = triggers.joinpath("cart_idle.yaml").read_text(encoding="utf-8").splitlines()
         idle_line = 1 + next(n for n, text in enumerate(lines) if text.startswith("idle: 60m"))
         assert line == idle_line  # next to the line it concerns
         wait(browser, f".gutter .ln.has-error[data-line='{line}']")
         text = browser.find_element(By.ID, "yaml").get_attribute("value") or ""
-        assert "45 minutes" in text.splitlines()[line - 1]  # the field wrote into the text
+        assert "45 minutes" in text.splitlines()[line - 1]
+        wait(browser, ".field[data-path='idle'] .field-problem", text="not a duration")  # and at its field
         screenshot(browser, "3-edit-with-a-typo")
-        set_field(browser, "#field-idle", "45m")
+        set_number(browser, "#field-idle", "45")  # minutes: the unit beside it says so
         wait(browser, "#check-result.ok", text="Valid")
         assert not browser.find_elements(By.CSS_SELECTOR, ".notes .problem.error")
         screenshot(browser, "4-edit-fixed")
@@ -185,12 +200,16 @@ def test_edit_preview_backtest_publish_and_roll_back_in_a_browser(console_run: t
         browser.find_element(By.ID, "backtest-run").click()
         row = wait(browser, "#backtest-table tr[data-trigger='cart_idle']", timeout=120)
         cells = [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
-        assert cells[1:5] == ["0", str(CARTS), f"+{CARTS}", "-0"]  # 60 min: all converted first; 45 min: all sent
+        assert cells[1:5] == ["0", str(CARTS), f"+{CARTS}", "0"]  # 60 min: all converted first; 45 min: all sent
         assert browser.find_elements(By.CSS_SELECTOR, "#backtest-chart svg")
         screenshot(browser, "6-backtest")
 
         browser.get(f"{run.url}/console#/publish")
+        wait(browser, "#publish-checks.ok", timeout=30)
+        box = wait(browser, "#publish-warnings", text="the backtest moved its sends from 0 to 24")
         wait(browser, "#publish-note").send_keys("Cart reminder after 45 minutes")
+        for tick in box.find_elements(By.CSS_SELECTOR, ".ack-box"):
+            tick.click()
         browser.find_element(By.ID, "publish-run").click()
         wait(browser, "#now-live", timeout=60)
         published = httpx.get(f"{run.url}/console/api/triggers", headers=run.headers).json()["live_version"]
@@ -221,7 +240,7 @@ def test_customer_timeline_and_report_pages(console_run: tuple[RunProcess, str, 
     with chromium() as browser:
         sign_in(browser, run.url, reader)
         browser.get(f"{run.url}/console#/customer/c-03")
-        rows = wait(browser, "#timeline table")
+        rows = wait(browser, "#timeline-table")
         text = rows.text
         assert "cart.updated" in text
         assert "order.placed" in text

@@ -26,7 +26,7 @@ from engagement.live.api_keys import create_key
 from engagement.timefmt import rfc3339
 from tests.browser.chromium import chromium
 from tests.browser.fake_waba import TOKEN, WABA, FakeWaba, serving
-from tests.browser.test_console import attribute, screenshot, wait
+from tests.browser.test_console import attribute, screenshot, set_number, wait
 from tests.integration.processes import RunProcess, running, wait_for
 
 pytestmark = pytest.mark.integration
@@ -86,13 +86,6 @@ def sign_in(browser: WebDriver, url: str, key: str) -> None:
     wait(browser, "#api-key").send_keys(key)
     browser.find_element(By.ID, "sign-in").click()
     wait(browser, "tr[data-trigger='cart_idle']")
-
-
-def set_number(browser: WebDriver, css: str, value: str) -> None:
-    field = wait(browser, css)
-    field.clear()
-    field.send_keys(value)
-    browser.execute_script("arguments[0].dispatchEvent(new Event('change'))", field)
 
 
 def yaml_text(browser: WebDriver) -> str:
@@ -246,3 +239,15 @@ def test_hostile_text_is_shown_as_text_everywhere(shop: tuple[RunProcess, str, s
         assert cart == 1  # no alert interrupted the page
         text = attribute(browser, "#timeline-table td", "textContent", text="name")
         assert attack in text
+
+
+def test_a_wrong_key_says_so_the_first_time(shop: tuple[RunProcess, str, str, FakeWaba]) -> None:
+    """Found by a new user: the first refusal's message was cleared as the page moved to sign-in."""
+    run, _, _, _ = shop
+    with chromium() as browser:
+        browser.get(f"{run.url}/console")
+        wait(browser, "#api-key").send_keys("egk_not-a-key")
+        browser.find_element(By.ID, "sign-in").click()
+        assert "refused" in wait(browser, "#status.error").text
+        assert "unknown API key" in browser.find_element(By.ID, "status").text
+        screenshot(browser, "w00-wrong-key")

@@ -66,7 +66,22 @@ ROUTES = [
     ("POST", "/console/api/versions/{number}/rollback", "/console/api/versions/{}/rollback"),
     ("GET", "/console/api/customers/{customer_id}", "/console/api/customers/{}"),
     ("GET", "/console/api/report", "/console/api/report"),
+    ("GET", "/console/api/options", "/console/api/options"),
+    ("GET", "/console/api/new-trigger", "/console/api/new-trigger"),
+    ("POST", "/console/api/review", "/console/api/review"),
+    ("POST", "/console/api/proposals", "/console/api/proposals"),
+    ("GET", "/console/api/proposals", "/console/api/proposals"),
+    ("GET", "/console/api/proposals/{id}", "/console/api/proposals/{}"),
+    ("POST", "/console/api/proposals/{id}/approve", "/console/api/proposals/{}/approve"),
+    ("DELETE", "/console/api/proposals/{id}", "/console/api/proposals/{}"),
+    ("GET", "/console/api/customers", "/console/api/customers"),
+    ("POST", "/console/api/customers/{customer_id}/reveal", "/console/api/customers/{}/reveal"),
+    ("GET", "/console/api/templates", "/console/api/templates"),
+    ("POST", "/console/api/templates/sync", "/console/api/templates/sync"),
+    ("POST", "/console/api/templates/submit", "/console/api/templates/submit"),
+    ("POST", "/console/api/templates/test", "/console/api/templates/test"),
 ]
+TEST_NUMBER = "+886912000001"
 
 
 async def _nothing(*_: Any) -> Any:
@@ -97,13 +112,13 @@ def test_the_storm_covers_every_route_the_application_has(tmp_path: Path) -> Non
     assert served == {(method, name) for method, name, _ in ROUTES}
 
 
-texts = st.text(max_size=30) | st.sampled_from(["²", "٣", "9" * 30, "-1", "0", "1e9", "..", ".", "%00", "NaN", ""])
-header_text = texts.filter(lambda t: t == t.strip() and not any(ord(c) < 32 or ord(c) == 127 for c in t))
-queries = st.dictionaries(
-    st.sampled_from(["after", "limit", "since", "days", "hub.mode", "hub.verify_token", "hub.challenge", "x", "²"]),
-    texts,
-    max_size=4,
+texts = st.text(max_size=30) | st.sampled_from(
+    ["²", "٣", "9" * 30, "-1", "0", "1e9", "..", ".", "%00", "NaN", "", "cart_idle", "zh-TW", "vip", TEST_NUMBER]
 )
+header_text = texts.filter(lambda t: t == t.strip() and not any(ord(c) < 32 or ord(c) == 127 for c in t))
+QUERY_NAMES = ["after", "limit", "since", "days", "hub.mode", "hub.verify_token", "hub.challenge", "x", "²", "phone",
+               "kind", "id"]  # fmt: skip
+queries = st.dictionaries(st.sampled_from(QUERY_NAMES), texts, max_size=4)
 bodies = st.one_of(
     st.binary(max_size=200),
     st.recursive(
@@ -115,7 +130,7 @@ bodies = st.one_of(
         {},
         optional={"files": st.dictionaries(texts, texts, max_size=2), "note": texts, "since": st.integers(-5, 2**45),
                   "until": st.integers(-5, 2**45), "trigger": texts, "locale": texts, "customer": texts,
-                  "acknowledged": st.lists(texts, max_size=3)},
+                  "acknowledged": st.lists(texts, max_size=3), "tier": texts, "to": texts, "backtest": texts},
     ).map(lambda v: json.dumps(v).encode()),
 )  # fmt: skip
 path_values = texts.filter(lambda t: "/" not in t and "?" not in t and "#" not in t) | st.sampled_from(
@@ -125,7 +140,8 @@ path_values = texts.filter(lambda t: "/" not in t and "?" not in t and "#" not i
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunProcess, dict[str, str]]]:
-    with running(tmp_path_factory.mktemp("routes"), {**ENV, **TWILIO}) as run:
+    # a test message may really go (to the run's outbox): only to this number
+    with running(tmp_path_factory.mktemp("routes"), {**ENV, **TWILIO, "ENGAGEMENT_TEST_NUMBERS": TEST_NUMBER}) as run:
         reader = create_key(Path(run.env["ENGAGEMENT_API_KEYS_FILE"]), "fuzz-reader", ("read",))
         yield run, {"none": "", "read": reader, "admin": run.key}
 

@@ -166,9 +166,16 @@ async def test_sync_reads_every_page_and_lint_checks_each_message_against_it(tmp
         ("browse_abandonment.yaml", "zh-CN (browse_followup, zh_CN)", "template_text"),
         ("logistics_delay.yaml", "zh-TW (parcel_delay, zh_TW)", "template_status"),
         ("logistics_delay.yaml", "zh-CN (parcel_delay, zh_CN)", "template_category"),
-        # parcel_delay's approved body says less than the message's texts (no new ETA, no tracking link);
-        # in zh_TW it is paused, so the sample customer gets no message there to compare
+        # parcel_delay's approved body takes three values, the message gives five (the new ETA and
+        # the tracking link too), so its text reads otherwise; in zh_TW it is paused, so the sample
+        # customer gets no message there to compare
+        *(("logistics_delay.yaml", f"{loc} (parcel_delay, {lang})", "template_parameters") for loc, lang in LANGUAGES),
         *(("logistics_delay.yaml", f"{loc} (parcel_delay, {lang})", "template_text") for loc, lang in LANGUAGES[1:]),
+        # the VIP tier's own template was never submitted
+        *(
+            ("cart_idle.yaml", f"{loc}, tier vip (cart_reminder_vip, {lang})", "template_missing")
+            for loc, lang in LANGUAGES
+        ),
     }
     got = {
         (line.split(":")[0].rsplit("/", 1)[1], line.split(": ")[2], line.rsplit("[", 1)[1][:-1]) for line in findings
@@ -181,6 +188,7 @@ async def test_sync_reads_every_page_and_lint_checks_each_message_against_it(tmp
 async def test_preview_shows_the_approved_template_as_whatsapp_renders_it(tmp_path: Path) -> None:
     messages = tmp_path / "messages"
     shutil.copytree(default_messages_dir(), messages)
+    (messages / REGISTRY_FILE).unlink()  # the shipped example registry: this shop has synced nothing yet
     show = ("messages", "preview", "cart_idle", "--locale", "en", "--messages", str(messages))
     before = await engagement(*show, base="")
     assert "the approved template's own text is not known here" in before.stdout
@@ -204,7 +212,10 @@ async def test_submit_asks_whatsapp_for_the_template_the_message_file_describes(
     assert done.returncode == 0, done.stderr
     assert one.returncode == 0, one.stderr
     assert "cart_reminder (en_US, MARKETING): PENDING" in done.stdout
-    by_language = {payload["language"]: payload for payload in CREATED}
+    by_language = {payload["language"]: payload for payload in CREATED if payload["name"] == "cart_reminder"}
+    # each tier's own template too (once for every language, then again for en)
+    vip = sorted(p["language"] for p in CREATED if p["name"] == "cart_reminder_vip")
+    assert vip == ["en_US", "en_US", "zh_CN", "zh_TW"]
     assert sorted(by_language) == ["en_US", "zh_CN", "zh_TW"]
     zh_tw = by_language["zh_TW"]
     assert zh_tw["name"] == "cart_reminder"
@@ -212,8 +223,9 @@ async def test_submit_asks_whatsapp_for_the_template_the_message_file_describes(
     body, buttons = zh_tw["components"]
     assert body["text"] == "{{1}},為您保留的{{2}}還在購物車裡。\n合計 {{3}}\n需要幫您完成結帳嗎?"
     assert body["example"]["body_text"] == [["王小明", "白色帆布鞋、棉質T恤 等 3 件商品", "NT$2,060"]]
-    assert buttons == {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "CHECKOUT"},
-                                                      {"type": "QUICK_REPLY", "text": "STOP"}]}  # fmt: skip
+    # the buttons' labels in the template's language (the customer sees these, not the payloads)
+    assert buttons == {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "幫我結帳"},
+                                                      {"type": "QUICK_REPLY", "text": "退訂"}]}  # fmt: skip
     assert by_language["en_US"]["components"][0]["text"].startswith("Hi {{1}}, we saved {{2}} in your cart.")
 
 

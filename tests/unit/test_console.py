@@ -14,7 +14,8 @@ from engagement.config.loader import default_triggers_dir
 from engagement.config.messages import default_messages_dir
 from engagement.console.backtest_child import Progress
 from engagement.console.fields import fields_of
-from engagement.console.versions import PublishRefused, Versions
+from engagement.console.new_trigger import skeleton
+from engagement.console.versions import PublishRefused, Review, Versions
 from engagement.console.workspace import BadEdit, Workspace
 from engagement.core.engine import EngineSettings
 from engagement.live.config_reload import own_configuration
@@ -83,6 +84,22 @@ def test_publish_keeps_every_version_and_rolls_back(workspace: Workspace, tmp_pa
         versions.publish({"triggers/cart_idle.yaml": original}, "bo", "the same again")
     with pytest.raises(PublishRefused, match="nothing to publish"):
         versions.publish({}, "bo", "nothing")
+
+
+def test_rolling_back_past_a_new_trigger_removes_its_files(workspace: Workspace, tmp_path: Path) -> None:
+    versions = Versions(tmp_path / "state", workspace)
+    first = workspace.check({}).version
+    added = skeleton("cart_idle", "cart_reminder_30m", set(workspace.files()))
+    assert sorted(added) == ["messages/cart_reminder_30m.yaml", "triggers/cart_reminder_30m.yaml"]
+    acknowledged = {d.name for d in versions.dangers(workspace.check(added), added)}
+    versions.publish(added, "ann", "a 30-minute reminder", Review(frozenset(acknowledged)))
+    assert (workspace.triggers_dir / "cart_reminder_30m.yaml").is_file()
+    back = versions.rollback(0, "bo")
+    assert back.config_version == first  # checked and recorded as the files really are after it
+    assert workspace.check({}).version == first
+    assert not (workspace.triggers_dir / "cart_reminder_30m.yaml").exists()
+    assert not (workspace.messages_dir / "cart_reminder_30m.yaml").exists()
+    assert back.changed == sorted(added)
 
 
 def test_the_package_directories_are_never_written(tmp_path: Path) -> None:

@@ -54,7 +54,8 @@ function saveEdit() { sessionStorage.setItem(EDIT, JSON.stringify(state.edit)); 
 function textOf(name) { return name in state.edit ? state.edit[name] : (state.files || {})[name]; }
 
 async function api(path, options) {
-  const init = Object.assign({ headers: {} }, options || {});
+  const { signingIn, ...asked } = options || {}; // signing in: a refusal is said on the sign-in form itself
+  const init = Object.assign({ headers: {} }, asked);
   init.headers = Object.assign({ Authorization: "Bearer " + state.key }, init.headers);
   if (init.json !== undefined) {
     init.body = JSON.stringify(init.json);
@@ -64,7 +65,7 @@ async function api(path, options) {
   const response = await fetch("/console/api/" + path, init);
   let body = null;
   try { body = await response.json(); } catch (_) { body = null; }
-  if (response.status === 401) { signOut("Sign in again: " + ((body && body.error) || "the key was refused")); }
+  if (response.status === 401 && !signingIn) { signOut("Sign in again: " + ((body && body.error) || "the key was refused")); }
   if (!response.ok) {
     const error = new Error((body && body.error) || response.status + " " + response.statusText);
     error.status = response.status;
@@ -102,7 +103,7 @@ function signInPage() {
     event.preventDefault();
     state.key = input.value.trim();
     try {
-      state.who = await api("whoami");
+      state.who = await api("whoami", { signingIn: true });
     } catch (error) {
       state.key = null;
       say(error.status === 401 ? "That key was refused: " + error.message : error.message, "error");
@@ -722,6 +723,8 @@ async function publishPage() {
     summary.replaceChildren(h("p", { id: "publish-checks", class: review.errors ? "error" : "ok",
       text: review.errors ? `${review.errors} errors: nothing can be published until they are fixed.`
         : `Checked: no errors, ${review.warnings_count} lint warnings; goes live as configuration ${review.version}.` }),
+      review.errors ? h("ul", { class: "problems", id: "publish-problems" }, review.problems.filter((p) => p.severity === "error").map((p) =>
+        h("li", { class: "error" }, h("a", { href: "#/edit/" + p.file, text: p.file }), `:${p.line}: ${p.where ? p.where + ": " : ""}${p.message}`))) : "",
       review.backtest ? h("p", { class: "hint", text: `Weighed with your backtest of ${review.backtest.events.toLocaleString()} events.` })
         : h("p", { class: "hint", text: "No backtest of this edit yet: run one to see what it changes before publishing." }));
     diff.replaceWith(diffView(review.diffs));
