@@ -2,7 +2,8 @@
 
 - `run` keeps every accepted event in its store (erased with the customer, and deleted after
   `RETENTION_DAYS` like the decisions: CONTRACT.md §8). Read from its state directory, or, while
-  `run` has it open, through its API (`GET /v1/events`, a `read` key in `ENGAGEMENT_API_KEY`).
+  `run` has it open, through its API (`GET /v1/events`, an `admin` key in `ENGAGEMENT_API_KEY`:
+  the events carry numbers in clear).
 - `--url URL`: through that API of a running `run`.
 - `--worker`: the workers' input topics, from the first message at or after the start of the
   window (Kafka keeps them for `RETENTION_DAYS` too), merged in the order the broker took them.

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from engagement.authoring.samples import sample_events
+from engagement.config.loader import TriggerSet
 from engagement.config.template_registry import REGISTRY_FILE, Rendered, TemplateRegistry, render
 from engagement.config.triggers import TriggerSpec
 from engagement.core.decisions import Decision
@@ -70,9 +71,10 @@ def preview(
 ) -> Preview:
     """The trigger's decisions for the customer (its sample customer by default). `locale` and
     `tier` stand in for the customer's own, as if their profile said so."""
-    spec = engine.specs.get(trigger_id)
+    spec = engine.all_specs.get(trigger_id)
     if spec is None:
-        raise PreviewError(f"no enabled trigger {trigger_id!r}; triggers: {', '.join(sorted(engine.specs))}")
+        raise PreviewError(f"no trigger {trigger_id!r}; triggers: {', '.join(sorted(engine.all_specs))}")
+    engine = as_if_enabled(engine, trigger_id)  # a trigger not yet switched on shows what it would send
     _check_stand_ins(engine, spec.id, spec.kind, locale, tier)
     chosen = [dict(e) for e in (events if events is not None else sample_events(spec.kind))]
     for event in chosen:
@@ -93,6 +95,15 @@ def preview(
     replayer.finish(last + RUN_ON_SECONDS)
     customer = str(chosen[0].get("customer_id", ""))
     return Preview(spec, [d for d in decisions if d.trigger == trigger_id], customer, registry)
+
+
+def as_if_enabled(engine: Engine, trigger_id: str) -> Engine:
+    """The engine with the trigger switched on (itself, when it is on already)."""
+    spec = engine.all_specs[trigger_id]
+    if spec.enabled:
+        return engine
+    on = tuple(s.model_copy(update={"enabled": True}) if s.id == trigger_id else s for s in engine.all_specs.values())
+    return Engine(TriggerSet(on, engine.config_version), engine.catalog, engine.settings, engine.config_version)
 
 
 def _check_stand_ins(engine: Engine, trigger_id: str, kind: str, locale: str | None, tier: str | None) -> None:
@@ -123,6 +134,8 @@ def describe(result: Preview) -> list[str]:
     """The preview as the lines the command prints."""
     spec = result.trigger
     lines = [f"{spec.id} ({spec.kind}, {spec.category}) for customer {result.customer}"]
+    if not spec.enabled:
+        lines.append("  (switched off: what it would send once enabled)")
     if not result.decisions:
         return [*lines, "  no decision: the trigger never fired for this customer"]
     for decision in result.decisions:

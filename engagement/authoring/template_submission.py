@@ -31,7 +31,7 @@ class SubmissionError(ValueError):
 def submissions(engine: Engine, trigger_id: str, locale: str | None = None) -> list[tuple[str, str | None]]:
     """(locale, tier) of every template the trigger's message is sent as: each language's, then
     each tier's own (a tier without a template of its own has none to submit)."""
-    spec = engine.specs.get(trigger_id)
+    spec = engine.all_specs.get(trigger_id)
     message = engine.catalog.message_for(spec.id, spec.kind) if spec is not None else None
     if message is None:
         return [(locale or "", None)]
@@ -129,9 +129,9 @@ def test_message(engine: Engine, trigger_id: str, to: str, locale: str | None, t
 
 
 def _message_and_wording(engine: Engine, trigger_id: str, locale: str) -> tuple[MessageSpec, Wording]:
-    spec = engine.specs.get(trigger_id)
+    spec = engine.all_specs.get(trigger_id)  # a new trigger's templates are submitted before it is switched on
     if spec is None:
-        raise SubmissionError(f"no enabled trigger {trigger_id!r}; triggers: {', '.join(sorted(engine.specs))}")
+        raise SubmissionError(f"no trigger {trigger_id!r}; triggers: {', '.join(sorted(engine.all_specs))}")
     message = engine.catalog.message_for(spec.id, spec.kind)
     if message is None or message.template is None:
         raise SubmissionError(f"the message of {trigger_id!r} names no WhatsApp template")

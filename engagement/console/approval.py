@@ -2,7 +2,8 @@
 published by another admin key, never by its proposer. A proposal keeps its files, note, author
 and the live configuration it was made against; approving it publishes it (its dangers
 acknowledged by the approver) with both names in the version; a proposal made against a
-configuration that is no longer live must be proposed again.
+configuration that is no longer live must be proposed again. A roll back is proposed and approved
+the same way. Each key may have at most `MAX_PER_AUTHOR` proposals waiting.
 
 Kept under `STATE_DIR/console/proposals/{id}.json`.
 """
@@ -20,6 +21,7 @@ from typing import Any
 from engagement.live.privacy import private_directory
 
 MAX_PROPOSALS = 200
+MAX_PER_AUTHOR = 10  # so that one key cannot fill the list for everyone
 
 
 class ProposalRefused(ValueError):
@@ -35,6 +37,7 @@ class Proposal:
     base_version: str  # the live configuration it was proposed against
     at: float = field(default_factory=time.time)
     acknowledged: list[str] = field(default_factory=list)  # what the proposer acknowledged
+    rollback: int | None = None  # a roll back to this published version (its files are `files`)
 
     def as_json(self, with_files: bool = False) -> dict[str, Any]:
         found = asdict(self)
@@ -47,10 +50,22 @@ class Proposals:
     def __init__(self, state_dir: Path) -> None:
         self.directory = state_dir / "console" / "proposals"
 
-    def add(self, author: str, note: str, files: dict[str, str], base: str, acknowledged: list[str]) -> Proposal:
-        if len(self.all()) >= MAX_PROPOSALS:
+    def add(
+        self,
+        author: str,
+        note: str,
+        files: dict[str, str],
+        base: str,
+        acknowledged: list[str],
+        rollback: int | None = None,
+    ) -> Proposal:
+        waiting = self.all()
+        if sum(p.author == author for p in waiting) >= MAX_PER_AUTHOR:
+            raise ProposalRefused(f"{MAX_PER_AUTHOR} of your proposals wait already: withdraw one first")
+        if len(waiting) >= MAX_PROPOSALS:
             raise ProposalRefused(f"{MAX_PROPOSALS} proposals wait already: approve or withdraw some first")
-        proposal = Proposal(uuid.uuid4().hex[:12], author, note, files, base, acknowledged=acknowledged)
+        proposal = Proposal(uuid.uuid4().hex[:12], author, note, files, base, acknowledged=acknowledged,
+                            rollback=rollback)  # fmt: skip
         private_directory(self.directory)
         path = self.directory / f"{proposal.id}.json"
         scratch = path.with_suffix(".writing")

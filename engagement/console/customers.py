@@ -1,7 +1,8 @@
 """The console's customer page: who the customer is to engagement (consent and opt-outs, tier,
 locale and time zone, the timers still pending) and what happened to them (events, decisions,
 sends, provider statuses) in readable lines, phone numbers masked. An admin key may reveal the
-number; each reveal is logged with the key's name. A customer is found by id or by phone number."""
+number; each reveal is logged with the key's name. A customer is found by id, or by phone number
+with an admin key (logged as a reveal is)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def profile_of(state: CustomerState | None, default_zone: str) -> dict[str, Any]
     phone = latest_phone(state)
     zone = (profile.timezone if profile else None) or default_zone
     return {
-        "name": profile.name if profile else None,
+        "name": mask_phones(profile.name) if profile and profile.name else None,
         "phone": mask_phone(phone) if phone else None,
         "locale": profile.locale if profile else None,
         "timezone": zone,
@@ -71,7 +72,8 @@ def timeline_of(found: dict[str, list[Any]]) -> list[dict[str, Any]]:
     for line in found.get("events", []):
         event = json.loads(line)
         at = _epoch(event.get("occurred_at"))
-        items.append({"at": at, "order": 0, "what": "event", "type": event.get("type"), "text": _event_text(event)})
+        text = mask_phones(_event_text(event))  # a number in a name, an item, a device: masked too
+        items.append({"at": at, "order": 0, "what": "event", "type": event.get("type"), "text": text})
     statuses: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for status in found.get("statuses", []):
         statuses[str(status.get("key"))].append(status)
@@ -159,11 +161,15 @@ class CustomerRoutes:
         self.state_of, self.owner_of, self.timeline, self.default_zone = state_of, owner_of, timeline, default_zone
 
     async def find(self, request: web.Request) -> web.StreamResponse:
-        """`?phone=+886...`: the customer who holds that number now."""
+        """`?phone=+886...`: the customer who holds that number now. Admin only, and logged: who
+        holds a number tells the number of a masked profile (a million guesses at most)."""
         phone = request.query.get("phone", "").replace(" ", "").replace("-", "")
         if not _E164.match(phone):
             return problem(400, "phone: an E.164 number such as +886912345678")
         customer = await self.owner_of(phone)
+        key: ApiKey = request[API_KEY]
+        log.warning("console: %s looked up who holds the number %s: %s", key.name, mask_phone(phone),
+                    f"customer {customer}" if customer else "nobody")  # fmt: skip
         if customer is None:
             return problem(404, "no customer holds that number")
         return web.json_response({"customer_id": customer})
@@ -195,7 +201,7 @@ class CustomerRoutes:
 
 
 def add_customers(routes: CustomerRoutes, route: Callable[[str, str, str | None, Handler], None]) -> None:
-    route("GET", "/console/api/customers", "read", routes.find)
+    route("GET", "/console/api/customers", "admin", routes.find)
     route("GET", "/console/api/customers/{customer_id}", "read", routes.customer)
     route("POST", "/console/api/customers/{customer_id}/reveal", "admin", routes.reveal)
 

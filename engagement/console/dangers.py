@@ -4,10 +4,10 @@ version.
 
 A danger is judged on the edited configuration against the live one: a marketing trigger without
 quiet hours or allowed to send at night, no opt-out keywords of its own, no pacing between two
-messages to one number, a frequency cap removed or raised above the shipped one, a holdout
-lowered to 0; a message edited where no registry synced from WhatsApp can tell whether its
-templates exist and are approved; a backtest of the edit that moved a trigger's sends by more
-than 20 %.
+messages to one number, a security or utility trigger switched off or removed, a frequency cap
+removed or raised above the shipped one, a holdout lowered to 0; a message edited where no
+registry synced from WhatsApp can tell whether its templates exist and are approved; a backtest
+of the edit that moved a trigger's sends by more than 20 %.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ SHIPPED_CAP = 3  # the shipped marketing_per_24h and business_since_reply
 @dataclass(frozen=True, slots=True)
 class Danger:
     trigger: str
-    code: str  # no_quiet_hours, night_sends, no_opt_out_keywords, no_pacing, cap_raised, holdout_removed
+    code: str  # no_quiet_hours, night_sends, no_opt_out_keywords, no_pacing, cap_raised, holdout_removed, turned_off
     message: str
 
     @property
@@ -49,7 +49,15 @@ def dangers(live: Engine, edited: Engine) -> list[Danger]:
         for danger in _of(spec, before):
             if before is None or danger not in _of(before, None):  # the same, live already: acknowledged then
                 found.append(danger)
+    for spec in sorted(live.specs.values(), key=lambda s: s.id):
+        if spec.id not in edited.specs and spec.category in CUSTOMERS_COUNT_ON:
+            words = f"a {spec.category} trigger switched off or removed: its customers stop getting its messages"
+            found.append(Danger(spec.id, "turned_off", words))
     return found
+
+
+# what customers count on getting (a security alert, a parcel's delay): switching it off is a danger
+CUSTOMERS_COUNT_ON = frozenset({"security", "utility"})
 
 
 MOVED_SHARE = 0.2

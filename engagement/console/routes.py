@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -24,7 +24,7 @@ from engagement.authoring.preview import PreviewError, preview
 from engagement.authoring.samples import sample_events
 from engagement.config.template_registry import TemplateRegistry, load_registry, render
 from engagement.console.approval import ProposalRefused, Proposals
-from engagement.console.backtests import BacktestBusy, Backtests
+from engagement.console.backtests import BacktestBusy, Backtests, Job
 from engagement.console.bodies import edit_request, json_body, names
 from engagement.console.customers import CustomerRoutes, add_customers
 from engagement.console.dangers import Danger, moved_by_backtest
@@ -32,7 +32,7 @@ from engagement.console.fields import described
 from engagement.console.new_trigger import NewTriggerRefused, kinds, skeleton
 from engagement.console.templates_page import GraphAccount, SendTest, TemplateRoutes, add_templates
 from engagement.console.versions import NeedsAcknowledgement, PublishRefused, Review, Versions, unified_diff
-from engagement.console.workspace import Checked, Workspace, is_utf8
+from engagement.console.workspace import Checked, Workspace, as_named, is_utf8
 from engagement.core.catalog import MessageSpec
 from engagement.core.decisions import Message
 from engagement.core.engine import Engine
@@ -40,9 +40,11 @@ from engagement.core.state import CustomerState
 from engagement.decode import customer_id_problem
 from engagement.live.api_keys import ApiKey
 from engagement.live.guard import API_KEY, Handler, problem, whole_number
+from engagement.live.heavy_reads import HeavyReads
 from engagement.outcomes.page import render as report_page
 from engagement.outcomes.records import decided_from_line
 
+T = TypeVar("T")
 DAY = 86_400.0
 MAX_BACKTEST_DAYS = 31
 STATIC = {"console.css": "text/css", "console.js": "text/javascript"}
@@ -86,6 +88,14 @@ class ConsoleRoutes:
         self.backtests = Backtests(self.backend.workspace, self.backend.live, self.backend.state_dir)
         self.proposals = Proposals(self.backend.state_dir)
         self.tasks: set[asyncio.Task[None]] = set()
+        # checking an edit loads and lints a whole configuration (seconds for a large one): a few at
+        # once, a few more waiting, then 429, so that no key keeps the cores busy
+        self.checks = HeavyReads(what="checks of edits")
+
+    async def _checking(self, work: Callable[..., T], *args: Any) -> T:
+        """`work(*args)` (which checks a configuration) in a worker thread, bounded by `checks`."""
+        async with self.checks.slot():
+            return await asyncio.to_thread(work, *args)
 
     async def page(self, _: web.Request) -> web.StreamResponse:
         return _static("console.html", "text/html")
@@ -146,7 +156,7 @@ class ConsoleRoutes:
             checked = self.backend.workspace.check(edit)
             return checked, (self.versions.dangers(checked, edit) if checked.engine is not None else [])
 
-        checked, warnings = await asyncio.to_thread(checked_and_warned)
+        checked, warnings = await self._checking(checked_and_warned)
         return web.json_response({**checked.as_json(), "fields": {n: described(n, t) for n, t in edit.items()},
                                   "warnings": [w.as_json() for w in warnings]})  # fmt: skip
 
@@ -159,21 +169,25 @@ class ConsoleRoutes:
         body, edit = asked
         job_id = body.get("backtest")
         job = self.backtests.get(job_id) if isinstance(job_id, str) else None
+        return web.json_response(await self._checking(self._reviewed, edit, job))
 
-        def reviewed() -> dict[str, Any]:
-            live = self.backend.workspace.files()
-            changed = {name: text for name, text in edit.items() if live.get(name) != text}
-            checked = self.backend.workspace.check(edit)
-            found = self.versions.dangers(checked, changed) if checked.engine is not None else []
-            if job is not None and job.state == "done":
-                found.extend(moved_by_backtest(job.result))
-            diffs = [{"file": name, "new": name not in live, "diff": unified_diff(live.get(name, ""), text, name)}
-                     for name, text in sorted(changed.items())]  # fmt: skip
-            return {**checked.as_json(), "warnings": [d.as_json() for d in found], "diffs": diffs,
-                    "warnings_count": sum(p.severity == "warning" for p in checked.problems),
-                    "backtest": job.as_json() if job is not None else None}  # fmt: skip
-
-        return web.json_response(await asyncio.to_thread(reviewed))
+    def _reviewed(self, edit: dict[str, str], job: Job | None = None, whole: bool = False) -> dict[str, Any]:
+        """What publishing `edit` would do against the live files (`whole`: the edit is every file,
+        as a roll back's, and the live files it lacks go): diffs, checks and warnings."""
+        live = self.backend.workspace.files()
+        removed = sorted(live.keys() - edit.keys()) if whole else []
+        changed = {name: text for name, text in edit.items() if live.get(name) != text}
+        checked = self.backend.workspace.check(edit, removed)
+        found = self.versions.dangers(checked, changed) if checked.engine is not None else []
+        if job is not None and job.state == "done":
+            found.extend(moved_by_backtest(job.result))
+        diffs = [{"file": name, "new": name not in live, "diff": unified_diff(live.get(name, ""), text, name)}
+                 for name, text in sorted(changed.items())]  # fmt: skip
+        diffs += [{"file": name, "new": False, "removed": True, "diff": unified_diff(live[name], "", name)}
+                  for name in removed]  # fmt: skip
+        return {**checked.as_json(), "warnings": [d.as_json() for d in found], "diffs": diffs,
+                "warnings_count": sum(p.severity == "warning" for p in checked.problems),
+                "backtest": job.as_json() if job is not None else None}  # fmt: skip
 
     async def new_trigger(self, request: web.Request) -> web.StreamResponse:
         """The files of a new trigger of a kind (`?kind=cart_idle&id=cart_reminder_30m`), to edit."""
@@ -202,7 +216,7 @@ class ConsoleRoutes:
             if not lines:
                 return problem(404, f"no events recorded for customer {customer!r}")
             events = [json.loads(line) for line in lines]
-        return await asyncio.to_thread(_preview, self.backend.workspace, edit, trigger, locale, tier, events)
+        return await self._checking(_preview, self.backend.workspace, edit, trigger, locale, tier, events)
 
     async def start_backtest(self, request: web.Request) -> web.StreamResponse:
         asked = await edit_request(request)
@@ -251,7 +265,7 @@ class ConsoleRoutes:
             return review
         key: ApiKey = request[API_KEY]
         try:
-            done = await asyncio.to_thread(self.versions.publish, edit, key.name, review[0], review[1])
+            done = await self._checking(self.versions.publish, edit, key.name, review[0], review[1])
         except NeedsAcknowledgement as exc:
             return problem(409, str(exc), warnings=[d.as_json() for d in exc.dangers])
         except PublishRefused as exc:
@@ -278,7 +292,7 @@ class ConsoleRoutes:
         review = self._review(body)
         if isinstance(review, web.Response):
             return review
-        checked = await asyncio.to_thread(self.backend.workspace.check, edit)
+        checked = await self._checking(self.backend.workspace.check, edit)
         if checked.errors or not edit:
             return problem(422, f"the edit has {checked.errors} errors; nothing was proposed",
                            problems=[p.as_json() for p in checked.problems])  # fmt: skip
@@ -295,11 +309,15 @@ class ConsoleRoutes:
         return web.json_response({"proposals": [p.as_json() for p in found]})
 
     async def proposal(self, request: web.Request) -> web.StreamResponse:
+        """A proposal with what approving it would do now: its diffs against the live files, the
+        checks' summary and the warnings the approver acknowledges."""
         try:
             found = await asyncio.to_thread(self.proposals.get, request.match_info["id"])
         except ProposalRefused as exc:
             return problem(404, str(exc))
-        return web.json_response(found.as_json(with_files=True))
+        review = await self._checking(self._reviewed, found.files, None, found.rollback is not None)
+        stale = found.base_version != self.backend.live().config_version
+        return web.json_response({**found.as_json(with_files=True), "review": review, "stale": stale})
 
     async def approve(self, request: web.Request) -> web.StreamResponse:
         """Publish a proposal, by an admin key that is not its proposer's."""
@@ -323,9 +341,14 @@ class ConsoleRoutes:
             return problem(409, "the live configuration changed since this was proposed: propose it again")
         review = Review(frozenset(acknowledged), approved_by=key.name)
         try:
-            done = await asyncio.to_thread(
-                self.versions.publish, proposal.files, proposal.author, proposal.note, review
-            )
+            if proposal.rollback is not None:
+                done = await self._checking(
+                    self.versions.rollback, proposal.rollback, proposal.author, review.acknowledged, key.name
+                )
+            else:
+                done = await self._checking(
+                    self.versions.publish, proposal.files, proposal.author, proposal.note, review
+                )
         except NeedsAcknowledgement as exc:
             return problem(409, str(exc), warnings=[d.as_json() for d in exc.dangers])
         except PublishRefused as exc:
@@ -363,8 +386,10 @@ class ConsoleRoutes:
         if not names(acknowledged):
             return problem(400, "acknowledged: a list of the warnings' names (trigger:code)")
         key: ApiKey = request[API_KEY]
+        if self.backend.require_approval:  # a roll back changes what is live: another admin key approves it
+            return await self._propose_rollback(number, key.name, sorted(acknowledged))
         try:
-            done = await asyncio.to_thread(
+            done = await self._checking(
                 self.versions.rollback,
                 number,
                 key.name,
@@ -375,6 +400,19 @@ class ConsoleRoutes:
         except PublishRefused as exc:
             return problem(422, str(exc), problems=[p.as_json() for p in exc.problems])
         return web.json_response(done.as_json(), status=201)
+
+    async def _propose_rollback(self, number: int, author: str, acknowledged: list[str]) -> web.StreamResponse:
+        try:
+            files = await asyncio.to_thread(self.versions.files_of, number)
+            base = self.backend.live().config_version
+            proposal = await asyncio.to_thread(
+                self.proposals.add, author, f"roll back to version {number}", files, base, acknowledged, number
+            )
+        except PublishRefused as exc:
+            return problem(404, str(exc))
+        except ProposalRefused as exc:
+            return problem(409, str(exc))
+        return web.json_response({"proposed": proposal.as_json()}, status=202)
 
     async def report(self, request: web.Request) -> web.StreamResponse:
         days = whole_number(request.query.get("days", "7"), 1, 366)
@@ -446,8 +484,8 @@ def _preview(
     try:
         result = preview(checked.engine, trigger, events, locale, tier, registry)
     except PreviewError as exc:
-        return problem(400, str(exc))
-    spec = checked.engine.specs[trigger]
+        return problem(400, as_named(str(exc)))
+    spec = checked.engine.all_specs[trigger]
     spec_message = checked.engine.catalog.message_for(spec.id, spec.kind)
     decisions = []
     for decision in result.decisions:
@@ -457,7 +495,7 @@ def _preview(
         decisions.append(item)
     zone = _zone_of(events if events is not None else sample_events(spec.kind), checked.engine)
     return web.json_response({"trigger": trigger, "customer": result.customer, "version": checked.version,
-                              "timezone": zone, "decisions": decisions})  # fmt: skip
+                              "timezone": zone, "decisions": decisions, "enabled": spec.enabled})  # fmt: skip
 
 
 def _bubble(message: Message, registry: TemplateRegistry | None, spec: MessageSpec | None) -> dict[str, Any]:

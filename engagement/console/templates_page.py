@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -17,7 +18,7 @@ from aiohttp import web
 from engagement.authoring.template_submission import SubmissionError, submissions, template_payload, test_message
 from engagement.config.template_registry import load_registry, write_registry
 from engagement.console.bodies import json_body
-from engagement.console.workspace import Workspace
+from engagement.console.workspace import Workspace, as_named
 from engagement.core.engine import Engine
 from engagement.live.api_keys import ApiKey
 from engagement.live.guard import API_KEY, Handler, problem
@@ -132,7 +133,7 @@ class TemplateRoutes:
                 answers.append({"name": payload["name"], "language": payload["language"],
                                 "status": answer.get("status"), "id": answer.get("id")})  # fmt: skip
         except SubmissionError as exc:
-            return problem(422, str(exc))
+            return problem(422, as_named(str(exc)))
         except TemplateSyncError as exc:
             return problem(502, str(exc), submitted=answers)
         log.info("console: %s submitted %d templates of %s for approval", key.name, len(answers), trigger)
@@ -151,6 +152,7 @@ class TemplateRoutes:
             v is None or isinstance(v, str) for v in (locale, tier)
         ):
             return problem(400, "trigger, to: text; locale, tier: text or null")
+        to = re.sub(r"[\s().-]", "", str(to))  # as people write numbers: +886 912-000-001
         if to not in self.test_numbers:
             return problem(403, "a test goes only to a number of ENGAGEMENT_TEST_NUMBERS")
         key: ApiKey = request[API_KEY]
@@ -158,7 +160,7 @@ class TemplateRoutes:
             message = test_message(self.live(), str(trigger), str(to), locale, tier)
             receipt = await self.send_test(message)
         except SubmissionError as exc:
-            return problem(422, str(exc))
+            return problem(422, as_named(str(exc)))
         except ProviderError as exc:
             return problem(502, f"the provider refused the test message: {exc}")
         log.info("console: %s sent a test of %s to %s", key.name, trigger, mask_phone(str(to)))

@@ -51,6 +51,13 @@ class NeedsAcknowledgement(PublishRefused):
         self.dangers = unacknowledged
 
 
+def one_line(text: str) -> str:
+    """A note as one quoted line of the log: its line breaks and other controls escaped, so that
+    a note cannot write a line of its own (a forged "revealed" or "published" line)."""
+    quoted = json.dumps(text, ensure_ascii=False)
+    return "".join(c if c.isprintable() or c == " " else f"\\u{ord(c):04x}" for c in quoted)
+
+
 @dataclass(frozen=True)
 class Published:
     number: int
@@ -142,12 +149,14 @@ class Versions:
             )
         approval = f", approved by {review.approved_by}" if review.approved_by else ""
         log.info("console: version %d published by %s%s (%s): %s", done.number, author, approval,
-                 ", ".join(done.changed), note)  # fmt: skip
+                 ", ".join(done.changed), one_line(note))  # fmt: skip
         for name in done.acknowledged:
             log.warning("console: version %d: %s acknowledged %s", done.number, review.approved_by or author, name)
         return done
 
-    def rollback(self, number: int, author: str, acknowledged: frozenset[str] = frozenset()) -> Published:
+    def rollback(
+        self, number: int, author: str, acknowledged: frozenset[str] = frozenset(), approved_by: str | None = None
+    ) -> Published:
         """Publish an earlier version's files again: checked, and its dangers acknowledged, as any edit."""
         self._writable()
         with self._lock:
@@ -167,10 +176,13 @@ class Versions:
             number_now = len(self.history())
             done = self._write(
                 number_now, checked.version, author, f"roll back to version {number}", before, target,
-                [d.name for d in found],
+                [d.name for d in found], approved_by,
             )  # fmt: skip
-        log.info("console: version %d rolls back to version %d, by %s (%s)", done.number, number, author,
+        approval = f", approved by {approved_by}" if approved_by else ""
+        log.info("console: version %d rolls back to version %d, by %s%s (%s)", done.number, number, author, approval,
                  ", ".join(done.changed))  # fmt: skip
+        for name in done.acknowledged:
+            log.warning("console: version %d: %s acknowledged %s", done.number, approved_by or author, name)
         return done
 
     def dangers(self, checked: Checked, edit: dict[str, str], live: Checked | None = None) -> list[Danger]:

@@ -112,13 +112,24 @@ class Workspace:
             yield triggers, messages
 
 
+_FILE_PATH = re.compile(r"(?:/[^\s/'\"]+)*/(triggers|messages)/([^\s/'\"]+\.ya?ml)")
+
+
+def as_named(text: str) -> str:
+    """A message with each file's path (a scratch copy's, or the live directory's) written as the
+    console names the file: `messages/cart_idle.yaml`, nothing of the server's directories."""
+    return _FILE_PATH.sub(r"\1/\2", text)
+
+
 def validate_edit(edit: dict[str, str]) -> None:
     if len(edit) > MAX_FILES:
         raise BadEdit(f"at most {MAX_FILES} files in one edit")
     for name, text in edit.items():
         if not isinstance(name, str) or not EDITABLE.match(name):
             raise BadEdit(f"{str(name)[:100]!r}: files are named triggers/NAME.yaml or messages/NAME.yaml")
-        if not isinstance(text, str) or len(text.encode("utf-8", errors="replace")) > MAX_FILE_BYTES:
+        if not isinstance(text, str):
+            raise BadEdit(f"{name}: the file's text expected, not {type(text).__name__}")
+        if len(text.encode("utf-8", errors="replace")) > MAX_FILE_BYTES:
             raise BadEdit(f"{name}: text of at most {MAX_FILE_BYTES} bytes expected")
         if not is_utf8(text):
             raise BadEdit(f"{name}: the text holds a lone surrogate (\\ud800 to \\udfff), which no file can hold")

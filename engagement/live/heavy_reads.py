@@ -18,15 +18,15 @@ class ReadsBusy(RuntimeError):
 
 
 class HeavyReads:
-    def __init__(self, running: int = RUNNING, waiting: int = WAITING) -> None:
-        self._slots = asyncio.Semaphore(running)
+    def __init__(self, running: int = RUNNING, waiting: int = WAITING, what: str = "reports and archive reads") -> None:
+        self._slots, self._what = asyncio.Semaphore(running), what
         self._waiting, self._most = 0, running + waiting
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         """Hold one of the running slots for the read (waiting for one, unless too many already wait)."""
         if self._waiting >= self._most:
-            raise ReadsBusy(f"{self._waiting} reports and archive reads are running or waiting; try again shortly")
+            raise ReadsBusy(f"{self._waiting} {self._what} are running or waiting; try again shortly")
         self._waiting += 1
         try:
             async with self._slots:

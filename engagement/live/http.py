@@ -156,7 +156,8 @@ def _add_runtime_routes(
         decisions = api.decisions
         route("GET", "/v1/decisions", "read", paged_route(lambda after, limit, _: decisions(after, limit)))
     if api.events is not None:
-        route("GET", "/v1/events", "read", paged_route(api.events))
+        # the raw events carry customers' numbers in clear: an export of personal data, admin only
+        route("GET", "/v1/events", "admin", paged_route(api.events))
     if api.forget is not None:
         route("DELETE", "/v1/customers/{customer_id}", "admin", forget_route(api.forget))
     if api.report is not None:
@@ -222,12 +223,24 @@ async def _plain_headers(_: web.Request, response: web.StreamResponse) -> None:
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
 
 
+API_PATHS = ("/v1/", "/console/api/")  # answered in JSON, their 404 and 405 too
+
+
 @web.middleware
 async def _no_server_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """A handler's unexpected failure is logged with its traceback and answered 500 without details;
     aiohttp's own 4xx (unknown route, wrong method) pass through."""
     try:
         return await handler(request)
+    except web.HTTPMethodNotAllowed as exc:
+        if not request.path.startswith(API_PATHS):
+            raise
+        allowed = ", ".join(sorted(exc.allowed_methods))
+        return problem(405, f"{request.method} is not allowed here; allowed: {allowed}", headers={"Allow": allowed})
+    except web.HTTPNotFound:
+        if not request.path.startswith(API_PATHS):
+            raise
+        return problem(404, f"no such route: {request.method} {request.path[:200]}")
     except web.HTTPException:
         raise
     except ReadsBusy as exc:

@@ -21,6 +21,9 @@ PHONE = re.compile(r"(?<![\w+])\+?([1-9]\d{6,14})(?!\d)")
 _DIGIT = "[0-9\uff10-\uff19]"
 _SEPARATOR = "[ \u00a0\u2007\u2009\u202f.\\-\u2010-\u2015()]"
 FORMATTED_PHONE = re.compile(rf"(?<![\w+\uff0b])[+\uff0b]{_DIGIT}(?:{_SEPARATOR}{{0,2}}{_DIGIT}){{6,24}}(?!{_DIGIT})")
+# A national number, as customers type it into a name or a note: `0912 345 678`, `0912-345-678`,
+# `02 2345 6789` (a 0 and 8 to 11 more digits; not after a letter, digit, `-` or `.`: not an id)
+LOCAL_PHONE = re.compile(rf"(?<![\w+\-.\uff0b])[0\uff10]{_DIGIT}(?:[ \u00a0\-.]?{_DIGIT}){{7,10}}(?!{_DIGIT})")
 SHOWN_BEFORE, SHOWN_AFTER = 4, 2
 
 
@@ -45,7 +48,8 @@ def mask_phone(number: str) -> str:
 
 
 def mask_phones(text: str) -> str:
-    """Every E.164-like number in `text` masked (a '+' and 7 to 15 digits, or 10 to 15 bare digits)."""
+    """Every E.164-like number in `text` masked (a '+' and 7 to 15 digits, or 10 to 15 bare digits),
+    and every national one (`0912 345 678`)."""
 
     def masked(match: re.Match[str]) -> str:
         whole = match.group(0)
@@ -57,7 +61,11 @@ def mask_phones(text: str) -> str:
         digits = "".join(c for c in unicodedata.normalize("NFKC", match.group(0)) if c.isdigit())
         return mask_phone(digits) if 7 <= len(digits) <= 15 else match.group(0)
 
-    return PHONE.sub(masked, FORMATTED_PHONE.sub(formatted, text))
+    def local(match: re.Match[str]) -> str:
+        digits = "".join(c for c in unicodedata.normalize("NFKC", match.group(0)) if c.isdigit())
+        return digits[:SHOWN_BEFORE] + "*" * (len(digits) - SHOWN_BEFORE - SHOWN_AFTER) + digits[-SHOWN_AFTER:]
+
+    return PHONE.sub(masked, LOCAL_PHONE.sub(local, FORMATTED_PHONE.sub(formatted, text)))
 
 
 def install_phone_masking() -> None:

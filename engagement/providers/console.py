@@ -17,7 +17,8 @@ class ConsoleProvider:
 
     async def send(self, message: OutboundMessage) -> SendReceipt:
         out = self._out or sys.stdout
-        out.write(f"→ {mask_phone(message.to)} [{message.trigger}, {message.locale}] {message.body}\n")
+        test = "TEST " if message.customer_id == "test" and message.key.startswith("test-") else ""
+        out.write(f"→ {test}{mask_phone(message.to)} [{message.trigger}, {message.locale}] {message.body}\n")
         out.flush()
         return SendReceipt(provider_message_id=f"console-{message.key}")
 

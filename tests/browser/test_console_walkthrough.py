@@ -176,12 +176,24 @@ def test_a_marketer_an_approver_and_an_agent_walk_the_console(shop: tuple[RunPro
         assert versions[0]["author"].startswith("tests-")
         assert versions[0]["acknowledged"] == ["messages:templates_unverified"]
 
-        # and rolls it back
+        # and proposes to roll it back, which the first admin key approves in turn
         browser.get(f"{run.url}/console#/versions")
-        wait(browser, "button[data-version='0']").click()
+        wait(browser, "button[data-version='0']", text="Propose a roll back").click()
+        wait(browser, "#rollback-proposed", timeout=30)
+        assert live_version(run) != first  # nothing changes on one key's word
+        sign_in(browser, run.url, run.key)
+        browser.get(f"{run.url}/console#/publish")
+        wait(browser, "#proposals li", text="a roll back to version 0")
+        wait(browser, "#proposals li button.primary").click()
+        diff = wait(browser, "#proposals .file-diff", timeout=30, text="removed")
+        assert "cart_reminder_30m" in diff.text
+        screenshot(browser, "w08-rollback-review")
+        wait(browser, "#proposals li button.primary", text="Approve and publish").click()
         wait(browser, "#now-live", timeout=60)
-        screenshot(browser, "w08-rolled-back")
         assert live_version(run) == first
+        versions = httpx.get(f"{run.url}/console/api/versions", headers=run.headers).json()["versions"]
+        assert (versions[0]["note"], versions[0]["approved_by"]) == ("roll back to version 0", versions[1]["author"])
+        sign_in(browser, run.url, checker)
 
         # a customer with a pending timer, the number masked until an admin reveals it
         browser.get(f"{run.url}/console#/customer")

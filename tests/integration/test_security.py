@@ -279,15 +279,16 @@ def test_keys_create_prints_the_key_once_and_the_cli_erases_offline(tmp_path: Pa
     assert json.loads(offline.stdout)["erased"]["state"] == 0  # already gone
 
 
-def test_event_export_and_report_need_a_read_key_and_sane_paging(tmp_path: Path) -> None:
+def test_event_export_needs_an_admin_key_the_report_a_read_key_and_paging_is_sane(tmp_path: Path) -> None:
     with running(tmp_path) as run:
         ingest_only = create_key(tmp_path / "api_keys", "backend", ("ingest",))
+        reader = create_key(tmp_path / "api_keys", "analyst", ("read",))
         time.sleep(1.1)  # the keys file is read again at most once a second
-        for path in ("/v1/events", "/v1/report"):
+        for path, scope, below in (("/v1/events", "admin", reader), ("/v1/report", "read", ingest_only)):
             assert httpx.get(f"{run.url}{path}").status_code == 401
-            wrong = httpx.get(f"{run.url}{path}", headers={"Authorization": f"Bearer {ingest_only}"})
+            wrong = httpx.get(f"{run.url}{path}", headers={"Authorization": f"Bearer {below}"})
             assert wrong.status_code == 403
-            assert "read" in wrong.json()["error"]
+            assert scope in wrong.json()["error"]
         for query in ({"since": "NaN"}, {"since": "-1"}, {"since": "1e400"}, {"limit": "0"}, {"after": "x" * 5000}):
             answer = httpx.get(f"{run.url}/v1/events", params=query, headers=run.headers)
             assert answer.status_code == 400, query

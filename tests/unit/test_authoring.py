@@ -143,7 +143,7 @@ def test_preview_of_a_given_customer(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_preview_of_an_unknown_trigger_names_the_known_ones(capsys: pytest.CaptureFixture[str]) -> None:
     code, out = run_cli(capsys, "messages", "preview", "cart_idel")
     assert code == 2
-    assert "no enabled trigger 'cart_idel'" in out
+    assert "no trigger 'cart_idel'" in out
     assert "cart_idle" in out
 
 

@@ -15,7 +15,7 @@ from engagement.config.messages import default_messages_dir
 from engagement.console.backtest_child import Progress
 from engagement.console.fields import fields_of
 from engagement.console.new_trigger import skeleton
-from engagement.console.versions import PublishRefused, Review, Versions
+from engagement.console.versions import NeedsAcknowledgement, PublishRefused, Review, Versions
 from engagement.console.workspace import BadEdit, Workspace
 from engagement.core.engine import EngineSettings
 from engagement.live.config_reload import own_configuration
@@ -100,6 +100,21 @@ def test_rolling_back_past_a_new_trigger_removes_its_files(workspace: Workspace,
     assert not (workspace.triggers_dir / "cart_reminder_30m.yaml").exists()
     assert not (workspace.messages_dir / "cart_reminder_30m.yaml").exists()
     assert back.changed == sorted(added)
+
+
+def test_switching_off_what_customers_count_on_needs_an_acknowledgement(workspace: Workspace, tmp_path: Path) -> None:
+    versions = Versions(tmp_path / "state", workspace)
+    files = workspace.files()
+    triggers = [name for name in files if name.startswith("triggers/")]
+    off = {name: files[name].replace("enabled: true", "enabled: false") for name in triggers}
+    assert all("enabled: false" in text for text in off.values())
+    found = {d.name for d in versions.dangers(workspace.check(off), off)}
+    # security and utility: customers count on them; a marketing trigger switched off hurts no one
+    assert found == {"anomalous_login:turned_off", "logistics_delay:turned_off"}
+    login = "triggers/anomalous_login.yaml"
+    with pytest.raises(NeedsAcknowledgement, match="anomalous_login:turned_off"):
+        versions.publish({login: off[login]}, "mallory", "fix a typo in the description")
+    assert "enabled: true" in (workspace.triggers_dir / "anomalous_login.yaml").read_text(encoding="utf-8")
 
 
 def test_the_package_directories_are_never_written(tmp_path: Path) -> None:

@@ -244,3 +244,15 @@ def test_numbers_with_odd_spaces_and_fullwidth_digits_are_masked() -> None:
         "+8 8 6 9 1 2 3 4 0 0 9 7",
     ):
         assert mask_phones(text) == "+8869******97", text
+
+
+def test_national_numbers_typed_into_names_and_items_are_masked() -> None:
+    for text, masked in (
+        ("Amy 0912 345 678", "Amy 0912****78"),
+        ("call 0912-345-678 ×1", "call 0912****78 ×1"),
+        ("02 2345 6789", "0223****89"),
+        ("０９１２３４５６７８", "0912****78"),
+    ):
+        assert mask_phones(text) == masked, text
+    for kept in ("order o-20260115-0042", "2026-12-03 21:30:00,000", "id 0001", "k-0123456789", "v1.0.123456789"):
+        assert mask_phones(kept) == kept  # ids, dates and versions are not numbers to hide

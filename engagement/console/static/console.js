@@ -221,7 +221,17 @@ async function check() {
 }
 
 function yamlWord(word) {
-  return /^[A-Za-z0-9_.\u00C0-\uFFFF-]+$/.test(word) && !/^(true|false|null|yes|no|on|off|~)$/i.test(word) ? word : JSON.stringify(word);
+  // a word of a list, plain only when nothing in it can be read as more than a word
+  return /^[A-Za-z0-9_.\u00C0-\uFFFF-]+$/.test(word) && yamlText(word, false) === word ? word : JSON.stringify(word);
+}
+
+function yamlText(value, quoted) {
+  // a text as YAML reads it back the same: quoted when YAML would read it otherwise (a comment
+  // after " #", a key after ": ", yes/no/on/off, a number, a date, a leading indicator, spaces)
+  const plain = value !== "" && !quoted && !/^\s|\s$|:(\s|$)|(^|\s)#|^[-?:,\[\]{}&*!|>'"%@`]/.test(value)
+    && !/^(y|n|yes|no|on|off|true|false|null|~)$/i.test(value)
+    && !/^[-+]?(\.?[0-9]|0[xo])|^\.(inf|nan)$/i.test(value) && !/[\u0000-\u001f\u007f\u2028\u2029]/.test(value);
+  return plain ? value : JSON.stringify(value);
 }
 
 function spliceField(name, field, value) {
@@ -243,8 +253,8 @@ function spliceField(name, field, value) {
     lines.splice(field.first - 1, field.last - field.first + 1, ...replaced);
   } else {
     const line = lines[field.line - 1];
-    const quoted = value !== "null" && ((field.quoted && field.value !== "") || value === "" || /^[\s]|[:#]\s|[\s]$|^[\[\]{}&*!|>'"%@`]/.test(value));
-    const written = quoted ? JSON.stringify(value) : value;
+    const raw = ["number", "duration", "switch", "choice", "hours", "fixed"].includes(field.widget) || value === "null";
+    const written = raw ? value : yamlText(value, field.quoted);
     const before = line.slice(0, field.start);
     lines[field.line - 1] = before + (before.endsWith(":") ? " " : "") + written + line.slice(field.end);
   }
@@ -371,7 +381,8 @@ function parseHours(cron) {
   // "* 9-20 * * *" (every minute from 09:00 to 20:59, every day) or with days "* 9-20 * * 1-5"
   const parts = String(cron).trim().split(/\s+/);
   if (parts.length !== 5 || parts[0] !== "*" || parts[2] !== "*" || parts[3] !== "*") return null;
-  const hours = /^(\d{1,2})-(\d{1,2})$/.exec(parts[1]) || /^(\d{1,2})$/.exec(parts[1]);
+  const overnight = /^(\d{1,2})-23,0-(\d{1,2})$/.exec(parts[1]); // from 21:00 to 08:59: across midnight
+  const hours = overnight || /^(\d{1,2})-(\d{1,2})$/.exec(parts[1]) || /^(\d{1,2})$/.exec(parts[1]);
   if (!hours) return null;
   const from = Number(hours[1]), to = Number(hours[2] ?? hours[1]);
   const days = new Set();
@@ -397,7 +408,8 @@ function hoursWidget(id, field, submit) {
     const chosen = boxes.filter((b) => b.checked).map((b) => Number(b.value)).sort();
     const dayField = chosen.length === 7 || !chosen.length ? "*" : chosen.join(",");
     const a = Number(from.value), b = Number(to.value);
-    submit(`* ${a === b ? a : Math.min(a, b) + "-" + Math.max(a, b)} * * ${dayField}`);
+    const range = a === b ? String(a) : a < b ? `${a}-${b}` : `${a}-23,0-${b}`; // a later start runs across midnight
+    submit(`* ${range} * * ${dayField}`);
   };
   [from, to, ...boxes].forEach((c) => c.addEventListener("change", send));
   raw.addEventListener("change", () => submit(raw.value));
@@ -650,20 +662,21 @@ async function waitLive(version, out) {
   return false;
 }
 
-function warningList(warnings) {
+function warningList(warnings, id = "publish-warnings") {
   // each warning must be ticked before publishing; the ticks are sent and kept with the version
-  if (!warnings.length) return h("div", { id: "publish-warnings" });
-  return h("fieldset", { id: "publish-warnings", class: "warnings" },
+  if (!warnings.length) return h("div", { id });
+  return h("fieldset", { id, class: "warnings" },
     h("legend", { text: "This edit can hurt customers: acknowledge each warning to publish it" }),
     warnings.map((w) => h("label", { class: "ack" },
       h("input", { type: "checkbox", class: "ack-box", "data-name": w.name }),
       " ", h("strong", { text: w.trigger }), ": ", w.message)));
 }
 
-function diffView(diffs) {
+function diffView(diffs, id = "publish-diff") {
   // each changed file's lines, added in green and removed in red (text only: never markup)
-  return h("div", { id: "publish-diff" }, diffs.map((d) => h("details", { open: true, class: "file-diff" },
-    h("summary", {}, h("code", { text: d.file }), d.new ? h("span", { class: "badge", text: " new file" }) : ""),
+  return h("div", { id }, diffs.map((d) => h("details", { open: true, class: "file-diff" },
+    h("summary", {}, h("code", { text: d.file }), d.new ? h("span", { class: "badge", text: " new file" }) : "",
+      d.removed ? h("span", { class: "badge", text: " removed" }) : ""),
     h("pre", { class: "diff" }, d.diff.split("\n").filter((line) => !line.startsWith("---") && !line.startsWith("+++")).map((line) =>
       h("span", { class: line.startsWith("+") ? "add" : line.startsWith("-") ? "del" : line.startsWith("@@") ? "hunk" : "", text: line + "\n" }))))));
 }
@@ -733,30 +746,55 @@ async function publishPage() {
 }
 
 function proposalItem(p, redraw) {
+  // the approver sees what approving does now (each file's diff against the live one, the checks,
+  // the warnings to tick) before the button publishes it
   const out = h("span", { class: "proposal-result", "aria-live": "polite" });
   const mine = state.who && p.author === state.who.name;
-  const warnings = h("div");
+  const review = h("div", { class: "proposal-review" });
+  let loaded = false;
   const approve = h("button", { type: "button", class: "primary", "data-proposal": p.id, disabled: mine || !canPublish(),
-    title: mine ? "a proposer cannot approve their own edit" : "", text: "Approve and publish" });
+    title: mine ? "a proposer cannot approve their own edit" : "", text: "Review to approve" });
+  const acknowledged = () => [...review.querySelectorAll(".ack-box")].filter((b) => b.checked).map((b) => b.dataset.name);
+  async function load() {
+    const found = await api(`proposals/${p.id}`);
+    const r = found.review;
+    review.replaceChildren(
+      found.stale ? h("p", { class: "warning", text: "The live configuration changed since this was proposed: it must be proposed again." }) : "",
+      h("p", { class: r.errors ? "error" : "ok", text: r.errors ? `${r.errors} errors: it cannot be published.`
+        : `Checked: no errors, ${r.warnings_count} lint warnings; goes live as configuration ${r.version}.` }),
+      diffView(r.diffs, "proposal-diff-" + p.id), warningList(r.warnings, "proposal-warnings-" + p.id));
+    loaded = true;
+    approve.textContent = "Approve and publish";
+  }
   approve.addEventListener("click", async () => {
     approve.disabled = true;
     try {
-      const acknowledged = [...warnings.querySelectorAll(".ack-box")].filter((b) => b.checked).map((b) => b.dataset.name);
-      const done = await api(`proposals/${p.id}/approve`, { json: { acknowledged } });
+      if (!loaded) { await load(); approve.disabled = false; return; }
+      const done = await api(`proposals/${p.id}/approve`, { json: { acknowledged: acknowledged() } });
       out.replaceChildren(h("span", { class: "ok", id: "approved", text: `Published as version ${done.number}, approved by ${done.approved_by}; waiting for it to go live…` }));
       state.files = null;
       const live = h("div", { "aria-live": "polite" });
       if (await waitLive(done.config_version, live)) await redraw(live); // the list changes; the news stays
     } catch (error) {
-      approve.disabled = false;
-      if (error.status === 409 && error.body && error.body.warnings) warnings.replaceChildren(warningList(error.body.warnings));
+      if (error.status === 409 && error.body && error.body.warnings) {
+        const ticked = new Set(acknowledged());
+        const list = warningList(error.body.warnings, "proposal-warnings-" + p.id);
+        for (const box of list.querySelectorAll(".ack-box")) box.checked = ticked.has(box.dataset.name);
+        const old = review.querySelector(`#proposal-warnings-${p.id}`);
+        if (old) old.replaceWith(list); else review.append(list);
+      }
       out.replaceChildren(h("span", { class: "error", text: error.message }));
+      approve.disabled = false;
     }
   });
   const withdraw = h("button", { type: "button", disabled: !mine && !canPublish(), text: mine ? "Withdraw" : "Turn down",
     onclick: async () => { try { await api(`proposals/${p.id}`, { method: "DELETE" }); await redraw(); } catch (error) { out.replaceChildren(h("span", { class: "error", text: error.message })); } } });
-  return h("li", { "data-proposal": p.id }, h("strong", { text: p.author }), ` proposed ${p.files.join(", ")}: “${p.note}” `,
-    h("span", { class: "hint", text: when(p.at, state.options && state.options.default_timezone) }), " ", approve, " ", withdraw, warnings, out);
+  const look = h("button", { type: "button", class: "show-changes", text: "Show what it changes",
+    onclick: async () => { try { await load(); look.remove(); } catch (error) { out.replaceChildren(h("span", { class: "error", text: error.message })); } } });
+  const what = p.rollback !== null && p.rollback !== undefined ? `a roll back to version ${p.rollback}` : p.files.join(", ");
+  return h("li", { "data-proposal": p.id }, h("strong", { text: p.author }), ` proposed ${what}: “${p.note}” `,
+    h("span", { class: "hint", text: when(p.at, state.options && state.options.default_timezone) }), " ", approve, " ",
+    approve.disabled ? look : "", " ", withdraw, review, out);
 }
 
 async function versionsPage(notice) {
@@ -764,11 +802,18 @@ async function versionsPage(notice) {
   const out = h("div", { id: "rollback-result", "aria-live": "polite" }, notice instanceof Node ? notice : "");
   const rows = found.versions.map((v) => {
     const live = v.config_version === found.live_version;
-    const undo = h("button", { type: "button", "data-version": v.number, disabled: live || !canPublish(), text: "Roll back to this version" });
+    const approval = state.options && state.options.require_approval;
+    const undo = h("button", { type: "button", "data-version": v.number, disabled: live || !canPublish(),
+      text: approval ? "Propose a roll back to this version" : "Roll back to this version" });
     const rollBack = async (acknowledged) => {
       undo.disabled = true;
       try {
         const done = await api(`versions/${v.number}/rollback`, { json: { acknowledged } });
+        if (done.proposed) { // maker/checker: another admin key approves it on the publish page
+          out.replaceChildren(h("p", { class: "ok", id: "rollback-proposed" }, `Roll back to version ${v.number} proposed (${done.proposed.id}): another admin key approves it on `,
+            h("a", { href: "#/publish", text: "the publish page" }), "."));
+          return;
+        }
         out.replaceChildren(h("p", { text: `Rolled back: version ${done.number}; waiting for it to go live…` }));
         state.files = null;
         if (await waitLive(done.config_version, out)) await versionsPage(out.firstChild);
@@ -808,7 +853,15 @@ function customerPage(id) {
   const form = h("form", { class: "row", onsubmit: async (e) => {
     e.preventDefault();
     const asked = input.value.trim();
-    if (/^\+?[0-9 ()-]{7,}$/.test(asked)) { // a phone number: find who holds it
+    if (/^\+?[0-9 ()-]{7,}$/.test(asked)) { // a customer id of digits, or a phone number: find who holds it
+      if (/^[0-9]+$/.test(asked)) {
+        try { await api("customers/" + encodeURIComponent(asked)); location.hash = "#/customer/" + asked; return; }
+        catch (error) { if (error.status !== 404) { out.replaceChildren(h("p", { class: "error", text: error.message })); return; } }
+      }
+      if (!canPublish()) {
+        out.replaceChildren(h("p", { class: "error", text: "Finding a customer by phone number needs an admin key (each look-up is logged); enter their customer id." }));
+        return;
+      }
       try {
         const found = await api("customers?phone=" + encodeURIComponent(asked.replace(/[ ()-]/g, "").replace(/^(?!\+)/, "+")));
         location.hash = "#/customer/" + encodeURIComponent(found.customer_id);
@@ -849,7 +902,9 @@ function profileCard(found, zone) {
   const pending = p.pending.length ? h("ul", { id: "pending-timers" }, p.pending.map((t) => h("li", {},
     h("strong", { text: t.trigger }), ` due ${when(t.due, zone)} (window until ${when(t.deadline, zone)})`)))
     : h("p", { class: "hint", id: "pending-timers", text: "No timer pending." });
-  return h("section", { class: "profile", id: "profile" },
+  const waiting = p.waiting_events ? h("p", { class: "warning", id: "waiting-events",
+    text: `${p.waiting_events} of this customer's events wait to be applied (events are applied in time order, once the events that may still arrive before them are in): what follows does not count them yet.` }) : "";
+  return h("section", { class: "profile", id: "profile" }, waiting,
     h("dl", {},
       h("dt", { text: "Customer" }), h("dd", { text: found.customer_id }),
       h("dt", { text: "Name" }), h("dd", { text: p.name || "—" }),
