@@ -119,6 +119,7 @@ class CartUpdated(_Event):
     cart_id: Id
     items: Annotated[list[LineItem], Field(max_length=500)]
     currency: Currency | None = None
+    cart_url: Annotated[str, Text(2048)] | None = None  # where the customer finds this cart (answers use it)
 
 
 class OrderPlaced(_Event):
@@ -129,6 +130,7 @@ class OrderPlaced(_Event):
     total: Money
     currency: Currency
     shipping_fee: Money | None = None
+    order_url: Annotated[str, Text(2048)] | None = None  # the order's page (answers use it)
 
 
 class ShipmentDispatched(_Event):
@@ -177,6 +179,15 @@ class MessageReplied(_Event):
     type: Literal["message.replied"]
     text: Annotated[str, Field(max_length=4096, pattern=REPLY_TEXT)] | None = None
     button_payload: Annotated[str, Text(1024)] | None = None
+    in_reply_to: Annotated[str, Text(256)] | None = None  # the key of our send it answers (the webhook finds it)
+    channel: Literal["whatsapp", "sms", "line"] = "whatsapp"
+
+
+class ConversationResolved(_Event):
+    """The people side is done with a hand-off (`POST /v1/conversations/{customer_id}/resolve`):
+    automatic answers resume."""
+
+    type: Literal["conversation.resolved"]
 
 
 class MessageFailed(_Event):
@@ -202,7 +213,8 @@ Event = Annotated[
     | LoginSucceeded
     | LoginFailed
     | MessageReplied
-    | MessageFailed,
+    | MessageFailed
+    | ConversationResolved,
     Field(discriminator="type"),
 ]
 
@@ -221,6 +233,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "login.failed",
     "message.replied",
     "message.failed",
+    "conversation.resolved",
 )
 
 

@@ -66,6 +66,19 @@ class Settings(BaseSettings):
         default="",
         description="public URL of POST /v1/webhooks/twilio: status callbacks go there, signatures are checked on it",
     )
+    handoff_url: str = Field(
+        default="", description="where replies for people are POSTed as signed JSON (hand-off; optional)"
+    )
+    handoff_secret: SecretStr = Field(
+        default=SecretStr(""), description="the HMAC-SHA256 key of X-Engagement-Signature on hand-offs"
+    )
+    chatwoot_url: str = Field(default="", description="a Chatwoot server hand-offs go to (optional)")
+    chatwoot_account_id: int = Field(default=0, ge=0)
+    chatwoot_inbox_id: int = Field(default=0, ge=0, description="the Chatwoot API inbox hand-offs open in")
+    chatwoot_api_token: SecretStr = SecretStr("")
+    console_url: str = Field(
+        default="", description="the console's public address, for the customer's page in a hand-off"
+    )
     security_webhook_url: str = Field(
         default="", description="where a customer's 'not me' answer to a login alert is POSTed as JSON (optional)"
     )

@@ -232,6 +232,7 @@ def _lint_message(
                             "or a quick-reply button whose payload is one",
                         )
                     )
+    out.extend(_lint_answers(message, rules, line_with))
     for text in message.templates():
         for name in text.required():
             if name not in ALWAYS_PRESENT:
@@ -246,6 +247,48 @@ def _lint_message(
                         f"(write {{{{{name}|...}}}} or {{{{{name}?}}}})",
                     )
                 )
+    return out
+
+
+def _lint_answers(message: MessageSpec, rules: LintRules, line_with: Callable[[str], int]) -> list[Finding]:
+    """Answers: their texts (banned phrases, length), the locales they miss, and the buttons no
+    answer covers (a tap then goes to people)."""
+    out: list[Finding] = []
+    source = message.source
+    answers = {**message.answers, **({"default": message.default_answer} if message.default_answer else {})}
+    for answer in answers.values():
+        for locale, text in sorted(answer.texts.items()):
+            where = f"answers.{answer.name}.{locale}"
+            for rule, severity, problem in _text_problems(text, None, rules):
+                if rule in ("banned_phrase", "length"):
+                    out.append(Finding(source, line_with(text.source), severity, where, rule, problem))
+        missing = sorted(set(message.locales) - set(answer.texts)) if answer.texts else []
+        if missing:
+            out.append(
+                Finding(
+                    source,
+                    line_with(answer.name + ":"),
+                    "warning",
+                    f"answers.{answer.name}",
+                    "answer_locale",
+                    f"no answer text in {', '.join(missing)}: those customers' replies go to people",
+                )
+            )
+    buttons = message.template.buttons if message.template is not None else ()
+    for button in buttons:
+        value = button.value.source
+        if button.sub_type == "quick_reply" and message.default_answer is None and message.answer_to(value) is None:
+            out.append(
+                Finding(
+                    source,
+                    line_with(value),
+                    "warning",
+                    f"button {value}",
+                    "button_unanswered",
+                    f"no answer for the button {value!r} and no default: a tap goes to people "
+                    "(add it under answers:, or a default)",
+                )
+            )
     return out
 
 

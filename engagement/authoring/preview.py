@@ -3,10 +3,12 @@ engine itself from a customer's events (a sample customer, or a file of one cust
 
 from __future__ import annotations
 
+import copy
 import json
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,10 @@ from engagement.config.template_registry import REGISTRY_FILE, Rendered, Templat
 from engagement.config.triggers import TriggerSpec
 from engagement.core.decisions import Decision
 from engagement.core.engine import Engine
+from engagement.core.state import CustomerState
 from engagement.decode import Rejection, decode_event
+from engagement.events import EVENT_ADAPTER, MessageReplied
+from engagement.live.state_codec import load_state
 from engagement.replay.runner import Replayer
 from engagement.timefmt import rfc3339
 
@@ -34,6 +39,31 @@ class Preview:
     decisions: list[Decision]
     customer: str
     registry: TemplateRegistry | None = None  # what WhatsApp approved, when synced
+    answers: list[tuple[str, Decision]] = field(default_factory=list)  # (the reply, what it gets)
+
+
+ANY_OTHER_REPLY = "(any other reply)"
+
+
+def answers_to(engine: Engine, state: CustomerState, sent: Decision) -> list[tuple[str, Decision]]:
+    """What each reply the send's message answers would get, a minute after it: each button value
+    or keyword of its `answers:`, then any other reply (the `default:`, or people)."""
+    spec = engine.all_specs[sent.trigger]
+    message = engine.catalog.message_for(spec.id, spec.kind)
+    if message is None:
+        return []
+    replies = [answer.name for answer in message.answers.values()] + [ANY_OTHER_REPLY]
+    out: list[tuple[str, Decision]] = []
+    for n, said in enumerate(replies):
+        content = {"text": "Is this in another colour?"} if said == ANY_OTHER_REPLY else {"button_payload": said}
+        event = EVENT_ADAPTER.validate_python({
+            "event_id": f"preview-reply-{n}", "type": "message.replied", "customer_id": state.customer_id,
+            "occurred_at": datetime.fromtimestamp(sent.at + 60, UTC), "in_reply_to": sent.key, **content,
+        })  # fmt: skip
+        if not isinstance(event, MessageReplied):
+            continue
+        out.append((said, engine.answering.decide(copy.deepcopy(state), event, sent.at + 60, sent.at + 60)))
+    return out
 
 
 def read_customer_events(path: Path) -> list[dict[str, Any]]:
@@ -94,7 +124,13 @@ def preview(
         replayer.feed(item)
     replayer.finish(last + RUN_ON_SECONDS)
     customer = str(chosen[0].get("customer_id", ""))
-    return Preview(spec, [d for d in decisions if d.trigger == trigger_id], customer, registry)
+    mine = [d for d in decisions if d.trigger == trigger_id]
+    sends = [d for d in mine if d.outcome == "send"]
+    state = replayer.states.get(customer)
+    if isinstance(state, bytes):
+        state = load_state(state)
+    answers = answers_to(engine, state, sends[-1]) if sends and isinstance(state, CustomerState) else []
+    return Preview(spec, mine, customer, registry, answers)
 
 
 def as_if_enabled(engine: Engine, trigger_id: str) -> Engine:

@@ -61,7 +61,13 @@ def _items() -> list[dict[str, Any]]:
 def sample_events(kind: str) -> list[dict[str, Any]]:
     """A customer for whom a trigger of `kind` sends (with the shipped default windows or longer)."""
     if kind == "cart_idle":
-        return [profile(), _event(1, 0, "cart.updated", cart_id="cart-1", items=_items(), currency="TWD")]
+        cart = {
+            "cart_id": "cart-1",
+            "items": _items(),
+            "currency": "TWD",
+            "cart_url": "https://shop.example.com/cart/1",
+        }
+        return [profile(), _event(1, 0, "cart.updated", **cart)]
     if kind == "browse_abandonment":
         view = {"product_id": "p-330", "product_name": "經典皮革短靴", "session_id": "s-1"}
         return [
@@ -71,7 +77,8 @@ def sample_events(kind: str) -> list[dict[str, Any]]:
             _event(3, 6, "page.left", product_id="p-330", session_id="s-1"),
         ]
     if kind == "logistics_delay":
-        order = {"order_id": "o-20260115-0042", "items": _items(), "total": 2060, "currency": "TWD", "shipping_fee": 80}
+        order = {"order_id": "o-20260115-0042", "items": _items(), "total": 2060, "currency": "TWD", "shipping_fee": 80,
+                 "order_url": "https://shop.example.com/orders/o-20260115-0042"}  # fmt: skip
         shipment = {"order_id": "o-20260115-0042", "shipment_id": "sh-1"}
         return [
             profile(),

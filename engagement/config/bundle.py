@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engagement.config.loader import ConfigProblem, InvalidConfig, TriggerSet, load_triggers
-from engagement.config.messages import load_messages
+from engagement.config.messages import ANSWERS_FILE, load_messages
+from engagement.core.answers import ANSWER_VALUES
 from engagement.core.catalog import MessageCatalog, MessageSpec
-from engagement.core.kinds.registry import VARIABLES
+from engagement.core.kinds.registry import COMMON_VARIABLES, VARIABLES
+from engagement.core.text_template import TextTemplate
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,13 +81,33 @@ def cross_check(triggers: TriggerSet, messages: MessageCatalog, messages_dir: Pa
             )
             continue
         problems.extend(unknown_values(message, kind))
+        problems.extend(
+            unknown_answer_values(message.source, message.answer_texts(), {*VARIABLES[kind], *ANSWER_VALUES})
+        )
         if messages.locales.default not in message.locales:
             problems.append(
                 ConfigProblem(
                     message.source, 1, "locales", f"no text for the default locale {messages.locales.default!r}"
                 )
             )
+    keyword_texts = [text for entry in messages.keywords for text in entry.answer.texts.values()]
+    keyword_values = {*COMMON_VARIABLES, *ANSWER_VALUES}
+    problems.extend(unknown_answer_values(str(messages_dir / ANSWERS_FILE), keyword_texts, keyword_values))
     return problems
+
+
+def unknown_answer_values(source: str, texts: list[TextTemplate], allowed: set[str]) -> list[ConfigProblem]:
+    """An answer may use its message's values and those of the customer's latest cart, order and shipment."""
+    unknown = dict.fromkeys(name for text in texts for name in text.names() if name not in allowed)
+    return [
+        ConfigProblem(
+            source,
+            _line_containing(source, name),
+            "answers",
+            f"unknown value {{{{{name}}}}} in an answer; known: {', '.join(sorted(allowed))}",
+        )
+        for name in unknown
+    ]
 
 
 def unknown_values(message: MessageSpec, kind: str) -> list[ConfigProblem]:

@@ -36,7 +36,9 @@ from engagement.config.loader import (
 )
 from engagement.config.template_registry import HELD, REGISTRY_FILE, RegistryError, load_registry
 from engagement.core.catalog import (
+    Answer,
     ButtonSpec,
+    KeywordAnswer,
     LocaleFallbacks,
     MessageCatalog,
     MessageSpec,
@@ -49,6 +51,7 @@ from engagement.core.catalog import (
 from engagement.core.text_template import TextTemplate
 
 LOCALES_FILE = "_locales.yaml"
+ANSWERS_FILE = "_answers.yaml"
 
 
 def _bcp47_case(tag: str) -> str:
@@ -120,11 +123,40 @@ class WordingFile(_Strict):
     ] = []
 
 
+AnswerText = Annotated[str, Field(min_length=1, max_length=1024)]
+Action = Literal["opt_out", "not_me", "handoff"]
+
+
+class AnswerFile(_Strict):
+    text: Annotated[dict[Locale, AnswerText], Field(min_length=1, description="the answer per locale")]
+
+
+AnswerKey = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^\S(.*\S)?$")]
+
+
 class MessageFile(_Strict):
     trigger: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$", description="a trigger id or kind")]
     category: Literal["marketing", "utility", "security"]
     whatsapp: WhatsAppFile | None = None
     locales: Annotated[dict[Locale, WordingFile], Field(min_length=1)]
+    answers: Annotated[
+        dict[AnswerKey, AnswerFile | Action],
+        Field(
+            max_length=50,
+            description="what a reply to this message gets: per button value or keyword (the whole reply, "
+            "any case), and `default` for any other; a text per locale, or opt_out, not_me, handoff",
+        ),
+    ] = {}
+
+
+class KeywordFile(_Strict):
+    match: Annotated[list[Annotated[str, Field(min_length=1, max_length=100)]], Field(min_length=1, max_length=50)]
+    text: Annotated[dict[Locale, AnswerText], Field(min_length=1)] | None = None
+    action: Action | None = None
+
+
+class AnswersFile(_Strict):
+    keywords: Annotated[list[KeywordFile], Field(max_length=100)] = []
 
 
 class LocalesFile(_Strict):
@@ -147,6 +179,7 @@ def load_messages(directory: Path) -> MessageCatalog:
     problems: list[ConfigProblem] = []
     messages: dict[str, MessageSpec] = {}
     locales = LocaleFallbacks()
+    keywords: tuple[KeywordAnswer, ...] = ()
     digest = hashlib.sha256()
     for path in sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()):
         raw, unreadable = read_config_text(path)
@@ -154,14 +187,13 @@ def load_messages(directory: Path) -> MessageCatalog:
         if unreadable is not None:
             problems.append(unreadable)
             continue
+        if path.name == ANSWERS_FILE:
+            keywords = _keyword_answers(path, raw, problems)
+            continue
         if path.name.startswith("_") and path.name != LOCALES_FILE:
             continue  # the tools' own settings, such as _lint.yaml
         if path.name == LOCALES_FILE:
-            parsed_locales = _validate(LocalesFile, path, raw, problems)
-            if isinstance(parsed_locales, LocalesFile):
-                locales = LocaleFallbacks(
-                    {k: tuple(v) for k, v in parsed_locales.fallbacks.items()}, parsed_locales.default
-                )
+            locales = _locale_fallbacks(path, raw, problems)
             continue
         parsed = _validate(MessageFile, path, raw, problems)
         if not isinstance(parsed, MessageFile):
@@ -180,7 +212,38 @@ def load_messages(directory: Path) -> MessageCatalog:
         digest.update(f"held\0{name}\0{language}\0".encode())
     if problems:
         raise InvalidConfig(problems)
-    return MessageCatalog(messages, locales, digest.hexdigest()[:12], held)
+    return MessageCatalog(messages, locales, digest.hexdigest()[:12], held, keywords)
+
+
+def _locale_fallbacks(path: Path, raw: str, problems: list[ConfigProblem]) -> LocaleFallbacks:
+    parsed = _validate(LocalesFile, path, raw, problems)
+    if not isinstance(parsed, LocalesFile):
+        return LocaleFallbacks()
+    return LocaleFallbacks({k: tuple(v) for k, v in parsed.fallbacks.items()}, parsed.default)
+
+
+def _keyword_answers(path: Path, raw: str, problems: list[ConfigProblem]) -> tuple[KeywordAnswer, ...]:
+    """`_answers.yaml`: each keyword entry has a text or an action, never both."""
+    parsed = _validate(AnswersFile, path, raw, problems)
+    if not isinstance(parsed, AnswersFile):
+        return ()
+    node = yaml.compose(raw, Loader=yaml.SafeLoader)
+    out: list[KeywordAnswer] = []
+    for i, entry in enumerate(parsed.keywords):
+        loc: list[str | int] = ["keywords", i]
+        if (entry.text is None) == (entry.action is None):
+            problems.append(ConfigProblem(str(path), line_of(node, loc), f"keywords.{i}", "give a text or an action"))
+            continue
+        texts = {}
+        for locale, text in (entry.text or {}).items():
+            try:
+                texts[locale] = TextTemplate.parse(text)
+            except ValueError as exc:
+                where = [*loc, "text", locale]
+                problems.append(ConfigProblem(str(path), line_of(node, where), ".".join(map(str, where)), str(exc)))
+        terms = tuple(dict.fromkeys(term.strip().casefold() for term in entry.match if term.strip()))
+        out.append(KeywordAnswer(terms, Answer(f"keyword:{entry.match[0].strip()}", entry.action, texts)))
+    return tuple(out)
 
 
 def _held_templates(directory: Path, problems: list[ConfigProblem]) -> frozenset[tuple[str, str]]:
@@ -217,8 +280,11 @@ def _unknown_fallbacks(path: Path, locales: LocaleFallbacks, messages: dict[str,
 
 
 def _validate(
-    model: type[MessageFile] | type[LocalesFile], path: Path, raw: str, problems: list[ConfigProblem]
-) -> MessageFile | LocalesFile | None:
+    model: type[MessageFile] | type[LocalesFile] | type[AnswersFile],
+    path: Path,
+    raw: str,
+    problems: list[ConfigProblem],
+) -> MessageFile | LocalesFile | AnswersFile | None:
     node, data, broken = parse_yaml(str(path), raw)
     if broken is not None:
         problems.append(broken)
@@ -302,6 +368,21 @@ class _SpecBuilder:
             whatsapp = WhatsAppTemplate(
                 wa.template, self.parameters(wa.parameters, ["whatsapp", "parameters"]), buttons
             )
+        answers: dict[str, Answer] = {}
+        default = None
+        for key, given in parsed.answers.items():
+            loc: list[str | int] = ["answers", key]
+            if isinstance(given, str):
+                answer = Answer(key, given)
+            else:
+                texts = {locale: self.template(text, [*loc, "text", locale]) for locale, text in given.text.items()}
+                answer = Answer(key, None, texts)
+            if key == "default":
+                default = answer
+            elif key.casefold() in answers:
+                self.problem(loc, f"{key!r} is answered twice (answers match in any case)")
+            else:
+                answers[key.casefold()] = answer
         if self.failed:
             return None
-        return MessageSpec(parsed.trigger, parsed.category, locales, whatsapp, str(self.path))
+        return MessageSpec(parsed.trigger, parsed.category, locales, whatsapp, str(self.path), answers, default)

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from engagement.core.answers import HANDOFF_PAUSE
 from engagement.core.profile import latest_phone
 from engagement.core.state import CustomerState
 from engagement.decode import customer_id_problem
@@ -62,6 +63,22 @@ def profile_of(state: CustomerState | None, default_zone: str) -> dict[str, Any]
             for t in sorted(state.timers or (), key=lambda t: t.due)
         ],
         "waiting_events": len(state.pending or ()),
+        "conversation": _conversation(state),
+    }
+
+
+def _conversation(state: CustomerState) -> dict[str, Any]:
+    """Replies and answers: a hand-off still open (automatic answers pause until it is resolved or
+    a day passes), the automatic answers of the last hour, the sends a reply may answer."""
+    conversation = state.conversation
+    if conversation is None:
+        return {"handoff_at": None, "handoff_until": None, "answers": [], "recent_sends": []}
+    until = conversation.handoff_at + HANDOFF_PAUSE if conversation.handoff_at is not None else None
+    return {
+        "handoff_at": conversation.handoff_at,
+        "handoff_until": until,
+        "answers": list(conversation.answered),
+        "recent_sends": [{"trigger": n.trigger, "at": n.at, "key": n.key} for n in conversation.sent],
     }
 
 
@@ -148,6 +165,8 @@ def _decision_text(decision: dict[str, Any]) -> str:
         return ""
     if message.get("erased"):
         return "(erased)"
+    if decision.get("outcome") == "handoff":
+        return "the reply went to people, with what we had sent and its context"
     template = message.get("template")
     body = str(message.get("body") or "")
     sent_as = f"template {template.get('name')}: " if isinstance(template, dict) else ""

@@ -494,8 +494,14 @@ def _preview(
             item["message"] = _bubble(decision.message, registry, spec_message)
         decisions.append(item)
     zone = _zone_of(events if events is not None else sample_events(spec.kind), checked.engine)
+    answers = [
+        {"reply": said, "outcome": d.outcome, "reason": d.reason, "body": d.message.body if d.outcome == "answer"
+         and d.message is not None else None}
+        for said, d in result.answers
+    ]  # fmt: skip
     return web.json_response({"trigger": trigger, "customer": result.customer, "version": checked.version,
-                              "timezone": zone, "decisions": decisions, "enabled": spec.enabled})  # fmt: skip
+                              "timezone": zone, "decisions": decisions, "enabled": spec.enabled,
+                              "answers": answers})  # fmt: skip
 
 
 def _bubble(message: Message, registry: TemplateRegistry | None, spec: MessageSpec | None) -> dict[str, Any]:

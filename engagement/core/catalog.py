@@ -112,6 +112,27 @@ class Variant:
     text: TextTemplate
 
 
+ANSWER_ACTIONS = ("opt_out", "not_me", "handoff")
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What a reply gets: a free-form text per locale, or an action (`opt_out`, `not_me`,
+    `handoff`). `name`: the button value or keyword it answers, `default`, or `keyword:<first term>`."""
+
+    name: str
+    action: str | None = None
+    texts: Mapping[str, TextTemplate] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class KeywordAnswer:
+    """`messages/_answers.yaml`: an answer for any reply that contains one of `terms` (casefolded)."""
+
+    terms: tuple[str, ...]
+    answer: Answer
+
+
 @dataclass(frozen=True, slots=True)
 class MessageSpec:
     owner: str  # a trigger id, or a kind (then it serves every trigger of that kind without its own)
@@ -119,6 +140,14 @@ class MessageSpec:
     locales: Mapping[str, Wording]
     template: WhatsAppTemplate | None = None
     source: str = ""  # the file it came from
+    answers: Mapping[str, Answer] = field(default_factory=dict)  # casefolded button value or keyword -> answer
+    default_answer: Answer | None = None  # any other reply to this message
+
+    def answer_to(self, reply: str | None) -> Answer | None:
+        """The answer to a button value or a whole reply (trimmed, any case)."""
+        if reply is None:
+            return None
+        return self.answers.get(reply.strip().casefold())
 
     def variant(self, locale: str, wording: Wording, tier: str | None) -> Variant:
         """What a customer of `tier` reading `locale` receives. Sent as a template, they read its
@@ -156,6 +185,11 @@ class MessageSpec:
             if chosen.template is None
         ]
 
+    def answer_texts(self) -> list[TextTemplate]:
+        """Every answer text, the default's included."""
+        answers = [*self.answers.values(), *([self.default_answer] if self.default_answer else [])]
+        return [text for answer in answers for text in answer.texts.values()]
+
     def templates(self) -> list[TextTemplate]:
         """Every text with placeholders in this message."""
         out: list[TextTemplate] = []
@@ -177,6 +211,7 @@ class MessageCatalog:
     locales: LocaleFallbacks = field(default_factory=LocaleFallbacks)
     version: str = "builtin"
     held: frozenset[tuple[str, str]] = frozenset()  # (template, language) WhatsApp paused or disabled
+    keywords: tuple[KeywordAnswer, ...] = ()  # `_answers.yaml`: answers for any reply
 
     def message_for(self, trigger_id: str, kind: str) -> MessageSpec | None:
         """A trigger's own message wins over its kind's."""

@@ -7,7 +7,8 @@ from typing import Literal
 
 from engagement.core.state import CustomerState
 
-Outcome = Literal["send", "suppress", "cancel"]
+Outcome = Literal["send", "suppress", "cancel", "answer", "handoff", "ignore"]
+# answer, handoff, ignore: what became of a customer's reply (see `core.answers`)
 
 # Policy reasons (CONTRACT.md §2), in the order the chain applies them.
 NO_CONSENT = "no_consent"
@@ -69,6 +70,20 @@ class TemplateUse:
 
 
 @dataclass(frozen=True, slots=True)
+class Handoff:
+    """What people need beside a reply handed to them: the reply, what we had sent (as the
+    customer read it) and its key, and the context (the send's cart, order or shipment values)."""
+
+    reply_text: str | None
+    reply_button: str | None
+    received_at: float
+    sent_text: str | None
+    sent_key: str | None
+    context: tuple[tuple[str, str], ...] = ()
+    channel: str = "whatsapp"
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     trigger: str
     customer_id: str
@@ -81,6 +96,7 @@ class Decision:
     deadline: float
     config_version: str
     message: Message | None = None
+    handoff: Handoff | None = None
 
 
 @dataclass(slots=True)

@@ -27,6 +27,7 @@ from engagement.config.loader import TriggerSet
 from engagement.config.triggers import TriggerSpec
 from engagement.core import decisions as r
 from engagement.core import personalize
+from engagement.core.answers import Answering, remember_send, resolve
 from engagement.core.catalog import MessageCatalog
 from engagement.core.decisions import Decision, Message, Step, TemplateUse
 from engagement.core.keys import EVENT_DIGEST_SIZE, idempotency_key, seen_before
@@ -75,6 +76,13 @@ class Engine:
             self.plans[spec.id] = (kind, kind.plan(spec))
         keywords = {kw.casefold() for s in enabled if s.category == "marketing" for kw in s.policies.opt_out_keywords}
         self.opt_out_keywords = ALWAYS_OPT_OUT | keywords  # a trigger may add keywords, never remove these
+        self.answering = Answering(
+            catalog,
+            {spec.id: spec.kind for spec in triggers.triggers},
+            self.opt_out_keywords,
+            self.config_version,
+            self.settings.link_domains,
+        )
         self.earlier: dict[str, Engine] = {}  # engines of earlier configurations, for timers they armed
         self._appliers = self._hooks_by_event(lambda kind: kind.hooks, self._core_appliers())
         self._on_arrival = self._hooks_by_event(lambda kind: kind.on_arrival, {})
@@ -130,6 +138,14 @@ class Engine:
         if event_type in DECIDED_ON_ARRIVAL:
             clock = now if now is not None else (t if t > watermark else watermark)
             self._on_arrival[event_type](state, event, t, clock, out)
+            return True
+        if event_type == "message.replied":  # answered at once; the profile takes it in time order
+            clock = now if now is not None else (t if t > watermark else watermark)
+            if state.pending is not None and state.pending[0][0] <= watermark:
+                self.run_until(state, watermark, now, out)  # the answer sees what the watermark passed
+            out.append(self.answering.decide(state, event, t, clock))  # type: ignore[arg-type]
+        elif event_type == "conversation.resolved":
+            resolve(state)
             return True
         event_id = event.event_id
         item = (t, event_id, event)
@@ -249,7 +265,7 @@ class Engine:
         reason, message = verdict.reason, None
         if reason is None:
             try:
-                message = self.render(spec, state, timer, profile_, verdict.at)
+                message, values = self._render(spec, state, timer, profile_, verdict.at)
             except TemplateError:
                 reason = r.TEMPLATE_ERROR
             template = message.template if message is not None else None
@@ -261,7 +277,9 @@ class Engine:
             out.append(self._decision(state, timer, "suppress", reason, verdict.at))
             return
         chain.record_send(state, verdict.at)
-        out.append(self._decision(state, timer, "send", None, verdict.at, message))
+        decision = self._decision(state, timer, "send", None, verdict.at, message)
+        remember_send(state, decision.key, spec.id, verdict.at, message.locale, message.body, values)
+        out.append(decision)
 
     def _hand_over(
         self, state: CustomerState, timer: Timer, at: float, out: list[Decision], profile_: Profile | None
@@ -338,6 +356,11 @@ class Engine:
     def render(
         self, spec: TriggerSpec, state: CustomerState, timer: Timer, profile_: Profile | None, at: float
     ) -> Message:
+        return self._render(spec, state, timer, profile_, at)[0]
+
+    def _render(
+        self, spec: TriggerSpec, state: CustomerState, timer: Timer, profile_: Profile | None, at: float
+    ) -> tuple[Message, dict[str, str | None]]:
         """The message of a send, filled from the customer's state; raises `TemplateError` when it
         cannot be (a value is missing, or a message without an approved template would go out
         of the customer's 24 h service window, where WhatsApp takes only templates)."""
@@ -369,7 +392,7 @@ class Engine:
                 tuple((b.sub_type, i, b.value.render(values)) for i, b in enumerate(wa.buttons)),
             )
         replies = wording.replies if template is None else ()
-        return Message(profile_.phone, locale, spec.category, body, template, replies)
+        return Message(profile_.phone, locale, spec.category, body, template, replies), values
 
 
 _NEVER = float("inf")

@@ -37,7 +37,7 @@ PERSON_NAMES: Mapping[str, int] = {"customer_name": 60}
 PRODUCT_TEXT: Mapping[str, int] = {"product_name": 80, "cart_items": 120, "carrier": 40}
 FREE_TEXT_LIMITS: Mapping[str, int] = {**PERSON_NAMES, **PRODUCT_TEXT}
 ID_LIMITS: Mapping[str, int] = {"order_id": 64, "tracking_number": 64}
-LINKS = frozenset({"tracking_url"})
+LINKS = frozenset({"tracking_url", "cart_url", "order_url"})
 _WHITESPACE = re.compile(r"\s+")
 # Punctuation a name may hold (O'Brien, Jean-Luc, Dr. Chen, 陳 小明); a product name also the
 # punctuation of sizes, sets and brands (Tee (M) 2-pack, 50% off, S/M, Size: L, 「限定」).

@@ -85,6 +85,7 @@ class Cart:
     item_names: tuple[str, ...]
     fired: tuple[str, ...] = ()
     closed_at: float = 0.0
+    url: str | None = None
 
 
 @dataclass(slots=True)
@@ -105,6 +106,7 @@ class LastOrder:
     total: float
     currency: str
     shipping_fee: float | None
+    url: str | None = None
 
 
 @dataclass(slots=True)
@@ -147,6 +149,30 @@ class Ledger:
 
 
 @dataclass(slots=True)
+class SentNote:
+    """A recent send, for the answers to a reply to it: what the customer read, and the values it
+    was filled with (its cart, order or shipment)."""
+
+    key: str
+    trigger: str
+    at: float
+    locale: str
+    text: str
+    values: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(slots=True)
+class Conversation:
+    """Replies and what answered them: the recent sends a reply may answer, the times of the
+    automatic answers and forwarded replies of the last hour, and an open hand-off."""
+
+    sent: tuple[SentNote, ...] = ()
+    answered: tuple[float, ...] = ()
+    forwarded: tuple[float, ...] = ()
+    handoff_at: float | None = None  # automatic answers pause until resolved or a day passes
+
+
+@dataclass(slots=True)
 class CustomerState:
     """Stored by `engagement.live.state_codec` as typed, versioned JSON (never pickled)."""
 
@@ -164,6 +190,7 @@ class CustomerState:
     last_order: LastOrder | None = None
     logins: Logins | None = None
     ledger: Ledger | None = None
+    conversation: Conversation | None = None
     cursor: float = 0.0
 
     def next_timer(self) -> float | None:

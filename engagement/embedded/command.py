@@ -25,6 +25,7 @@ from engagement.core.state import CustomerState
 from engagement.embedded.demo import DEMO_DIR, feed_demo
 from engagement.embedded.service import EmbeddedService
 from engagement.embedded.store import EmbeddedStore, StoreBusy, StoreReader
+from engagement.handoff.routing import sending_provider
 from engagement.live.api_keys import SCOPES, KeyRing, KeysFileError, new_key
 from engagement.live.config_reload import ConfigWatcher, live_configuration, own_configuration, watch
 from engagement.live.guard import InsecureBind, refuse_open_bind
@@ -40,7 +41,6 @@ from engagement.live.whatsapp_webhook import WebhookSettings
 from engagement.outcomes.records import StatusSeen
 from engagement.outcomes.sources import first_code, from_lines
 from engagement.providers.base import OutboundMessage
-from engagement.providers.factory import build_provider
 from engagement.providers.file import FileProvider
 from engagement.settings import Settings
 
@@ -71,7 +71,7 @@ async def run(settings: Settings, demo: bool, host: str) -> int:
     keys = KeyRing.of({"demo": (demo_key, SCOPES)}) if demo_key else KeyRing(settings.keys_file())
     refuse_open_bind(host, keys)
     store = EmbeddedStore(state_dir)
-    provider = build_provider(settings)
+    provider = sending_provider(settings)
     metrics = watcher.metrics if watcher is not None else standard_metrics()
     limiter = None
     if settings.provider in ("whatsapp", "twilio"):

@@ -30,7 +30,7 @@ from engagement.live.phone_owners import TAKEN, PhoneBook, desired_numbers, upda
 from engagement.live.rate_limit import RateLimiter, Unlimited, priority_of
 from engagement.live.recipient_budget import DAY_SECONDS, RecipientBudget
 from engagement.live.security_reports import SecurityReport, SecurityReports
-from engagement.live.sender import deliver, follow_up
+from engagement.live.sender import QUEUED_OUTCOMES, UNMETERED, deliver, follow_up
 from engagement.live.state_codec import TOO_LARGE
 from engagement.live.watermark import LiveWatermark
 from engagement.live.whatsapp_webhook import StatusUpdate
@@ -227,6 +227,12 @@ class EmbeddedService:
     async def customer_for_phone(self, phone: str) -> str | None:
         return self.store.customer_for_phone(phone)
 
+    def not_me_words(self) -> frozenset[str]:
+        return self.engine.answering.not_me_words
+
+    async def send_of_message(self, message_id: str) -> str | None:
+        return self.store.send_of_message(message_id)
+
     async def customer_of_send(self, key: str) -> str | None:
         return self.store.customer_of_send(key)
 
@@ -289,7 +295,8 @@ class EmbeddedService:
 
         async def one(row: OutboxRow) -> None:
             nonlocal done
-            await self.limiter.acquire(priority_of(row.message.get("category", "")))
+            if row.message.get("category") not in UNMETERED:
+                await self.limiter.acquire(priority_of(row.message.get("category", "")))
             async with lanes:
                 if not self.store.claim(row.key):  # claimed just before its call: a crash loses none unsent
                     return
@@ -373,5 +380,5 @@ class EmbeddedService:
         self.metrics.set("engagement_watermark_seconds", self.applied)
         self.metrics.set("engagement_pending_timers", self.pending())
         count_decisions(self.metrics, decisions, self.clock())
-        if any(d.outcome == "send" for d in decisions):
+        if any(d.outcome in QUEUED_OUTCOMES for d in decisions):
             self._send_wanted.set()

@@ -61,6 +61,7 @@ INDEXES = """
 CREATE INDEX IF NOT EXISTS decisions_customer ON decisions (customer_id);
 CREATE INDEX IF NOT EXISTS decisions_at ON decisions (at);
 CREATE INDEX IF NOT EXISTS outbox_customer ON outbox (customer_id);
+CREATE INDEX IF NOT EXISTS outbox_detail ON outbox (detail);
 """
 ERASED_MESSAGE = '{"erased":true}'
 
@@ -108,7 +109,7 @@ class Prepared:
     def add_decisions(self, decisions: Iterable[Decision]) -> None:
         for decision in decisions:
             self.decisions.append((decision_line(decision), decision.customer_id, decision.at))
-            outbound = outbound_for(decision) if decision.outcome == "send" else None
+            outbound = outbound_for(decision)
             if outbound is not None:
                 message = json.dumps(outbound.to_dict(), ensure_ascii=False)
                 self.sends.append((decision.key, message, decision.at, decision.deadline, decision.customer_id))
@@ -419,6 +420,15 @@ class EmbeddedStore(StoreReads):
 
     def customer_for_phone(self, phone: str) -> str | None:
         row = self._db.execute("SELECT customer_id FROM phones WHERE phone = ?", (phone,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def send_of_message(self, message_id: str) -> str | None:
+        """The key of the send the provider accepted as `message_id`."""
+        row = self._db.execute("SELECT key FROM outbox WHERE detail = ? AND status = 'sent'", (message_id,)).fetchone()
+        if row is None:
+            row = self._db.execute(
+                "SELECT key FROM provider_statuses WHERE message_id = ? AND key IS NOT NULL", (message_id,)
+            ).fetchone()
         return None if row is None else str(row[0])
 
     def customer_of_send(self, key: str) -> str | None:

@@ -10,8 +10,10 @@ import asyncio
 import json
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qsl
@@ -22,7 +24,7 @@ from pydantic_core import from_json
 from engagement.config.template_registry import TemplateUpdate, apply_update
 from engagement.console.routes import ConsoleBackend, add_console
 from engagement.decode import customer_id_problem
-from engagement.events import Event
+from engagement.events import EVENT_ADAPTER, Event
 from engagement.live import twilio_webhook, whatsapp_webhook
 from engagement.live.api_keys import KeyRing
 from engagement.live.guard import (
@@ -41,7 +43,7 @@ from engagement.live.heavy_reads import RETRY_AFTER_SECONDS, ReadsBusy
 from engagement.live.ingest import Taken, parse_body
 from engagement.live.limits import Limits
 from engagement.live.metrics import Metrics
-from engagement.live.security_reports import NOT_ME_PAYLOADS, SecurityReport
+from engagement.live.security_reports import SecurityReport
 from engagement.live.sender import failure_event
 from engagement.live.twilio_webhook import TwilioWebhookSettings
 from engagement.live.whatsapp_webhook import (
@@ -141,7 +143,28 @@ def make_app(
     async def get_metrics(_: web.Request) -> web.Response:
         return web.Response(text=metrics.render(), content_type="text/plain", charset="utf-8")
 
+    async def resolve_conversation(request: web.Request) -> web.Response:
+        """The people side is done with a hand-off: automatic answers to the customer resume."""
+        customer_id = request.match_info["customer_id"]
+        bad = customer_id_problem(customer_id)
+        if bad is not None:
+            return problem(400, f"customer_id: {bad}")
+        event = EVENT_ADAPTER.validate_python(
+            {
+                "event_id": f"resolved-{uuid.uuid4().hex}",
+                "type": "conversation.resolved",
+                "customer_id": customer_id,
+                "occurred_at": datetime.fromtimestamp(clock(), UTC),
+            }
+        )
+        taken = await ingest.ingest([event])
+        if taken.refused:
+            return problem(409, f"not taken: {taken.refused[0][1].reason}")
+        metrics.inc("engagement_handoffs_resolved_total")
+        return web.json_response({"customer_id": customer_id, "resolved": True}, status=202, dumps=_dumps)
+
     route("POST", "/v1/events", "ingest", post_events)
+    route("POST", "/v1/conversations/{customer_id}/resolve", "admin", resolve_conversation)
     route("GET", "/healthz", None, healthz)
     route("GET", "/metrics", None, get_metrics)
     _add_runtime_routes(app, api, metrics, route)
@@ -349,13 +372,15 @@ async def handle_content(port: WebhookPort, content: WebhookContent, metrics: Me
         if customer is None:
             metrics.inc("engagement_whatsapp_inbound_total", result="unknown_sender")
             continue
-        reply = whatsapp_webhook.reply_event(message, customer)
+        answered = await port.send_of_message(message.replied_to) if message.replied_to else None
+        reply = whatsapp_webhook.reply_event(message, customer, answered)
         if reply is None:
             metrics.inc("engagement_whatsapp_inbound_total", result="unreadable")
             continue
         metrics.inc("engagement_whatsapp_inbound_total", result="reply")
         events.append(reply)
-        if message.button_payload in NOT_ME_PAYLOADS:
+        said = {s.strip().casefold() for s in (message.button_payload, message.text) if s is not None}
+        if said & port.not_me_words():
             await report_not_me(port, message, customer, metrics)
     if events:
         await port.ingest(events)

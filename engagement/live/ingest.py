@@ -10,13 +10,14 @@ from pydantic_core import from_json
 from engagement.decode import Rejection, decode_event, decode_item
 from engagement.events import Event
 
-FROM_PROVIDERS = frozenset({"message.replied", "message.failed"})
-"""Event types the provider webhooks make (replies, refusals): they opt customers out, mark numbers
-unreachable and open the 24 h window, so a client posts them only with the `admin` scope (imports)."""
+FROM_PROVIDERS = frozenset({"message.replied", "message.failed", "conversation.resolved"})
+"""Event types the provider webhooks and the people side make (replies, refusals, a hand-off
+resolved): they opt customers out, mark numbers unreachable, open the 24 h window and resume
+automatic answers, so a client posts them only with the `admin` scope (imports)."""
 NEEDS_ADMIN = Rejection(
     "type",
-    "message.replied and message.failed come from the providers' signed webhooks; posting them "
-    "needs a key with the admin scope (for imports)",
+    "message.replied and message.failed come from the providers' signed webhooks, conversation.resolved "
+    "from POST /v1/conversations/{customer_id}/resolve; posting them needs a key with the admin scope",
 )
 NDJSON_TYPES = frozenset({"application/x-ndjson", "application/jsonl", "application/jsonlines"})
 MAX_ITEMS = 50_000  # events in one request

@@ -96,13 +96,14 @@ def configure_logging(level: int = logging.INFO) -> None:
 
 
 def erased_line(line: str) -> str:
-    """A stored decision line with its message erased; everything else as it was."""
+    """A stored decision line with its message (and a hand-off's record) erased; everything else as it was."""
     try:
         record = json.loads(line)
     except ValueError:
         return json.dumps({"erased": True}) + "\n"
     if not isinstance(record, dict):
         return json.dumps({"erased": True}) + "\n"
-    if record.get("message") is not None:
-        record["message"] = {"erased": True}
+    for field in ("message", "handoff"):  # a hand-off holds the reply, what we sent and its context
+        if record.get(field) is not None:
+            record[field] = {"erased": True}
     return json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"

@@ -19,7 +19,8 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 SECURITY, UTILITY, MARKETING = 0, 1, 2
-_PRIORITY = {"security": SECURITY, "utility": UTILITY, "marketing": MARKETING}
+# a service answer goes first: the customer who wrote is waiting
+_PRIORITY = {"security": SECURITY, "service": SECURITY, "utility": UTILITY, "marketing": MARKETING}
 DECREASE = 0.75
 DECREASE_GAP = 0.5  # seconds
 RECOVERY_SECONDS = 5.0  # from the floor back to the configured rate

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from engagement.core.decisions import Decision
 from engagement.events import EVENT_ADAPTER, Event
 from engagement.live.metrics import PROVIDER_CALL, SEND_DELAY, Metrics
-from engagement.live.rate_limit import RateLimiter, throttled
+from engagement.live.rate_limit import LONG_BLOCK_SECONDS, RateLimiter, throttled
 from engagement.live.recipient_budget import RecipientBudget
 from engagement.providers.base import (
     MarketingRefusedError,
@@ -43,6 +43,8 @@ _PERMANENT_RESULTS: dict[type[PermanentError], str] = {
 }
 RETRY_BASE_SECONDS = 1.0
 RETRY_MAX_SECONDS = 60.0
+SERVICE_RETRY_BASE_SECONDS = 0.25  # an answer: the customer who wrote is waiting
+SERVICE_RETRY_FIRST_SECONDS = 0.5  # a throttled answer's first retries come sooner than the number's backoff
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,11 +101,29 @@ def failure_event(key: str, customer_id: str, reason: str, code: str | None, at:
     )
 
 
+QUEUED_OUTCOMES = frozenset({"send", "answer", "handoff"})  # decisions the outbox carries out
+UNMETERED = frozenset({"handoff"})  # not a WhatsApp message: no send rate, no recipient budget
+
+
 def outbound_for(decision: Decision) -> OutboundMessage | None:
-    """The message a `send` decision hands to the provider (None for a decision without one)."""
+    """What a `send`, `answer` or `handoff` decision hands over (None for a decision without one)."""
     message = decision.message
-    if message is None:
+    if message is None or decision.outcome not in QUEUED_OUTCOMES:
         return None
+    handoff = decision.handoff
+    record = None
+    if handoff is not None:
+        record = {
+            "id": decision.event_id,
+            "trigger": decision.trigger,
+            "decision_key": handoff.sent_key,
+            "message": handoff.sent_text,
+            "reply": {"text": handoff.reply_text, "button": handoff.reply_button},
+            "received_at": handoff.received_at,
+            "reason": decision.reason,
+            "context": dict(handoff.context),
+            "channel": handoff.channel,
+        }
     template = None
     if message.template is not None:
         use = message.template
@@ -124,6 +144,7 @@ def outbound_for(decision: Decision) -> OutboundMessage | None:
         message.body,
         template,
         message.replies,
+        record,
     )
 
 
@@ -142,7 +163,7 @@ async def deliver(
     if now > deadline:
         metrics.inc("engagement_sends_total", result="deadline_missed")
         return SendOutcome("expired", "deadline_missed")
-    if budget is not None:
+    if budget is not None and message.category in ("marketing", "utility", "security"):
         free_at = await budget.admit(message.to, now)
         if free_at is not None:
             metrics.inc("engagement_sends_total", result="over_budget")
@@ -162,17 +183,22 @@ async def deliver(
 
 def _refused(exc: Exception, message: OutboundMessage, now: float, attempts: int, metrics: Metrics) -> SendOutcome:
     """What a provider's exception means for the send (anything not of the port's is raised)."""
+    service = message.category == "service"
     if isinstance(exc, ThrottledError):
         metrics.inc("engagement_sends_total", result="throttled")
         pause = exc.retry_after if exc.scope == "sender" else None
-        return SendOutcome("retry", f"throttled: {exc}", now + exc.retry_after, pause=pause)
+        wait = exc.retry_after
+        if service and attempts <= 2 and exc.retry_after < LONG_BLOCK_SECONDS:
+            wait = min(wait, SERVICE_RETRY_FIRST_SECONDS * attempts)
+        return SendOutcome("retry", f"throttled: {exc}", now + wait, pause=pause)
     if isinstance(exc, OutcomeUnknownError):
         metrics.inc("engagement_sends_total", result="unknown")
         log.warning("send %s: outcome unknown (%s); not resent", message.key, exc)
         return SendOutcome("unknown", str(exc))
     if isinstance(exc, TransientError):
         metrics.inc("engagement_sends_total", result="transient_error")
-        backoff = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0))
+        base = SERVICE_RETRY_BASE_SECONDS if service else RETRY_BASE_SECONDS
+        backoff = min(RETRY_MAX_SECONDS, base * 2 ** max(attempts - 1, 0))
         backoff *= random.uniform(0.8, 1.2)  # noqa: S311 (spreading retries, not security)
         return SendOutcome("retry", f"transient: {exc}", now + backoff)
     if isinstance(exc, PermanentError):

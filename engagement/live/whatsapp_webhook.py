@@ -77,6 +77,7 @@ class WebhookContent:
     templates: list[TemplateUpdate] = field(default_factory=list)
 
 
+ECHO_FIELDS = frozenset({"smb_message_echoes", "message_echoes"})
 TEMPLATE_FIELDS = frozenset(
     {"message_template_status_update", "template_category_update", "message_template_quality_update"}
 )
@@ -94,6 +95,14 @@ class WebhookPort(Protocol):
 
     async def customer_of_send(self, key: str) -> str | None:
         """The customer a send (by its idempotency key) was decided for; None for a key not ours."""
+        ...
+
+    async def send_of_message(self, message_id: str) -> str | None:
+        """The key of our send the provider knows by `message_id` (a reply's context id)."""
+        ...
+
+    def not_me_words(self) -> frozenset[str]:
+        """The replies that report a login as not the customer's (casefolded), per the live messages."""
         ...
 
     async def ingest(self, events: list[Event]) -> Taken: ...
@@ -157,9 +166,12 @@ def parse(payload: Any) -> WebhookContent:
                 parsed = _status(status)
                 if parsed is not None:
                     content.statuses.append(parsed)
+            if change.get("field") in ECHO_FIELDS:
+                continue  # what our own number sent (from another app): never a customer's reply
+            ours = str(_dict(value.get("metadata")).get("display_phone_number", "")).lstrip("+")
             for message in _dicts(value.get("messages")):
                 inbound = _inbound(message)
-                if inbound is not None:
+                if inbound is not None and inbound.phone.lstrip("+") != ours:
                     content.inbound.append(inbound)
     return content
 
@@ -187,7 +199,7 @@ def _template_update(value: dict[str, Any]) -> TemplateUpdate | None:
     )
 
 
-def reply_event(message: InboundMessage, customer_id: str) -> Event | None:
+def reply_event(message: InboundMessage, customer_id: str, in_reply_to: str | None = None) -> Event | None:
     """The customer's reply as an event; None when it cannot be one (the webhook is signed, but
     its values are still bounded like any event's)."""
     try:
@@ -201,6 +213,7 @@ def reply_event(message: InboundMessage, customer_id: str) -> Event | None:
                 "button_payload": (
                     _CONTROLS.sub("", message.button_payload)[:1024] if message.button_payload is not None else None
                 ),
+                "in_reply_to": in_reply_to,
             }
         )
     except ValidationError as exc:

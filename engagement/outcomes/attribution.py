@@ -27,6 +27,7 @@ from typing import Any
 from engagement.core.decisions import HOLDOUT
 from engagement.core.engine import Engine
 from engagement.live.security_reports import NOT_ME_PAYLOADS
+from engagement.outcomes.answers import REPLY_OUTCOMES, answer_rows
 from engagement.outcomes.intervals import mean_difference, proportions
 from engagement.outcomes.records import Decided, Followed, StatusSeen
 
@@ -124,6 +125,8 @@ def report(
     """One JSON object per trigger (sorted by trigger), as `engagement report --json` prints it.
     `statuses` None: delivery is not known (a replay). `since`: decisions before it are left out."""
     unique = {d.key: d for d in decisions if since is None or d.at >= since}
+    answers = answer_rows(unique.values())
+    unique = {key: d for key, d in unique.items() if d.outcome not in REPLY_OUTCOMES}
     ordered = sorted(unique.values(), key=lambda d: (d.at, d.key))
     rows: dict[str, TriggerRows] = {}
     counted: dict[str, list[tuple[float, str]]] = defaultdict(list)  # customer -> (at, key), sends and holdouts
@@ -147,7 +150,11 @@ def report(
     windows = {spec.id: spec.attribution.total_seconds() for spec in engine.all_specs.values()}
     _conversions(rows, unique, counted, followed, windows)
     _replies(rows, unique, counted, followed, windows, _opt_out_words(engine))
-    return [rows[t].as_json(statuses_known) for t in sorted(rows)]
+    for trigger in answers:
+        if trigger not in rows:
+            spec = engine.all_specs.get(trigger)
+            rows[trigger] = TriggerRows(trigger, spec.kind if spec else "", spec.category if spec else "")
+    return [{**rows[t].as_json(statuses_known), "answers": answers.get(t)} for t in sorted(rows)]
 
 
 def browse_arming_ids(engine: Engine, decisions: Iterable[Decided]) -> frozenset[str]:

@@ -69,6 +69,15 @@ def render(rows: list[Row], title: str = "engagement report", generated: float |
             "<h2>Uplift over the holdout</h2>",
             _figure(_uplift(rows), "Uplift in conversion-rate points with its 95 % interval"),
         ]
+    if any(row.get("answers") for row in rows):
+        parts += [
+            "<h2>Replies and answers</h2>",
+            '<p class="note">Each customer reply, per trigger it answered (<code>_none</code>: a reply to no '
+            "message of ours) and per answer: answered automatically, handed to people, or ignored (opt-outs, "
+            "floods). Answer time: from the reply to the answer's decision. Automated: answered / (answered + "
+            "handed off).</p>",
+            _answers_table(rows),
+        ]
     parts.append("</body></html>\n")
     return "\n".join(parts)
 
@@ -82,6 +91,27 @@ def _table(rows: list[Row]) -> str:
         versions = row.get("versions") or []
         if len(versions) > 1:
             lines.extend(_tr(str(v["config_version"]), v, "version") for v in versions)
+    lines.append("</tbody></table>")
+    return "".join(lines)
+
+
+def _answers_table(rows: list[Row]) -> str:
+    head = ("trigger / answer", "replies", "answered", "handed off", "ignored", "answer p50 s", "answer p99 s",
+            "automated %")  # fmt: skip
+    lines = ["<table><thead><tr>", *(f'<th scope="col">{html.escape(h)}</th>' for h in head), "</tr></thead><tbody>"]
+
+    def tr(label: str, f: Row, css: str) -> str:
+        seconds = ["–" if f[k] is None else f"{f[k]:.2f}" for k in ("answer_seconds_p50", "answer_seconds_p99")]
+        cells = [label, f"{f['replies']:,}", f"{f['answered']:,}", f"{f['handed_off']:,}", f"{f['ignored']:,}",
+                 *seconds, _rate(f["automation_share"])]  # fmt: skip
+        cls = f' class="{css}"' if css else ""
+        return f"<tr{cls}>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
+
+    for row in rows:
+        figures = row.get("answers")
+        if figures:
+            lines.append(tr(str(row["trigger"]), figures, ""))
+            lines.extend(tr(str(a["answer"]), a, "version") for a in figures["by_answer"])
     lines.append("</tbody></table>")
     return "".join(lines)
 

@@ -27,6 +27,7 @@ class Decided(NamedTuple):
     at: float
     config_version: str
     event_id: str
+    due_at: float = 0.0
 
 
 def decided(decision: Decision) -> Decided:
@@ -39,6 +40,7 @@ def decided(decision: Decision) -> Decided:
         decision.at,
         decision.config_version,
         decision.event_id,
+        decision.due_at,
     )
 
 
@@ -56,6 +58,7 @@ def decided_from_line(line: str | bytes) -> Decided | None:
         parse_rfc3339(record["at"]),
         str(record.get("config_version", "")),
         str(record.get("event_id", "")),
+        parse_rfc3339(record["due_at"]) if isinstance(record.get("due_at"), str) else 0.0,
     )
 
 

@@ -22,7 +22,31 @@ def describe(rows: list[Row]) -> list[str]:
         versions = row.get("versions") or []
         if len(versions) > 1:
             lines.extend(_line(f"  {v['config_version'][:22]}", v) for v in versions)
+    answered = [row for row in rows if row.get("answers")]
+    if answered:
+        lines.extend(["", ANSWERS_HEADER, "-" * len(ANSWERS_HEADER)])
+        for row in answered:
+            figures = row["answers"]
+            lines.append(_answers_line(row["trigger"], figures))
+            lines.extend(_answers_line(f"  {a['answer'][:22]}", a) for a in figures["by_answer"])
     return lines
+
+
+ANSWERS_HEADER = (
+    f"{'replies: trigger / answer':26} {'replies':>7} {'answered':>8} {'handed off':>10} {'ignored':>7} "
+    f"{'answer p50 s':>12} {'answer p99 s':>12} {'automated %':>11}"
+)
+
+
+def _answers_line(label: str, figures: Row) -> str:
+    def seconds(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    return (
+        f"{label:26} {figures['replies']:>7,} {figures['answered']:>8,} {figures['handed_off']:>10,} "
+        f"{figures['ignored']:>7,} {seconds(figures['answer_seconds_p50']):>12} "
+        f"{seconds(figures['answer_seconds_p99']):>12} {_percent(figures['automation_share']):>11}"
+    )
 
 
 def as_json(rows: list[Row]) -> str:

@@ -68,6 +68,7 @@ class OutboundMessage:
     body: str
     template: TemplateSend | None = None
     replies: tuple[tuple[str, str], ...] = ()  # (id, title) reply buttons of a free-form message
+    handoff: dict[str, Any] | None = None  # category "handoff": a reply for people, not a message to send
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able data, for the stores that queue a send (`from_dict` reads it back)."""
@@ -86,7 +87,8 @@ class OutboundMessage:
             )
         fields = {k: data[k] for k in ("key", "trigger", "customer_id", "to", "locale", "category", "body")}
         replies = tuple((str(i), str(t)) for i, t in data.get("replies", ()))
-        return cls(**fields, template=template, replies=replies)
+        handoff = data.get("handoff")
+        return cls(**fields, template=template, replies=replies, handoff=handoff if isinstance(handoff, dict) else None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from engagement.core.decisions import Decision, Message
+from engagement.core.decisions import Decision, Handoff, Message
 from engagement.timefmt import rfc3339
 
 _text = json.encoder.encode_basestring  # a JSON string literal, as json.dumps(ensure_ascii=False) writes it
@@ -24,6 +24,20 @@ def decision_record(decision: Decision) -> dict[str, object]:
         "event_id": decision.event_id,
         "config_version": decision.config_version,
         "message": message_record(decision.message) if decision.message is not None else None,
+        **({"handoff": handoff_record(decision.handoff)} if decision.handoff is not None else {}),
+    }
+
+
+def handoff_record(handoff: Handoff) -> dict[str, object]:
+    """What a hand-off carries beside its message (present only on `handoff` decisions)."""
+    return {
+        "reply_text": handoff.reply_text,
+        "reply_button": handoff.reply_button,
+        "received_at": rfc3339(handoff.received_at),
+        "sent_text": handoff.sent_text,
+        "sent_key": handoff.sent_key,
+        "context": dict(handoff.context),
+        "channel": handoff.channel,
     }
 
 
@@ -53,11 +67,12 @@ def decision_line(decision: Decision) -> str:
     d = decision
     reason = "null" if d.reason is None else _text(d.reason)
     message = "null" if d.message is None else _compact(message_record(d.message))
+    handoff = "" if d.handoff is None else f',"handoff":{_compact(handoff_record(d.handoff))}'
     return (
         f'{{"trigger":{_text(d.trigger)},"customer_id":{_text(d.customer_id)},"outcome":{_text(d.outcome)},'
         f'"reason":{reason},"at":"{rfc3339(d.at)}","due_at":"{rfc3339(d.due_at)}",'
         f'"deadline":"{rfc3339(d.deadline)}","key":{_text(d.key)},"event_id":{_text(d.event_id)},'
-        f'"config_version":{_text(d.config_version)},"message":{message}}}\n'
+        f'"config_version":{_text(d.config_version)},"message":{message}{handoff}}}\n'
     )
 
 

@@ -15,6 +15,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from engagement.decode import Rejection, decode_event
 from engagement.events import CustomerUpdated, Event
+from engagement.handoff.routing import sending_provider
 from engagement.live.api_keys import KeyRing
 from engagement.live.config_reload import ConfigWatcher, watch
 from engagement.live.guard import refuse_open_bind
@@ -30,7 +31,6 @@ from engagement.live.twilio_webhook import twilio_webhook_settings
 from engagement.live.whatsapp_webhook import WebhookSettings
 from engagement.outcomes.sources import from_topics
 from engagement.providers.base import OutboundMessage, Provider
-from engagement.providers.factory import build_provider
 from engagement.providers.file import FileProvider
 from engagement.settings import Settings
 from engagement.worker.admin import TABLE, committed_offsets
@@ -68,7 +68,7 @@ def create_app(
     table = app.Table(TABLE, partitions=partitions, key_type=bytes, value_type=bytes)
     metrics = watcher.metrics if watcher is not None else standard_metrics()
     metrics.describe(HTTP_INGESTED, "counter", "events taken over HTTP and produced to the topics, by result")
-    provider = build_provider(settings)
+    provider = sending_provider(settings)
     outbox = RedisOutbox(settings.redis_url.get_secret_value(), settings.app_id)
     partitioner = DefaultPartitioner()
     all_partitions = list(range(partitions))
@@ -174,7 +174,9 @@ def add_http_task(
         async def publish_status(key: str, line: bytes) -> None:
             await delivered(statuses, key=key.encode(), value=line)
 
-        port = RedisWebhookPort(outbox, producing, reports.report, publish_status)
+        port = RedisWebhookPort(
+            outbox, producing, reports.report, publish_status, lambda: service.engine.answering.not_me_words
+        )
         await serve_http(settings, producing, port, supervisor, host, keys, service, provider)
 
 

@@ -226,6 +226,17 @@ class RedisOutbox:
     def _sent_to(self, key: str) -> str:
         return f"{self.namespace}:sent-to:{key}"
 
+    def _message(self, message_id: str) -> str:
+        return f"{self.namespace}:message:{message_id}"
+
+    async def remember_message(self, message_id: str, key: str) -> None:
+        """The provider's id of a send, for the replies that name it (kept as long as a claim)."""
+        await self.retrying(lambda: self.redis.set(self._message(message_id), key, ex=CLAIM_TTL_SECONDS))
+
+    async def send_of_message(self, message_id: str) -> str | None:
+        value: Any = await self.retrying(lambda: self.redis.get(self._message(message_id[:256])))
+        return None if value is None else bytes(value).decode()
+
     async def customer_of_send(self, key: str) -> str | None:
         """The customer a send was decided for (kept as long as its claim), whoever holds its number now."""
         value: Any = await self.retrying(lambda: self.redis.get(self._sent_to(key)))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from engagement.live.metrics import Metrics
 from engagement.live.rate_limit import RateLimiter, priority_of
 from engagement.live.recipient_budget import RecipientBudget
-from engagement.live.sender import Feedback, deliver, follow_up
+from engagement.live.sender import UNMETERED, Feedback, deliver, follow_up
 from engagement.providers.base import Provider
 from engagement.worker.outbox import QueuedSend, RedisOutbox
 
@@ -38,7 +38,8 @@ class WorkerSender:
         lanes = asyncio.Semaphore(CONCURRENT_SENDS)
 
         async def one(send: QueuedSend) -> None:
-            await self.limiter.acquire(priority_of(send.message.category))
+            if send.message.category not in UNMETERED:
+                await self.limiter.acquire(priority_of(send.message.category))
             async with lanes:
                 message = send.message
                 if not await self.outbox.mark_sending(message.key, time.time(), self.call_timeout):
@@ -58,6 +59,8 @@ class WorkerSender:
                     await self.outbox.requeue(send, outcome.retry_at)
                 else:
                     await self.outbox.settle(message.key, outcome.status)
+                    if outcome.status == "sent" and outcome.detail:
+                        await self.outbox.remember_message(outcome.detail, message.key)
                 await follow_up(outcome, message, self.limiter, self.feedback, time.time())
 
         await asyncio.gather(*(one(send) for send in taken))

@@ -30,7 +30,7 @@ from engagement.decode import Rejection
 from engagement.events import Event
 from engagement.live.metrics import Metrics, count_decisions
 from engagement.live.phone_owners import TAKEN, PhoneBook, desired_numbers, updates_phone
-from engagement.live.sender import outbound_for
+from engagement.live.sender import QUEUED_OUTCOMES, outbound_for
 from engagement.live.state_codec import MAX_STATE_BYTES, TOO_LARGE, StateDecodeError, dump_state, load_state
 from engagement.live.watermark import MergedWatermark
 from engagement.providers.base import SendLog
@@ -200,7 +200,7 @@ class WorkerService:
         deliveries = [await self.produce(self.names.dead_letter, b"", letter, None) for letter in letters]
         count_decisions(self.metrics, decisions, time.time())
         for decision in decisions:
-            if decision.outcome == "send":
+            if decision.outcome in QUEUED_OUTCOMES:
                 await self._send(decision)
             line = decision_line(decision).encode()
             deliveries.append(await self.produce(self.names.decisions, decision.customer_id.encode(), line, None))

@@ -17,6 +17,7 @@ _FAMILY_TOPIC = {
     "login": "logins",
     "customer": "customers",
     "message": "customers",
+    "conversation": "customers",
 }
 
 

@@ -25,10 +25,19 @@ class RedisWebhookPort:
     reads (the other workers' webhooks publish theirs there too)."""
 
     def __init__(
-        self, outbox: RedisOutbox, producer: Ingest, publish: Publish, publish_status: PublishStatus | None = None
+        self,
+        outbox: RedisOutbox,
+        producer: Ingest,
+        publish: Publish,
+        publish_status: PublishStatus | None = None,
+        not_me: Callable[[], frozenset[str]] = lambda: frozenset({"not_me"}),
     ) -> None:
         self.outbox, self.producer, self.publish = outbox, producer, publish
         self.publish_status = publish_status
+        self._not_me = not_me
+
+    def not_me_words(self) -> frozenset[str]:
+        return self._not_me()
 
     async def record_statuses(self, statuses: list[StatusUpdate]) -> list[StatusUpdate]:
         new: list[StatusUpdate] = []
@@ -47,6 +56,9 @@ class RedisWebhookPort:
 
     async def customer_for_phone(self, phone: str) -> str | None:
         return await self.outbox.customer_for_phone(phone)
+
+    async def send_of_message(self, message_id: str) -> str | None:
+        return await self.outbox.send_of_message(message_id)
 
     async def customer_of_send(self, key: str) -> str | None:
         return await self.outbox.customer_of_send(key)

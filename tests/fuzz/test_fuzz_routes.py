@@ -48,6 +48,7 @@ ROUTES = [
     ("GET", "/metrics", "/metrics"),
     ("GET", "/v1/decisions", "/v1/decisions"),
     ("DELETE", "/v1/customers/{customer_id}", "/v1/customers/{}"),
+    ("POST", "/v1/conversations/{customer_id}/resolve", "/v1/conversations/{}/resolve"),
     ("GET", "/v1/report", "/v1/report"),
     ("GET", "/v1/webhooks/whatsapp", "/v1/webhooks/whatsapp"),
     ("POST", "/v1/webhooks/whatsapp", "/v1/webhooks/whatsapp"),

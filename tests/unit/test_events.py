@@ -26,6 +26,7 @@ VALID: dict[str, dict[str, Any]] = {
     "login.failed": {},
     "message.replied": {"text": "STOP"},
     "message.failed": {"key": "cart_idle-7e96", "reason": "opted_out", "code": "131050"},
+    "conversation.resolved": {},
 }
 
 

@@ -74,14 +74,14 @@ async def test_healthz_answers_503_with_the_reason() -> None:
 
 def test_a_timer_that_cannot_be_decided_is_suppressed_and_the_others_go_on(monkeypatch: pytest.MonkeyPatch) -> None:
     engine = engine_for()
-    render = engine.render
+    render = engine._render
 
     def broken_for_one(spec: Any, state: CustomerState, *args: Any) -> Any:
         if state.customer_id == "c1":
             raise TypeError("min() expected 1 argument, got 0")
         return render(spec, state, *args)
 
-    monkeypatch.setattr(engine, "render", broken_for_one)
+    monkeypatch.setattr(engine, "_render", broken_for_one)
     ev = Events()
     ev.profile(customer="c1")
     ev.profile(customer="c2")

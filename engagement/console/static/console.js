@@ -62,7 +62,7 @@ async function api(path, options) {
     init.headers["Content-Type"] = "application/json";
     init.method = init.method || "POST";
   }
-  const response = await fetch("/console/api/" + path, init);
+  const response = await fetch(path.startsWith("/") ? path : "/console/api/" + path, init);
   let body = null;
   try { body = await response.json(); } catch (_) { body = null; }
   if (response.status === 401 && !signingIn) { signOut("Sign in again: " + ((body && body.error) || "the key was refused")); }
@@ -587,8 +587,18 @@ function renderPreview(result) {
     const buttons = (m.buttons || []).length ? h("div", { class: "bubble-buttons", id: "bubble-buttons" }, m.buttons.map((b) => h("span", { text: b }))) : "";
     const chat = h("div", { class: "chat" }, h("div", { class: "chat-head" }, h("span", { class: "avatar", "aria-hidden": "true", text: "S" }),
       h("span", { class: "business", text: "Your shop" }), h("span", { class: "verified", title: "business account", text: "✓" })), bubble, buttons);
-    return h("div", { class: "preview-item" }, head, template, chat);
+    const answered = d.outcome === "send" ? answerBubbles(result.answers || [], m.locale, time) : "";
+    return h("div", { class: "preview-item" }, head, template, chat, answered);
   }).reduce((all, node) => [...all, node], [who]);
+}
+
+function answerBubbles(answers, locale, time) {
+  if (!answers.length) return "";
+  const what = (a) => a.outcome === "answer" ? h("div", { class: "bubble", lang: locale }, h("div", { class: "body", text: a.body }), h("div", { class: "time", text: time }))
+    : h("p", { class: "hint", text: a.outcome === "handoff" ? `→ handed to people (${a.reason === "asked:default" ? "the message's default" : a.reason})` : `→ ${a.reason === "opt_out" ? "opts out of marketing" : a.reason === "not_me" ? "reported to the security team" : "ignored (" + a.reason + ")"}` });
+  return h("section", { id: "preview-answers" }, h("h2", { text: "Replies and their answers" }),
+    h("div", { class: "chat" }, answers.map((a) => h("div", { class: "exchange", "data-reply": a.reply },
+      h("div", { class: "bubble mine", text: a.reply }), what(a)))));
 }
 
 // ---- backtest ----------------------------------------------------------------------------
@@ -914,14 +924,43 @@ function profileCard(found, zone) {
       h("dt", { text: "Tier" }), h("dd", { text: p.tier || "—" })),
     h("h2", { text: "Consent and opt-outs" }),
     h("table", { class: "channels" }, h("thead", {}, h("tr", {}, ["channel", "consent", "marketing", "reachable"].map((c) => h("th", { text: c })))), h("tbody", {}, channels)),
-    h("h2", { text: "Pending" }), pending);
+    h("h2", { text: "Pending" }), pending,
+    h("h2", { text: "Conversation" }), conversationCard(found, zone));
+}
+
+function conversationCard(found, zone) {
+  const c = found.profile.conversation;
+  const open = c.handoff_until && c.handoff_until * 1000 > Date.now();
+  const box = h("div", { id: "conversation" });
+  const lines = [];
+  if (open) {
+    const resolve = h("button", { type: "button", id: "resolve-conversation", disabled: !canPublish(),
+      title: canPublish() ? "automatic answers resume for this customer" : "needs an admin key", text: "Mark resolved" });
+    resolve.addEventListener("click", async () => {
+      resolve.disabled = true;
+      try {
+        await api(`/v1/conversations/${encodeURIComponent(found.customer_id)}/resolve`, { method: "POST" });
+        box.replaceChildren(h("p", { class: "ok", text: "Resolved: automatic answers resume." }));
+      } catch (error) { resolve.disabled = false; say(error.message, "error"); }
+    });
+    lines.push(h("p", { class: "warning" }, `With people since ${when(c.handoff_at, zone)}: automatic answers pause until it is resolved, or until ${when(c.handoff_until, zone)}. `, resolve));
+  } else {
+    lines.push(h("p", { class: "hint", text: "Automatic answers are on: replies get the answers of the message they follow, or go to people." }));
+  }
+  const lastHour = c.answers.filter((t) => Date.now() / 1000 - t < 3600).length;
+  lines.push(h("p", { text: `${lastHour} automatic answer${lastHour === 1 ? "" : "s"} in the last hour (at most 5).` }));
+  if (c.recent_sends.length) {
+    lines.push(h("p", { text: "Replies may answer: " + c.recent_sends.map((s) => `${s.trigger} (${when(s.at, zone)})`).join(", ") + "." }));
+  }
+  box.replaceChildren(...lines);
+  return box;
 }
 
 function describeItem(item, zone) {
   if (item.what === "event") return item.text;
   const parts = [h("strong", { text: item.outcome + (item.reason ? " (" + item.reason + ")" : "") })];
   if (item.text) parts.push(" · ", h("q", { text: item.text }));
-  if (item.send) parts.push(" · send " + item.send);
+  if (item.send) parts.push(item.outcome === "handoff" ? ` · hand-off ${item.send === "sent" ? "delivered" : item.send}` : " · send " + item.send);
   for (const status of item.statuses || []) parts.push(` · ${status.status} at ${when(status.at, zone)}`);
   return h("span", {}, ...parts);
 }

@@ -40,9 +40,10 @@ def on_cart_updated(
     total = sum(item.quantity * item.unit_price for item in change.items if item.unit_price is not None)
     cart = state.cart
     if cart is None:
-        state.cart = Cart(change.cart_id, change.event_id, t, count, total, change.currency, names)
+        state.cart = Cart(change.cart_id, change.event_id, t, count, total, change.currency, names, url=change.cart_url)
     elif t >= cart.changed_at:
         cart.cart_id, cart.changed_at, cart.item_count = change.cart_id, t, count
+        cart.url = change.cart_url
         cart.total, cart.currency, cart.item_names = total, change.currency, names
         if cart.fired and t > cart.closed_at:
             cart.episode, cart.fired = change.event_id, ()  # a new episode for the triggers that decided

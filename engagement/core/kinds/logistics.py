@@ -38,7 +38,9 @@ def on_order(
 ) -> None:
     order = cast(OrderPlaced, event)
     if state.last_order is None or t >= state.last_order.at:
-        state.last_order = LastOrder(order.order_id, t, order.total, order.currency, order.shipping_fee)
+        state.last_order = LastOrder(
+            order.order_id, t, order.total, order.currency, order.shipping_fee, order.order_url
+        )
 
 
 def on_dispatched(
