@@ -377,8 +377,8 @@ class _SpecBuilder:
             else:
                 texts = {locale: self.template(text, [*loc, "text", locale]) for locale, text in given.text.items()}
                 answer = Answer(key, None, texts)
-            if key == "default":
-                default = answer
+            if key.casefold() == "default":
+                default = Answer("default", answer.action, answer.texts)
             elif key.casefold() in answers:
                 self.problem(loc, f"{key!r} is answered twice (answers match in any case)")
             else:

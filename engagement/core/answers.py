@@ -18,6 +18,7 @@ sends are looked at: a context id of another customer's message matches nothing 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -39,6 +40,8 @@ SENT_KEPT = 5  # the latest sends a reply may answer
 SENT_FOR = 7 * 86_400.0
 NOTE_TEXT_LIMIT = 1024
 NOTE_VALUE_LIMIT = 512
+LINK_LIMIT = 2048
+STALE_AFTER = 7 * 86_400.0  # a reply older than this is history (an import), not a conversation
 NO_TRIGGER = "_none"  # the trigger of a decision about a reply to nothing of ours
 NOT_ME_PAYLOADS = frozenset({"NOT_ME"})
 
@@ -54,9 +57,10 @@ OUTSIDE_WINDOW = "outside_window"
 RATE_LIMITED = "rate_limited"
 CONVERSATION_OPEN = "conversation_open"
 ANSWER_INCOMPLETE = "answer_incomplete"
-OPT_OUT, NOT_ME, EMPTY, NO_NUMBER, FLOOD = "opt_out", "not_me", "empty", "no_number", "flood"
-HANDOFF_REASONS = (ASKED, NO_ANSWER, OUTSIDE_WINDOW, RATE_LIMITED, CONVERSATION_OPEN, ANSWER_INCOMPLETE)
-IGNORE_REASONS = (OPT_OUT, NOT_ME, EMPTY, NO_NUMBER, FLOOD)
+UNVERIFIED = "unverified"  # a keyword answer with the customer's links, to a number we have not written to lately
+OPT_OUT, NOT_ME, EMPTY, NO_NUMBER, FLOOD, STALE = "opt_out", "not_me", "empty", "no_number", "flood", "stale"
+HANDOFF_REASONS = (ASKED, NO_ANSWER, OUTSIDE_WINDOW, RATE_LIMITED, CONVERSATION_OPEN, ANSWER_INCOMPLETE, UNVERIFIED)
+IGNORE_REASONS = (OPT_OUT, NOT_ME, EMPTY, NO_NUMBER, FLOOD, STALE)
 
 
 def remember_send(
@@ -64,7 +68,11 @@ def remember_send(
 ) -> None:
     """Keep what a reply to this send needs: what the customer read and its values."""
     conversation = state.conversation or Conversation()
-    kept = tuple((name, value[:NOTE_VALUE_LIMIT]) for name, value in sorted(values.items()) if value is not None)
+    kept = tuple(
+        (name, value)
+        for name, value in sorted(values.items())
+        if value is not None and len(value) <= (LINK_LIMIT if name in personalize.LINKS else NOTE_VALUE_LIMIT)
+    )  # a value is kept whole or not at all: never a link cut short
     note = SentNote(key, trigger, at, locale, text[:NOTE_TEXT_LIMIT], kept)
     recent = [n for n in conversation.sent if n.key != key and at - n.at < SENT_FOR]
     conversation.sent = (*recent[-(SENT_KEPT - 1) :], note)
@@ -96,10 +104,12 @@ class Answering:
         decide = _Deciding(self, state, reply, t, now, note, profile)
         if not said:
             return decide.ignore(EMPTY)
+        if now - t >= STALE_AFTER:
+            return decide.ignore(STALE)
         words = {s.casefold() for s in said}
         if words & self.opt_out_keywords:
             return decide.ignore(OPT_OUT)  # the profile applies it, in event-time order
-        if reply.button_payload is not None and reply.button_payload.strip() in NOT_ME_PAYLOADS:
+        if words & self.not_me_words:
             return decide.ignore(NOT_ME)  # the webhook reports it to the security team
         if profile is None or profile.phone is None:
             return decide.ignore(NO_NUMBER)
@@ -159,7 +169,7 @@ class Answering:
         text = (reply.text or "").casefold()
         payload = (reply.button_payload or "").strip().casefold()
         for entry in self.catalog.keywords:
-            if any(term == payload or (text and term in text) for term in entry.terms):
+            if any(term == payload or (text and contains(text, term)) for term in entry.terms):
                 return entry.answer
         return None
 
@@ -181,7 +191,6 @@ class _Deciding:
         self.note, self.profile = note, profile
         self.conversation = state.conversation or Conversation()
         self.trigger = note.trigger if note is not None else NO_TRIGGER
-        self.key = idempotency_key("answer", state.customer_id, reply.event_id)
 
     def decision(
         self, outcome: str, reason: str | None, message: Message | None = None, handoff: Handoff | None = None
@@ -193,7 +202,9 @@ class _Deciding:
             reason=reason,
             at=self.now,
             due_at=self.t,
-            key=self.key,
+            key=idempotency_key(
+                HANDOFF if outcome == HANDOFF else "answer", self.state.customer_id, self.reply.event_id
+            ),
             event_id=self.reply.event_id,
             deadline=(self.t + SERVICE_WINDOW) if outcome == ANSWER else (self.now + HANDOFF_PAUSE),
             config_version=self.answering.config_version,
@@ -215,7 +226,7 @@ class _Deciding:
             if len(forwarded) >= MAX_FORWARDED_PER_HOUR:
                 return self.ignore(FLOOD)
             reason = CONVERSATION_OPEN  # people have the conversation: every reply goes to them
-        else:
+        elif reason != OUTSIDE_WINDOW:  # a late reply goes to people without pausing the answers
             conversation.handoff_at = now
         conversation.forwarded = (*forwarded, now)
         self.state.conversation = conversation
@@ -251,6 +262,9 @@ class _Deciding:
         if found is None:
             return self.handoff(ANSWER_INCOMPLETE, answer.name)
         locale, text = found
+        personal = set(text.names()) & {*ANSWER_VALUES, "customer_name"}
+        if personal and self.note is None and not self.written_lately():
+            return self.handoff(UNVERIFIED, answer.name)
         values = personalize.safe_values(self.values(), self.answering.link_domains)
         try:
             body = text.render(values)
@@ -259,6 +273,12 @@ class _Deciding:
         conversation.answered = (*answered, now)
         self.state.conversation = conversation
         return self.decision(ANSWER, answer.name, Message(profile.phone, locale, "service", body))
+
+    def written_lately(self) -> bool:
+        """Whether we sent this customer something in the last week: only then may a keyword answer
+        carry their links (whoever holds a recycled number must not get the last holder's)."""
+        sent = self.conversation.sent
+        return any(self.t - SENT_FOR <= n.at <= self.t for n in sent)
 
     def values(self) -> dict[str, str | None]:
         """The send's own values, then the customer's latest cart, order and shipment."""
@@ -274,6 +294,20 @@ class _Deciding:
         if self.note is not None:
             merged.update(dict(self.note.values))
         return tuple(sorted(merged.items()))
+
+
+def contains(text: str, term: str) -> bool:
+    """`term` in `text`: as a whole word or phrase where words are spaced ("agent", not "reagent"),
+    anywhere for a term of CJK characters (written without spaces: 包裹 in 我的包裹到了嗎)."""
+    if not term:
+        return False
+    if all(_unspaced(c) for c in term if not c.isspace()):
+        return term in text
+    return re.search(rf"(?<!\w){re.escape(term)}(?!\w)", text) is not None
+
+
+def _unspaced(char: str) -> bool:
+    return "\u3040" <= char <= "\u30ff" or "\u3400" <= char <= "\u9fff" or "\uf900" <= char <= "\ufaff"
 
 
 def latest_context(state: CustomerState) -> dict[str, str | None]:

@@ -86,7 +86,7 @@ async def run(settings: Settings, demo: bool, host: str) -> int:
         limiter=limiter,
         daily_recipients=settings.whatsapp_daily_recipients,
         security=security,
-        send_log=provider if isinstance(provider, FileProvider) else None,
+        send_log=provider.provider if isinstance(provider.provider, FileProvider) else None,
         retention_days=settings.retention_days,
     )
     workspace = Workspace(

@@ -23,7 +23,7 @@ from engagement.core.decisions import Decision
 from engagement.core.state import CustomerState
 from engagement.events import Event
 from engagement.live.privacy import erased_line, private_directory, private_file
-from engagement.live.sender import outbound_for
+from engagement.live.sender import HANDOFF_KEYS, outbound_for
 from engagement.live.state_codec import MAX_STATE_BYTES, StateDecodeError, dump_state, load_state
 from engagement.replay.output import decision_line
 
@@ -346,7 +346,11 @@ class EmbeddedStore(StoreReads):
     # ---- the outbox -----------------------------------------------------------------
 
     def recover_claims(self) -> int:
-        """Sends claimed before a crash: the provider may have them, so they are never retried."""
+        """Sends claimed before a crash: the provider may have them, so they are never retried. A
+        hand-off is retried: its receivers drop a repeat (by its id), and it must reach people."""
+        self._db.execute(
+            "UPDATE outbox SET status = 'pending' WHERE status = 'sending' AND key LIKE ?", (HANDOFF_KEYS + "%",)
+        )
         cursor = self._db.execute(
             "UPDATE outbox SET status = 'unknown', detail = 'claimed before a restart; not resent' "
             "WHERE status = 'sending'"

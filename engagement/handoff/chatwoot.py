@@ -27,25 +27,35 @@ class Chatwoot:
         return f"Chatwoot({self.base!r}, inbox {self.inbox_id})"
 
     async def deliver(self, body: dict[str, Any]) -> None:
+        """Idempotent: the private note names the hand-off's id, and a retry posts only what the
+        conversation does not have yet (the note first, then the reply after it)."""
         contact_id, source_id = await self._contact(body)
         conversation = await self._conversation(contact_id, source_id)
         reply = body.get("reply") or {}
-        said = reply.get("text") or reply.get("button") or ""
-        await self._call(
-            "POST", f"/conversations/{conversation}/messages", {"content": said, "message_type": "incoming"}
-        )
-        await self._call(
-            "POST",
-            f"/conversations/{conversation}/messages",
-            {"content": note_of(body), "message_type": "outgoing", "private": True},
-        )
+        said = str(reply.get("text") or reply.get("button") or "")
+        marker = mark_of(body)
+        path = f"/conversations/{conversation}/messages"
+        messages = _list((await self._call("GET", path)).get("payload"))
+        noted = next((n for n, m in enumerate(messages) if marker in str(m.get("content") or "")), None)
+        if noted is None:
+            await self._call("POST", path, {"content": note_of(body), "message_type": "outgoing", "private": True})
+        elif any(str(m.get("content") or "") == said and not m.get("private") for m in messages[noted + 1 :]):
+            return  # delivered before
+        await self._call("POST", path, {"content": said, "message_type": "incoming"})
 
     async def _contact(self, body: dict[str, Any]) -> tuple[int, str | None]:
-        phone = str(body["phone"])
-        found = await self._call("GET", "/contacts/search", params={"q": phone})
-        for contact in _list(found.get("payload")):
-            if contact.get("phone_number") == phone and isinstance(contact.get("id"), int):
-                return contact["id"], None
+        """The customer's contact: by our customer id first (a number that changed hands must not
+        merge two customers), then by phone; else a new one."""
+        phone, customer = str(body["phone"]), str(body.get("customer_id") or "")
+        for q, field, wanted in ((customer, "identifier", customer), (phone, "phone_number", phone)):
+            if not q:
+                continue
+            found = await self._call("GET", "/contacts/search", params={"q": q})
+            for contact in _list(found.get("payload")):
+                found_id = contact.get("id")
+                mine = contact.get("identifier") in (None, "", customer)
+                if contact.get(field) == wanted and mine and isinstance(found_id, int):
+                    return found_id, None
         created = await self._call(
             "POST",
             "/contacts",
@@ -102,9 +112,13 @@ class Chatwoot:
         await self.client.aclose()
 
 
+def mark_of(body: dict[str, Any]) -> str:
+    return f"[hand-off {body.get('id')}]"
+
+
 def note_of(body: dict[str, Any]) -> str:
     """The private note beside the reply: why it came to people, what we had sent, the context."""
-    lines = [f"Hand-off ({body.get('reason') or 'reply'}), trigger {body.get('trigger')}"]
+    lines = [f"{mark_of(body)} ({body.get('reason') or 'reply'}), trigger {body.get('trigger')}"]
     if body.get("message"):
         lines.append(f"We sent: {body['message']}")
     for name, value in sorted((body.get("context") or {}).items()):

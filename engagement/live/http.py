@@ -161,6 +161,7 @@ def make_app(
         if taken.refused:
             return problem(409, f"not taken: {taken.refused[0][1].reason}")
         metrics.inc("engagement_handoffs_resolved_total")
+        log.info("customer %s: hand-off resolved by key %s", customer_id, request[API_KEY].name)
         return web.json_response({"customer_id": customer_id, "resolved": True}, status=202, dumps=_dumps)
 
     route("POST", "/v1/events", "ingest", post_events)

@@ -24,6 +24,8 @@ FORMATTED_PHONE = re.compile(rf"(?<![\w+\uff0b])[+\uff0b]{_DIGIT}(?:{_SEPARATOR}
 # A national number, as customers type it into a name or a note: `0912 345 678`, `0912-345-678`,
 # `02 2345 6789` (a 0 and 8 to 11 more digits; not after a letter, digit, `-` or `.`: not an id)
 LOCAL_PHONE = re.compile(rf"(?<![\w+\-.\uff0b])[0\uff10]{_DIGIT}(?:[ \u00a0\-.]?{_DIGIT}){{7,10}}(?!{_DIGIT})")
+# A number in a URL's query, its "+" encoded: `?q=%2B886912345678`
+URL_PHONE = re.compile(r"%2[Bb]([1-9]\d{6,14})(?!\d)")
 SHOWN_BEFORE, SHOWN_AFTER = 4, 2
 
 
@@ -65,12 +67,15 @@ def mask_phones(text: str) -> str:
         digits = "".join(c for c in unicodedata.normalize("NFKC", match.group(0)) if c.isdigit())
         return digits[:SHOWN_BEFORE] + "*" * (len(digits) - SHOWN_BEFORE - SHOWN_AFTER) + digits[-SHOWN_AFTER:]
 
+    text = URL_PHONE.sub(lambda m: "%2B" + mask_phone(m.group(1))[1:], text)
     return PHONE.sub(masked, LOCAL_PHONE.sub(local, FORMATTED_PHONE.sub(formatted, text)))
 
 
 def install_phone_masking() -> None:
     """Mask phone numbers in every log record this process creates, whichever handler writes it
     (faust installs its own): the message, and the traceback text when there is one."""
+    for chatty in ("httpx", "httpcore"):  # a line per request, URLs and all: only their warnings
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     create = logging.getLogRecordFactory()
     if getattr(create, "masks_phones", False):
         return
@@ -80,7 +85,7 @@ def install_phone_masking() -> None:
         message = record.getMessage()
         masked = mask_phones(message)
         if masked != message:
-            record.msg, record.args = masked, None
+            record.msg, record.args = masked, ()
         if record.exc_info:
             record.exc_text = mask_phones(logging.Formatter().formatException(record.exc_info))
         return record

@@ -103,6 +103,7 @@ def failure_event(key: str, customer_id: str, reason: str, code: str | None, at:
 
 QUEUED_OUTCOMES = frozenset({"send", "answer", "handoff"})  # decisions the outbox carries out
 UNMETERED = frozenset({"handoff"})  # not a WhatsApp message: no send rate, no recipient budget
+HANDOFF_KEYS = "handoff-"  # a hand-off's key: retried even after a crash during its call
 
 
 def outbound_for(decision: Decision) -> OutboundMessage | None:

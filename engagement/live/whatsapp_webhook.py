@@ -168,7 +168,7 @@ def parse(payload: Any) -> WebhookContent:
                     content.statuses.append(parsed)
             if change.get("field") in ECHO_FIELDS:
                 continue  # what our own number sent (from another app): never a customer's reply
-            ours = str(_dict(value.get("metadata")).get("display_phone_number", "")).lstrip("+")
+            ours = "".join(c for c in str(_dict(value.get("metadata")).get("display_phone_number", "")) if c.isdigit())
             for message in _dicts(value.get("messages")):
                 inbound = _inbound(message)
                 if inbound is not None and inbound.phone.lstrip("+") != ours:

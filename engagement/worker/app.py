@@ -77,7 +77,7 @@ def create_app(
         return int(partitioner(cid.encode(), all_partitions, all_partitions))
 
     states = PartitionedTable(table)
-    send_log = provider if isinstance(provider, FileProvider) else None
+    send_log = provider.provider if isinstance(provider.provider, FileProvider) else None
     service = WorkerService(engine, states, producer_for(app), outbox, metrics, names, send_log=send_log)
     progress = InputProgress(names.inputs)
     rebuild_wanted = [True]

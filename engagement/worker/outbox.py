@@ -80,6 +80,10 @@ for _, key in ipairs(expired) do
     redis.call('SET', ARGV[2] .. key, 'queued', 'EX', ARGV[3])
     redis.call('ZADD', KEYS[2], ARGV[1], key)
     back = back + 1
+  elseif status == 'sending' and string.sub(key, 1, 8) == 'handoff-' then
+    redis.call('SET', ARGV[2] .. key, 'queued', 'EX', ARGV[3])
+    redis.call('ZADD', KEYS[2], ARGV[1], key)
+    back = back + 1
   elseif status == 'sending' then
     redis.call('SET', ARGV[2] .. key, 'unknown', 'EX', ARGV[3])
     redis.call('HDEL', KEYS[3], key)

@@ -4,8 +4,9 @@ calls answered 130429 (the number's throughput) and 3 % answered 500.
 
 Usage: python -m tests.benchmarks.bench_answers [--customers 500] [--rate 25]
 
-It loads `--customers` customers (each with a dispatched parcel and its tracking link), then sends
-each one reply "where is my order?" at `--rate` webhooks a second, and prints, over the replies:
+It loads `--customers` customers (each with a dispatched parcel and its tracking link, and a login
+from a new country: the alert is the send their reply follows), then sends each one reply
+"where is my order?" at `--rate` webhooks a second, and prints, over the replies:
 p50, p99 and max to the first provider call and to the accepted call, the faults met, and whether
 each reply was answered exactly once.
 """
@@ -41,7 +42,15 @@ def customers(count: int, now: float) -> list[str]:
                                  "occurred_at": rfc3339(now - 1800), "order_id": f"o{n}", "shipment_id": f"s{n}",
                                  "promised_delivery_at": rfc3339(now + 86400),
                                  "tracking_url": f"https://track.shop.example/s{n}"}))  # fmt: skip
+        for suffix, dt, device, country in (("a", 1200, "phone", "TW"), ("b", 30, "laptop", "RU")):
+            lines.append(json.dumps({"event_id": f"{cid}-{suffix}", "type": "login.succeeded", "customer_id": cid,
+                                     "occurred_at": rfc3339(now - dt), "device_id": f"{cid}-{device}",
+                                     "country": country}))  # fmt: skip
     return lines
+
+
+def _alerts(graph: FakeGraph) -> int:
+    return sum(r.body.get("type") == "template" for r in graph.received)
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -59,6 +68,8 @@ async def main(count: int, rate: float) -> None:
     throttled, failing = error(130429), server_error(500)
 
     def answer(request: Received) -> web.Response | None:
+        if request.body.get("type") != "text":
+            return None  # the login alerts the replies follow
         to = str(request.body.get("to"))
         now = time.perf_counter()
         calls[to] += 1
@@ -84,7 +95,10 @@ async def main(count: int, rate: float) -> None:
             await asyncio.to_thread(run.start)
             try:
                 await asyncio.to_thread(run.post_lines, customers(count, time.time()))
-                await asyncio.sleep(2.0)
+                deadline = time.monotonic() + 60
+                while _alerts(graph) < count and time.monotonic() < deadline:
+                    await asyncio.sleep(0.2)
+                await asyncio.sleep(1.0)
                 posted: dict[str, float] = {}
                 async with httpx.AsyncClient(timeout=30) as http:
 

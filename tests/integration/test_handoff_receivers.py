@@ -8,17 +8,19 @@ import asyncio
 import hashlib
 import hmac
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 
+from engagement.embedded.store import EmbeddedStore, Prepared
 from engagement.handoff.chatwoot import Chatwoot
 from engagement.handoff.routing import WithHandoff
 from engagement.handoff.webhook import HandoffWebhook
+from engagement.live.http import serve
 from engagement.providers.base import OutboundMessage, PermanentError, SendReceipt, TransientError
 from engagement.providers.console import ConsoleProvider
-from engagement.live.http import serve
 from tests.integration.processes import free_port
 
 pytestmark = pytest.mark.integration
@@ -44,6 +46,7 @@ class FakeChatwoot:
         self.conversations: list[dict[str, Any]] = []
         self.messages: list[dict[str, Any]] = []
         self.calls: list[str] = []
+        self.refuse_incoming = 0
         self.port = free_port()
 
     def app(self) -> web.Application:
@@ -59,12 +62,14 @@ class FakeChatwoot:
 
         async def search(request: web.Request) -> web.Response:
             q = request.query["q"]
-            return web.json_response({"payload": [c for c in self.contacts if c["phone_number"] == q]})
+            found = [c for c in self.contacts if q in (c["phone_number"], c["identifier"])]
+            return web.json_response({"payload": found})
 
         async def create_contact(request: web.Request) -> web.Response:
             data = await request.json()
             assert data["inbox_id"] == INBOX
-            contact = {"id": len(self.contacts) + 1, "phone_number": data["phone_number"], "name": data["name"]}
+            contact = {"id": len(self.contacts) + 1, "phone_number": data["phone_number"], "name": data["name"],
+                       "identifier": data["identifier"]}  # fmt: skip
             self.contacts.append(contact)
             inbox = {"source_id": f"src-{contact['id']}", "inbox": {"id": INBOX}}
             return web.json_response({"payload": {"contact": contact, "contact_inbox": inbox}})
@@ -85,8 +90,18 @@ class FakeChatwoot:
         async def create_message(request: web.Request) -> web.Response:
             data = await request.json()
             assert data["message_type"] in ("incoming", "outgoing")
+            if self.refuse_incoming and data["message_type"] == "incoming":
+                self.refuse_incoming -= 1
+                return web.json_response({"error": "busy"}, status=503)
             self.messages.append({"conversation": int(request.match_info["conversation"]), **data})
             return web.json_response({"id": len(self.messages)})
+
+        async def list_messages(request: web.Request) -> web.Response:
+            conversation = int(request.match_info["conversation"])
+            shown = [{"content": m["content"], "private": bool(m.get("private")),
+                      "message_type": 0 if m["message_type"] == "incoming" else 1}
+                     for m in self.messages if m["conversation"] == conversation]  # fmt: skip
+            return web.json_response({"payload": shown})
 
         app = web.Application(middlewares=[token])
         app.router.add_get(f"{base}/contacts/search", search)
@@ -94,6 +109,7 @@ class FakeChatwoot:
         app.router.add_get(f"{base}/contacts/{{contact}}/conversations", conversations_of)
         app.router.add_post(f"{base}/conversations", create_conversation)
         app.router.add_post(f"{base}/conversations/{{conversation}}/messages", create_message)
+        app.router.add_get(f"{base}/conversations/{{conversation}}/messages", list_messages)
         return app
 
 
@@ -102,8 +118,14 @@ async def test_chatwoot_finds_or_creates_the_contact_reuses_the_open_conversatio
     runner = await serve(fake.app(), "127.0.0.1", fake.port)
     chatwoot = Chatwoot(f"http://127.0.0.1:{fake.port}", ACCOUNT, INBOX, TOKEN)
     try:
+        fake.refuse_incoming = 2  # the reply is refused twice after its note went in: retried, never doubled
+        for _ in range(2):
+            with pytest.raises(TransientError):
+                await chatwoot.deliver(body())
         await chatwoot.deliver(body())
-        await chatwoot.deliver(body("還在嗎?"))
+        await chatwoot.deliver(body())  # delivered again (a retry after a lost answer): nothing new
+        second = body("還在嗎?") | {"id": "wa-wamid.2"}
+        await chatwoot.deliver(second)
         wrong = Chatwoot(f"http://127.0.0.1:{fake.port}", ACCOUNT, INBOX, "wrong")
         with pytest.raises(PermanentError):
             await wrong.deliver(body())
@@ -167,3 +189,45 @@ async def test_without_a_receiver_a_handoff_stays_on_the_console_and_messages_st
     assert await provider.send(message) == SendReceipt("handoff-wa-1", "kept")
     plain = OutboundMessage("answer-2", "cart_idle", "c1", "+886912345678", "zh-TW", "service", "hello")
     assert (await provider.send(plain)).provider_message_id == "console-answer-2"
+
+
+class Receiver:
+    def __init__(self, name: str, error: Exception | None = None) -> None:
+        self.name, self.error, self.bodies = name, error, []  # type: ignore[var-annotated]
+
+    async def deliver(self, body: dict[str, Any]) -> None:
+        self.bodies.append(body)
+        if self.error is not None:
+            raise self.error
+
+    async def close(self) -> None:
+        return None
+
+
+def handoff_message() -> OutboundMessage:
+    return OutboundMessage("handoff-1", "cart_idle", "c1", "+886912345678", "zh-TW", "handoff", "hi",
+                           handoff={"id": "wa-1", "reply": {"text": "hi", "button": None}})  # fmt: skip
+
+
+async def test_every_receiver_is_called_whatever_another_answered() -> None:
+    refusing, chatwoot = Receiver("webhook", PermanentError("400")), Receiver("chatwoot")
+    with pytest.raises(PermanentError):
+        await WithHandoff(ConsoleProvider(), [refusing, chatwoot]).send(handoff_message())
+    assert len(chatwoot.bodies) == 1  # a webhook's 400 does not keep the hand-off from Chatwoot
+    broken, failing = Receiver("webhook", RuntimeError("bug")), Receiver("chatwoot", TransientError("503"))
+    with pytest.raises(TransientError):  # retried later, both again
+        await WithHandoff(ConsoleProvider(), [broken, failing]).send(handoff_message())
+
+
+def test_a_handoff_claimed_when_the_process_died_is_retried_and_a_send_is_not(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path)
+    rows = [(key, json.dumps({"category": category}), 0.0, 9e9, "c1") for key, category in
+            (("handoff-1", "handoff"), ("answer-1", "service"))]  # fmt: skip
+    batch = Prepared()
+    batch.sends.extend(rows)
+    store.write(batch, {})
+    assert store.claim("handoff-1")
+    assert store.claim("answer-1")
+    store.recover_claims()  # what a restart after kill -9 does
+    assert [row.key for row in store.due_sends(1.0)] == ["handoff-1"]
+    store.close()

@@ -168,7 +168,21 @@ def test_a_handoff_pause_ends_after_a_day() -> None:
     assert (later.outcome, later.reason) == ("answer", "CHECKOUT")
 
 
-def test_where_is_my_order_answers_with_the_latest_shipment_even_with_no_send_before() -> None:
+def test_where_is_my_order_days_after_a_send_answers_with_the_latest_shipment() -> None:
+    live, _ = cart_reminder(locale="en")
+    dispatched = Events().add(
+        100, "shipment.dispatched", order_id="o1", shipment_id="s1", promised_delivery_at="2026-11-25T00:00:00Z"
+    )
+    dispatched |= {"event_id": "ship-1", "tracking_url": "https://track.shop.example/s1"}
+    live.feed(dispatched)
+    answer = one(live.feed(reply(3 * 24 * 60, text="Hi, where is my order?")))  # three days on: no send that day
+    assert (answer.outcome, answer.reason, answer.trigger) == ("answer", "keyword:物流", "_none")
+    assert answer.message is not None
+    assert answer.message.body == "Your parcel: https://track.shop.example/s1"
+
+
+def test_a_number_we_have_not_written_to_gets_no_links_from_a_keyword() -> None:
+    """Whoever holds a recycled number must not get the last holder's parcel link on demand."""
     live, ev = Live(), Events()
     live.feed(ev.profile(locale="en"))
     dispatched = ev.add(
@@ -176,10 +190,39 @@ def test_where_is_my_order_answers_with_the_latest_shipment_even_with_no_send_be
     )
     dispatched["tracking_url"] = "https://track.shop.example/s1"
     live.feed(dispatched)
-    answer = one(live.feed(reply(5, text="Hi, where is my order?")))
-    assert (answer.outcome, answer.reason, answer.trigger) == ("answer", "keyword:物流", "_none")
+    handed = one(live.feed(reply(5, text="Hi, where is my order?")))
+    assert (handed.outcome, handed.reason) == ("handoff", "unverified:keyword:物流")
+
+
+def test_keywords_match_whole_words_and_cjk_anywhere() -> None:
+    live, _ = cart_reminder(locale="en")
+    assert one(live.feed(reply(80, text="I bought a reagent"))).reason == "asked:default"  # not "agent"
+    live2, _ = cart_reminder()
+    matched = one(live2.feed(reply(80, text="我的包裹到了嗎")))  # no shipment yet: its link is missing
+    assert (matched.outcome, matched.reason) == ("handoff", "answer_incomplete:keyword:物流")
+
+
+def test_a_reply_older_than_a_week_is_history_not_a_conversation() -> None:
+    live, sent = cart_reminder()
+    old = one(live.feed(reply(80, button="CHECKOUT", to=sent.key), now_minutes=80 + 8 * 24 * 60))
+    assert (old.outcome, old.reason) == ("ignore", "stale")
+    late = one(live.feed(reply(81, button="CHECKOUT", to=sent.key), now_minutes=81 + 2 * 24 * 60))
+    assert (late.outcome, late.reason) == ("handoff", "outside_window:CHECKOUT")
+    fresh = one(live.feed(reply(82 + 2 * 24 * 60, button="CHECKOUT", to=sent.key)))
+    assert fresh.outcome == "answer"  # a late reply went to people without pausing the answers
+
+
+def test_a_link_is_kept_whole_or_not_at_all() -> None:
+    long_url = "https://shop.example/cart/" + "k" * 1500
+    live, sent = cart_reminder(url=long_url)
+    answer = one(live.feed(reply(80, button="CHECKOUT", to=sent.key)))
     assert answer.message is not None
-    assert answer.message.body == "Your parcel: https://track.shop.example/s1"
+    assert answer.message.body.endswith(long_url)
+
+
+def test_not_me_typed_is_the_not_me_button() -> None:
+    live, sent = cart_reminder()
+    assert one(live.feed(reply(80, text=" not_me ", to=sent.key))).reason == "not_me"
 
 
 def test_a_reply_to_nothing_of_ours_without_a_keyword_goes_to_people() -> None:

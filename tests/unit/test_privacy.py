@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from mode.utils.logging import ExtensionFormatter
 
 from engagement.core.personalize import money, safe_value, safe_values
 from engagement.core.state import CustomerState, Profile
@@ -38,6 +40,24 @@ def test_log_records_carry_masked_numbers(caplog: pytest.LogCaptureFixture) -> N
     assert "+886912345678" not in text
     assert "+886987654321" not in text
     assert "+8869******78" in text
+
+
+def test_a_number_in_a_urls_query_is_masked() -> None:
+    assert mask_phones("GET /contacts/search?q=%2B886912345678 200") == "GET /contacts/search?q=%2B8869******78 200"
+    install_phone_masking()
+    assert logging.getLogger("httpx").getEffectiveLevel() == logging.WARNING
+
+
+def test_a_masked_record_still_formats_under_fausts_formatter() -> None:
+    """faust's formatter (mode's) wraps a record's args in a tuple unless they are one already: a
+    masked record's args must stay a tuple, or formatting it fails with a traceback in the log."""
+    install_phone_masking()
+    record = logging.getLogRecordFactory()(
+        "aiokafka", logging.INFO, __file__, 1, "Joined group %r with member_id %s", ("g", "f-8e16-5652201234520a"), None
+    )
+    text = ExtensionFormatter(stream=io.StringIO(), fmt="%(message)s").format(record)
+    assert "5652201234520" not in text
+    assert text.startswith("Joined group 'g' with member_id f-8e16-")
 
 
 def test_an_erased_decision_keeps_its_outcome_and_loses_its_message() -> None:
