@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
@@ -31,7 +32,15 @@ from engagement.console.dangers import Danger, moved_by_backtest
 from engagement.console.fields import described
 from engagement.console.new_trigger import NewTriggerRefused, kinds, skeleton
 from engagement.console.templates_page import GraphAccount, SendTest, TemplateRoutes, add_templates
-from engagement.console.versions import NeedsAcknowledgement, PublishRefused, Review, Versions, unified_diff
+from engagement.console.versions import (
+    LiveChanged,
+    NeedsAcknowledgement,
+    PublishRefused,
+    Review,
+    Versions,
+    files_digest,
+    unified_diff,
+)
 from engagement.console.workspace import Checked, Workspace, as_named, is_utf8
 from engagement.core.catalog import MessageSpec
 from engagement.core.decisions import Message
@@ -186,7 +195,7 @@ class ConsoleRoutes:
         diffs += [{"file": name, "new": False, "removed": True, "diff": unified_diff(live[name], "", name)}
                   for name in removed]  # fmt: skip
         return {**checked.as_json(), "warnings": [d.as_json() for d in found], "diffs": diffs,
-                "warnings_count": sum(p.severity == "warning" for p in checked.problems),
+                "base": files_digest(live), "warnings_count": sum(p.severity == "warning" for p in checked.problems),
                 "backtest": job.as_json() if job is not None else None}  # fmt: skip
 
     async def new_trigger(self, request: web.Request) -> web.StreamResponse:
@@ -268,6 +277,8 @@ class ConsoleRoutes:
             done = await self._checking(self.versions.publish, edit, key.name, review[0], review[1])
         except NeedsAcknowledgement as exc:
             return problem(409, str(exc), warnings=[d.as_json() for d in exc.dangers])
+        except LiveChanged as exc:
+            return problem(409, str(exc), code="live_changed")
         except PublishRefused as exc:
             return problem(422, str(exc), problems=[p.as_json() for p in exc.problems])
         return web.json_response(done.as_json(), status=201)
@@ -281,7 +292,10 @@ class ConsoleRoutes:
             return problem(400, "acknowledged: a list of the warnings' names (trigger:code)")
         job = self.backtests.get(job_id) if isinstance(job_id, str) else None
         found = tuple(moved_by_backtest(job.result)) if job is not None and job.state == "done" else ()
-        return note.strip(), Review(frozenset(acknowledged), found)
+        base = body.get("base")
+        if base is not None and not (isinstance(base, str) and re.fullmatch(r"[0-9a-f]{16}", base)):
+            return problem(400, "base: the review's base (16 hexadecimal digits), or none")
+        return note.strip(), Review(frozenset(acknowledged), found, base=base)
 
     async def propose(self, request: web.Request) -> web.StreamResponse:
         """An edit for another admin key to approve (maker/checker); checked as a publish would be."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import hashlib
 import json
 import logging
 import os
@@ -84,6 +85,19 @@ class Review:
     acknowledged: frozenset[str] = frozenset()
     found: tuple[Danger, ...] = ()
     approved_by: str | None = None
+    base: str | None = None  # `files_digest` of the live files the edit was reviewed against
+
+
+class LiveChanged(PublishRefused):
+    """Another publish changed the live files since the edit was reviewed: review it again."""
+
+
+def files_digest(files: dict[str, str]) -> str:
+    """Names the exact content of a set of files (the live files a review showed the diff against)."""
+    digest = hashlib.sha256()
+    for name, text in sorted(files.items()):
+        digest.update(name.encode() + b"\0" + text.encode("utf-8", errors="surrogatepass") + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def unified_diff(before: str, after: str, name: str) -> str:
@@ -129,6 +143,8 @@ class Versions:
             if checked.errors or checked.version is None or checked.engine is None:
                 raise PublishRefused(f"the edit has {checked.errors} errors; nothing was published", checked.problems)
             before = self.workspace.files()
+            if review.base is not None and review.base != files_digest(before):
+                raise LiveChanged("another publish changed the live files since your review: review the edit again")
             if all(before.get(name) == text for name, text in edit.items()):
                 raise PublishRefused("nothing to publish: the edit is the same as the live files")
             live = self.workspace.check({})

@@ -1,6 +1,7 @@
 """Answers in the console, in headless Chromium against a live `run`: the preview shows each reply
 the cart reminder answers as the customer's bubble and ours (or who it goes to), and the
-customer's page shows a hand-off and resolves it."""
+customer's page shows a hand-off and resolves it. And a publish reviewed before another went
+live is sent back to its review, which then shows what it would undo."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from engagement.timefmt import rfc3339
 from tests.browser.chromium import chromium
 from tests.browser.test_console import screenshot, sign_in, wait
 from tests.integration.processes import running, wait_for
+from tests.integration.test_console_api import dirs
 from tests.integration.whatsapp_payloads import ENV, PHONE, signed, webhook
 
 pytestmark = pytest.mark.integration
@@ -65,3 +67,27 @@ def test_preview_shows_the_answers_and_the_customer_page_resolves_a_handoff(tmp_
         screenshot(browser, "answers-3-resolved")
         browser.refresh()
         assert "Automatic answers are on" in wait(browser, "#conversation").text
+
+
+def test_a_publish_after_another_went_live_redraws_the_review(tmp_path: Path) -> None:
+    with running(tmp_path / "state", dirs(tmp_path)) as run, chromium() as browser:
+        api = f"{run.url}/console/api"
+        original = httpx.get(f"{api}/files", headers=run.headers).json()["files"]["triggers/cart_idle.yaml"]
+        sign_in(browser, run.url, run.key)
+        mine = {"triggers/cart_idle.yaml": original.replace("idle: 60m", "idle: 90m")}
+        browser.execute_script("sessionStorage.setItem('engagement.edit', arguments[0])", json.dumps(mine))
+        browser.get(f"{run.url}/console#/publish")
+        browser.refresh()
+        wait(browser, "#publish-checks", text="Checked")
+        theirs = {"triggers/cart_idle.yaml": original.replace("idle: 60m", "idle: 45m")}
+        done = httpx.post(
+            f"{api}/publish", headers=run.headers, json={"files": theirs, "note": "45", "acknowledged": []}
+        )
+        assert done.status_code == 201
+        wait(browser, "#publish-note").send_keys("90 minutes")
+        browser.find_element(By.ID, "publish-run").click()
+        wait(browser, "#live-changed")
+        assert "-idle: 45m" in wait(browser, "#publish-diff", text="-idle: 45m").text  # what the edit would undo
+        screenshot(browser, "publish-live-changed")
+        browser.find_element(By.ID, "publish-run").click()
+        wait(browser, "#publish-result", text="Published as version 2")

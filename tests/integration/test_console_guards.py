@@ -198,3 +198,28 @@ def wait_live(run: RunProcess, version: str) -> None:
 
 def run_key_name(run: RunProcess) -> str:
     return str(httpx.get(f"{run.url}/console/api/whoami", headers=run.headers).json()["name"])
+
+
+def test_a_publish_reviewed_before_another_went_live_is_sent_back_to_review(tmp_path: Path) -> None:
+    with running(tmp_path / "state", dirs(tmp_path)) as run:
+        api = f"{run.url}/console/api"
+        files = httpx.get(f"{api}/files", headers=run.headers).json()["files"]
+        original = files["triggers/cart_idle.yaml"]
+        ann = {"triggers/cart_idle.yaml": original.replace("idle: 60m", "idle: 45m")}
+        bo = {"triggers/cart_idle.yaml": original.replace("idle: 60m", "idle: 90m")}
+        base = httpx.post(f"{api}/review", headers=run.headers, json={"files": bo}).json()["base"]
+        first = httpx.post(f"{api}/publish", headers=run.headers,
+                           json={"files": ann, "note": "45 min", "acknowledged": []})  # fmt: skip
+        assert first.status_code == 201, first.text
+        late = httpx.post(f"{api}/publish", headers=run.headers,
+                          json={"files": bo, "note": "90 min", "acknowledged": [], "base": base})  # fmt: skip
+        assert late.status_code == 409
+        assert late.json()["code"] == "live_changed"
+        bad = httpx.post(f"{api}/publish", headers=run.headers,
+                         json={"files": bo, "note": "90 min", "acknowledged": [], "base": "x' OR 1"})  # fmt: skip
+        assert bad.status_code == 400
+        again = httpx.post(f"{api}/review", headers=run.headers, json={"files": bo}).json()
+        assert any("-idle: 45m" in d["diff"] for d in again["diffs"])  # the review now shows what it undoes
+        asked = {"files": bo, "note": "90 min", "acknowledged": [], "base": again["base"]}
+        redone = httpx.post(f"{api}/publish", headers=run.headers, json=asked)
+        assert redone.status_code == 201, redone.text

@@ -15,7 +15,14 @@ from engagement.config.messages import default_messages_dir
 from engagement.console.backtest_child import Progress
 from engagement.console.fields import fields_of
 from engagement.console.new_trigger import skeleton
-from engagement.console.versions import NeedsAcknowledgement, PublishRefused, Review, Versions
+from engagement.console.versions import (
+    LiveChanged,
+    NeedsAcknowledgement,
+    PublishRefused,
+    Review,
+    Versions,
+    files_digest,
+)
 from engagement.console.workspace import BadEdit, Workspace
 from engagement.core.engine import EngineSettings
 from engagement.live.config_reload import own_configuration
@@ -84,6 +91,23 @@ def test_publish_keeps_every_version_and_rolls_back(workspace: Workspace, tmp_pa
         versions.publish({"triggers/cart_idle.yaml": original}, "bo", "the same again")
     with pytest.raises(PublishRefused, match="nothing to publish"):
         versions.publish({}, "bo", "nothing")
+
+
+def test_a_publish_reviewed_against_files_another_publish_changed_is_refused(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """Two admins review at once: the second publish would silently undo what the first changed."""
+    versions = Versions(tmp_path / "state", workspace)
+    original = (workspace.triggers_dir / "cart_idle.yaml").read_text(encoding="utf-8")
+    reviewed = files_digest(workspace.files())  # both review against the same live files
+    ann = {"triggers/cart_idle.yaml": original.replace("idle: 60m", "idle: 45m")}
+    bo = {"triggers/cart_idle.yaml": original.replace("idle: 60m", "idle: 90m")}
+    versions.publish(ann, "ann", "45 min", Review(base=reviewed))
+    with pytest.raises(LiveChanged, match="review the edit again"):
+        versions.publish(bo, "bo", "90 min", Review(base=reviewed))
+    assert "idle: 45m" in (workspace.triggers_dir / "cart_idle.yaml").read_text(encoding="utf-8")
+    done = versions.publish(bo, "bo", "90 min", Review(base=files_digest(workspace.files())))  # reviewed again
+    assert "-idle: 45m" in done.diff
 
 
 def test_rolling_back_past_a_new_trigger_removes_its_files(workspace: Workspace, tmp_path: Path) -> None:

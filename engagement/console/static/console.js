@@ -698,16 +698,17 @@ async function publishPage() {
   const out = h("div", { id: "publish-result", "aria-live": "polite" });
   let warnings = h("div", { id: "publish-warnings" });
   const summary = h("div", { id: "publish-summary" });
-  const diff = h("div", { id: "publish-diff" });
+  let diff = h("div", { id: "publish-diff" });
   const button = h("button", { class: "primary", id: "publish-run", type: "button", disabled: !names.length || (!approval && !canPublish()),
     text: approval ? "Propose for approval" : "Publish" });
   const acknowledged = () => [...warnings.querySelectorAll(".ack-box")].filter((b) => b.checked).map((b) => b.dataset.name);
   const showWarnings = (found) => { const next = warningList(found || []); warnings.replaceWith(next); warnings = next; };
   const backtest = state.backtest && state.backtest.edit === JSON.stringify(state.edit) ? state.backtest.id : null;
+  let base = null; // the live files this review's diff was made against: a publish since is caught
   button.addEventListener("click", async () => {
     button.disabled = true;
     try {
-      const request = { files: state.edit, note: note.value, acknowledged: acknowledged(), backtest };
+      const request = { files: state.edit, note: note.value, acknowledged: acknowledged(), backtest, base };
       if (approval) {
         const proposed = await api("proposals", { json: request });
         out.replaceChildren(h("p", { class: "ok", id: "proposed" }, `Proposed (${proposed.id}): another admin key approves it below.`));
@@ -722,6 +723,11 @@ async function publishPage() {
     } catch (error) {
       button.disabled = false;
       if (error.status === 409 && error.body && error.body.warnings) showWarnings(error.body.warnings);
+      if (error.status === 409 && error.body && error.body.code === "live_changed") {
+        out.replaceChildren(h("p", { class: "error", id: "live-changed", text: "Another publish changed the live files since this review: the diff, checks and warnings above are now against them. Look again, then publish." }));
+        await drawReview();
+        return;
+      }
       out.replaceChildren(h("p", { class: "error", text: error.message }),
         h("ul", {}, ((error.body && error.body.problems) || []).map((p) => h("li", { text: `${p.file}:${p.line}: ${p.message}` }))));
     }
@@ -741,8 +747,11 @@ async function publishPage() {
     summary, diff, warnings, h("label", { for: "publish-note", text: "Note: what changes and why" }), note, h("p", {}, button), out, proposals);
   drawProposals().catch((error) => proposals.replaceChildren(h("p", { class: "error", text: error.message })));
   if (!names.length) return;
+  await drawReview();
+  async function drawReview() {
   try {
     const review = await api("review", { json: { files: state.edit, backtest } });
+    base = review.base;
     summary.replaceChildren(h("p", { id: "publish-checks", class: review.errors ? "error" : "ok",
       text: review.errors ? `${review.errors} errors: nothing can be published until they are fixed.`
         : `Checked: no errors, ${review.warnings_count} lint warnings; goes live as configuration ${review.version}.` }),
@@ -750,9 +759,12 @@ async function publishPage() {
         h("li", { class: "error" }, h("a", { href: "#/edit/" + p.file, text: p.file }), `:${p.line}: ${p.where ? p.where + ": " : ""}${p.message}`))) : "",
       review.backtest ? h("p", { class: "hint", text: `Weighed with your backtest of ${review.backtest.events.toLocaleString()} events.` })
         : h("p", { class: "hint", text: "No backtest of this edit yet: run one to see what it changes before publishing." }));
-    diff.replaceWith(diffView(review.diffs));
+    const shown = diffView(review.diffs);
+    diff.replaceWith(shown);
+    diff = shown;
     showWarnings(review.warnings);
   } catch (error) { summary.replaceChildren(h("p", { class: "error", text: error.message })); }
+  }
 }
 
 function proposalItem(p, redraw) {
