@@ -63,6 +63,15 @@ HANDOFF_REASONS = (ASKED, NO_ANSWER, OUTSIDE_WINDOW, RATE_LIMITED, CONVERSATION_
 IGNORE_REASONS = (OPT_OUT, NOT_ME, EMPTY, NO_NUMBER, FLOOD, STALE)
 
 
+def not_me_words_of(catalog: MessageCatalog) -> frozenset[str]:
+    """Replies (a button's value, or the whole reply, casefolded) that report a login as not the
+    customer's: `NOT_ME`, and every answer whose action is `not_me`."""
+    words = {p.casefold() for p in NOT_ME_PAYLOADS}
+    for message in catalog.messages.values():
+        words.update(key for key, answer in message.answers.items() if answer.action == "not_me")
+    return frozenset(words)
+
+
 def remember_send(
     state: CustomerState, key: str, trigger: str, at: float, locale: str, text: str, values: Mapping[str, str | None]
 ) -> None:
@@ -96,6 +105,7 @@ class Answering:
     opt_out_keywords: frozenset[str]
     config_version: str
     link_domains: tuple[str, ...] = ()
+    not_me_words: frozenset[str] = frozenset()  # `not_me_words_of(catalog)`, kept with the configuration
 
     def decide(self, state: CustomerState, reply: MessageReplied, t: float, now: float) -> Decision:
         said = [s.strip() for s in (reply.button_payload, reply.text) if s is not None and s.strip()]
@@ -126,15 +136,6 @@ class Answering:
         if answer.action == "handoff":
             return decide.handoff(ASKED, answer.name)
         return decide.answer(answer)
-
-    @property
-    def not_me_words(self) -> frozenset[str]:
-        """Replies (a button's value, or the whole reply, casefolded) that report a login as not the
-        customer's: `NOT_ME`, and every answer whose action is `not_me`."""
-        words = {p.casefold() for p in NOT_ME_PAYLOADS}
-        for message in self.catalog.messages.values():
-            words.update(key for key, answer in message.answers.items() if answer.action == "not_me")
-        return frozenset(words)
 
     def message_of(self, trigger: str) -> MessageSpec | None:
         kind = self.kinds.get(trigger)

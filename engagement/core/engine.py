@@ -27,7 +27,7 @@ from engagement.config.loader import TriggerSet
 from engagement.config.triggers import TriggerSpec
 from engagement.core import decisions as r
 from engagement.core import personalize
-from engagement.core.answers import Answering, remember_send, resolve
+from engagement.core.answers import Answering, not_me_words_of, remember_send, resolve
 from engagement.core.catalog import MessageCatalog
 from engagement.core.decisions import Decision, Message, Step, TemplateUse
 from engagement.core.keys import EVENT_DIGEST_SIZE, idempotency_key, seen_before
@@ -82,6 +82,7 @@ class Engine:
             self.opt_out_keywords,
             self.config_version,
             self.settings.link_domains,
+            not_me_words_of(catalog),
         )
         self.earlier: dict[str, Engine] = {}  # engines of earlier configurations, for timers they armed
         self._appliers = self._hooks_by_event(lambda kind: kind.hooks, self._core_appliers())

@@ -20,10 +20,11 @@ import httpx
 import pytest
 from aiohttp import web
 
+from engagement.live.api_keys import create_key
 from engagement.timefmt import rfc3339
 from tests.integration.fake_graph import FakeGraph, Received, error
 from tests.integration.loopback import ScriptedServer
-from tests.integration.processes import RunProcess, free_port, until
+from tests.integration.processes import RunProcess, free_port, running, until
 from tests.integration.whatsapp_payloads import ENV, PHONE, signed, webhook
 
 pytestmark = pytest.mark.integration
@@ -55,6 +56,20 @@ class HandoffReceiver(ScriptedServer[dict[str, Any]]):
                 return answer
         self.received.append(json.loads(body))
         return web.Response(status=204)
+
+
+def answering_env(graph: FakeGraph, receiver: HandoffReceiver) -> dict[str, str]:
+    """A runtime that sends through the fake Graph API and hands off to `receiver`."""
+    return {
+        **ENV,
+        "ENGAGEMENT_PROVIDER": "whatsapp",
+        "ENGAGEMENT_WHATSAPP_API_BASE": graph.base_url,
+        "ENGAGEMENT_WHATSAPP_PHONE_NUMBER_ID": "106540352242922",
+        "ENGAGEMENT_WHATSAPP_TOKEN": "test-token",
+        "ENGAGEMENT_LINK_DOMAINS": "shop.example",
+        "ENGAGEMENT_HANDOFF_URL": f"{receiver.base_url}/handoff",
+        "ENGAGEMENT_HANDOFF_SECRET": HANDOFF_SECRET,
+    }
 
 
 def profile_and_cart(now: float) -> list[str]:
@@ -102,17 +117,7 @@ async def test_replies_are_answered_or_handed_off_once_through_faults_and_kill_9
     graph.script.extend([lambda _: None, error(130429)])  # the reminder goes; the first answer is throttled
     async with HandoffReceiver() as receiver:
         receiver.script.append(lambda _: web.Response(status=500))
-        env = {
-            **ENV,
-            "ENGAGEMENT_PROVIDER": "whatsapp",
-            "ENGAGEMENT_WHATSAPP_API_BASE": graph.base_url,
-            "ENGAGEMENT_WHATSAPP_PHONE_NUMBER_ID": "106540352242922",
-            "ENGAGEMENT_WHATSAPP_TOKEN": "test-token",
-            "ENGAGEMENT_LINK_DOMAINS": "shop.example",
-            "ENGAGEMENT_HANDOFF_URL": f"{receiver.base_url}/handoff",
-            "ENGAGEMENT_HANDOFF_SECRET": HANDOFF_SECRET,
-            "ENGAGEMENT_CONSOLE_URL": "https://engagement.shop.example/console/",
-        }
+        env = answering_env(graph, receiver) | {"ENGAGEMENT_CONSOLE_URL": "https://engagement.shop.example/console/"}
         run = RunProcess(tmp_path, free_port(), env)
         await asyncio.to_thread(run.start)
         try:
@@ -177,3 +182,25 @@ async def test_replies_are_answered_or_handed_off_once_through_faults_and_kill_9
     assert cart["sent"] == 1  # the answers are not counted as the trigger's sends
     replies = [d for d in decisions if d["outcome"] in ("answer", "handoff", "ignore")]
     assert sorted(str(d["event_id"]) for d in replies) == [f"wa-wamid.in{n}" for n in (1, 2, 3, 5)]
+
+
+def test_resolving_a_handoff_needs_an_admin_key_and_a_plausible_customer_id(tmp_path: Path) -> None:
+    with running(tmp_path / "state") as run:
+        ingest_only = create_key(Path(run.env["ENGAGEMENT_API_KEYS_FILE"]), "shop-backend", ("ingest",))
+        time.sleep(1.5)  # run reads its keys file again each second
+        url = f"{run.url}/v1/conversations/c1/resolve"
+        assert httpx.post(url).status_code == 401
+        assert httpx.post(url, headers=[(b"Authorization", "Bearer ключ".encode())]).status_code == 401  # non-ASCII key
+        assert httpx.post(url, headers={"Authorization": f"Bearer {ingest_only}"}).status_code == 403
+        for bad in ("x" * 200, "a%00b", "..", "a%0Ab"):
+            answer = httpx.post(f"{run.url}/v1/conversations/{bad}/resolve", headers=run.headers)
+            assert answer.status_code in (400, 404), (bad, answer.status_code)
+            assert answer.json()["error"]
+        assert httpx.get(url, headers=run.headers).status_code == 405
+        done = httpx.post(url, headers=run.headers, content=b"{" * 100_000)  # a body is never read
+        assert done.status_code == 202
+        assert done.json() == {"customer_id": "c1", "resolved": True}
+        resolved = [e for e in httpx.get(f"{run.url}/v1/events", params={"since": 0}, headers=run.headers).text
+                    .splitlines() if "conversation.resolved" in e]  # fmt: skip
+        assert len(resolved) == 1
+        assert "hand-off resolved by key" in run.log()

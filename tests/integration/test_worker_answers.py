@@ -17,15 +17,14 @@ from tests.integration.fake_graph import FakeGraph
 from tests.integration.processes import until
 from tests.integration.test_run_answers import (
     CART_URL,
-    HANDOFF_SECRET,
     TRACKING_URL,
     HandoffReceiver,
+    answering_env,
     answers_to,
     deliver,
     inbound,
     profile_and_cart,
 )
-from tests.integration.whatsapp_payloads import ENV
 from tests.integration.workers import Namespace, WorkerProcess
 
 pytestmark = pytest.mark.integration
@@ -42,16 +41,7 @@ async def test_replies_on_two_workers_one_killed_are_handled_once(
     tmp_path: Path, space: Namespace, workers: list[WorkerProcess], graph: FakeGraph
 ) -> None:
     async with HandoffReceiver() as receiver:
-        env = {
-            **ENV,
-            "ENGAGEMENT_PROVIDER": "whatsapp",
-            "ENGAGEMENT_WHATSAPP_API_BASE": graph.base_url,
-            "ENGAGEMENT_WHATSAPP_PHONE_NUMBER_ID": "106540352242922",
-            "ENGAGEMENT_WHATSAPP_TOKEN": "test-token",
-            "ENGAGEMENT_LINK_DOMAINS": "shop.example",
-            "ENGAGEMENT_HANDOFF_URL": f"{receiver.base_url}/handoff",
-            "ENGAGEMENT_HANDOFF_SECRET": HANDOFF_SECRET,
-        }
+        env = answering_env(graph, receiver)
         for directory in (tmp_path / "w1", tmp_path / "w2"):
             directory.mkdir(exist_ok=True)
         first = WorkerProcess(space, tmp_path / "w1", tmp_path / "unused.jsonl", env)
