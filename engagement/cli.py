@@ -212,6 +212,7 @@ def _message_commands(sub: Any) -> None:
     show.add_argument("trigger", help="a trigger id")
     show.add_argument("--locale", help="as if the customer's locale were this (zh-TW, zh-CN, en, ...)")
     show.add_argument("--tier", help="as if the customer's tier were this (for example vip)")
+    show.add_argument("--channel", choices=("whatsapp", "line", "sms"), help="the message on this channel")
     show.add_argument("--customer", type=Path, help="one customer's events (JSON array or lines); default: a sample")
     _configuration_dirs(show)
     show.set_defaults(handler=_preview)
@@ -369,7 +370,8 @@ def _preview(args: argparse.Namespace) -> int:
     try:
         events = read_customer_events(args.customer) if args.customer is not None else None
         directory = args.messages or Settings().messages_dir or default_messages_dir()
-        result = preview(engine, args.trigger, events, args.locale, args.tier, load_registry(directory))
+        registry = load_registry(directory)
+        result = preview(engine, args.trigger, events, args.locale, args.tier, registry, args.channel)
     except (PreviewError, OSError) as exc:
         print(exc, file=sys.stderr)
         return 2

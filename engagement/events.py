@@ -14,6 +14,7 @@ from pydantic import (
     ConfigDict,
     Field,
     TypeAdapter,
+    field_validator,
 )
 
 MAX_EVENT_BYTES = 64 * 1024
@@ -41,6 +42,10 @@ CustomerId = Annotated[str, Field(min_length=1, max_length=128, pattern=CUSTOMER
 """An id without control characters, and not `.` or `..` (a customer id names paths: the console's
 and the erasure's URLs)."""
 Phone = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")]
+Channel = Literal["whatsapp", "line", "sms"]
+CHANNELS: tuple[Channel, ...] = ("whatsapp", "line", "sms")
+LineUserId = Annotated[str, Field(pattern=r"^U[0-9a-f]{32}$")]
+"""A LINE user id as the Messaging API gives it: `U` and 32 hexadecimal digits."""
 Locale = Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", max_length=35)]
 Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
 Money = Annotated[float, Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False)]
@@ -89,6 +94,17 @@ class CustomerUpdated(_Event):
     whatsapp_opt_in: bool | None = None
     marketing_opt_out: bool | None = None
     tier: Annotated[str, Text(64)] | None = None
+    line_user_id: LineUserId | None = None
+    line_opt_in: bool | None = None
+    sms_opt_in: bool | None = None
+    channels: Annotated[list[Channel], Field(min_length=1, max_length=3)] | None = None
+
+    @field_validator("channels")
+    @classmethod
+    def _each_channel_once(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("each channel at most once")
+        return value
 
 
 class PageViewed(_Event):
@@ -180,7 +196,7 @@ class MessageReplied(_Event):
     text: Annotated[str, Field(max_length=4096, pattern=REPLY_TEXT)] | None = None
     button_payload: Annotated[str, Text(1024)] | None = None
     in_reply_to: Annotated[str, Text(256)] | None = None  # the key of our send it answers (the webhook finds it)
-    channel: Literal["whatsapp", "sms", "line"] = "whatsapp"
+    channel: Channel = "whatsapp"
 
 
 class ConversationResolved(_Event):
@@ -193,12 +209,15 @@ class ConversationResolved(_Event):
 class MessageFailed(_Event):
     """A send the provider refused in a way the engine must remember (the senders emit it): the
     customer stopped marketing (`opted_out`), WhatsApp holds back marketing to them for now
-    (`marketing_paused`), or the number cannot receive WhatsApp messages (`unreachable`)."""
+    (`marketing_paused`), or the number cannot receive WhatsApp messages (`unreachable`). `channel`
+    says where: on SMS `opted_out` is the SMS opt-out (Twilio 21610); on LINE `unreachable` is a
+    customer who blocked the account and `reachable` one who followed it again."""
 
     type: Literal["message.failed"]
     key: Annotated[str, Text(256)]
-    reason: Literal["opted_out", "marketing_paused", "unreachable"]
+    reason: Literal["opted_out", "marketing_paused", "unreachable", "reachable"]
     code: Annotated[str, Text(64)] | None = None
+    channel: Channel = "whatsapp"
 
 
 Event = Annotated[

@@ -66,6 +66,16 @@ class Settings(BaseSettings):
         default="",
         description="public URL of POST /v1/webhooks/twilio: status callbacks go there, signatures are checked on it",
     )
+    twilio_sms_from: str = Field(
+        default="", description="the SMS sender: +E.164, or a Messaging Service SID (MG...); empty: no SMS"
+    )
+    line_api_base: str = Field(default="https://api.line.me", description="the LINE Messaging API's address")
+    line_channel_token: SecretStr = Field(
+        default=SecretStr(""), description="the LINE channel access token; empty: no LINE sends"
+    )
+    line_channel_secret: SecretStr = Field(
+        default=SecretStr(""), description="the LINE channel secret: x-line-signature of webhooks is checked with it"
+    )
     handoff_url: str = Field(
         default="", description="where replies for people are POSTed as signed JSON (hand-off; optional)"
     )

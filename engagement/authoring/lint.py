@@ -24,6 +24,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from engagement.authoring.channel_checks import channel_problems
 from engagement.authoring.preview import preview
 from engagement.authoring.template_checks import check_templates
 from engagement.config.bundle import Configuration
@@ -39,6 +40,7 @@ from engagement.config.template_registry import TemplateRegistry
 from engagement.core.catalog import MessageSpec
 from engagement.core.decisions import Message
 from engagement.core.engine import Engine
+from engagement.core.profile import ALWAYS_OPT_OUT
 from engagement.core.text_template import TextTemplate
 
 LINT_FILE = "_lint.yaml"
@@ -143,6 +145,7 @@ def lint(
             return None
 
         findings.extend(_lint_message(message, rules, shown, engine.opt_out_keywords))
+        findings.extend(_lint_channels(engine, message, served))
         if registry is not None:
 
             def report(
@@ -248,6 +251,30 @@ def _lint_message(
                     )
                 )
     return out
+
+
+def _lint_channels(engine: Engine, message: MessageSpec, served: list[str]) -> list[Finding]:
+    """The LINE and SMS forms of the message, as the sample customer would get them there."""
+    listed = frozenset(channel for trigger_id in served for channel in engine.all_specs[trigger_id].channels)
+
+    def sample(channel: str, locale: str) -> Message | None:
+        for trigger_id in served:
+            sends = [d for d in preview(engine, trigger_id, None, locale, channel=channel).decisions if d.message]
+            if sends:
+                return sends[0].message
+        return None
+
+    lines = Path(message.source).read_text(encoding="utf-8", errors="replace").splitlines()
+    problems = channel_problems(message, listed, sample, ALWAYS_OPT_OUT | engine.opt_out_keywords)
+    return [
+        Finding(message.source, _line_of(lines, p.needle), p.severity, p.where, p.rule, p.text)  # type: ignore[arg-type]
+        for p in problems
+    ]
+
+
+def _line_of(lines: list[str], needle: str) -> int:
+    first = needle.strip().splitlines()[0] if needle.strip() else needle
+    return next((n for n, line in enumerate(lines, 1) if first and first in line), 1)
 
 
 def _lint_answers(message: MessageSpec, rules: LintRules, line_with: Callable[[str], int]) -> list[Finding]:

@@ -12,15 +12,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from engagement.authoring.channel_checks import CHANNEL_NAMES, flex_texts, sms_parts
 from engagement.authoring.samples import sample_events
 from engagement.config.loader import TriggerSet
 from engagement.config.template_registry import REGISTRY_FILE, Rendered, TemplateRegistry, render
 from engagement.config.triggers import TriggerSpec
-from engagement.core.decisions import Decision
+from engagement.core.decisions import Decision, Message
 from engagement.core.engine import Engine
 from engagement.core.state import CustomerState
 from engagement.decode import Rejection, decode_event
-from engagement.events import EVENT_ADAPTER, MessageReplied
+from engagement.events import CHANNELS, EVENT_ADAPTER, MessageReplied
 from engagement.live.state_codec import load_state
 from engagement.replay.runner import Replayer
 from engagement.timefmt import rfc3339
@@ -98,13 +99,17 @@ def preview(
     locale: str | None = None,
     tier: str | None = None,
     registry: TemplateRegistry | None = None,
+    channel: str | None = None,
 ) -> Preview:
     """The trigger's decisions for the customer (its sample customer by default). `locale` and
-    `tier` stand in for the customer's own, as if their profile said so."""
+    `tier` stand in for the customer's own, as if their profile said so; `channel`, as if the
+    trigger sent on that channel first (its message there)."""
     spec = engine.all_specs.get(trigger_id)
     if spec is None:
         raise PreviewError(f"no trigger {trigger_id!r}; triggers: {', '.join(sorted(engine.all_specs))}")
-    engine = as_if_enabled(engine, trigger_id)  # a trigger not yet switched on shows what it would send
+    if channel is not None and channel not in CHANNELS:
+        raise PreviewError(f"no channel {channel!r}; channels: {', '.join(CHANNELS)}")
+    engine = as_if_enabled(engine, trigger_id, channel)  # a trigger not yet switched on shows what it would send
     _check_stand_ins(engine, spec.id, spec.kind, locale, tier)
     chosen = [dict(e) for e in (events if events is not None else sample_events(spec.kind))]
     for event in chosen:
@@ -133,12 +138,16 @@ def preview(
     return Preview(spec, mine, customer, registry, answers)
 
 
-def as_if_enabled(engine: Engine, trigger_id: str) -> Engine:
-    """The engine with the trigger switched on (itself, when it is on already)."""
+def as_if_enabled(engine: Engine, trigger_id: str, channel: str | None = None) -> Engine:
+    """The engine with the trigger switched on (itself, when it is on already), sending on
+    `channel` first when one is given (then on the trigger's others)."""
     spec = engine.all_specs[trigger_id]
-    if spec.enabled:
+    if spec.enabled and (channel is None or spec.channels[0] == channel):
         return engine
-    on = tuple(s.model_copy(update={"enabled": True}) if s.id == trigger_id else s for s in engine.all_specs.values())
+    update: dict[str, object] = {"enabled": True}
+    if channel is not None:
+        update["channels"] = (channel, *(c for c in spec.channels if c != channel))
+    on = tuple(s.model_copy(update=update) if s.id == trigger_id else s for s in engine.all_specs.values())
     return Engine(TriggerSet(on, engine.config_version), engine.catalog, engine.settings, engine.config_version)
 
 
@@ -182,36 +191,55 @@ def describe(result: Preview) -> list[str]:
         if message is None:
             continue
         lines.append(f"  to {message.to}, locale {message.locale}, configuration {decision.config_version}")
-        shown = message.body.splitlines()
-        if message.template is not None:
-            use = message.template
-            lines.append(f"  WhatsApp template {use.name!r} ({use.language})")
-            for position, (name, text) in enumerate(use.parameters, 1):
-                lines.append(f"    {{{{{name or position}}}}} = {text}")
-            for sub_type, index, value in use.buttons:
-                lines.append(f"    button {index} ({sub_type}): {value}")
-            record = result.registry.find(use.name, use.language) if result.registry is not None else None
-            if record is not None:
-                where = (
-                    " in the shipped example registry"
-                    if result.registry is not None and result.registry.example
-                    else ""
-                )
-                lines.append(f"  as WhatsApp renders the template ({record.status}{where}, {record.category}):")
-                shown = _rendered_lines(render(record, use.parameters))
-            elif result.registry is not None:
-                lines.append(
-                    f"  WhatsApp has no template {use.name!r} in {use.language}: nothing would be delivered "
-                    "(submit it, then engagement templates sync); the message file's text:"
-                )
-            else:
-                lines.append(
-                    f"  the approved template's own text is not known here (no {REGISTRY_FILE}: "
-                    "engagement templates sync); the message file's text, which WhatsApp does not send:"
-                )
+        for channel_message in (message, *message.fallbacks):
+            lines.extend(_describe_message(result, channel_message, channel_message is not message))
+        refused = ", ".join(f"{channel} ({why})" for channel, why in decision.channels)
+        if refused:
+            lines.append(f"  not on: {refused}")
+    return lines
+
+
+def _describe_message(result: Preview, message: Message, fallback: bool) -> list[str]:
+    lines: list[str] = []
+    if fallback:
+        lines.append(f"  then, if not delivered: on {CHANNEL_NAMES[message.channel]} to {message.to}")
+    shown = message.body.splitlines()
+    if message.channel == "line":
+        lines.append(f"  LINE Flex bubble (alternative text: {message.body})" if message.flex else "  LINE text")
+        if message.flex:
+            shown = flex_texts(message.flex)
+        if message.replies:
+            shown.append("  ".join(f"( {label} )" for _, label in message.replies))
+    elif message.channel == "sms":
+        parts = sms_parts(message.body)
+        lines.append(f"  SMS, {parts.count} part{'s' if parts.count != 1 else ''} ({parts.encoding})")
+    elif message.template is not None:
+        use = message.template
+        lines.append(f"  WhatsApp template {use.name!r} ({use.language})")
+        for position, (name, text) in enumerate(use.parameters, 1):
+            lines.append(f"    {{{{{name or position}}}}} = {text}")
+        for sub_type, index, value in use.buttons:
+            lines.append(f"    button {index} ({sub_type}): {value}")
+        record = result.registry.find(use.name, use.language) if result.registry is not None else None
+        if record is not None:
+            where = (
+                " in the shipped example registry" if result.registry is not None and result.registry.example else ""
+            )
+            lines.append(f"  as WhatsApp renders the template ({record.status}{where}, {record.category}):")
+            shown = _rendered_lines(render(record, use.parameters))
+        elif result.registry is not None:
+            lines.append(
+                f"  WhatsApp has no template {use.name!r} in {use.language}: nothing would be delivered "
+                "(submit it, then engagement templates sync); the message file's text:"
+            )
         else:
-            lines.append("  free-form text (WhatsApp delivers it only inside the 24 h service window)")
-        lines.extend(_box(shown))
+            lines.append(
+                f"  the approved template's own text is not known here (no {REGISTRY_FILE}: "
+                "engagement templates sync); the message file's text, which WhatsApp does not send:"
+            )
+    else:
+        lines.append("  free-form text (WhatsApp delivers it only inside the 24 h service window)")
+    lines.extend(_box(shown))
     return lines
 
 

@@ -48,6 +48,9 @@ def profile(minutes: float = -60 * 24 * 30) -> dict[str, Any]:
         locale="zh-TW",
         timezone="Asia/Taipei",
         whatsapp_opt_in=True,
+        line_user_id="U4af4980629" + "0" * 22,
+        line_opt_in=True,
+        sms_opt_in=True,
     )
 
 

@@ -90,6 +90,14 @@ def cross_check(triggers: TriggerSet, messages: MessageCatalog, messages_dir: Pa
                     message.source, 1, "locales", f"no text for the default locale {messages.locales.default!r}"
                 )
             )
+        for section, given in (("line", message.line), ("sms", message.sms)):
+            problems.extend(
+                ConfigProblem(
+                    message.source, 1, f"{section}.{locale}", f"{locale!r} is not among the message's locales"
+                )
+                for locale in given
+                if locale not in message.locales
+            )
     keyword_texts = [text for entry in messages.keywords for text in entry.answer.texts.values()]
     keyword_values = {*COMMON_VARIABLES, *ANSWER_VALUES}
     problems.extend(unknown_answer_values(str(messages_dir / ANSWERS_FILE), keyword_texts, keyword_values))

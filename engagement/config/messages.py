@@ -20,11 +20,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from engagement.config.loader import (
     ConfigProblem,
@@ -39,6 +40,7 @@ from engagement.core.catalog import (
     Answer,
     ButtonSpec,
     KeywordAnswer,
+    LineWording,
     LocaleFallbacks,
     MessageCatalog,
     MessageSpec,
@@ -123,6 +125,41 @@ class WordingFile(_Strict):
     ] = []
 
 
+class QuickReplyFile(_Strict):
+    value: Annotated[str, Field(min_length=1, max_length=300, pattern=r"^\S(.*\S)?$")] = Field(
+        description="what a tap sends back (a postback's data: the answers' key)"
+    )
+    label: Annotated[str, Field(min_length=1, max_length=20)] = Field(description="the text on the button")
+
+
+FLEX_MAX_BYTES = 30_000
+
+
+class LineFile(_Strict):
+    text: Annotated[str, Field(min_length=1, max_length=5000)] = Field(
+        description="the LINE text (with a Flex bubble: its alternative text, at most 400 characters)"
+    )
+    quick_replies: Annotated[list[QuickReplyFile], Field(max_length=13)] = Field(
+        default=[], description="up to 13 quick-reply buttons (postbacks)"
+    )
+    flex: dict[str, Any] | None = Field(default=None, description="a Flex bubble ({type: bubble, ...}) sent instead")
+
+    @model_validator(mode="after")
+    def _flex_limits(self) -> LineFile:
+        if self.flex is None:
+            return self
+        if self.flex.get("type") != "bubble":
+            raise ValueError("flex must be a bubble: {type: bubble, body: ...}")
+        if len(self.text) > 400:
+            raise ValueError("with a Flex bubble, text is its alternative text: at most 400 characters")
+        if len(json.dumps(self.flex, ensure_ascii=False).encode()) > FLEX_MAX_BYTES:
+            raise ValueError(f"a Flex bubble is at most {FLEX_MAX_BYTES:,} bytes of JSON")
+        return self
+
+
+SmsText = Annotated[str, Field(min_length=1, max_length=1600)]
+
+
 AnswerText = Annotated[str, Field(min_length=1, max_length=1024)]
 Action = Literal["opt_out", "not_me", "handoff"]
 
@@ -139,6 +176,10 @@ class MessageFile(_Strict):
     category: Literal["marketing", "utility", "security"]
     whatsapp: WhatsAppFile | None = None
     locales: Annotated[dict[Locale, WordingFile], Field(min_length=1)]
+    line: dict[Locale, LineFile] = Field(
+        default={}, description="per locale: the LINE form (default: the locale's text and buttons)"
+    )
+    sms: dict[Locale, SmsText] = Field(default={}, description="per locale: the SMS text (default: the locale's text)")
     answers: Annotated[
         dict[AnswerKey, AnswerFile | Action],
         Field(
@@ -383,6 +424,26 @@ class _SpecBuilder:
                 self.problem(loc, f"{key!r} is answered twice (answers match in any case)")
             else:
                 answers[key.casefold()] = answer
+        line = {locale: self.line(locale, given) for locale, given in parsed.line.items()}
+        sms = {locale: self.template(text, ["sms", locale]) for locale, text in parsed.sms.items()}
         if self.failed:
             return None
-        return MessageSpec(parsed.trigger, parsed.category, locales, whatsapp, str(self.path), answers, default)
+        return MessageSpec(
+            parsed.trigger, parsed.category, locales, whatsapp, str(self.path), answers, default, line, sms
+        )
+
+    def line(self, locale: str, given: LineFile) -> LineWording:
+        loc: list[str | int] = ["line", locale]
+        flex = None if given.flex is None else self.flex(given.flex, [*loc, "flex"])
+        replies = tuple((reply.value, reply.label) for reply in given.quick_replies)
+        return LineWording(self.template(given.text, [*loc, "text"]), replies, flex)
+
+    def flex(self, node: Any, loc: list[str | int]) -> Any:
+        """A Flex bubble with each string a template (placeholders allowed in any of them)."""
+        if isinstance(node, str):
+            return self.template(node, loc)
+        if isinstance(node, dict):
+            return {name: self.flex(value, [*loc, name]) for name, value in node.items()}
+        if isinstance(node, list):
+            return [self.flex(item, [*loc, i]) for i, item in enumerate(node)]
+        return node

@@ -12,6 +12,9 @@ from engagement.core.formula import Formula
 from engagement.core.personalize import FORMULA_VALUES
 
 Category = Literal["marketing", "utility", "security"]
+ChannelName = Literal["whatsapp", "line", "sms"]
+FALLBACK_SECONDS = 600.0
+SECURITY_FALLBACK_SECONDS = 120.0
 InFlight = Literal["keep", "migrate", "cancel"]
 TriggerId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 
@@ -103,13 +106,35 @@ class _Trigger(_Strict):
         ),
     )
 
+    channels: Annotated[tuple[ChannelName, ...], Field(min_length=1, max_length=3)] = Field(
+        default=("whatsapp",),
+        description=(
+            "where the message may go, in order of preference (whatsapp, line, sms); a customer's own "
+            "order comes first, and a channel refused or silent moves the send to the next"
+        ),
+    )
+    fallback_after: Duration | None = Field(
+        default=None,
+        description="how long to wait for a delivery report before the next channel (default 10m; security 2m)",
+    )
+
     @model_validator(mode="after")
     def _window_positive(self) -> _Trigger:
         if self.send_within <= timedelta(0):
             raise ValueError("send_within must be longer than 0s")
         if self.attribution <= timedelta(0):
             raise ValueError("attribution must be longer than 0s")
+        if len(set(self.channels)) != len(self.channels):
+            raise ValueError("channels: each channel at most once")
+        if self.fallback_after is not None and self.fallback_after <= timedelta(0):
+            raise ValueError("fallback_after must be longer than 0s")
         return self
+
+    def fallback_seconds(self, category: str) -> float:
+        """How long a send waits for a delivery report before it moves to the next channel."""
+        if self.fallback_after is not None:
+            return self.fallback_after.total_seconds()
+        return SECURITY_FALLBACK_SECONDS if category == "security" else FALLBACK_SECONDS
 
 
 CartActivity = Literal["cart.updated", "page.viewed"]

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from engagement.authoring.channel_checks import flex_texts, sms_parts
 from engagement.authoring.preview import PreviewError, preview
 from engagement.authoring.samples import sample_events
 from engagement.config.template_registry import TemplateRegistry, load_registry, render
@@ -47,6 +48,7 @@ from engagement.core.decisions import Message
 from engagement.core.engine import Engine
 from engagement.core.state import CustomerState
 from engagement.decode import customer_id_problem
+from engagement.events import CHANNELS
 from engagement.live.api_keys import ApiKey
 from engagement.live.guard import API_KEY, Handler, problem, whole_number
 from engagement.live.heavy_reads import HeavyReads
@@ -213,9 +215,11 @@ class ConsoleRoutes:
             return asked
         body, edit = asked
         trigger, locale, tier = body.get("trigger"), body.get("locale") or None, body.get("tier") or None
-        customer = body.get("customer") or None
+        customer, channel = body.get("customer") or None, body.get("channel") or None
         if not isinstance(trigger, str) or not all(v is None or isinstance(v, str) for v in (locale, tier, customer)):
             return problem(400, "trigger: a trigger id; locale, tier, customer: text or null")
+        if channel is not None and channel not in CHANNELS:
+            return problem(400, f"channel: one of {', '.join(CHANNELS)}, or null (the trigger's own)")
         events = None
         if customer is not None:
             bad = customer_id_problem(customer)
@@ -225,7 +229,7 @@ class ConsoleRoutes:
             if not lines:
                 return problem(404, f"no events recorded for customer {customer!r}")
             events = [json.loads(line) for line in lines]
-        return await self._checking(_preview, self.backend.workspace, edit, trigger, locale, tier, events)
+        return await self._checking(_preview, self.backend.workspace, edit, trigger, locale, tier, events, channel)
 
     async def start_backtest(self, request: web.Request) -> web.StreamResponse:
         asked = await edit_request(request)
@@ -487,6 +491,7 @@ def _preview(
     locale: str | None,
     tier: str | None,
     events: list[dict[str, Any]] | None = None,
+    channel: str | None = None,
 ) -> web.Response:
     """The trigger's decisions for the kind's sample customer, or for a recorded customer's `events`."""
     checked = workspace.check(edit)
@@ -496,7 +501,7 @@ def _preview(
     with workspace.applied(edit) as (_, messages):
         registry = load_registry(messages)
     try:
-        result = preview(checked.engine, trigger, events, locale, tier, registry)
+        result = preview(checked.engine, trigger, events, locale, tier, registry, channel)
     except PreviewError as exc:
         return problem(400, as_named(str(exc)))
     spec = checked.engine.all_specs[trigger]
@@ -506,6 +511,10 @@ def _preview(
         item: dict[str, Any] = {"outcome": decision.outcome, "reason": decision.reason, "at": decision.at}
         if decision.message is not None:
             item["message"] = _bubble(decision.message, registry, spec_message)
+            item["fallbacks"] = [_bubble(m, registry, spec_message) for m in decision.message.fallbacks]
+            item["fallback_after"] = decision.message.fallback_after
+        if decision.channels:
+            item["refused"] = dict(decision.channels)
         decisions.append(item)
     zone = _zone_of(events if events is not None else sample_events(spec.kind), checked.engine)
     answers = [
@@ -522,7 +531,13 @@ def _bubble(message: Message, registry: TemplateRegistry | None, spec: MessageSp
     """A message as the customer's chat shows it: the approved template when the registry has it
     (header, body, footer and its buttons' texts), else the message file's text and labels."""
     bubble: dict[str, Any] = {"locale": message.locale, "category": message.category, "body": message.body,
-                              "buttons": [title for _, title in message.replies], "template": None}  # fmt: skip
+                              "buttons": [title for _, title in message.replies], "template": None,
+                              "channel": message.channel}  # fmt: skip
+    if message.channel == "line" and message.flex is not None:
+        bubble["flex"] = flex_texts(message.flex)
+    if message.channel == "sms":
+        parts = sms_parts(message.body)
+        bubble["sms"] = {"parts": parts.count, "encoding": parts.encoding, "units": parts.units}
     use = message.template
     if use is None:
         return bubble

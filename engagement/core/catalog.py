@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from engagement.core.text_template import TextTemplate
 
@@ -134,6 +135,33 @@ class KeywordAnswer:
 
 
 @dataclass(frozen=True, slots=True)
+class LineWording:
+    """A message's LINE form in one locale: a text with quick-reply buttons, or a Flex bubble
+    (`flex`: the bubble with its strings as templates; `text` is then its alternative text)."""
+
+    text: TextTemplate
+    quick_replies: tuple[tuple[str, str], ...] = ()  # (value, label): postback buttons
+    flex: FlexNode | None = None
+
+    def templates(self) -> list[TextTemplate]:
+        return [self.text, *flex_templates(self.flex)]
+
+
+FlexNode = Any
+"""A Flex bubble as JSON data (dicts, lists, numbers), its strings as templates."""
+
+
+def flex_templates(node: FlexNode) -> list[TextTemplate]:
+    if isinstance(node, TextTemplate):
+        return [node]
+    if isinstance(node, dict):
+        return [t for value in node.values() for t in flex_templates(value)]
+    if isinstance(node, list):
+        return [t for item in node for t in flex_templates(item)]
+    return []
+
+
+@dataclass(frozen=True, slots=True)
 class MessageSpec:
     owner: str  # a trigger id, or a kind (then it serves every trigger of that kind without its own)
     category: str
@@ -142,6 +170,8 @@ class MessageSpec:
     source: str = ""  # the file it came from
     answers: Mapping[str, Answer] = field(default_factory=dict)  # casefolded button value or keyword -> answer
     default_answer: Answer | None = None  # any other reply to this message
+    line: Mapping[str, LineWording] = field(default_factory=dict)  # per locale: the LINE form
+    sms: Mapping[str, TextTemplate] = field(default_factory=dict)  # per locale: the SMS text
 
     def answer_to(self, reply: str | None) -> Answer | None:
         """The answer to a button value or a whole reply (trimmed, any case)."""
@@ -202,7 +232,23 @@ class MessageSpec:
         if self.template is not None:
             out.extend(t for _, t in self.template.parameters)
             out.extend(b.value for b in self.template.buttons)
+        for line in self.line.values():
+            out.extend(line.templates())
+        out.extend(self.sms.values())
         return out
+
+    def quick_replies(
+        self, locale: str, wording: Wording, values: Mapping[str, str | None]
+    ) -> tuple[tuple[str, str], ...]:
+        """(value, label) of the buttons a customer may tap, for a channel without a section of its
+        own: the template's quick replies (label in the locale), else the free-form replies."""
+        if self.template is not None:
+            return tuple(
+                (b.value.render(values), b.labels.get(locale, b.label))
+                for b in self.template.buttons
+                if b.sub_type == "quick_reply"
+            )
+        return wording.replies
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,10 @@ class Message:
     body: str
     template: TemplateUse | None = None
     replies: tuple[tuple[str, str], ...] = ()  # (id, title): reply buttons when sent as free-form
+    channel: str = "whatsapp"  # whatsapp, line or sms; `to` is the number, or the LINE user id
+    flex: str | None = None  # LINE: a Flex bubble (JSON text), `body` its alternative text
+    fallbacks: tuple[Message, ...] = ()  # the same message on the next channels, in order
+    fallback_after: float = 0.0  # seconds without a delivery report before the next channel
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +101,7 @@ class Decision:
     config_version: str
     message: Message | None = None
     handoff: Handoff | None = None
+    channels: tuple[tuple[str, str], ...] = ()  # channels left out of the send, each with its reason
 
 
 @dataclass(slots=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from bisect import insort
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from hashlib import blake2b
 
@@ -29,11 +29,12 @@ from engagement.core import decisions as r
 from engagement.core import personalize
 from engagement.core.answers import Answering, not_me_words_of, remember_send, resolve
 from engagement.core.catalog import MessageCatalog
+from engagement.core.channel_messages import on_channel
 from engagement.core.decisions import Decision, Message, Step, TemplateUse
 from engagement.core.keys import EVENT_DIGEST_SIZE, idempotency_key, seen_before
 from engagement.core.kinds.kind import Hook, Plan, TriggerKind
 from engagement.core.kinds.registry import BY_NAME, DECIDED_ON_ARRIVAL, KINDS
-from engagement.core.policies import PolicyChain, record_failure
+from engagement.core.policies import PolicyChain, Verdict, record_failure
 from engagement.core.profile import ALWAYS_OPT_OUT, apply_reply, apply_update
 from engagement.core.state import CustomerState, Profile, Timer
 from engagement.core.text_template import TemplateError
@@ -226,7 +227,7 @@ class Engine:
             apply_reply(state, event, t, keywords)  # type: ignore[arg-type]
 
         def failed(state: CustomerState, event: Event, t: float, clock: float, out: list[Decision]) -> None:
-            record_failure(state, event.reason, t)  # type: ignore[union-attr]
+            record_failure(state, event.reason, t, event.channel)  # type: ignore[union-attr]
 
         return {"customer.updated": customer_updated, "message.replied": replied, "message.failed": failed}
 
@@ -263,22 +264,20 @@ class Engine:
             if state.timers is None or timer not in state.timers:
                 state.timers = [*(state.timers or []), timer]
             return
-        reason, message = verdict.reason, None
+        reason, message, refused = verdict.reason, None, verdict.refused
         if reason is None:
-            try:
-                message, values = self._render(spec, state, timer, profile_, verdict.at)
-            except TemplateError:
-                reason = r.TEMPLATE_ERROR
-            template = message.template if message is not None else None
-            if template is not None and (template.name, template.language) in self.catalog.held:
-                reason, message = r.TEMPLATE_PAUSED, None
+            message, values, skipped = self._render_channels(spec, state, timer, profile_, verdict)
+            refused = (*refused, *skipped)
+            if message is None:
+                reason = skipped[0][1] if skipped else r.TEMPLATE_ERROR
         self.drop_timer(state, timer)
         kind.decided(state, plan, timer)
+        shown = refused if len(chain.channels) > 1 else ()
         if reason is not None or message is None:
-            out.append(self._decision(state, timer, "suppress", reason, verdict.at))
+            out.append(self._decision(state, timer, "suppress", reason, verdict.at, channels=shown))
             return
         chain.record_send(state, verdict.at)
-        decision = self._decision(state, timer, "send", None, verdict.at, message)
+        decision = self._decision(state, timer, "send", None, verdict.at, message, shown)
         remember_send(state, decision.key, spec.id, verdict.at, message.locale, message.body, values)
         out.append(decision)
 
@@ -339,6 +338,7 @@ class Engine:
         reason: str | None,
         at: float,
         message: Message | None = None,
+        channels: tuple[tuple[str, str], ...] = (),
     ) -> Decision:
         return Decision(
             trigger=timer.trigger_id,
@@ -352,7 +352,36 @@ class Engine:
             deadline=timer.deadline,
             config_version=self.config_version,
             message=message,
+            channels=channels,
         )
+
+    def _render_channels(
+        self, spec: TriggerSpec, state: CustomerState, timer: Timer, profile_: Profile | None, verdict: Verdict
+    ) -> tuple[Message | None, dict[str, str | None], tuple[tuple[str, str], ...]]:
+        """The message on each channel the verdict allows, in order: the first, with the others as
+        its fall-backs; a channel whose message cannot be filled (or whose WhatsApp template is
+        paused) is left out with its reason."""
+        rendered: list[Message] = []
+        skipped: list[tuple[str, str]] = []
+        values: dict[str, str | None] = {}
+        for channel in verdict.channels:
+            try:
+                message, values = self._render(spec, state, timer, profile_, verdict.at, channel)
+            except TemplateError:
+                skipped.append((channel, r.TEMPLATE_ERROR))
+                continue
+            template = message.template
+            if template is not None and (template.name, template.language) in self.catalog.held:
+                skipped.append((channel, r.TEMPLATE_PAUSED))
+                continue
+            rendered.append(message)
+        if not rendered:
+            return None, values, tuple(skipped)
+        first = rendered[0]
+        if len(rendered) > 1:
+            after = spec.fallback_seconds(spec.category)
+            first = replace(first, fallbacks=tuple(rendered[1:]), fallback_after=after)
+        return first, values, tuple(skipped)
 
     def render(
         self, spec: TriggerSpec, state: CustomerState, timer: Timer, profile_: Profile | None, at: float
@@ -360,17 +389,25 @@ class Engine:
         return self._render(spec, state, timer, profile_, at)[0]
 
     def _render(
-        self, spec: TriggerSpec, state: CustomerState, timer: Timer, profile_: Profile | None, at: float
+        self,
+        spec: TriggerSpec,
+        state: CustomerState,
+        timer: Timer,
+        profile_: Profile | None,
+        at: float,
+        channel: str = "whatsapp",
     ) -> tuple[Message, dict[str, str | None]]:
-        """The message of a send, filled from the customer's state; raises `TemplateError` when it
-        cannot be (a value is missing, or a message without an approved template would go out
-        of the customer's 24 h service window, where WhatsApp takes only templates)."""
-        if profile_ is None or profile_.phone is None:  # the consent policy rules this out
-            raise TemplateError("a send needs a phone number")
+        """The message of a send on `channel`, filled from the customer's state; raises
+        `TemplateError` when it cannot be (a value is missing, or a WhatsApp message without an
+        approved template would go out of the customer's 24 h service window, where WhatsApp
+        takes only templates)."""
+        to = None if profile_ is None else (profile_.line_user_id if channel == "line" else profile_.phone)
+        if profile_ is None or to is None:  # the consent policy rules this out
+            raise TemplateError(f"a send on {channel} needs an address there")
         message = self.catalog.message_for(spec.id, spec.kind)
         if message is None:
             raise TemplateError(f"no message for trigger {spec.id!r}")
-        if message.template is None and not _in_service_window(state, at):
+        if channel == "whatsapp" and message.template is None and not _in_service_window(state, at):
             raise TemplateError("free-form text outside the 24 h service window")
         found = self.catalog.wording(message, profile_.locale)
         if found is None:
@@ -382,6 +419,8 @@ class Engine:
         values.update(kind.values(state, timer, plan, zone, locale.lower().startswith("zh")))
         values = personalize.safe_values(values, self.settings.link_domains)
         chosen = message.variant(locale, wording, profile_.tier)
+        if channel != "whatsapp":
+            return on_channel(channel, to, message, locale, wording, chosen.text, values, spec.category), values
         body = chosen.text.render(values)
         template = None
         if message.template is not None and chosen.template is not None:
@@ -393,7 +432,7 @@ class Engine:
                 tuple((b.sub_type, i, b.value.render(values)) for i, b in enumerate(wa.buttons)),
             )
         replies = wording.replies if template is None else ()
-        return Message(profile_.phone, locale, spec.category, body, template, replies), values
+        return Message(to, locale, spec.category, body, template, replies), values
 
 
 _NEVER = float("inf")

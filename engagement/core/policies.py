@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from engagement.config.triggers import MarketingPolicies, SecurityPolicies, TriggerSpec
 from engagement.core import decisions as r
+from engagement.core.channels import Refusals, marketing_refusal, ordered, overall, reach_refusal
 from engagement.core.flat import flat_get, flat_set
 from engagement.core.keys import in_holdout
 from engagement.core.quiet_hours import AllowedMinutes
@@ -22,6 +23,8 @@ class Verdict:
     reason: str | None
     at: float
     wait_until: float | None = None
+    channels: tuple[str, ...] = ("whatsapp",)  # where the send may go, in order
+    refused: Refusals = ()  # the channels left out, each with its reason
 
 
 class PolicyChain:
@@ -36,6 +39,7 @@ class PolicyChain:
         "_pacing",
         "_quiet",
         "category",
+        "channels",
         "default_timezone",
         "marketing",
         "trigger_id",
@@ -47,6 +51,7 @@ class PolicyChain:
         self.category = spec.category
         self.marketing = spec.category == "marketing"
         self.default_timezone = default_timezone
+        self.channels: tuple[str, ...] = tuple(spec.channels)
         self._cooldown = policies.cooldown.total_seconds() if policies.cooldown else None
         self._pacing = policies.pacing.total_seconds()
         self._holdout = policies.holdout_percent if isinstance(policies, MarketingPolicies) else 0.0
@@ -61,9 +66,50 @@ class PolicyChain:
         self._quiet = AllowedMinutes(quiet.allowed) if quiet is not None else None
 
     def evaluate(self, state: CustomerState, profile: Profile | None, at: float, deadline: float) -> Verdict:
-        refused = self._refused(state, profile, at)
-        if refused is not None or profile is None:
-            return Verdict(refused or r.NO_CONSENT, at)
+        if profile is None:
+            return Verdict(r.NO_CONSENT, at, channels=())
+        channels, refused_channels = self._reachable(state, profile, at)
+        refused = r.NO_CONSENT if not channels else self._refused(profile)
+        if refused is None:
+            channels, refused_channels = self._not_paused(state, channels, refused_channels, at)
+            refused = None if channels else r.MARKETING_PAUSED
+        if refused is None:
+            refused = self._held_out(state)
+        if refused is not None:
+            if not channels:
+                refused = overall(refused_channels)
+            return Verdict(refused, at, channels=channels, refused=refused_channels)
+        verdict = self._timing(state, profile, at, deadline)
+        return Verdict(verdict.reason, verdict.at, verdict.wait_until, channels, refused_channels)
+
+    def _reachable(self, state: CustomerState, profile: Profile, at: float) -> tuple[tuple[str, ...], Refusals]:
+        usable: list[str] = []
+        refused: list[tuple[str, str]] = []
+        for channel in ordered(self.channels, profile.channels):
+            why = reach_refusal(channel, profile, state.ledger, at)
+            if why is None:
+                usable.append(channel)
+            else:
+                refused.append((channel, why))
+        return tuple(usable), tuple(refused)
+
+    def _not_paused(
+        self, state: CustomerState, channels: tuple[str, ...], refused: Refusals, at: float
+    ) -> tuple[tuple[str, ...], Refusals]:
+        if not self.marketing:
+            return channels, refused
+        usable: list[str] = []
+        more = list(refused)
+        for channel in channels:
+            why = marketing_refusal(channel, state.ledger, at)
+            if why is None:
+                usable.append(channel)
+            else:
+                more.append((channel, why))
+        return tuple(usable), tuple(more)
+
+    def _timing(self, state: CustomerState, profile: Profile, at: float, deadline: float) -> Verdict:
+        """Cooldown, caps, quiet hours and pacing, for a customer who may be messaged."""
         ledger = state.ledger
         if ledger is not None:
             last = flat_get(ledger.last_sent, self.trigger_id)
@@ -85,17 +131,14 @@ class PolicyChain:
             return Verdict(r.DEADLINE_MISSED, at)
         return Verdict(None, send_at)
 
-    def _refused(self, state: CustomerState, profile: Profile | None, at: float) -> str | None:
-        """The reasons that depend on the customer alone: consent, reachability, opt-out, holdout."""
-        if profile is None or not profile.opt_in or not profile.phone:
-            return r.NO_CONSENT
-        ledger = state.ledger
-        if ledger is not None and ledger.unreachable_until is not None and at < ledger.unreachable_until:
-            return r.UNREACHABLE
+    def _refused(self, profile: Profile) -> str | None:
+        """The marketing opt-out: the customer's choice, whatever the channel."""
         if self.marketing and profile.opt_out:
             return r.MARKETING_OPT_OUT
-        if self.marketing and ledger is not None and at < (ledger.marketing_paused_until or 0.0):
-            return r.MARKETING_PAUSED
+        return None
+
+    def _held_out(self, state: CustomerState) -> str | None:
+        """The holdout groups: the global one, then the trigger's."""
         if self._global_holdout and in_holdout(GLOBAL_GROUP, state.customer_id, self._global_holdout):
             return r.HOLDOUT
         if self._holdout and in_holdout(self.trigger_id, state.customer_id, self._holdout):
@@ -129,8 +172,11 @@ UNREACHABLE_FOR = 7 * DAY
 MARKETING_PAUSED_FOR = DAY  # WHATSAPP.md: integrators wait at least 24 h after 131049
 
 
-def record_failure(state: CustomerState, reason: str, at: float) -> None:
+def record_failure(state: CustomerState, reason: str, at: float, channel: str = "whatsapp") -> None:
     """What a provider's refusal (a `message.failed` event) means for later sends."""
+    if channel != "whatsapp":
+        _channel_failure(state, reason, at, channel)
+        return
     if reason == "opted_out":
         if state.profile is None:
             state.profile = Profile()
@@ -144,6 +190,24 @@ def record_failure(state: CustomerState, reason: str, at: float) -> None:
         ledger.unreachable_until = max(ledger.unreachable_until or 0.0, at + UNREACHABLE_FOR)
     elif reason == "marketing_paused":
         ledger.marketing_paused_until = max(ledger.marketing_paused_until or 0.0, at + MARKETING_PAUSED_FOR)
+
+
+def _channel_failure(state: CustomerState, reason: str, at: float, channel: str) -> None:
+    """LINE: blocked (`unreachable`) or followed again (`reachable`); SMS: STOP (`opted_out`, for
+    SMS only: the customer's marketing choice is theirs to make elsewhere) or a number that cannot
+    take SMS (`unreachable`, for a week, like WhatsApp's)."""
+    profile = state.profile
+    if profile is None:
+        profile = state.profile = Profile()
+    if channel == "line" and reason in ("unreachable", "reachable") and at >= profile.line_at:
+        profile.line_blocked, profile.line_at = reason == "unreachable", at
+    elif channel == "sms" and reason == "opted_out" and at >= profile.sms_at:
+        profile.sms_opt_out, profile.sms_at = True, at
+    elif channel == "sms" and reason == "unreachable":
+        ledger = state.ledger
+        if ledger is None:
+            ledger = state.ledger = Ledger()
+        ledger.sms_unreachable_until = max(ledger.sms_unreachable_until or 0.0, at + UNREACHABLE_FOR)
 
 
 def record_reply(state: CustomerState, at: float) -> None:

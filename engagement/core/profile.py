@@ -38,6 +38,23 @@ def _merge(profile: Profile, event: CustomerUpdated, t: float) -> None:
         set_opt_out(profile, event.marketing_opt_out, t)
     if event.tier is not None:
         profile.tier = sys.intern(event.tier)
+    _merge_channels(profile, event, t)
+
+
+def _merge_channels(profile: Profile, event: CustomerUpdated, t: float) -> None:
+    """LINE and SMS: the address and consent of each (newer by event time wins), and the order."""
+    if t >= profile.line_at and (event.line_user_id is not None or event.line_opt_in is not None):
+        if event.line_user_id is not None and event.line_user_id != profile.line_user_id:
+            profile.line_user_id, profile.line_blocked = event.line_user_id, False
+        if event.line_opt_in is not None:
+            profile.line_opt_in = event.line_opt_in
+        profile.line_at = t
+    if event.sms_opt_in is not None and t >= profile.sms_at:
+        profile.sms_opt_in, profile.sms_at = event.sms_opt_in, t
+        if event.sms_opt_in:
+            profile.sms_opt_out = False  # consent given again after a STOP
+    if event.channels is not None:
+        profile.channels = tuple(sys.intern(c) for c in event.channels)
 
 
 def set_opt_out(profile: Profile, opted_out: bool, t: float) -> None:
@@ -64,6 +81,12 @@ def latest_phone(state: CustomerState) -> str | None:
     waiting in the ordering buffer: the number the phone index must hold for this customer."""
     profile = profile_as_of(state, float("inf"))
     return None if profile is None else profile.phone
+
+
+def latest_line_id(state: CustomerState) -> str | None:
+    """The customer's LINE user id as the latest update by event time gives it (see `latest_phone`)."""
+    profile = profile_as_of(state, float("inf"))
+    return None if profile is None else profile.line_user_id
 
 
 def profile_as_of(state: CustomerState, t: float) -> Profile | None:

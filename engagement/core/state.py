@@ -33,6 +33,14 @@ class Profile:
     number_at: float = 0.0
     opt_in_at: float = 0.0
     opt_out_at: float = 0.0
+    line_user_id: str | None = None
+    line_opt_in: bool = False
+    sms_opt_in: bool = False
+    sms_opt_out: bool = False  # the customer replied STOP to an SMS (Twilio 21610)
+    line_blocked: bool = False  # the customer blocked the LINE account (unfollow)
+    channels: tuple[str, ...] = ()  # the customer's preferred order; () = the trigger's
+    line_at: float = 0.0  # when the LINE id, consent or block last changed
+    sms_at: float = 0.0  # when the SMS consent or opt-out last changed
 
     @property
     def phone(self) -> str | None:
@@ -144,7 +152,8 @@ class Ledger:
     business: tuple[float, ...] = ()
     last_reply_at: float | None = None
     last_send_at: float | None = None
-    unreachable_until: float | None = None  # the provider could not reach the number
+    unreachable_until: float | None = None  # the provider could not reach the number on WhatsApp
+    sms_unreachable_until: float | None = None  # the number cannot take SMS (Twilio 21614)
     marketing_paused_until: float | None = None  # WhatsApp holds back marketing to this customer
 
 

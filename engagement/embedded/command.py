@@ -31,6 +31,7 @@ from engagement.live.config_reload import ConfigWatcher, live_configuration, own
 from engagement.live.guard import InsecureBind, refuse_open_bind
 from engagement.live.heavy_reads import HeavyReads
 from engagement.live.http import Api, make_app, serve
+from engagement.live.line_webhook import line_webhook_settings
 from engagement.live.metrics import Metrics, standard_metrics
 from engagement.live.privacy import configure_logging, mask_phones
 from engagement.live.rate_limit import LocalGcra, burst_for
@@ -174,6 +175,7 @@ def _http_app(
         forget=service.forget,
         webhook=webhook,
         twilio=twilio_webhook_settings(settings, service),
+        line=line_webhook_settings(settings, service),
         health=supervisor.health,
         console=console,
     )

@@ -19,14 +19,13 @@ from dataclasses import dataclass, field
 
 from engagement.core.decisions import Decision
 from engagement.core.engine import Engine
-from engagement.core.profile import latest_phone
 from engagement.core.state import CustomerState
 from engagement.decode import Rejection
 from engagement.embedded.store import EmbeddedStore, OutboxRow, Prepared
 from engagement.events import Event
 from engagement.live.ingest import Taken
 from engagement.live.metrics import Metrics, count_decisions
-from engagement.live.phone_owners import TAKEN, PhoneBook, desired_numbers, updates_phone
+from engagement.live.phone_owners import PhoneBook, desired_numbers, updates_phone
 from engagement.live.rate_limit import RateLimiter, Unlimited, priority_of
 from engagement.live.recipient_budget import DAY_SECONDS, RecipientBudget
 from engagement.live.security_reports import SecurityReport, SecurityReports
@@ -125,8 +124,9 @@ class EmbeddedService:
                         await asyncio.sleep(0)  # a large batch lets health checks and webhooks through
                     if event.customer_id in batch.failed:
                         continue
-                    if book.refuses(event) and not self._repeated(event, batch):
-                        refused[n] = TAKEN
+                    refusal = book.refusal(event)
+                    if refusal is not None and not self._repeated(event, batch):
+                        refused[n] = refusal
                         continue
                     self._admit(event, now, batch, book)
                 await self._advance(self._current(now, caught_up=False), now, batch)
@@ -168,7 +168,7 @@ class EmbeddedService:
         batch.touched[cid] = state
         batch.accepted.append(event)
         if updates_phone(event):
-            book.follow(cid, latest_phone(state))
+            book.follow_state(cid, state)
             batch.profiled[cid] = None
         self.watermark.observe(t)
         self._wake(state)
@@ -226,6 +226,9 @@ class EmbeddedService:
 
     async def customer_for_phone(self, phone: str) -> str | None:
         return self.store.customer_for_phone(phone)
+
+    async def customer_for_line(self, line_user_id: str) -> str | None:
+        return self.store.customer_for_line(line_user_id)
 
     def not_me_words(self) -> frozenset[str]:
         return self.engine.answering.not_me_words
@@ -295,7 +298,7 @@ class EmbeddedService:
 
         async def one(row: OutboxRow) -> None:
             nonlocal done
-            if row.message.get("category") not in UNMETERED:
+            if row.message.get("category") not in UNMETERED and row.message.get("channel", "whatsapp") == "whatsapp":
                 await self.limiter.acquire(priority_of(row.message.get("category", "")))
             async with lanes:
                 if not self.store.claim(row.key):  # claimed just before its call: a crash loses none unsent
@@ -314,6 +317,8 @@ class EmbeddedService:
                 )
                 if outcome.status == "retry" and outcome.retry_at is not None:
                     self.store.retry_at(row.key, outcome.retry_at, outcome.detail or "")
+                elif outcome.next is not None:
+                    self.store.fail_over(row.key, outcome.next.to_dict(), self.clock(), outcome.detail or "")
                 else:
                     self.store.settle(row.key, outcome.status, outcome.detail)
                 await follow_up(outcome, message, self.limiter, self.ingest, self.clock())

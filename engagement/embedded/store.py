@@ -22,6 +22,7 @@ from typing import Any
 from engagement.core.decisions import Decision
 from engagement.core.state import CustomerState
 from engagement.events import Event
+from engagement.live.phone_owners import customer_of_holder, line_holder
 from engagement.live.privacy import erased_line, private_directory, private_file
 from engagement.live.sender import HANDOFF_KEYS, outbound_for
 from engagement.live.state_codec import MAX_STATE_BYTES, StateDecodeError, dump_state, load_state
@@ -401,6 +402,13 @@ class EmbeddedStore(StoreReads):
         )
         return cursor.rowcount == 1
 
+    def fail_over(self, key: str, message: dict[str, Any], at: float, detail: str) -> None:
+        """The send moves to its next channel: the same key, that channel's message, due at `at`."""
+        self._db.execute(
+            "UPDATE outbox SET status = 'pending', message = ?, send_at = ?, attempts = 0, detail = ? WHERE key = ?",
+            (json.dumps(message, ensure_ascii=False), at, detail[:500], key),
+        )
+
     def retry_at(self, key: str, at: float, detail: str) -> None:
         self._db.execute(
             "UPDATE outbox SET status = 'pending', send_at = ?, detail = ? WHERE key = ?", (at, detail, key)
@@ -425,6 +433,10 @@ class EmbeddedStore(StoreReads):
     def customer_for_phone(self, phone: str) -> str | None:
         row = self._db.execute("SELECT customer_id FROM phones WHERE phone = ?", (phone,)).fetchone()
         return None if row is None else str(row[0])
+
+    def customer_for_line(self, line_user_id: str) -> str | None:
+        """The customer who holds a LINE user id (one owner per id, like numbers)."""
+        return customer_of_holder(self.customer_for_phone(line_user_id))
 
     def send_of_message(self, message_id: str) -> str | None:
         """The key of the send the provider accepted as `message_id`."""
@@ -464,11 +476,12 @@ class EmbeddedStore(StoreReads):
         messages of their stored decisions and past sends (outcomes and reasons stay)."""
         db = self._db
         erased: dict[str, int] = {}
-        phones = [str(p) for (p,) in db.execute("SELECT phone FROM phones WHERE customer_id = ?", (customer_id,))]
+        holders = (customer_id, line_holder(customer_id))
+        phones = [str(p) for (p,) in db.execute("SELECT phone FROM phones WHERE customer_id IN (?, ?)", holders)]
         with self.transaction():
             erased["state"] = db.execute("DELETE FROM states WHERE customer_id = ?", (customer_id,)).rowcount
             db.execute("DELETE FROM wakeups WHERE customer_id = ?", (customer_id,))
-            erased["phones"] = db.execute("DELETE FROM phones WHERE customer_id = ?", (customer_id,)).rowcount
+            erased["phones"] = db.execute("DELETE FROM phones WHERE customer_id IN (?, ?)", holders).rowcount
             for phone in phones:
                 db.execute("DELETE FROM recipients WHERE phone = ?", (phone,))
             erased["queued_sends"] = db.execute(

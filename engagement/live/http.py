@@ -42,6 +42,7 @@ from engagement.live.guard import (
 from engagement.live.heavy_reads import RETRY_AFTER_SECONDS, ReadsBusy
 from engagement.live.ingest import Taken, parse_body
 from engagement.live.limits import Limits
+from engagement.live.line_webhook import LineWebhookSettings, add_line_webhook
 from engagement.live.metrics import Metrics
 from engagement.live.security_reports import SecurityReport
 from engagement.live.sender import failure_event
@@ -86,6 +87,7 @@ class Api:
     forget: Forget | None = None
     webhook: WebhookSettings | None = None
     twilio: TwilioWebhookSettings | None = None
+    line: LineWebhookSettings | None = None
     health: Callable[[], str | None] = lambda: None  # None when healthy, else why not
     console: ConsoleBackend | None = None  # the marketers' console under /console
 
@@ -201,6 +203,8 @@ def _add_runtime_routes(
         add_whatsapp_webhook(app, api.webhook, metrics)
     if api.twilio is not None:
         add_twilio_webhook(app, api.twilio, metrics)
+    if api.line is not None:
+        add_line_webhook(app, api.line, metrics)
 
 
 def paged_route(reader: EventsReader) -> Handler:
@@ -416,7 +420,8 @@ async def status_events(port: WebhookPort, statuses: list[StatusUpdate], metrics
             metrics.inc("engagement_whatsapp_statuses_ignored_total", reason="recipient_not_the_send_s")
             continue
         code = str(status.error_codes[0]) if status.error_codes else None
-        events.append(failure_event(status.key or status.message_id, customer, status.feedback, code, status.timestamp))
+        key = status.key or status.message_id
+        events.append(failure_event(key, customer, status.feedback, code, status.timestamp, status.channel))
     return events
 
 

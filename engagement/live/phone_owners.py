@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
-from engagement.core.profile import latest_phone
+from engagement.core.profile import latest_line_id, latest_phone
 from engagement.core.state import CustomerState
 from engagement.decode import Rejection
 from engagement.events import CustomerUpdated, Event
@@ -30,7 +30,28 @@ TAKEN = Rejection(
     "to another number or that customer is erased",
 )
 
+LINE_TAKEN = Rejection(
+    "line_user_id",
+    "belongs to another customer; it can be given to this one once that customer's profile moves "
+    "to another LINE user id or that customer is erased",
+)
+
+LINE_HOLDER = "\x1fline:"
+"""A LINE user id is held in the same index as the numbers, by `line_holder(customer)`: an id
+starts with `U` and a number with `+`, and no customer id holds a control character, so neither
+can be taken for the other."""
+
 Lookup = Callable[[str], str | None]
+
+
+def line_holder(customer_id: str) -> str:
+    """Who holds a customer's LINE user id in the index."""
+    return LINE_HOLDER + customer_id
+
+
+def customer_of_holder(holder: str | None) -> str | None:
+    """The customer a LINE user id's holder stands for (None for a number's holder)."""
+    return holder[len(LINE_HOLDER) :] if holder is not None and holder.startswith(LINE_HOLDER) else None
 
 
 class PhoneBook:
@@ -54,11 +75,33 @@ class PhoneBook:
         return self._number_of(customer_id)
 
     def refuses(self, event: Event) -> bool:
-        """Whether `event` gives its customer a number another customer holds."""
-        if not isinstance(event, CustomerUpdated) or event.phone is None:
-            return False
-        owner = self.owner(event.phone)
-        return owner is not None and owner != event.customer_id
+        """Whether `event` gives its customer a number or LINE user id another customer holds."""
+        return self.refusal(event) is not None
+
+    def refusal(self, event: Event) -> Rejection | None:
+        """Why `event` is refused: its number, or its LINE user id, is another customer's."""
+        if not isinstance(event, CustomerUpdated):
+            return None
+        if event.phone is not None and self.owner(event.phone) not in (None, event.customer_id):
+            return TAKEN
+        holder = line_holder(event.customer_id)
+        if event.line_user_id is not None and self.owner(event.line_user_id) not in (None, holder):
+            return LINE_TAKEN
+        return None
+
+    def take(self, event: Event) -> None:
+        """What `event` names is its customer's for the rest of the batch's view (a request's
+        second customer asking for it is refused)."""
+        if isinstance(event, CustomerUpdated):
+            if event.phone is not None:
+                self.follow(event.customer_id, event.phone)
+            if event.line_user_id is not None:
+                self.follow(line_holder(event.customer_id), event.line_user_id)
+
+    def follow_state(self, customer_id: str, state: CustomerState) -> None:
+        """The view follows what the customer's state names: their number and their LINE user id."""
+        self.follow(customer_id, latest_phone(state))
+        self.follow(line_holder(customer_id), latest_line_id(state))
 
     def follow(self, customer_id: str, phone: str | None) -> None:
         """The customer's state now names `phone` (None: no number): the view follows it."""
@@ -73,7 +116,8 @@ class PhoneBook:
 
 
 def updates_phone(event: Event) -> bool:
-    return isinstance(event, CustomerUpdated) and event.phone is not None
+    """Whether `event` may move the customer's number or LINE user id."""
+    return isinstance(event, CustomerUpdated) and (event.phone is not None or event.line_user_id is not None)
 
 
 def phones_and_customers(events: Iterable[Event]) -> tuple[list[str], list[str]]:
@@ -85,9 +129,19 @@ def phones_and_customers(events: Iterable[Event]) -> tuple[list[str], list[str]]
         if isinstance(event, CustomerUpdated) and event.phone is not None:
             phones[event.phone] = None
             customers[event.customer_id] = None
+        if isinstance(event, CustomerUpdated) and event.line_user_id is not None:
+            phones[event.line_user_id] = None
+            customers[line_holder(event.customer_id)] = None
     return list(phones), list(customers)
 
 
 def desired_numbers(states: Mapping[str, CustomerState], customers: Iterable[str]) -> list[tuple[str, str | None]]:
-    """(customer, the number their state names) for the customers whose profile a batch changed."""
-    return [(cid, latest_phone(states[cid])) for cid in customers if cid in states]
+    """(holder, what their state names) for the customers whose profile a batch changed: the
+    customer and their number, and their LINE holder and LINE user id."""
+    out: list[tuple[str, str | None]] = []
+    for cid in customers:
+        state = states.get(cid)
+        if state is not None:
+            out.append((cid, latest_phone(state)))
+            out.append((line_holder(cid), latest_line_id(state)))
+    return out

@@ -13,8 +13,9 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from engagement.core.decisions import Decision
+from engagement.core.decisions import Decision, Message
 from engagement.events import EVENT_ADAPTER, Event
 from engagement.live.metrics import PROVIDER_CALL, SEND_DELAY, Metrics
 from engagement.live.rate_limit import LONG_BLOCK_SECONDS, RateLimiter, throttled
@@ -49,7 +50,8 @@ SERVICE_RETRY_FIRST_SECONDS = 0.5  # a throttled answer's first retries come soo
 
 @dataclass(frozen=True, slots=True)
 class SendOutcome:
-    """`status`: sent, failed, unknown, expired, or retry (then `retry_at`). `feedback`: what the
+    """`status`: sent, failed, unknown, expired, retry (then `retry_at`), or failover (then `next`:
+    the same send on its next channel, due at `retry_at`). `feedback`: what the
     engine must hear of a refusal (opted_out, marketing_paused, unreachable), with the provider's `code`."""
 
     status: str
@@ -58,6 +60,7 @@ class SendOutcome:
     feedback: str | None = None
     code: str | None = None
     pause: float | None = None  # seconds every send must wait (the provider throttled the whole number)
+    next: OutboundMessage | None = None  # status failover: the same send on the next channel, due now
 
 
 Feedback = Callable[[list[Event]], Awaitable[object]]  # where refusals go: the runtime's ingest
@@ -72,7 +75,8 @@ async def follow_up(
     if outcome.pause is not None:
         await throttled(limiter, outcome.pause)
     if outcome.feedback is not None:
-        await feedback([failure_event(message.key, message.customer_id, outcome.feedback, outcome.code, now)])
+        event = failure_event(message.key, message.customer_id, outcome.feedback, outcome.code, now, message.channel)
+        await feedback([event])
 
 
 def feedback_of(exc: PermanentError) -> str | None:
@@ -83,24 +87,28 @@ def feedback_of(exc: PermanentError) -> str | None:
     return None
 
 
-def failure_event(key: str, customer_id: str, reason: str, code: str | None, at: float) -> Event:
+def failure_event(
+    key: str, customer_id: str, reason: str, code: str | None, at: float, channel: str = "whatsapp"
+) -> Event:
     """The `message.failed` event that tells the engine about a refusal (one per send: its id
     derives from the send's key, so hearing of it twice counts once). A key echoed by a webhook
     is bounded like any event's text."""
     key = "".join(c for c in key if c.isprintable())
     return EVENT_ADAPTER.validate_python(
         {
-            "event_id": f"failed-{key}"[:128],
+            "event_id": (f"failed-{key}" if channel == "whatsapp" else f"failed-{channel}-{key}")[:128],
             "type": "message.failed",
             "customer_id": customer_id,
             "occurred_at": datetime.fromtimestamp(at, UTC),
             "key": key[:256],
             "reason": reason,
             "code": code[:64] if code is not None else None,
+            "channel": channel,
         }
     )
 
 
+METERED_CATEGORIES = frozenset({"marketing", "utility", "security"})  # the WhatsApp tier counts these
 QUEUED_OUTCOMES = frozenset({"send", "answer", "handoff"})  # decisions the outbox carries out
 UNMETERED = frozenset({"handoff"})  # not a WhatsApp message: no send rate, no recipient budget
 HANDOFF_KEYS = "handoff-"  # a hand-off's key: retried even after a crash during its call
@@ -125,6 +133,10 @@ def outbound_for(decision: Decision) -> OutboundMessage | None:
             "context": dict(handoff.context),
             "channel": handoff.channel,
         }
+    return _outbound(decision, message, record)
+
+
+def _outbound(decision: Decision, message: Message, record: dict[str, Any] | None = None) -> OutboundMessage:
     template = None
     if message.template is not None:
         use = message.template
@@ -146,6 +158,10 @@ def outbound_for(decision: Decision) -> OutboundMessage | None:
         template,
         message.replies,
         record,
+        channel=message.channel,
+        flex=message.flex,
+        fallbacks=tuple(_outbound(decision, m) for m in message.fallbacks),
+        fallback_after=message.fallback_after,
     )
 
 
@@ -164,7 +180,7 @@ async def deliver(
     if now > deadline:
         metrics.inc("engagement_sends_total", result="deadline_missed")
         return SendOutcome("expired", "deadline_missed")
-    if budget is not None and message.category in ("marketing", "utility", "security"):
+    if budget is not None and message.channel == "whatsapp" and message.category in METERED_CATEGORIES:
         free_at = await budget.admit(message.to, now)
         if free_at is not None:
             metrics.inc("engagement_sends_total", result="over_budget")
@@ -203,6 +219,11 @@ def _refused(exc: Exception, message: OutboundMessage, now: float, attempts: int
         backoff *= random.uniform(0.8, 1.2)  # noqa: S311 (spreading retries, not security)
         return SendOutcome("retry", f"transient: {exc}", now + backoff)
     if isinstance(exc, PermanentError):
+        following = message.next_channel(exc.code or type(exc).__name__)
+        if following is not None and not message.handoff:
+            metrics.inc("engagement_failovers_total", source=message.channel, to=following.channel, reason="refused")
+            log.warning("send %s refused on %s (%s); trying %s", message.key, message.channel, exc, following.channel)
+            return SendOutcome("failover", str(exc), now, feedback=feedback_of(exc), code=exc.code, next=following)
         result = _PERMANENT_RESULTS.get(type(exc), "failed")
         if isinstance(exc, MarketingRefusedError) and exc.opted_out:
             result = "opted_out"

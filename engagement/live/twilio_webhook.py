@@ -61,11 +61,14 @@ def parse(params: Mapping[str, str], query: Mapping[str, str]) -> WebhookContent
     if status and status != "received":
         codes = tuple(int(c) for c in (params.get("ErrorCode") or "").split(",") if _CODE.fullmatch(c.strip()))
         feedback = feedback_for(classify(c, 400) for c in codes)
-        recipient = params.get("To", "").removeprefix("whatsapp:")
+        to = params.get("To", "")
+        channel = "sms" if to and not to.startswith("whatsapp:") else "whatsapp"
         key = query.get("key")
-        content.statuses.append(StatusUpdate(sid, status, time.time(), recipient, key, codes, feedback))
+        update = StatusUpdate(sid, status, time.time(), to.removeprefix("whatsapp:"), key, codes, feedback, channel)
+        content.statuses.append(update)
         return content
-    sender = params.get("From", "").removeprefix("whatsapp:")
+    given = params.get("From", "")
+    sender = given.removeprefix("whatsapp:")
     if sender:
         phone = sender if sender.startswith("+") else f"+{sender}"
         content.inbound.append(
@@ -76,6 +79,7 @@ def parse(params: Mapping[str, str], query: Mapping[str, str]) -> WebhookContent
                 params.get("Body") or None,
                 params.get("ButtonPayload") or None,
                 params.get("OriginalRepliedMessageSid") or None,
+                "whatsapp" if given.startswith("whatsapp:") else "sms",
             )
         )
     return content

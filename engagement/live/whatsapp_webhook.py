@@ -47,6 +47,7 @@ class StatusUpdate:
     key: str | None  # biz_opaque_callback_data: the send's idempotency key
     error_codes: tuple[int, ...] = ()
     feedback: str | None = None  # what the engine must hear of a failure: opted_out, marketing_paused, unreachable
+    channel: str = "whatsapp"  # or sms (Twilio's callbacks for SMS)
 
     @property
     def outcome(self) -> str | None:
@@ -68,6 +69,7 @@ class InboundMessage:
     text: str | None
     button_payload: str | None
     replied_to: str | None = None  # the id of our message this answers (context.id)
+    channel: str = "whatsapp"  # or sms (an SMS through Twilio)
 
 
 @dataclass
@@ -92,6 +94,10 @@ class WebhookPort(Protocol):
         ...
 
     async def customer_for_phone(self, phone: str) -> str | None: ...
+
+    async def customer_for_line(self, line_user_id: str) -> str | None:
+        """The customer who holds a LINE user id (None: nobody)."""
+        ...
 
     async def customer_of_send(self, key: str) -> str | None:
         """The customer a send (by its idempotency key) was decided for; None for a key not ours."""
@@ -214,6 +220,7 @@ def reply_event(message: InboundMessage, customer_id: str, in_reply_to: str | No
                     _CONTROLS.sub("", message.button_payload)[:1024] if message.button_payload is not None else None
                 ),
                 "in_reply_to": in_reply_to,
+                "channel": message.channel,
             }
         )
     except ValidationError as exc:

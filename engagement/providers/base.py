@@ -4,8 +4,9 @@ ProviderError                 any failure to hand a message over
 ├── PermanentError            the provider refused it; retrying cannot help
 │   ├── RecipientUnreachableError   not reachable on this channel (for a while)
 │   ├── MarketingRefusedError       the recipient gets no marketing now (`opted_out`: for good)
-│   └── SendingHaltedError          the account cannot send at all (blocked, token, quality):
+│   ├── SendingHaltedError          the account cannot send at all (blocked, token, quality):
 │                                   stop sending and alert
+│   └── ChannelUnavailableError     this channel cannot carry it now (not set up, quota spent)
 ├── ThrottledError            too many requests; retry after `retry_after` seconds, for this
 │                             recipient only or for the whole sender (`scope`)
 └── TransientError            a network or server fault; retrying may help
@@ -15,7 +16,7 @@ ProviderError                 any failure to hand a message over
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 
 
@@ -69,6 +70,23 @@ class OutboundMessage:
     template: TemplateSend | None = None
     replies: tuple[tuple[str, str], ...] = ()  # (id, title) reply buttons of a free-form message
     handoff: dict[str, Any] | None = None  # category "handoff": a reply for people, not a message to send
+    channel: str = "whatsapp"  # whatsapp, line or sms: `to` is the number, or the LINE user id
+    flex: str | None = None  # LINE: a Flex bubble (JSON text), `body` its alternative text
+    fallbacks: tuple[OutboundMessage, ...] = ()  # the same message on the next channels, in order
+    fallback_after: float = 0.0  # seconds without a delivery report before the next channel
+    tried: tuple[tuple[str, str], ...] = ()  # (channel, why it moved on) of the channels tried before
+
+    def next_channel(self, why: str) -> OutboundMessage | None:
+        """The same send on the next channel (None when this is the last), remembering this one."""
+        if not self.fallbacks:
+            return None
+        following = self.fallbacks[0]
+        return replace(
+            following,
+            fallbacks=self.fallbacks[1:],
+            fallback_after=self.fallback_after,
+            tried=(*self.tried, (self.channel, why)),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able data, for the stores that queue a send (`from_dict` reads it back)."""
@@ -88,7 +106,18 @@ class OutboundMessage:
         fields = {k: data[k] for k in ("key", "trigger", "customer_id", "to", "locale", "category", "body")}
         replies = tuple((str(i), str(t)) for i, t in data.get("replies", ()))
         handoff = data.get("handoff")
-        return cls(**fields, template=template, replies=replies, handoff=handoff if isinstance(handoff, dict) else None)
+        flex = data.get("flex")
+        return cls(
+            **fields,
+            template=template,
+            replies=replies,
+            handoff=handoff if isinstance(handoff, dict) else None,
+            channel=str(data.get("channel", "whatsapp")),
+            flex=flex if isinstance(flex, str) else None,
+            fallbacks=tuple(cls.from_dict(f) for f in data.get("fallbacks", ())),
+            fallback_after=float(data.get("fallback_after", 0.0)),
+            tried=tuple((str(c), str(w)) for c, w in data.get("tried", ())),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +148,11 @@ class MarketingRefusedError(PermanentError):
 
 class SendingHaltedError(PermanentError):
     pass
+
+
+class ChannelUnavailableError(PermanentError):
+    """This channel cannot carry the send now (not configured, or its monthly quota is spent):
+    the send moves to its next channel."""
 
 
 class ThrottledError(ProviderError):

@@ -18,7 +18,8 @@ class ConsoleProvider:
     async def send(self, message: OutboundMessage) -> SendReceipt:
         out = self._out or sys.stdout
         test = "TEST " if message.customer_id == "test" and message.key.startswith("test-") else ""
-        out.write(f"→ {test}{mask_phone(message.to)} [{message.trigger}, {message.locale}] {message.body}\n")
+        on = "" if message.channel == "whatsapp" else f", {message.channel}"
+        out.write(f"→ {test}{mask_phone(message.to)} [{message.trigger}, {message.locale}{on}] {message.body}\n")
         out.flush()
         return SendReceipt(provider_message_id=f"console-{message.key}")
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from engagement.providers.base import Provider
+from engagement.providers.channels import ChannelRouter
 from engagement.providers.console import ConsoleProvider
 from engagement.providers.file import FileProvider
+from engagement.providers.line.push_api import LinePushProvider
 from engagement.providers.twilio.messages_api import TwilioProvider, load_content_map
 from engagement.providers.whatsapp.cloud_api import CloudApiProvider
 from engagement.settings import Settings
@@ -15,6 +17,36 @@ class UnknownProviderError(ValueError):
 
 
 def build_provider(settings: Settings) -> Provider:
+    """The provider of `ENGAGEMENT_PROVIDER` for WhatsApp, with LINE (a channel token set) and SMS
+    (an SMS sender set, through Twilio) beside it; the console and the file take every channel."""
+    base = _base_provider(settings)
+    if settings.provider not in ("whatsapp", "twilio"):
+        return base  # the console and the file take every channel
+    channels: dict[str, Provider] = {"whatsapp": base}
+    token = settings.line_channel_token.get_secret_value()
+    if token:
+        channels["line"] = LinePushProvider(
+            settings.line_api_base, token, read_timeout=settings.whatsapp_timeout.total_seconds()
+        )
+    if settings.twilio_sms_from:
+        channels["sms"] = base if isinstance(base, TwilioProvider) else _twilio(settings, sender="")
+    return ChannelRouter(channels)
+
+
+def _twilio(settings: Settings, sender: str) -> TwilioProvider:
+    return TwilioProvider(
+        settings.twilio_account_sid,
+        settings.twilio_auth_token.get_secret_value(),
+        sender,
+        base_url=settings.twilio_api_base,
+        content=load_content_map(settings.twilio_content_sids),
+        status_callback=settings.twilio_webhook_url or None,
+        sms_sender=settings.twilio_sms_from,
+        read_timeout=settings.whatsapp_timeout.total_seconds(),
+    )
+
+
+def _base_provider(settings: Settings) -> Provider:
     if settings.provider == "console":
         return ConsoleProvider()
     if settings.provider == "file":
@@ -29,15 +61,7 @@ def build_provider(settings: Settings) -> Provider:
             read_timeout=settings.whatsapp_timeout.total_seconds(),
         )
     if settings.provider == "twilio":
-        return TwilioProvider(
-            settings.twilio_account_sid,
-            settings.twilio_auth_token.get_secret_value(),
-            settings.twilio_from,
-            base_url=settings.twilio_api_base,
-            content=load_content_map(settings.twilio_content_sids),
-            status_callback=settings.twilio_webhook_url or None,
-            read_timeout=settings.whatsapp_timeout.total_seconds(),
-        )
+        return _twilio(settings, settings.twilio_from)
     raise UnknownProviderError(
         f"ENGAGEMENT_PROVIDER={settings.provider!r} is not available; use whatsapp, twilio, console or file"
     )

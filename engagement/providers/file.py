@@ -19,7 +19,7 @@ from typing import Any
 
 from engagement.providers.base import OutboundMessage, PermanentError, SendReceipt
 
-ERASED_FIELDS = ("to", "body", "template", "replies")
+ERASED_FIELDS = ("to", "body", "template", "replies", "flex", "fallbacks")
 
 
 class FileProvider:

@@ -25,6 +25,7 @@ def decision_record(decision: Decision) -> dict[str, object]:
         "config_version": decision.config_version,
         "message": message_record(decision.message) if decision.message is not None else None,
         **({"handoff": handoff_record(decision.handoff)} if decision.handoff is not None else {}),
+        **({"channels": dict(decision.channels)} if decision.channels else {}),
     }
 
 
@@ -58,6 +59,13 @@ def message_record(message: Message) -> dict[str, object]:
             "buttons": template.buttons,
         },
         "replies": message.replies,
+        "channel": message.channel,
+        **({"flex": message.flex} if message.flex is not None else {}),
+        **(
+            {"fallbacks": [message_record(m) for m in message.fallbacks], "fallback_after": message.fallback_after}
+            if message.fallbacks
+            else {}
+        ),
     }
 
 
@@ -68,6 +76,8 @@ def decision_line(decision: Decision) -> str:
     reason = "null" if d.reason is None else _text(d.reason)
     message = "null" if d.message is None else _compact(message_record(d.message))
     handoff = "" if d.handoff is None else f',"handoff":{_compact(handoff_record(d.handoff))}'
+    if d.channels:
+        handoff += f',"channels":{_compact(dict(d.channels))}'
     return (
         f'{{"trigger":{_text(d.trigger)},"customer_id":{_text(d.customer_id)},"outcome":{_text(d.outcome)},'
         f'"reason":{reason},"at":"{rfc3339(d.at)}","due_at":"{rfc3339(d.due_at)}",'

@@ -14,7 +14,7 @@ import faust
 from aiokafka.partitioner import DefaultPartitioner
 
 from engagement.decode import Rejection, decode_event
-from engagement.events import CustomerUpdated, Event
+from engagement.events import Event
 from engagement.handoff.routing import sending_provider
 from engagement.live.api_keys import KeyRing
 from engagement.live.config_reload import ConfigWatcher, watch
@@ -22,8 +22,9 @@ from engagement.live.guard import refuse_open_bind
 from engagement.live.heavy_reads import HeavyReads
 from engagement.live.http import Api, make_app, serve
 from engagement.live.ingest import Taken, future_rejection
+from engagement.live.line_webhook import line_webhook_settings
 from engagement.live.metrics import Metrics, standard_metrics
-from engagement.live.phone_owners import TAKEN, PhoneBook, phones_and_customers
+from engagement.live.phone_owners import PhoneBook, phones_and_customers
 from engagement.live.rate_limit import RateLimiter, Unlimited, burst_for
 from engagement.live.security_reports import SecurityReport, SecurityReports
 from engagement.live.supervisor import Supervisor
@@ -294,11 +295,11 @@ class TopicIngest:
         refused: dict[int, Rejection] = {}
         deliveries = []
         for n, event in enumerate(events):
-            if book.refuses(event):
-                refused[n] = TAKEN
+            refusal = book.refusal(event)
+            if refusal is not None:
+                refused[n] = refusal
                 continue
-            if isinstance(event, CustomerUpdated) and event.phone is not None:
-                book.follow(event.customer_id, event.phone)  # a second customer in this request is refused
+            book.take(event)  # a second customer in this request is refused
             value = event.model_dump_json(exclude_none=True, by_alias=True).encode()
             topic = self.topics[self.names.for_event(event.type)]
             deliveries.append(await topic.send(key=event.customer_id.encode(), value=value))
@@ -411,6 +412,7 @@ async def serve_http(
         forget=producing.forget,
         webhook=whatsapp,
         twilio=twilio_webhook_settings(settings, port),
+        line=line_webhook_settings(settings, port),
         health=supervisor.health,
         report=lambda since: report_of(service.engine, settings, since, gate),
         console=worker_console(

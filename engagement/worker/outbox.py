@@ -29,6 +29,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from engagement.live.phone_owners import customer_of_holder, line_holder
 from engagement.providers.base import OutboundMessage
 
 log = logging.getLogger("engagement.outbox")
@@ -157,16 +158,19 @@ return false
 _FORGET_PHONES = """
 local erased = 0
 local phones = {}
-local held = redis.call('HGET', KEYS[2], ARGV[1])
-if held then table.insert(phones, held) end
-for i = 2, #ARGV do table.insert(phones, ARGV[i]) end
+for h = 1, 2 do
+  local held = redis.call('HGET', KEYS[2], ARGV[h])
+  if held then table.insert(phones, held) end
+end
+for i = 3, #ARGV do table.insert(phones, ARGV[i]) end
 for _, phone in ipairs(phones) do
-  if redis.call('HGET', KEYS[1], phone) == ARGV[1] then
+  local owner = redis.call('HGET', KEYS[1], phone)
+  if owner == ARGV[1] or owner == ARGV[2] then
     erased = erased + redis.call('HDEL', KEYS[1], phone)
   end
   redis.call('ZREM', KEYS[3], phone)
 end
-redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1], ARGV[2])
 return erased
 """
 
@@ -346,11 +350,16 @@ class RedisOutbox:
         value: Any = await self.retrying(lambda: self.redis.hget(self._phones, phone))
         return None if value is None else bytes(value).decode()
 
+    async def customer_for_line(self, line_user_id: str) -> str | None:
+        """The customer who holds a LINE user id (one owner per id, like numbers)."""
+        return customer_of_holder(await self.customer_for_phone(line_user_id))
+
     async def forget(self, customer_id: str, phones: tuple[str, ...]) -> dict[str, int]:
         """Erase a customer's Redis keys: their phone numbers (index and messaging-tier budget) and
         their queued sends, whose claims are marked `erased` so nothing queues them again."""
         keys = [self._phones, self._owners, self.recipients]
-        numbers: Any = await self.retrying(lambda: self._forget_phones(keys=keys, args=[customer_id, *phones]))
+        holder = line_holder(customer_id)
+        numbers: Any = await self.retrying(lambda: self._forget_phones(keys=keys, args=[customer_id, holder, *phones]))
         theirs: list[str] = []
         cursor = 0
         while True:

@@ -38,7 +38,7 @@ class WorkerSender:
         lanes = asyncio.Semaphore(CONCURRENT_SENDS)
 
         async def one(send: QueuedSend) -> None:
-            if send.message.category not in UNMETERED:
+            if send.message.category not in UNMETERED and send.message.channel == "whatsapp":
                 await self.limiter.acquire(priority_of(send.message.category))
             async with lanes:
                 message = send.message
@@ -57,6 +57,9 @@ class WorkerSender:
                 )
                 if outcome.status == "retry" and outcome.retry_at is not None:
                     await self.outbox.requeue(send, outcome.retry_at)
+                elif outcome.next is not None:
+                    fresh = QueuedSend(outcome.next, send.deadline, -1, send.due_at)  # requeue counts it to 0
+                    await self.outbox.requeue(fresh, time.time())
                 else:
                     await self.outbox.settle(message.key, outcome.status)
                     if outcome.status == "sent" and outcome.detail:

@@ -24,12 +24,11 @@ from typing import Protocol
 
 from engagement.core.decisions import Decision
 from engagement.core.engine import Engine
-from engagement.core.profile import latest_phone
 from engagement.core.state import CustomerState
 from engagement.decode import Rejection
 from engagement.events import Event
 from engagement.live.metrics import Metrics, count_decisions
-from engagement.live.phone_owners import TAKEN, PhoneBook, desired_numbers, updates_phone
+from engagement.live.phone_owners import PhoneBook, customer_of_holder, desired_numbers, updates_phone
 from engagement.live.sender import QUEUED_OUTCOMES, outbound_for
 from engagement.live.state_codec import MAX_STATE_BYTES, TOO_LARGE, StateDecodeError, dump_state, load_state
 from engagement.live.watermark import MergedWatermark
@@ -122,10 +121,11 @@ class WorkerService:
         """One input message (`value`) and what it decoded to (`item`, at `t` epoch seconds when the
         caller has it); `lagging`: the partition's input topics that still have unread messages."""
         phones = self._phones
-        if phones is not None and not isinstance(item, Rejection) and phones.refuses(item):
+        refusal = None if phones is None or isinstance(item, Rejection) else phones.refusal(item)
+        if refusal is not None and not isinstance(item, Rejection):
             known = self._load(partition, item.customer_id)
             if known is None or not Engine.seen(known, item):  # a repeat is a duplicate, whatever its number
-                item = TAKEN
+                item = refusal
                 self._refused_phones += 1
         if isinstance(item, Rejection):
             self._results["rejected"] += 1
@@ -145,7 +145,7 @@ class WorkerService:
         self._results["accepted"] += 1
         self._inputs.setdefault(cid, []).append((topic, partition, offset, value))
         if phones is not None and updates_phone(item):
-            phones.follow(cid, latest_phone(state))
+            phones.follow_state(cid, state)
             self._profiled[cid] = None
         clock.watermark.observe(topic, t)
         upto = clock.watermark.value(now, lagging, wall_clock=False)
@@ -196,7 +196,8 @@ class WorkerService:
             states = {cid: state for cid, (_, state) in changed.items()}
             raced = await self.outbox.follow_numbers(desired_numbers(states, self._profiled))
             if raced is not None:  # nothing of the batch is out yet: it is dropped and applied again
-                raise PhoneRaced(f"customer {raced}: their new number was taken by another customer meanwhile")
+                who = customer_of_holder(raced) or raced
+                raise PhoneRaced(f"customer {who}: their new number or LINE id was taken by another customer meanwhile")
         deliveries = [await self.produce(self.names.dead_letter, b"", letter, None) for letter in letters]
         count_decisions(self.metrics, decisions, time.time())
         for decision in decisions:
@@ -266,7 +267,8 @@ class WorkerService:
         phone = state.profile.phone if state is not None and state.profile is not None else None
         self._cache.pop(cid, None)
         self.table.delete(partition, cid)
-        erased = await self.outbox.forget(cid, (phone,) if phone else ())
+        line_id = state.profile.line_user_id if state is not None and state.profile is not None else None
+        erased = await self.outbox.forget(cid, tuple(a for a in (phone, line_id) if a))
         if self.send_log is not None:
             erased["send_log"] = self.send_log.erase(cid)
         self.metrics.inc("engagement_customers_erased_total")

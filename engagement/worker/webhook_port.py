@@ -57,6 +57,9 @@ class RedisWebhookPort:
     async def customer_for_phone(self, phone: str) -> str | None:
         return await self.outbox.customer_for_phone(phone)
 
+    async def customer_for_line(self, line_user_id: str) -> str | None:
+        return await self.outbox.customer_for_line(line_user_id)
+
     async def send_of_message(self, message_id: str) -> str | None:
         return await self.outbox.send_of_message(message_id)
 

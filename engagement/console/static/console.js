@@ -545,12 +545,14 @@ async function previewPage() {
   const tier = h("select", { id: "preview-tier" }, h("option", { value: "", text: "(none)" }),
     options.tiers.map((t) => h("option", { value: t, text: t })));
   const customer = h("input", { id: "preview-customer", type: "text", size: 16, placeholder: "the sample customer" });
+  const channel = h("select", { id: "preview-channel" }, h("option", { value: "", text: "(the trigger's order)" }),
+    Object.entries(CHANNEL_NAMES).map(([value, text]) => h("option", { value, text: text + " first" })));
   const out = h("div", { id: "preview-result", "aria-live": "polite" });
   async function run() {
     out.replaceChildren(h("p", { text: "Rendering…" }));
     try {
       const result = await api("preview", { json: { files: state.edit, trigger: trigger.value, locale: locale.value || null, tier: tier.value || null,
-        customer: customer.value.trim() || null } });
+        customer: customer.value.trim() || null, channel: channel.value || null } });
       out.replaceChildren(...renderPreview(result));
     } catch (error) {
       out.replaceChildren(h("p", { class: "error", text: error.message }),
@@ -564,6 +566,7 @@ async function previewPage() {
       h("div", {}, h("label", { for: "preview-locale", text: "Locale" }), locale),
       h("div", {}, h("label", { for: "preview-tier", text: "Tier" }), tier),
       h("div", {}, h("label", { for: "preview-customer", text: "Customer id" }), customer),
+      h("div", {}, h("label", { for: "preview-channel", text: "Channel" }), channel),
       h("div", {}, h("button", { class: "primary", id: "preview-run", type: "button", onclick: run, text: "Preview" }))),
     out);
 }
@@ -575,21 +578,53 @@ function renderPreview(result) {
     const head = h("p", {}, h("strong", { text: d.outcome }), d.reason ? ` (${d.reason})` : "", ` at ${when(d.at, result.timezone)}`);
     if (!d.message) return h("div", {}, head);
     const m = d.message;
+    const time = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", hour12: false, timeZone: result.timezone }).format(new Date(d.at * 1000));
+    const answered = d.outcome === "send" ? answerBubbles(result.answers || [], m.locale, time) : "";
+    const after = Math.round((d.fallback_after || 0) / 60);
+    const fallbacks = (d.fallbacks || []).map((f, n) => h("div", { class: "fallback", "data-channel": f.channel },
+      h("p", { class: "hint", text: `${n ? "Then, if" : "If"} ${CHANNEL_NAMES[n ? d.fallbacks[n - 1].channel : m.channel]} refuses it or reports no delivery within ${after} min: on ${CHANNEL_NAMES[f.channel]}` }),
+      channelChat(f, time)));
+    const refused = Object.entries(d.refused || {});
+    const skipped = refused.length ? h("p", { class: "hint", id: "preview-refused", text: "Not on " + refused.map(([c, why]) => `${CHANNEL_NAMES[c]} (${why.replace(/_/g, " ")})`).join(", ") }) : "";
+    if (m.channel && m.channel !== "whatsapp") return h("div", { class: "preview-item" }, head, channelChat(m, time), ...fallbacks, skipped, answered);
     const template = m.template
       ? h("p", {}, `WhatsApp template ${m.template.name} (${m.template.language}) `,
           h("span", { class: "badge " + (m.template.status || ""), id: "template-status", text: m.template.status || "not in the registry" }),
           m.template.example ? h("span", { class: "hint", text: " (the shipped example registry: sync yours on the Templates page)" }) : "")
       : h("p", { text: "Free-form text (delivered only inside the 24 h service window)." });
-    const time = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", hour12: false, timeZone: result.timezone }).format(new Date(d.at * 1000));
     const bubble = h("div", { class: "bubble", id: "bubble", lang: m.locale },
       m.header ? h("div", { class: "header", text: m.header }) : "", h("div", { class: "body", text: m.body }),
       m.footer ? h("div", { class: "footer", text: m.footer }) : "", h("div", { class: "time", text: time }));
     const buttons = (m.buttons || []).length ? h("div", { class: "bubble-buttons", id: "bubble-buttons" }, m.buttons.map((b) => h("span", { text: b }))) : "";
     const chat = h("div", { class: "chat" }, h("div", { class: "chat-head" }, h("span", { class: "avatar", "aria-hidden": "true", text: "S" }),
       h("span", { class: "business", text: "Your shop" }), h("span", { class: "verified", title: "business account", text: "✓" })), bubble, buttons);
-    const answered = d.outcome === "send" ? answerBubbles(result.answers || [], m.locale, time) : "";
-    return h("div", { class: "preview-item" }, head, template, chat, answered);
+    return h("div", { class: "preview-item" }, head, template, chat, ...fallbacks, skipped, answered);
   }).reduce((all, node) => [...all, node], [who]);
+}
+
+const CHANNEL_NAMES = { whatsapp: "WhatsApp", line: "LINE", sms: "SMS" };
+
+// A message on LINE (its chat: a text or a Flex bubble, quick replies under it) or as an SMS.
+function channelChat(m, time) {
+  if (m.channel === "line") {
+    const lines = m.flex || null;
+    const body = lines ? h("div", { class: "flex" }, lines.map((text, n) => h("div", { class: n ? "" : "flex-title", text })))
+      : h("div", { class: "body", text: m.body });
+    const replies = (m.buttons || []).length ? h("div", { class: "quick-replies", id: "line-quick-replies" }, m.buttons.map((b) => h("span", { text: b }))) : "";
+    return h("div", { class: "chat line", "data-channel": "line" },
+      h("div", { class: "chat-head" }, h("span", { class: "avatar", "aria-hidden": "true", text: "S" }), h("span", { class: "business", text: "Your shop (LINE)" })),
+      h("div", { class: "bubble", id: "line-bubble", lang: m.locale }, body, h("div", { class: "time", text: time })),
+      lines ? h("p", { class: "hint", text: "Notification text: " + m.body }) : "", replies);
+  }
+  if (m.channel === "sms") {
+    const parts = m.sms ? `${m.sms.parts} part${m.sms.parts === 1 ? "" : "s"} (${m.sms.encoding}, ${m.sms.units} units)` : "";
+    return h("div", { class: "chat sms", "data-channel": "sms" },
+      h("div", { class: "chat-head" }, h("span", { class: "business", text: "SMS · " + parts })),
+      h("div", { class: "bubble", id: "sms-bubble", lang: m.locale }, h("div", { class: "body", text: m.body }), h("div", { class: "time", text: time })));
+  }
+  const bubble = h("div", { class: "bubble", lang: m.locale }, h("div", { class: "body", text: m.body }), h("div", { class: "time", text: time }));
+  const buttons = (m.buttons || []).length ? h("div", { class: "bubble-buttons" }, m.buttons.map((b) => h("span", { text: b }))) : "";
+  return h("div", { class: "chat", "data-channel": "whatsapp" }, h("div", { class: "chat-head" }, h("span", { class: "business", text: "Your shop (WhatsApp)" })), bubble, buttons);
 }
 
 function answerBubbles(answers, locale, time) {

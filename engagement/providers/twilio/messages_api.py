@@ -22,6 +22,7 @@ import httpx
 import yaml
 
 from engagement.providers.base import (
+    ChannelUnavailableError,
     OutboundMessage,
     OutcomeUnknownError,
     PermanentError,
@@ -61,15 +62,18 @@ class TwilioProvider:
         base_url: str = "https://api.twilio.com",
         content: ContentMap | None = None,
         status_callback: str | None = None,
+        sms_sender: str = "",
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
         max_connections: int = 64,
     ) -> None:
-        if not account_sid or not auth_token or not sender:
+        if not account_sid or not auth_token or not (sender or sms_sender):
             raise ValueError(
                 "the Twilio provider needs ENGAGEMENT_TWILIO_ACCOUNT_SID, ENGAGEMENT_TWILIO_AUTH_TOKEN "
-                "and ENGAGEMENT_TWILIO_FROM (whatsapp:+... or a Messaging Service MG...)"
+                "and ENGAGEMENT_TWILIO_FROM (whatsapp:+... or a Messaging Service MG...) or, for SMS, "
+                "ENGAGEMENT_TWILIO_SMS_FROM"
             )
+        self.sms_sender = sms_sender
         self.url = f"{base_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json"
         self.sender, self.content, self.status_callback = sender, content or {}, status_callback
         self._client = httpx.AsyncClient(
@@ -80,6 +84,10 @@ class TwilioProvider:
 
     def form(self, message: OutboundMessage) -> dict[str, str]:
         """The form fields of a send (raises PermanentError for a template without a ContentSid)."""
+        if message.channel == "sms":
+            return self.sms_form(message)
+        if not self.sender:
+            raise ChannelUnavailableError("no Twilio WhatsApp sender (ENGAGEMENT_TWILIO_FROM)", "no_sender")
         fields = {"To": f"whatsapp:{message.to}"}
         if self.sender.startswith("MG"):
             fields["MessagingServiceSid"] = self.sender
@@ -96,10 +104,27 @@ class TwilioProvider:
                 fields["ContentVariables"] = json.dumps(variables, ensure_ascii=False, separators=(",", ":"))
         else:
             fields["Body"] = message.body
+        self._callback(fields, message)
+        return fields
+
+    def sms_form(self, message: OutboundMessage) -> dict[str, str]:
+        """An SMS: the text alone, from the SMS number or Messaging Service."""
+        if not self.sms_sender:
+            raise ChannelUnavailableError("no SMS sender (ENGAGEMENT_TWILIO_SMS_FROM)", "no_sender")
+        fields = {"To": message.to, "Body": message.body}
+        if self.sms_sender.startswith("MG"):
+            fields["MessagingServiceSid"] = self.sms_sender
+        else:
+            fields["From"] = self.sms_sender
+        self._callback(fields, message)
+        return fields
+
+    def _callback(self, fields: dict[str, str], message: OutboundMessage) -> None:
+        """The send's key (and channel) ride on the status callback's URL."""
         if self.status_callback:
             joiner = "&" if "?" in self.status_callback else "?"
-            fields["StatusCallback"] = f"{self.status_callback}{joiner}{urlencode({'key': message.key})}"
-        return fields
+            query = {"key": message.key, **({"channel": message.channel} if message.channel != "whatsapp" else {})}
+            fields["StatusCallback"] = f"{self.status_callback}{joiner}{urlencode(query)}"
 
     async def send(self, message: OutboundMessage) -> SendReceipt:
         fields = self.form(message)

@@ -1,0 +1,1 @@
+"""LINE Messaging API: push messages and the webhook."""
