@@ -255,7 +255,7 @@ def _message_dir(tmp: Path, extra: str) -> Path:
         ("line:\n  en:\n    text: " + "x" * 5001 + "\n", "line.en.text", "at most 5000"),
         ("line:\n  en:\n    text: x\n    flex: {type: carousel}\n", "line.en", "bubble"),
         ("line:\n  en:\n    text: " + "x" * 401 + "\n    flex: {type: bubble}\n", "line.en", "400"),
-        ("line:\n  ja:\n    text: x\n", "line.ja", "not among the locales"),
+        ("line:\n  ja:\n    text: x\n", "line.ja", "not among the message's locales"),
         (
             "line:\n  en:\n    text: x\n    quick_replies: [{value: A, label: " + "a" * 21 + "}]\n",
             "line.en.quick_replies.0.label",
