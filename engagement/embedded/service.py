@@ -29,7 +29,14 @@ from engagement.live.phone_owners import PhoneBook, desired_numbers, updates_pho
 from engagement.live.rate_limit import RateLimiter, Unlimited, priority_of
 from engagement.live.recipient_budget import DAY_SECONDS, RecipientBudget
 from engagement.live.security_reports import SecurityReport, SecurityReports
-from engagement.live.sender import QUEUED_OUTCOMES, UNMETERED, deliver, follow_up
+from engagement.live.sender import (
+    NO_DELIVERY_REPORTS,
+    QUEUED_OUTCOMES,
+    UNMETERED,
+    count_delivery,
+    deliver,
+    follow_up,
+)
 from engagement.live.state_codec import TOO_LARGE
 from engagement.live.watermark import LiveWatermark
 from engagement.live.whatsapp_webhook import StatusUpdate
@@ -242,6 +249,15 @@ class EmbeddedService:
     async def reconcile(self, key: str, outcome: str) -> bool:
         return self.store.reconcile(key, outcome)
 
+    async def delivered(self, key: str, channel: str) -> str | None:
+        return self.store.delivered(key, channel)
+
+    async def refused_on(self, key: str, channel: str) -> bool:
+        moved = self.store.refused_on(key, channel, self.clock())
+        if moved:
+            self._send_wanted.set()
+        return moved
+
     async def report_security(self, report: SecurityReport) -> None:
         await self.security.report(report)
 
@@ -301,10 +317,10 @@ class EmbeddedService:
             if row.message.get("category") not in UNMETERED and row.message.get("channel", "whatsapp") == "whatsapp":
                 await self.limiter.acquire(priority_of(row.message.get("category", "")))
             async with lanes:
-                if not self.store.claim(row.key):  # claimed just before its call: a crash loses none unsent
+                message = OutboundMessage.from_dict(row.message)
+                if not self.store.claim(row.key, message.channel):  # just before its call: a crash loses none unsent
                     return
                 done += 1
-                message = OutboundMessage.from_dict(row.message)
                 outcome = await deliver(
                     self.provider,
                     message,
@@ -317,10 +333,14 @@ class EmbeddedService:
                 )
                 if outcome.status == "retry" and outcome.retry_at is not None:
                     self.store.retry_at(row.key, outcome.retry_at, outcome.detail or "")
+                elif outcome.waits and outcome.next is not None and outcome.retry_at is not None:
+                    self.store.wait_for_report(row.key, outcome.next.to_dict(), outcome.retry_at, outcome.detail or "")
                 elif outcome.next is not None:
                     self.store.fail_over(row.key, outcome.next.to_dict(), self.clock(), outcome.detail or "")
                 else:
                     self.store.settle(row.key, outcome.status, outcome.detail)
+                if outcome.status == "sent" and message.channel in NO_DELIVERY_REPORTS:  # accepted is delivered
+                    count_delivery(self.metrics, message, self.store.delivered(row.key, message.channel))
                 await follow_up(outcome, message, self.limiter, self.ingest, self.clock())
 
         await asyncio.gather(*(one(row) for row in rows))

@@ -24,8 +24,9 @@ from engagement.core.state import CustomerState
 from engagement.events import Event
 from engagement.live.phone_owners import customer_of_holder, line_holder
 from engagement.live.privacy import erased_line, private_directory, private_file
-from engagement.live.sender import HANDOFF_KEYS, outbound_for
+from engagement.live.sender import HANDOFF_KEYS, outbound_for, watch_after
 from engagement.live.state_codec import MAX_STATE_BYTES, StateDecodeError, dump_state, load_state
+from engagement.providers.base import OutboundMessage
 from engagement.replay.output import decision_line
 
 log = logging.getLogger("engagement.store")
@@ -57,6 +58,8 @@ MIGRATIONS = (
     ("decisions", "customer_id", "TEXT", "json_extract(line, '$.customer_id')"),
     ("decisions", "at", "REAL", "CAST(strftime('%s', json_extract(line, '$.at')) AS REAL)"),
     ("outbox", "customer_id", "TEXT", "json_extract(message, '$.customer_id')"),
+    ("outbox", "channel", "TEXT", "coalesce(json_extract(message, '$.channel'), 'whatsapp')"),
+    ("outbox", "delivered", "TEXT", "NULL"),
 )
 INDEXES = """
 CREATE INDEX IF NOT EXISTS decisions_customer ON decisions (customer_id);
@@ -65,6 +68,20 @@ CREATE INDEX IF NOT EXISTS outbox_customer ON outbox (customer_id);
 CREATE INDEX IF NOT EXISTS outbox_detail ON outbox (detail);
 """
 ERASED_MESSAGE = '{"erased":true}'
+SEND_MARK = '"outcome":"send"'
+
+
+def with_delivery(line: str, known: dict[str, dict[str, Any]]) -> str:
+    """A `send` decision's line with its `delivery` (where the send stands) at its end."""
+    if SEND_MARK not in line:
+        return line
+    delivery = known.get(json.loads(line)["key"])
+    if delivery is None:
+        return line
+    body = line.rstrip("\n")
+    tail = line[len(body) :]
+    return body.removesuffix("}") + ',"delivery":' + json.dumps(delivery, separators=(",", ":")) + "}" + tail
+
 
 CACHE_LIMIT = 200_000
 
@@ -148,8 +165,38 @@ class StoreReads:
     _db: sqlite3.Connection
 
     def read_decisions(self, after: int, limit: int) -> list[tuple[int, str]]:
+        """Decision lines in order; a `send` decision's line ends with its `delivery` as it
+        stands (see `deliveries`)."""
         rows = self._db.execute("SELECT seq, line FROM decisions WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))
-        return [(int(seq), str(line)) for seq, line in rows]
+        lines = [(int(seq), str(line)) for seq, line in rows]
+        sends = [json.loads(line)["key"] for _, line in lines if SEND_MARK in line]
+        known = self.deliveries(sends)
+        return [(seq, with_delivery(line, known)) for seq, line in lines]
+
+    def deliveries(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        """Where each send stands: `status` (pending, sending, waiting, sent, delivered, failed,
+        unknown, expired), `channel` (of its latest call), `tried` (the channels before it, each
+        with why the send moved on: an error code, no_report, unknown) and `delivered` (the channels
+        that reported it delivered: two is a counted `delivered_twice`)."""
+        out: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT key, status, channel, delivered, json_extract(message, '$.tried') FROM outbox WHERE key IN ({marks})",  # noqa: S608, E501
+                chunk,
+            )
+            for key, status, channel, delivered, tried in rows:
+                current = channel or "whatsapp"
+                before = json.loads(tried or "[]")  # a waiting send's message is already the next channel's
+                cut = next((i for i, (name, _) in enumerate(before) if name == current), len(before))
+                out[str(key)] = {
+                    "status": status,
+                    "channel": current,
+                    "tried": before[:cut],
+                    "delivered": json.loads(delivered or "[]"),
+                }
+        return out
 
     def report_sources(self) -> tuple[list[str], list[str], list[tuple[str, str, str]]]:
         """For `engagement report`: every stored decision line; the stored events that can follow a
@@ -352,16 +399,34 @@ class EmbeddedStore(StoreReads):
         self._db.execute(
             "UPDATE outbox SET status = 'pending' WHERE status = 'sending' AND key LIKE ?", (HANDOFF_KEYS + "%",)
         )
+        moved = self._watch_unknown_calls()
         cursor = self._db.execute(
             "UPDATE outbox SET status = 'unknown', detail = 'claimed before a restart; not resent' "
             "WHERE status = 'sending'"
         )
-        return cursor.rowcount
+        return cursor.rowcount + moved
+
+    def _watch_unknown_calls(self) -> int:
+        """Calls cut short by a crash that have a next channel: never repeated on theirs, they wait
+        for a status naming them (a minute for a security alert), then go out on the next."""
+        rows = self._db.execute(
+            "SELECT key, message, send_at, deadline FROM outbox WHERE status = 'sending' "
+            "AND json_array_length(message, '$.fallbacks') > 0"
+        ).fetchall()
+        moved = 0
+        for key, raw, called_at, deadline in rows:
+            watch = watch_after(
+                OutboundMessage.from_dict(json.loads(raw)), float(called_at), float(deadline), "unknown"
+            )
+            if watch is not None:
+                self.wait_for_report(key, watch[0].to_dict(), watch[1], "claimed before a restart; not resent")
+                moved += 1
+        return moved
 
     def due_sends(self, now: float, limit: int = 100) -> list[OutboxRow]:
         rows = self._db.execute(
             "SELECT key, message, send_at, deadline, attempts FROM outbox "
-            "WHERE status = 'pending' AND send_at <= ? ORDER BY "
+            "WHERE status IN ('pending', 'waiting') AND send_at <= ? ORDER BY "
             "CASE json_extract(message, '$.category') WHEN 'security' THEN 0 WHEN 'utility' THEN 1 ELSE 2 END, "
             "send_at LIMIT ?",
             (now, limit),
@@ -369,15 +434,44 @@ class EmbeddedStore(StoreReads):
         return [OutboxRow(k, json.loads(m), float(s), float(d), int(a)) for k, m, s, d, a in rows]
 
     def next_send_at(self) -> float | None:
-        row = self._db.execute("SELECT MIN(send_at) FROM outbox WHERE status = 'pending'").fetchone()
+        row = self._db.execute("SELECT MIN(send_at) FROM outbox WHERE status IN ('pending', 'waiting')").fetchone()
         return float(row[0]) if row and row[0] is not None else None
 
-    def claim(self, key: str) -> bool:
+    def claim(self, key: str, channel: str = "whatsapp") -> bool:
+        """Just before the call on `channel` (a send waiting for a delivery report is taken only
+        if none came meanwhile)."""
         cursor = self._db.execute(
-            "UPDATE outbox SET status = 'sending', attempts = attempts + 1 WHERE key = ? AND status = 'pending'",
-            (key,),
+            "UPDATE outbox SET status = 'sending', attempts = attempts + 1, channel = ? "
+            "WHERE key = ? AND status IN ('pending', 'waiting')",
+            (channel, key),
         )
         return cursor.rowcount == 1
+
+    def wait_for_report(self, key: str, message: dict[str, Any], at: float, detail: str) -> None:
+        """The call went out (or may have): the send waits for a delivery report until `at`, then
+        goes out on its next channel (`message`); `detail` keeps the call's provider id."""
+        self._db.execute(
+            "UPDATE outbox SET status = 'waiting', message = ?, send_at = ?, attempts = 0, detail = ? WHERE key = ?",
+            (json.dumps(message, ensure_ascii=False), at, detail[:500], key),
+        )
+
+    def delivered(self, key: str, channel: str) -> str | None:
+        """A delivery report of the send's call on `channel`: `delivered` (a send waiting for it
+        goes no further), `twice` (the send had moved on to another channel by then: counted,
+        never hidden), or None (not ours, or already known)."""
+        row = self._db.execute("SELECT status, channel, delivered FROM outbox WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        status, current, known = str(row[0]), str(row[1] or "whatsapp"), json.loads(row[2] or "[]")
+        if channel in known or status in ("pending", "erased"):
+            return None
+        known.append(channel)
+        mark = json.dumps(known)
+        if current == channel and status in ("waiting", "sent", "unknown", "sending"):
+            self._db.execute("UPDATE outbox SET status = 'delivered', delivered = ? WHERE key = ?", (mark, key))
+            return "delivered"
+        self._db.execute("UPDATE outbox SET delivered = ? WHERE key = ?", (mark, key))
+        return "twice" if len(known) > 1 else "delivered"
 
     def settle(self, key: str, status: str, detail: str | None = None) -> None:
         self._db.execute("UPDATE outbox SET status = ?, detail = ? WHERE key = ?", (status, detail, key))
@@ -408,6 +502,14 @@ class EmbeddedStore(StoreReads):
             "UPDATE outbox SET status = 'pending', message = ?, send_at = ?, attempts = 0, detail = ? WHERE key = ?",
             (json.dumps(message, ensure_ascii=False), at, detail[:500], key),
         )
+
+    def refused_on(self, key: str, channel: str, now: float) -> bool:
+        """A status that the call on `channel` failed: a send waiting for its report moves on now."""
+        cursor = self._db.execute(
+            "UPDATE outbox SET send_at = MIN(send_at, ?) WHERE key = ? AND status = 'waiting' AND channel = ?",
+            (now, key, channel),
+        )
+        return cursor.rowcount == 1
 
     def retry_at(self, key: str, at: float, detail: str) -> None:
         self._db.execute(
@@ -440,7 +542,9 @@ class EmbeddedStore(StoreReads):
 
     def send_of_message(self, message_id: str) -> str | None:
         """The key of the send the provider accepted as `message_id`."""
-        row = self._db.execute("SELECT key FROM outbox WHERE detail = ? AND status = 'sent'", (message_id,)).fetchone()
+        row = self._db.execute(
+            "SELECT key FROM outbox WHERE detail = ? AND status IN ('sent', 'delivered', 'waiting')", (message_id,)
+        ).fetchone()
         if row is None:
             row = self._db.execute(
                 "SELECT key FROM provider_statuses WHERE message_id = ? AND key IS NOT NULL", (message_id,)

@@ -413,6 +413,7 @@ async def status_events(port: WebhookPort, statuses: list[StatusUpdate], metrics
             metrics.inc("engagement_whatsapp_failures_total", code=code_label(error))
         if status.key is not None and status.outcome is not None and await port.reconcile(status.key, status.outcome):
             metrics.inc("engagement_sends_total", result="reconciled")
+        await follow_delivery(port, status, metrics)
         if status.feedback is None:
             continue
         customer = await recipient_of(port, status)
@@ -423,6 +424,21 @@ async def status_events(port: WebhookPort, statuses: list[StatusUpdate], metrics
         key = status.key or status.message_id
         events.append(failure_event(key, customer, status.feedback, code, status.timestamp, status.channel))
     return events
+
+
+async def follow_delivery(port: WebhookPort, status: StatusUpdate, metrics: Metrics) -> None:
+    """Delivery reports drive the fail-over: `delivered` (or `read`) ends a send's wait for it, a
+    late one after the send moved on is counted as `delivered_twice`; `failed` moves it on now."""
+    if status.key is None:
+        return
+    if status.status in ("delivered", "read"):
+        said = await port.delivered(status.key, status.channel)
+        if said is not None:
+            metrics.inc("engagement_deliveries_total", channel=status.channel, result=said)
+            if said == "twice":
+                log.warning("send %s: delivered on %s and on another channel", status.key, status.channel)
+    elif status.outcome == "failed" and await port.refused_on(status.key, status.channel):
+        metrics.inc("engagement_failovers_total", source=status.channel, to="next", reason="failed_status")
 
 
 async def recipient_of(port: WebhookPort, status: StatusUpdate) -> str | None:

@@ -60,7 +60,13 @@ class SendOutcome:
     feedback: str | None = None
     code: str | None = None
     pause: float | None = None  # seconds every send must wait (the provider throttled the whole number)
-    next: OutboundMessage | None = None  # status failover: the same send on the next channel, due now
+    next: OutboundMessage | None = None  # the same send on its next channel, due at `retry_at` (see below)
+
+    @property
+    def waits(self) -> bool:
+        """A call that went out (sent) or may have (unknown), whose next channel is tried at
+        `retry_at` unless a delivery report comes first."""
+        return self.next is not None and self.status in ("sent", "unknown")
 
 
 Feedback = Callable[[list[Event]], Awaitable[object]]  # where refusals go: the runtime's ingest
@@ -109,6 +115,38 @@ def failure_event(
 
 
 METERED_CATEGORIES = frozenset({"marketing", "utility", "security"})  # the WhatsApp tier counts these
+UNKNOWN_WAIT_SECONDS = 60.0  # a security alert whose call's outcome is unknown: the next channel after this
+NO_DELIVERY_REPORTS = frozenset({"line"})  # an accepted push is as far as these channels report
+
+
+def count_delivery(metrics: Metrics, message: OutboundMessage, said: str | None) -> None:
+    """A delivery (or an accepted push, on a channel without delivery reports) counted by channel;
+    `twice`: the send had gone out on another channel that reported it delivered too."""
+    if said is not None:
+        metrics.inc("engagement_deliveries_total", channel=message.channel, result=said)
+        if said == "twice":
+            log.warning("send %s: delivered on %s and on another channel", message.key, message.channel)
+
+
+def watch_after(
+    message: OutboundMessage, now: float, deadline: float, why: str
+) -> tuple[OutboundMessage, float] | None:
+    """After a call on `message.channel` that went out (`why` no_report) or may have (`unknown`):
+    the same send on its next channel and when to try it unless a delivery report names the
+    send first; None when there is no next channel, the channel reports no deliveries (an accepted
+    push counts as delivered), or the time would fall past the send window."""
+    if not message.fallbacks or message.handoff is not None:
+        return None
+    if why == "no_report" and message.channel in NO_DELIVERY_REPORTS:
+        return None
+    wait = UNKNOWN_WAIT_SECONDS if why == "unknown" and message.category == "security" else message.fallback_after
+    at = now + wait
+    following = message.next_channel(why)
+    if at > deadline or following is None:
+        return None
+    return following, at
+
+
 QUEUED_OUTCOMES = frozenset({"send", "answer", "handoff"})  # decisions the outbox carries out
 UNMETERED = frozenset({"handoff"})  # not a WhatsApp message: no send rate, no recipient budget
 HANDOFF_KEYS = "handoff-"  # a hand-off's key: retried even after a crash during its call
@@ -192,13 +230,19 @@ async def deliver(
         receipt = await provider.send(message)
     except Exception as exc:
         metrics.observe(PROVIDER_CALL, time.perf_counter() - started, result=type(exc).__name__)
-        return _refused(exc, message, now, attempts, metrics)
+        return _refused(exc, message, now, deadline, attempts, metrics)
     metrics.observe(PROVIDER_CALL, time.perf_counter() - started, result="sent")
     metrics.inc("engagement_sends_total", result="sent")
-    return SendOutcome("sent", receipt.provider_message_id)
+    metrics.inc("engagement_channel_sends_total", channel=message.channel, result="sent")
+    watch = watch_after(message, now, deadline, "no_report")
+    if watch is None:
+        return SendOutcome("sent", receipt.provider_message_id)
+    return SendOutcome("sent", receipt.provider_message_id, watch[1], next=watch[0])
 
 
-def _refused(exc: Exception, message: OutboundMessage, now: float, attempts: int, metrics: Metrics) -> SendOutcome:
+def _refused(
+    exc: Exception, message: OutboundMessage, now: float, deadline: float, attempts: int, metrics: Metrics
+) -> SendOutcome:
     """What a provider's exception means for the send (anything not of the port's is raised)."""
     service = message.category == "service"
     if isinstance(exc, ThrottledError):
@@ -210,8 +254,11 @@ def _refused(exc: Exception, message: OutboundMessage, now: float, attempts: int
         return SendOutcome("retry", f"throttled: {exc}", now + wait, pause=pause)
     if isinstance(exc, OutcomeUnknownError):
         metrics.inc("engagement_sends_total", result="unknown")
-        log.warning("send %s: outcome unknown (%s); not resent", message.key, exc)
-        return SendOutcome("unknown", str(exc))
+        log.warning("send %s: outcome unknown (%s); not resent on %s", message.key, exc, message.channel)
+        watch = watch_after(message, now, deadline, "unknown")
+        if watch is None:
+            return SendOutcome("unknown", str(exc))
+        return SendOutcome("unknown", str(exc), watch[1], next=watch[0])
     if isinstance(exc, TransientError):
         metrics.inc("engagement_sends_total", result="transient_error")
         base = SERVICE_RETRY_BASE_SECONDS if service else RETRY_BASE_SECONDS
@@ -220,6 +267,7 @@ def _refused(exc: Exception, message: OutboundMessage, now: float, attempts: int
         return SendOutcome("retry", f"transient: {exc}", now + backoff)
     if isinstance(exc, PermanentError):
         following = message.next_channel(exc.code or type(exc).__name__)
+        metrics.inc("engagement_channel_sends_total", channel=message.channel, result="refused")
         if following is not None and not message.handoff:
             metrics.inc("engagement_failovers_total", source=message.channel, to=following.channel, reason="refused")
             log.warning("send %s refused on %s (%s); trying %s", message.key, message.channel, exc, following.channel)

@@ -122,6 +122,15 @@ class WebhookPort(Protocol):
         the call) from what a status webhook says; True when it was such a send."""
         ...
 
+    async def delivered(self, key: str, channel: str) -> str | None:
+        """A delivery report of the send's call on `channel`: `delivered`, `twice` (the send had
+        moved on to another channel meanwhile), or None (not ours, or known already)."""
+        ...
+
+    async def refused_on(self, key: str, channel: str) -> bool:
+        """The call on `channel` failed after all: a send waiting for its report moves on now."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class WebhookSettings:

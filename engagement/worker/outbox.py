@@ -68,6 +68,47 @@ _MARK_SENDING = """
 if redis.call('GET', KEYS[1]) ~= 'leased' then return 0 end
 redis.call('SET', KEYS[1], 'sending', 'EX', ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[4], ARGV[3], ARGV[5]) else redis.call('HDEL', KEYS[4], ARGV[3]) end
+return 1
+"""
+
+_WAIT = """
+redis.call('SET', KEYS[1], 'waiting', 'EX', ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
+redis.call('ZREM', KEYS[4], ARGV[2])
+redis.call('HDEL', KEYS[5], ARGV[2])
+return 1
+"""
+
+_DELIVERED = """
+local status = redis.call('GET', KEYS[1])
+if not status or status == 'queued' or status == 'erased' then return 0 end
+local current = redis.call('HGET', KEYS[2], ARGV[1]) or 'whatsapp'
+local known = redis.call('HGET', KEYS[3], ARGV[1]) or ''
+if string.find(',' .. known .. ',', ',' .. ARGV[2] .. ',', 1, true) then return 0 end
+if known == '' then known = ARGV[2] else known = known .. ',' .. ARGV[2] end
+redis.call('HSET', KEYS[3], ARGV[1], known)
+if current == ARGV[2] and (status == 'waiting' or status == 'leased' or status == 'sent' or status == 'unknown'
+    or status == 'sending') then
+  redis.call('SET', KEYS[1], 'delivered', 'EX', ARGV[3])
+  if status == 'waiting' or status == 'leased' then
+    redis.call('ZREM', KEYS[4], ARGV[1])
+    redis.call('HDEL', KEYS[5], ARGV[1])
+    redis.call('ZREM', KEYS[6], ARGV[1])
+  end
+  return 1
+end
+if string.find(known, ',', 1, true) then return 2 end
+return 1
+"""
+
+_REFUSED_ON = """
+if redis.call('GET', KEYS[1]) ~= 'waiting' then return 0 end
+if (redis.call('HGET', KEYS[2], ARGV[1]) or 'whatsapp') ~= ARGV[2] then return 0 end
+local due = redis.call('ZSCORE', KEYS[3], ARGV[1])
+if due and tonumber(due) > tonumber(ARGV[3]) then redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1]) end
 return 1
 """
 
@@ -86,8 +127,21 @@ for _, key in ipairs(expired) do
     redis.call('ZADD', KEYS[2], ARGV[1], key)
     back = back + 1
   elseif status == 'sending' then
-    redis.call('SET', ARGV[2] .. key, 'unknown', 'EX', ARGV[3])
-    redis.call('HDEL', KEYS[3], key)
+    local plan = redis.call('HGET', KEYS[4], key)
+    if plan then
+      -- a call cut short with a next channel: that channel once no status named the call in time
+      local gap = string.find(plan, ' ', 1, true)
+      local due = tonumber(string.sub(plan, 1, gap - 1))
+      if due < tonumber(ARGV[1]) then due = tonumber(ARGV[1]) end
+      redis.call('SET', ARGV[2] .. key, 'waiting', 'EX', ARGV[3])
+      redis.call('HSET', KEYS[3], key, string.sub(plan, gap + 1))
+      redis.call('ZADD', KEYS[2], due, key)
+      redis.call('HDEL', KEYS[4], key)
+      back = back + 1
+    else
+      redis.call('SET', ARGV[2] .. key, 'unknown', 'EX', ARGV[3])
+      redis.call('HDEL', KEYS[3], key)
+    end
     unknown = unknown + 1
   end
 end
@@ -98,6 +152,7 @@ _SETTLE = """
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 redis.call('HDEL', KEYS[2], ARGV[3])
 redis.call('ZREM', KEYS[3], ARGV[3])
+redis.call('HDEL', KEYS[4], ARGV[3])
 return 1
 """
 
@@ -115,6 +170,7 @@ redis.call('SET', KEYS[1], 'queued', 'EX', ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
 redis.call('ZREM', KEYS[4], ARGV[2])
+redis.call('HDEL', KEYS[5], ARGV[2])
 return 1
 """
 
@@ -213,6 +269,12 @@ class RedisOutbox:
         self._queue = f"{namespace}:outbox"
         self._payloads = f"{namespace}:outbox:payload"
         self._leased = f"{namespace}:outbox:leased"  # taken by a sender, by when its lease ends
+        self._channels = f"{namespace}:outbox:channel"  # the channel of each send's latest call
+        self._plans = f"{namespace}:outbox:plan"  # "<due> <payload>": a call's next channel, should it die
+        self._delivered = f"{namespace}:outbox:delivered"  # the channels that reported each send delivered
+        self._wait = self.redis.register_script(_WAIT)
+        self._delivered_script = self.redis.register_script(_DELIVERED)
+        self._refused_on = self.redis.register_script(_REFUSED_ON)
         self._enqueue = self.redis.register_script(_ENQUEUE)
         self._take_due = self.redis.register_script(_TAKE_DUE)
         self._settle = self.redis.register_script(_SETTLE)
@@ -271,25 +333,34 @@ class RedisOutbox:
         flat: list[Any] = await self.retrying(lambda: self._take_due(keys=keys, args=args))
         return [QueuedSend.decode(flat[i + 1]) for i in range(0, len(flat), 2)]
 
-    async def mark_sending(self, key: str, now: float, timeout: float) -> bool:
-        """Just before the provider call: False when the lease was lost (the send went back to the
-        queue, for a sender that will make the call instead)."""
-        keys = [self.claim_key(key), self._leased]
-        args: list[str | int] = [CLAIM_TTL_SECONDS, repr(now + timeout + LEASE_SECONDS), key]
+    async def mark_sending(
+        self,
+        key: str,
+        now: float,
+        timeout: float,
+        channel: str = "whatsapp",
+        plan: tuple[QueuedSend, float] | None = None,
+    ) -> bool:
+        """Just before the provider call on `channel`: False when the lease was lost (the send went
+        back to the queue, for a sender that will make the call instead). `plan`: the send on its
+        next channel and when, should this worker die during the call."""
+        keys = [self.claim_key(key), self._leased, self._channels, self._plans]
+        planned = "" if plan is None else f"{plan[1]!r} {plan[0].encode()}"
+        args: list[str | int] = [CLAIM_TTL_SECONDS, repr(now + timeout + LEASE_SECONDS), key, channel, planned]
         return bool(await self.retrying(lambda: self._mark_sending(keys=keys, args=args)))
 
     async def reap(self, now: float) -> tuple[int, int]:
         """Leases that ended: sends never called go back to the queue; calls whose worker died
         during them become `unknown` (never resent; a status webhook may settle them)."""
         prefix = f"{self.namespace}:send:"
-        keys = [self._leased, self._queue, self._payloads]
+        keys = [self._leased, self._queue, self._payloads, self._plans]
         args: list[str | int] = [repr(now), prefix, CLAIM_TTL_SECONDS]
         back, unknown = await self.retrying(lambda: self._reap(keys=keys, args=args))
         return int(back), int(unknown)
 
     async def settle(self, key: str, status: str) -> None:
         """A final status (sent, failed, unknown, expired); the key is never sent again."""
-        keys = [self.claim_key(key), self._payloads, self._leased]
+        keys = [self.claim_key(key), self._payloads, self._leased, self._plans]
         args: list[str | int] = [status, CLAIM_TTL_SECONDS, key]
         await self.retrying(lambda: self._settle(keys=keys, args=args))
 
@@ -303,9 +374,41 @@ class RedisOutbox:
     async def requeue(self, send: QueuedSend, at: float) -> None:
         """Back into the queue for a retry at `at`, one attempt more."""
         again = QueuedSend(send.message, send.deadline, send.attempts + 1, send.due_at)
-        keys = [self.claim_key(send.message.key), self._queue, self._payloads, self._leased]
+        keys = [self.claim_key(send.message.key), self._queue, self._payloads, self._leased, self._plans]
         args: list[str | int] = [repr(at), send.message.key, again.encode(), CLAIM_TTL_SECONDS]
         await self.retrying(lambda: self._requeue(keys=keys, args=args))
+
+    async def wait_for_report(self, send: QueuedSend, at: float) -> None:
+        """The call went out (or may have): `send` (on the next channel) goes out at `at` unless a
+        delivery report of the call comes first (`delivered`)."""
+        key = send.message.key
+        keys = [self.claim_key(key), self._queue, self._payloads, self._leased, self._plans]
+        args: list[str | int] = [repr(at), key, send.encode(), CLAIM_TTL_SECONDS]
+        await self.retrying(lambda: self._wait(keys=keys, args=args))
+        self.queued.set()
+
+    async def delivered(self, key: str, channel: str) -> str | None:
+        """A delivery report of the send's call on `channel` (see `WebhookPort.delivered`)."""
+        keys = [self.claim_key(key), self._channels, self._delivered, self._queue, self._payloads, self._leased]
+        args: list[str | int] = [key, channel, CLAIM_TTL_SECONDS]
+        said: Any = await self.retrying(lambda: self._delivered_script(keys=keys, args=args))
+        return {1: "delivered", 2: "twice"}.get(int(said))
+
+    async def refused_on(self, key: str, channel: str, now: float) -> bool:
+        """The call on `channel` failed after all: a send waiting for its report moves on now."""
+        keys = [self.claim_key(key), self._channels, self._queue]
+        args: list[str | int] = [key, channel, repr(now)]
+        moved = bool(await self.retrying(lambda: self._refused_on(keys=keys, args=args)))
+        if moved:
+            self.queued.set()
+        return moved
+
+    async def channel_of(self, key: str) -> tuple[str, list[str]]:
+        """The channel of the send's latest call, and the channels that reported it delivered."""
+        current: Any = await self.retrying(lambda: self.redis.hget(self._channels, key))
+        known: Any = await self.retrying(lambda: self.redis.hget(self._delivered, key))
+        channel = "whatsapp" if current is None else bytes(current).decode()
+        return channel, [c for c in (b"" if known is None else bytes(known)).decode().split(",") if c]
 
     async def next_due(self) -> float | None:
         first: list[Any] = await self.retrying(lambda: self.redis.zrange(self._queue, 0, 0, withscores=True))

@@ -10,7 +10,15 @@ from dataclasses import dataclass
 from engagement.live.metrics import Metrics
 from engagement.live.rate_limit import RateLimiter, priority_of
 from engagement.live.recipient_budget import RecipientBudget
-from engagement.live.sender import UNMETERED, Feedback, deliver, follow_up
+from engagement.live.sender import (
+    NO_DELIVERY_REPORTS,
+    UNMETERED,
+    Feedback,
+    count_delivery,
+    deliver,
+    follow_up,
+    watch_after,
+)
 from engagement.providers.base import Provider
 from engagement.worker.outbox import QueuedSend, RedisOutbox
 
@@ -42,7 +50,10 @@ class WorkerSender:
                 await self.limiter.acquire(priority_of(send.message.category))
             async with lanes:
                 message = send.message
-                if not await self.outbox.mark_sending(message.key, time.time(), self.call_timeout):
+                started = time.time()
+                watch = watch_after(message, started, send.deadline, "unknown")
+                plan = None if watch is None else (QueuedSend(watch[0], send.deadline, 0, send.due_at), watch[1])
+                if not await self.outbox.mark_sending(message.key, started, self.call_timeout, message.channel, plan):
                     self.metrics.inc("engagement_sends_total", result="lease_lost")
                     return  # back in the queue: another sender makes the call
                 outcome = await deliver(
@@ -57,6 +68,12 @@ class WorkerSender:
                 )
                 if outcome.status == "retry" and outcome.retry_at is not None:
                     await self.outbox.requeue(send, outcome.retry_at)
+                elif outcome.waits and outcome.next is not None and outcome.retry_at is not None:
+                    await self.outbox.wait_for_report(
+                        QueuedSend(outcome.next, send.deadline, 0, send.due_at), outcome.retry_at
+                    )
+                    if outcome.status == "sent" and outcome.detail:
+                        await self.outbox.remember_message(outcome.detail, message.key)
                 elif outcome.next is not None:
                     fresh = QueuedSend(outcome.next, send.deadline, -1, send.due_at)  # requeue counts it to 0
                     await self.outbox.requeue(fresh, time.time())
@@ -64,6 +81,8 @@ class WorkerSender:
                     await self.outbox.settle(message.key, outcome.status)
                     if outcome.status == "sent" and outcome.detail:
                         await self.outbox.remember_message(outcome.detail, message.key)
+                if outcome.status == "sent" and message.channel in NO_DELIVERY_REPORTS:  # accepted is delivered
+                    count_delivery(self.metrics, message, await self.outbox.delivered(message.key, message.channel))
                 await follow_up(outcome, message, self.limiter, self.feedback, time.time())
 
         await asyncio.gather(*(one(send) for send in taken))

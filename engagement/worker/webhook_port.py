@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable
 
 from engagement.events import Event
@@ -74,3 +75,9 @@ class RedisWebhookPort:
 
     async def reconcile(self, key: str, outcome: str) -> bool:
         return await self.outbox.reconcile(key, outcome)
+
+    async def delivered(self, key: str, channel: str) -> str | None:
+        return await self.outbox.delivered(key, channel)
+
+    async def refused_on(self, key: str, channel: str) -> bool:
+        return await self.outbox.refused_on(key, channel, time.time())

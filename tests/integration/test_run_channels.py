@@ -1,0 +1,214 @@
+"""`engagement run` with WhatsApp (the fake Graph API), LINE (the fake LINE API) and SMS (the fake
+Twilio API): a login alert goes out on WhatsApp; a number not on WhatsApp (131026) moves to LINE
+at once; no delivery report within `fallback_after` moves it to LINE then; a delivery report
+keeps it on WhatsApp; a customer without LINE gets an SMS; a customer every channel refuses is
+suppressed `unreachable` next time, naming each channel. The LINE webhook turns taps into replies
+and an unfollow into an unreachable LINE, once per event, and refuses what is not LINE's."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp import web
+
+from engagement.config.loader import default_triggers_dir
+from engagement.timefmt import rfc3339
+from tests.integration.fake_graph import FakeGraph, Received, error
+from tests.integration.fake_line import LINE_SECRET, LINE_TOKEN, NOT_A_FRIEND, FakeLine, Pushed
+from tests.integration.fake_twilio import ACCOUNT, TOKEN, FakeTwilio, Sent, twilio_error
+from tests.integration.processes import RunProcess, free_port, wait_for
+from tests.integration.whatsapp_payloads import ENV, signed, webhook
+
+pytestmark = pytest.mark.integration
+
+FALLBACK_AFTER = 6.0
+GROUPS = ("notwa", "silent", "delivered", "smsonly", "nowhere")
+
+
+@pytest.fixture
+async def line() -> AsyncIterator[FakeLine]:
+    async with FakeLine() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def twilio() -> AsyncIterator[FakeTwilio]:
+    async with FakeTwilio() as fake:
+        yield fake
+
+
+def channel_triggers(tmp: Path) -> Path:
+    """The shipped triggers, the login alert on WhatsApp, LINE and SMS with a short fall-back."""
+    folder = tmp / "triggers"
+    folder.mkdir()
+    for source in default_triggers_dir().glob("*.yaml"):
+        text = source.read_text(encoding="utf-8")
+        if source.name == "anomalous_login.yaml":
+            text = text.replace(
+                "policies:", f"channels: [whatsapp, line, sms]\nfallback_after: {FALLBACK_AFTER:g}s\npolicies:", 1
+            )
+            text = text.replace("cooldown: 10m", "cooldown: 1s")
+        (folder / source.name).write_text(text, encoding="utf-8")
+    return folder
+
+
+def phone(group: str, n: int) -> str:
+    return f"+8869{GROUPS.index(group) + 1}{n:07d}"
+
+
+def line_id(group: str, n: int) -> str:
+    return "U" + hashlib.md5(f"{group}-{n}".encode()).hexdigest()  # noqa: S324 (an id, not security)
+
+
+def customer_lines(group: str, n: int, now: float, second: bool = False) -> list[str]:
+    cid = f"{group}-{n}"
+    profile: dict[str, Any] = {"event_id": f"{cid}-p", "type": "customer.updated", "customer_id": cid,
+                               "occurred_at": rfc3339(now - 7200), "phone": phone(group, n), "locale": "en",
+                               "whatsapp_opt_in": True, "sms_opt_in": True}  # fmt: skip
+    if group != "smsonly":
+        profile.update(line_user_id=line_id(group, n), line_opt_in=True)
+    out = [] if second else [json.dumps(profile)]
+    tag = "2" if second else "1"
+    logins = (("a", 300, "phone", "TW"), ("b", 0, f"laptop{tag}", "RU" if second else "JP"))
+    for suffix, dt, device, country in logins:
+        login = {"event_id": f"{cid}-{suffix}{tag}", "type": "login.succeeded", "customer_id": cid,
+                 "occurred_at": rfc3339(now - dt), "device_id": f"{cid}-{device}", "country": country}  # fmt: skip
+        out.append(json.dumps(login))
+    return out
+
+
+def delivered(message_id: str, request: Received) -> dict[str, Any]:
+    """Meta's `delivered` status of the call the fake Graph API received as `request`."""
+    return {"id": message_id, "status": "delivered", "timestamp": str(int(time.time())),
+            "recipient_id": str(request.body["to"]).lstrip("+"),
+            "biz_opaque_callback_data": request.body["biz_opaque_callback_data"]}  # fmt: skip
+
+
+def line_signed(body: bytes) -> dict[str, str]:
+    digest = base64.b64encode(hmac.new(LINE_SECRET.encode(), body, hashlib.sha256).digest()).decode()
+    return {"x-line-signature": digest, "Content-Type": "application/json"}
+
+
+def line_event(kind: str, user: str, event_id: str, **fields: Any) -> dict[str, Any]:
+    source = {"type": "user", "userId": user}
+    return {"type": kind, "webhookEventId": event_id, "timestamp": int(time.time() * 1000), "source": source,
+            "deliveryContext": {"isRedelivery": False}, **fields}  # fmt: skip
+
+
+async def test_login_alerts_fail_over_between_channels_on_run(
+    tmp_path: Path, graph: FakeGraph, line: FakeLine, twilio: FakeTwilio
+) -> None:
+    calls: list[tuple[float, str, str]] = []  # (when, channel, customer's address)
+    group_of = {phone(g, n): g for g in GROUPS for n in range(4)}
+
+    def on_graph(request: Received) -> web.Response | None:
+        to = "+" + str(request.body["to"]).lstrip("+")
+        calls.append((time.monotonic(), "whatsapp", to))
+        if group_of.get(to) in ("notwa", "smsonly", "nowhere"):
+            answer: web.Response = error(131026, 400)(request)
+            return answer
+        return None
+
+    def on_line(pushed: Pushed) -> web.Response | None:
+        calls.append((time.monotonic(), "line", str(pushed.body["to"])))
+        if pushed.body["to"] in {line_id("nowhere", n) for n in range(4)}:
+            answer: web.Response = NOT_A_FRIEND(pushed)
+            return answer
+        return None
+
+    def on_twilio(sent: Sent) -> web.Response | None:
+        calls.append((time.monotonic(), "sms", sent.form["To"]))
+        if group_of.get(sent.form["To"]) == "nowhere":
+            return twilio_error(21614)(sent)
+        return None
+
+    graph.default, line.default, twilio.default = on_graph, on_line, on_twilio
+    env = {**ENV, "ENGAGEMENT_PROVIDER": "whatsapp", "ENGAGEMENT_WHATSAPP_API_BASE": graph.base_url,
+           "ENGAGEMENT_WHATSAPP_PHONE_NUMBER_ID": "106540352242922", "ENGAGEMENT_WHATSAPP_TOKEN": "test-token",
+           "ENGAGEMENT_LINE_API_BASE": line.base_url, "ENGAGEMENT_LINE_CHANNEL_TOKEN": LINE_TOKEN,
+           "ENGAGEMENT_LINE_CHANNEL_SECRET": LINE_SECRET, "ENGAGEMENT_TWILIO_API_BASE": twilio.base_url,
+           "ENGAGEMENT_TWILIO_ACCOUNT_SID": ACCOUNT, "ENGAGEMENT_TWILIO_AUTH_TOKEN": TOKEN,
+           "ENGAGEMENT_TWILIO_SMS_FROM": "+15005550006",
+           "ENGAGEMENT_TRIGGERS_DIR": str(channel_triggers(tmp_path))}  # fmt: skip
+    run = RunProcess(tmp_path / "state", free_port(), env)
+    await asyncio.to_thread(run.start)
+    try:
+        now = time.time()
+        lines = [line for g in GROUPS for n in range(4) for line in customer_lines(g, n, now)]
+        answer = await asyncio.to_thread(run.post_lines, lines)
+        assert answer["accepted"] == len(lines)
+
+        async def wait_until(test: Any, seconds: float, what: str) -> None:
+            await asyncio.to_thread(wait_for, test, seconds, what)
+
+        await wait_until(lambda: sum(1 for _, c, _ in calls if c == "whatsapp") >= 20, 30, "every WhatsApp call")
+        delivered_keys = [f for f in graph.received if group_of.get("+" + str(f.body["to"])) == "delivered"]
+        statuses = [delivered(f"wamid.d{n}", r) for n, r in enumerate(delivered_keys)]
+        body = webhook({"statuses": statuses})
+        sent = await asyncio.to_thread(
+            httpx.post, f"{run.url}/v1/webhooks/whatsapp", content=body, headers=signed(body)
+        )
+        assert sent.status_code == 200
+        silent = {line_id("silent", n) for n in range(4)}
+        await wait_until(lambda: sum(1 for _, c, a in calls if c == "line" and a in silent) == 4,
+                         FALLBACK_AFTER + 20, "the silent numbers' fall-back to LINE")  # fmt: skip
+        await asyncio.sleep(2.0)
+
+        # a late delivery report of a silent number's WhatsApp call, after its send moved to LINE
+        late = next(r for r in graph.received if "+" + str(r.body["to"]).lstrip("+") == phone("silent", 0))
+        body = webhook({"statuses": [delivered("wamid.late", late)]})
+        await asyncio.to_thread(httpx.post, f"{run.url}/v1/webhooks/whatsapp", content=body, headers=signed(body))
+        metrics = (await asyncio.to_thread(httpx.get, f"{run.url}/metrics")).text
+
+        # the customers every channel refused: their next alert is suppressed, naming each channel
+        again = [line for n in range(4) for line in customer_lines("nowhere", n, time.time(), second=True)]
+        await asyncio.to_thread(run.post_lines, again)
+        await wait_until(
+            lambda: sum(1 for d in run.decisions() if d["reason"] == "unreachable") == 4, 30, "suppressions"
+        )
+        decisions = await asyncio.to_thread(run.decisions)
+    finally:
+        await asyncio.to_thread(run.kill)
+
+    per: Counter[tuple[str, str]] = Counter()
+    for _, channel, address in calls:
+        group = group_of.get(address) or next(g for g in GROUPS if address in {line_id(g, n) for n in range(4)})
+        per[(group, channel)] += 1
+    assert per == {
+        ("notwa", "whatsapp"): 4, ("notwa", "line"): 4,
+        ("silent", "whatsapp"): 4, ("silent", "line"): 4,
+        ("delivered", "whatsapp"): 4,
+        ("smsonly", "whatsapp"): 4, ("smsonly", "sms"): 4,
+        ("nowhere", "whatsapp"): 4, ("nowhere", "line"): 4, ("nowhere", "sms"): 4,
+    }  # fmt: skip
+    first_wa = {a: t for t, c, a in reversed(calls) if c == "whatsapp"}
+    for n in range(4):  # no report within fallback_after: LINE then, not before
+        line_at = next(t for t, c, a in calls if c == "line" and a == line_id("silent", n))
+        assert line_at - first_wa[phone("silent", n)] >= FALLBACK_AFTER - 0.5
+    assert 'engagement_deliveries_total{channel="whatsapp",result="twice"} 1.0' in metrics
+
+    sends: dict[str, Any] = {str(d["customer_id"]): d for d in decisions if d["outcome"] == "send"}
+    assert len(sends) == 20  # one decision per alert, whatever the channels it took
+    assert sends["notwa-0"]["delivery"]["channel"] == "line"
+    assert sends["notwa-0"]["delivery"]["tried"] == [["whatsapp", "131026"]]
+    assert sends["silent-0"]["delivery"]["tried"] == [["whatsapp", "no_report"]]
+    assert sends["silent-0"]["delivery"]["delivered"] == ["line", "whatsapp"]  # delivered twice: counted, shown
+    assert sends["delivered-0"]["delivery"] == {"status": "delivered", "channel": "whatsapp", "tried": [],
+                                                "delivered": ["whatsapp"]}  # fmt: skip
+    assert sends["smsonly-0"]["delivery"]["channel"] == "sms"
+    assert sends["nowhere-0"]["delivery"]["status"] == "failed"
+    assert sends["nowhere-0"]["delivery"]["tried"] == [["whatsapp", "131026"], ["line", "400"]]
+    suppressed = [d for d in decisions if d["reason"] == "unreachable"]
+    assert {d["customer_id"] for d in suppressed} == {f"nowhere-{n}" for n in range(4)}
+    assert suppressed[0]["channels"] == {"whatsapp": "unreachable", "line": "unreachable", "sms": "unreachable"}
