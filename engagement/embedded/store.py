@@ -24,7 +24,7 @@ from engagement.core.state import CustomerState
 from engagement.events import Event
 from engagement.live.phone_owners import customer_of_holder, line_holder
 from engagement.live.privacy import erased_line, private_directory, private_file
-from engagement.live.sender import HANDOFF_KEYS, outbound_for, watch_after
+from engagement.live.sender import HANDOFF_KEYS, IDEMPOTENT_CHANNELS, outbound_for, watch_after
 from engagement.live.state_codec import MAX_STATE_BYTES, StateDecodeError, dump_state, load_state
 from engagement.providers.base import OutboundMessage
 from engagement.replay.output import decision_line
@@ -395,9 +395,13 @@ class EmbeddedStore(StoreReads):
 
     def recover_claims(self) -> int:
         """Sends claimed before a crash: the provider may have them, so they are never retried. A
-        hand-off is retried: its receivers drop a repeat (by its id), and it must reach people."""
+        hand-off is retried: its receivers drop a repeat (by its id), and it must reach people; so
+        is a LINE push, which LINE executes once whatever the repeats (its retry key)."""
+        channels = sorted(IDEMPOTENT_CHANNELS)  # LINE executes a repeated push once (its retry key)
+        marks = ",".join("?" * len(channels))
         self._db.execute(
-            "UPDATE outbox SET status = 'pending' WHERE status = 'sending' AND key LIKE ?", (HANDOFF_KEYS + "%",)
+            f"UPDATE outbox SET status = 'pending' WHERE status = 'sending' AND (key LIKE ? OR channel IN ({marks}))",  # noqa: S608 (marks only)
+            (HANDOFF_KEYS + "%", *channels),
         )
         moved = self._watch_unknown_calls()
         cursor = self._db.execute(

@@ -8,6 +8,7 @@ one lookup per event and one ingest.
   `message.replied` events on channel `line`, for the customer who holds the LINE user id;
 - `unfollow` (the customer blocked the account) makes LINE unreachable for them, `follow` makes
   it reachable again (`message.failed` with reason `unreachable` / `reachable`, channel `line`);
+- a "not me" answer (a login alert's button, or the words) is reported to the security team;
 - every event is taken once by its `webhookEventId`: a redelivery or a replayed request changes
   nothing; events older than a week, from groups or rooms, or of other types are counted and left.
 """
@@ -33,6 +34,7 @@ from engagement.events import EVENT_ADAPTER, Event
 from engagement.live.guard import WEBHOOK_MAX_BYTES, problem, read_body
 from engagement.live.limits import Limits
 from engagement.live.metrics import Metrics
+from engagement.live.security_reports import SecurityReport
 from engagement.live.whatsapp_webhook import StatusUpdate, WebhookPort, same_text
 from engagement.settings import Settings
 
@@ -154,6 +156,10 @@ async def handle(port: WebhookPort, events: list[LineEvent], metrics: Metrics, n
             continue
         metrics.inc("engagement_line_events_total", result=line.kind)
         out.append(event)
+        said = {s.strip().casefold() for s in (line.text, line.data) if s is not None}
+        if said & port.not_me_words():  # once: the event's id was new
+            metrics.inc("engagement_security_reports_total", result="reported")
+            await port.report_security(SecurityReport(customer, "", f"line-{line.event_id}", None, line.timestamp))
     if out:
         await port.ingest(out)
 

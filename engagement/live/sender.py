@@ -117,6 +117,7 @@ def failure_event(
 METERED_CATEGORIES = frozenset({"marketing", "utility", "security"})  # the WhatsApp tier counts these
 UNKNOWN_WAIT_SECONDS = 60.0  # a security alert whose call's outcome is unknown: the next channel after this
 NO_DELIVERY_REPORTS = frozenset({"line"})  # an accepted push is as far as these channels report
+IDEMPOTENT_CHANNELS = frozenset({"line"})  # a repeated call is executed once (X-Line-Retry-Key): safe to retry
 
 
 def count_delivery(metrics: Metrics, message: OutboundMessage, said: str | None) -> None:
@@ -252,6 +253,11 @@ def _refused(
         if service and attempts <= 2 and exc.retry_after < LONG_BLOCK_SECONDS:
             wait = min(wait, SERVICE_RETRY_FIRST_SECONDS * attempts)
         return SendOutcome("retry", f"throttled: {exc}", now + wait, pause=pause)
+    if isinstance(exc, OutcomeUnknownError) and message.channel in IDEMPOTENT_CHANNELS:
+        metrics.inc("engagement_sends_total", result="unknown_retried")
+        log.warning("send %s: outcome unknown on %s (%s); retried under the same retry key", message.key,
+                    message.channel, exc)  # fmt: skip
+        return SendOutcome("retry", f"unknown: {exc}", now + RETRY_BASE_SECONDS)
     if isinstance(exc, OutcomeUnknownError):
         metrics.inc("engagement_sends_total", result="unknown")
         log.warning("send %s: outcome unknown (%s); not resent on %s", message.key, exc, message.channel)

@@ -146,7 +146,8 @@ def add_sender_task(
     async def sender() -> None:
         quiet_library_debug_logs()
         limiter, budget = send_limiter(settings, outbox), budget_for(settings, outbox)
-        sending = WorkerSender(outbox, provider, supervisor.metrics, limiter, producing.ingest, budget)
+        call_timeout = settings.whatsapp_timeout.total_seconds()
+        sending = WorkerSender(outbox, provider, supervisor.metrics, limiter, producing.ingest, budget, call_timeout)
         await supervisor.run("sender", sending.run)
 
 

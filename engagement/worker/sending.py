@@ -11,6 +11,7 @@ from engagement.live.metrics import Metrics
 from engagement.live.rate_limit import RateLimiter, priority_of
 from engagement.live.recipient_budget import RecipientBudget
 from engagement.live.sender import (
+    IDEMPOTENT_CHANNELS,
     NO_DELIVERY_REPORTS,
     UNMETERED,
     Feedback,
@@ -25,6 +26,17 @@ from engagement.worker.outbox import QueuedSend, RedisOutbox
 BATCH = 64
 CONCURRENT_SENDS = 8  # requests in flight to the provider (keep-alive connections)
 IDLE_WAIT_SECONDS = 0.5
+
+
+def plan_if_cut_short(send: QueuedSend, started: float) -> tuple[QueuedSend, float] | None:
+    """What becomes of a send should its worker die during the call: on a channel that executes a
+    repeated call once (LINE's retry key), the same call again at once; else its next channel
+    once no status named the call in time (`watch_after`); else nothing (`unknown`)."""
+    message = send.message
+    if message.channel in IDEMPOTENT_CHANNELS:
+        return send, started
+    watch = watch_after(message, started, send.deadline, "unknown")
+    return None if watch is None else (QueuedSend(watch[0], send.deadline, 0, send.due_at), watch[1])
 
 
 @dataclass
@@ -51,8 +63,7 @@ class WorkerSender:
             async with lanes:
                 message = send.message
                 started = time.time()
-                watch = watch_after(message, started, send.deadline, "unknown")
-                plan = None if watch is None else (QueuedSend(watch[0], send.deadline, 0, send.due_at), watch[1])
+                plan = plan_if_cut_short(send, started)
                 if not await self.outbox.mark_sending(message.key, started, self.call_timeout, message.channel, plan):
                     self.metrics.inc("engagement_sends_total", result="lease_lost")
                     return  # back in the queue: another sender makes the call

@@ -212,3 +212,68 @@ async def test_login_alerts_fail_over_between_channels_on_run(
     suppressed = [d for d in decisions if d["reason"] == "unreachable"]
     assert {d["customer_id"] for d in suppressed} == {f"nowhere-{n}" for n in range(4)}
     assert suppressed[0]["channels"] == {"whatsapp": "unreachable", "line": "unreachable", "sms": "unreachable"}
+
+
+def test_the_line_webhook_takes_replies_and_follows_once_and_refuses_what_is_not_lines(tmp_path: Path) -> None:
+    env = {**ENV, "ENGAGEMENT_LINE_CHANNEL_SECRET": LINE_SECRET}
+    me, other = line_id("webhook", 0), line_id("webhook", 1)
+    run = RunProcess(tmp_path / "state", free_port(), env)
+    run.start()
+    try:
+        now = time.time()
+        profile = {"event_id": "w-p", "type": "customer.updated", "customer_id": "c-line", "locale": "zh-TW",
+                   "occurred_at": rfc3339(now - 600), "line_user_id": me, "line_opt_in": True}  # fmt: skip
+        assert run.post_lines([json.dumps(profile)])["accepted"] == 1
+        thief = {**profile, "event_id": "w-t", "customer_id": "c-thief"}
+        refused = httpx.post(f"{run.url}/v1/events", content=json.dumps(thief), headers=run.headers)
+        assert refused.status_code == 400  # nothing in it was taken
+        assert refused.json()["rejections"][0]["field"] == "line_user_id"  # one customer per LINE user id
+
+        url = f"{run.url}/v1/webhooks/line"
+        tap = line_event("postback", me, "01HTAP", postback={"data": "NOT_ME"})
+        said = line_event("message", me, "01HSAID", message={"type": "text", "id": "m1", "text": "你好"})
+        stranger = line_event("message", other, "01HSTRANGER", message={"type": "text", "id": "m2", "text": "hi"})
+        odd = {"type": "beacon", "webhookEventId": "01HBEACON", "timestamp": int(now * 1000),
+               "source": {"type": "user", "userId": me}}  # fmt: skip
+        body = json.dumps({"destination": "Uxxx", "events": [tap, said, stranger, odd]}).encode()
+        assert httpx.post(url, content=body, headers=line_signed(body)).status_code == 200
+        assert httpx.post(url, content=body, headers=line_signed(body)).status_code == 200  # a redelivery
+        unfollow = json.dumps({"events": [line_event("unfollow", me, "01HBYE")]}).encode()
+        assert httpx.post(url, content=unfollow, headers=line_signed(unfollow)).status_code == 200
+
+        assert httpx.post(url, content=body, headers={"Content-Type": "application/json"}).status_code == 401
+        wrong = {"x-line-signature": base64.b64encode(b"x" * 32).decode(), "Content-Type": "application/json"}
+        assert httpx.post(url, content=body, headers=wrong).status_code == 401
+        assert httpx.post(url, content=body + b" ", headers=line_signed(body)).status_code == 401  # not this body
+        big = b'{"events": [' + b" " * (1024 * 1024) + b"]}"
+        assert httpx.post(url, content=big, headers=line_signed(big)).status_code == 413
+        broken = b"{not json"
+        assert httpx.post(url, content=broken, headers=line_signed(broken)).status_code == 400
+        empty = b'{"destination": "Uxxx", "events": []}'  # LINE's console checks the URL with this
+        assert httpx.post(url, content=empty, headers=line_signed(empty)).status_code == 200
+        old = json.dumps({"events": [{**line_event("message", me, "01HOLD", message={"type": "text", "text": "x"}),
+                                      "timestamp": int((now - 8 * 86_400) * 1000)}]}).encode()  # fmt: skip
+        assert httpx.post(url, content=old, headers=line_signed(old)).status_code == 200
+
+        def exported() -> list[dict[str, Any]]:
+            page = httpx.get(f"{run.url}/v1/events", params={"limit": 1000}, headers=run.headers, timeout=10)
+            return [json.loads(line) for line in page.text.splitlines()]
+
+        wait_for(lambda: any(e["type"] == "message.failed" for e in exported()), 20, "the unfollow")
+        events = [e for e in exported() if e["customer_id"] == "c-line" and e["type"] != "customer.updated"]
+        metrics = httpx.get(f"{run.url}/metrics").text
+    finally:
+        run.kill()
+    replies = [e for e in events if e["type"] == "message.replied"]
+    assert sorted((e.get("button_payload") or "", e.get("text") or "", e["channel"]) for e in replies) == [
+        ("", "你好", "line"),
+        ("NOT_ME", "", "line"),
+    ]  # each once, though LINE delivered them twice; the stranger's and the old one are not taken
+    [gone] = [e for e in events if e["type"] == "message.failed"]
+    assert (gone["reason"], gone["channel"]) == ("unreachable", "line")
+    assert 'engagement_line_events_total{result="unknown_sender"} 1.0' in metrics
+    assert 'engagement_line_events_total{result="repeated"} 3.0' in metrics
+    assert 'engagement_line_events_total{result="ignored"} 2.0' in metrics
+    assert 'engagement_line_events_total{result="stale"} 1.0' in metrics
+    assert 'engagement_line_webhooks_total{result="bad_signature"} 3.0' in metrics
+    assert 'engagement_security_reports_total{result="reported"} 1.0' in metrics  # the NOT_ME tap, once
