@@ -150,6 +150,13 @@ class LineFile(_Strict):
             return self
         if self.flex.get("type") != "bubble":
             raise ValueError("flex must be a bubble: {type: bubble, body: ...}")
+        try:
+            json.dumps(self.flex, allow_nan=False)
+        except (TypeError, ValueError):
+            raise ValueError(
+                "a Flex bubble holds JSON values only: text, numbers (not .nan or .inf), true, false, null, "
+                "lists and mappings with text keys (no dates or YAML tags)"
+            ) from None
         if len(self.text) > 400:
             raise ValueError("with a Flex bubble, text is its alternative text: at most 400 characters")
         if len(json.dumps(self.flex, ensure_ascii=False).encode()) > FLEX_MAX_BYTES:

@@ -455,7 +455,8 @@ class EmbeddedStore(StoreReads):
         """The call went out (or may have): the send waits for a delivery report until `at`, then
         goes out on its next channel (`message`); `detail` keeps the call's provider id."""
         self._db.execute(
-            "UPDATE outbox SET status = 'waiting', message = ?, send_at = ?, attempts = 0, detail = ? WHERE key = ?",
+            "UPDATE outbox SET status = 'waiting', message = ?, send_at = ?, attempts = 0, detail = ? "
+            "WHERE key = ? AND status = 'sending'",  # a report that came during the call has settled it
             (json.dumps(message, ensure_ascii=False), at, detail[:500], key),
         )
 
@@ -470,15 +471,19 @@ class EmbeddedStore(StoreReads):
         if channel in known or status in ("pending", "erased"):
             return None
         known.append(channel)
-        mark = json.dumps(known)
+        mark, said = json.dumps(known), "twice" if len(known) > 1 else "delivered"
         if current == channel and status in ("waiting", "sent", "unknown", "sending"):
             self._db.execute("UPDATE outbox SET status = 'delivered', delivered = ? WHERE key = ?", (mark, key))
-            return "delivered"
+            return said
         self._db.execute("UPDATE outbox SET delivered = ? WHERE key = ?", (mark, key))
-        return "twice" if len(known) > 1 else "delivered"
+        return said
 
     def settle(self, key: str, status: str, detail: str | None = None) -> None:
-        self._db.execute("UPDATE outbox SET status = ?, detail = ? WHERE key = ?", (status, detail, key))
+        """A final status; a send a delivery report named during its call stays `delivered`."""
+        self._db.execute(
+            "UPDATE outbox SET status = CASE status WHEN 'delivered' THEN status ELSE ? END, detail = ? WHERE key = ?",
+            (status, detail, key),
+        )
 
     def admit_recipient(self, phone: str, now: float, limit: int, window: float) -> float | None:
         """The messaging-tier budget: None when `phone` may be messaged (recorded), else when a slot frees."""

@@ -9,8 +9,9 @@ one lookup per event and one ingest.
 - `unfollow` (the customer blocked the account) makes LINE unreachable for them, `follow` makes
   it reachable again (`message.failed` with reason `unreachable` / `reachable`, channel `line`);
 - a "not me" answer (a login alert's button, or the words) is reported to the security team;
-- every event is taken once by its `webhookEventId`: a redelivery or a replayed request changes
-  nothing; events older than a week, from groups or rooms, or of other types are counted and left.
+- every event is taken once (its event id is `line-<webhookEventId>`, which the engine takes once):
+  a redelivery or a replayed request changes nothing; events older than a week, from groups or
+  rooms, or of other types are counted and left.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ log = logging.getLogger("engagement.line")
 
 STALE_SECONDS = 7 * 86_400.0  # an event older than this is not taken (a replay of an old capture)
 MAX_EVENTS = 500  # a request with more is refused (LINE sends a few at a time)
+MAX_STAMP = 4_102_444_800_000  # milliseconds: 2100-01-01, the events' own bound
 _USER = re.compile(r"^U[0-9a-f]{32}\Z")
 _EVENT_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}\Z")
 _CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -104,15 +106,19 @@ def _event(item: dict[str, Any]) -> LineEvent | None:
         return None
     if not _EVENT_ID.match(event_id) or not isinstance(stamp, int) or isinstance(stamp, bool):
         return None
+    if not 0 <= stamp < MAX_STAMP:
+        return None
     at = stamp / 1000.0
     if kind == "message":
         message = item.get("message")
         text = message.get("text") if isinstance(message, dict) and message.get("type") == "text" else None
-        return LineEvent(event_id, "message", user, at, text=_CONTROLS.sub("", text)[:4096] if text else None)
+        said = _CONTROLS.sub("", text)[:4096] if isinstance(text, str) and text else None
+        return LineEvent(event_id, "message", user, at, text=said)
     if kind == "postback":
         postback = item.get("postback")
         data = postback.get("data") if isinstance(postback, dict) else None
-        return LineEvent(event_id, "postback", user, at, data=_CONTROLS.sub("", data)[:1024] if data else None)
+        tapped = _CONTROLS.sub("", data)[:1024] if isinstance(data, str) and data else None
+        return LineEvent(event_id, "postback", user, at, data=tapped)
     return LineEvent(event_id, str(kind), user, at)
 
 
@@ -136,15 +142,13 @@ def event_of(line: LineEvent, customer_id: str) -> Event | None:
 
 
 async def handle(port: WebhookPort, events: list[LineEvent], metrics: Metrics, now: float) -> None:
-    """Each new event (by its id) to its customer; the batch to the engine in one ingest."""
+    """Each event to its customer, the batch to the engine in one ingest (which takes an event id
+    once: a redelivery is a duplicate there); then each "not me" reported, once, once taken."""
     out: list[Event] = []
+    not_me: list[tuple[LineEvent, str]] = []
     for line in events:
         if not now - STALE_SECONDS <= line.timestamp <= now + 300:
             metrics.inc("engagement_line_events_total", result="stale")
-            continue
-        seen = StatusUpdate(f"line-{line.event_id}", "line_event", line.timestamp, "", None)
-        if not await port.record_statuses([seen]):
-            metrics.inc("engagement_line_events_total", result="repeated")
             continue
         customer = await port.customer_for_line(line.user_id)
         if customer is None:
@@ -154,14 +158,20 @@ async def handle(port: WebhookPort, events: list[LineEvent], metrics: Metrics, n
         if event is None:
             metrics.inc("engagement_line_events_total", result="unreadable")
             continue
-        metrics.inc("engagement_line_events_total", result=line.kind)
         out.append(event)
         said = {s.strip().casefold() for s in (line.text, line.data) if s is not None}
-        if said & port.not_me_words():  # once: the event's id was new
+        if said & port.not_me_words():
+            not_me.append((line, customer))
+    if not out:
+        return
+    taken = await port.ingest(out)
+    metrics.inc("engagement_line_events_total", taken.duplicates, result="repeated")
+    metrics.inc("engagement_line_events_total", len(out) - taken.duplicates - len(taken.refused), result="taken")
+    for line, customer in not_me:
+        seen = StatusUpdate(f"line-{line.event_id}", "not_me", line.timestamp, "", None)
+        if await port.record_statuses([seen]):  # LINE delivers again: reported once
             metrics.inc("engagement_security_reports_total", result="reported")
             await port.report_security(SecurityReport(customer, "", f"line-{line.event_id}", None, line.timestamp))
-    if out:
-        await port.ingest(out)
 
 
 def add_line_webhook(app: web.Application, settings: LineWebhookSettings, metrics: Metrics) -> None:

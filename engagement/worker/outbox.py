@@ -74,6 +74,12 @@ return 1
 """
 
 _WAIT = """
+if redis.call('GET', KEYS[1]) ~= 'sending' then
+  -- a delivery report named the call while it was under way: the send is settled
+  redis.call('ZREM', KEYS[4], ARGV[2])
+  redis.call('HDEL', KEYS[5], ARGV[2])
+  return 0
+end
 redis.call('SET', KEYS[1], 'waiting', 'EX', ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
@@ -98,6 +104,7 @@ if current == ARGV[2] and (status == 'waiting' or status == 'leased' or status =
     redis.call('HDEL', KEYS[5], ARGV[1])
     redis.call('ZREM', KEYS[6], ARGV[1])
   end
+  if string.find(known, ',', 1, true) then return 2 end
   return 1
 end
 if string.find(known, ',', 1, true) then return 2 end
@@ -149,7 +156,7 @@ return {back, unknown}
 """
 
 _SETTLE = """
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+if redis.call('GET', KEYS[1]) ~= 'delivered' then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
 redis.call('HDEL', KEYS[2], ARGV[3])
 redis.call('ZREM', KEYS[3], ARGV[3])
 redis.call('HDEL', KEYS[4], ARGV[3])

@@ -62,3 +62,25 @@ async def test_a_sender_that_lost_its_lease_does_not_call() -> None:
         assert not await outbox.mark_sending(slow.message.key, now + LEASE_SECONDS + 2, 30.0)
     finally:
         await outbox.close()
+
+
+async def test_a_delivery_report_during_the_call_keeps_the_send_from_its_next_channel() -> None:
+    outbox = RedisOutbox(REDIS_URL, f"t{uuid.uuid4().hex[:10]}")
+    line = OutboundMessage("k1", "anomalous_login", "c1", "U" + "a" * 32, "en", "security", "hi", channel="line")
+    wa = OutboundMessage("k1", "anomalous_login", "c1", "+886912000001", "en", "security", "hi",
+                         fallbacks=(line,), fallback_after=6.0)  # fmt: skip
+    now = time.time()
+    try:
+        await outbox.enqueue(QueuedSend(wa, now + 3600), now)
+        [send] = await outbox.take_due(now, 10)
+        assert await outbox.mark_sending("k1", now, 30, "whatsapp", None)
+        assert await outbox.delivered("k1", "whatsapp") == "delivered"  # Meta's report, while the call is under way
+        following = send.message.next_channel("no_report")
+        assert following is not None
+        await outbox.wait_for_report(QueuedSend(following, send.deadline, 0, send.due_at), now + 6)  # the call returns
+        await outbox.settle("k1", "sent")
+        assert await outbox.status("k1") == "delivered"
+        assert await outbox.take_due(now + 7, 10) == []  # LINE never goes
+        assert await outbox.delivered("k1", "line") == "twice"  # a second channel's report is counted so
+    finally:
+        await outbox.close()

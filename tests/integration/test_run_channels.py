@@ -249,6 +249,13 @@ def test_the_line_webhook_takes_replies_and_follows_once_and_refuses_what_is_not
         assert httpx.post(url, content=big, headers=line_signed(big)).status_code == 413
         broken = b"{not json"
         assert httpx.post(url, content=broken, headers=line_signed(broken)).status_code == 400
+        plain = {"type": "text", "text": "x"}
+        hostile = [line_event("message", me, "01HINT", message={"type": "text", "text": 7}),
+                   line_event("postback", me, "01HDICT", postback={"data": {"a": 1}}),
+                   {**line_event("message", me, "01HHUGE", message=plain), "timestamp": 10**400},
+                   {**line_event("message", me, "01HNEG", message=plain), "timestamp": -10**400}]  # fmt: skip
+        odd_types = json.dumps({"events": hostile}).encode()
+        assert httpx.post(url, content=odd_types, headers=line_signed(odd_types)).status_code == 200  # never a 5xx
         empty = b'{"destination": "Uxxx", "events": []}'  # LINE's console checks the URL with this
         assert httpx.post(url, content=empty, headers=line_signed(empty)).status_code == 200
         old = json.dumps({"events": [{**line_event("message", me, "01HOLD", message={"type": "text", "text": "x"}),
@@ -264,16 +271,49 @@ def test_the_line_webhook_takes_replies_and_follows_once_and_refuses_what_is_not
         metrics = httpx.get(f"{run.url}/metrics").text
     finally:
         run.kill()
-    replies = [e for e in events if e["type"] == "message.replied"]
+    replies = [e for e in events if e["type"] == "message.replied" and (e.get("text") or e.get("button_payload"))]
     assert sorted((e.get("button_payload") or "", e.get("text") or "", e["channel"]) for e in replies) == [
         ("", "你好", "line"),
         ("NOT_ME", "", "line"),
     ]  # each once, though LINE delivered them twice; the stranger's and the old one are not taken
     [gone] = [e for e in events if e["type"] == "message.failed"]
     assert (gone["reason"], gone["channel"]) == ("unreachable", "line")
-    assert 'engagement_line_events_total{result="unknown_sender"} 1.0' in metrics
-    assert 'engagement_line_events_total{result="repeated"} 3.0' in metrics
-    assert 'engagement_line_events_total{result="ignored"} 2.0' in metrics
+    assert 'engagement_line_events_total{result="unknown_sender"} 2.0' in metrics
+    assert 'engagement_line_events_total{result="repeated"} 2.0' in metrics
+    assert 'engagement_line_events_total{result="ignored"} 4.0' in metrics  # a beacon twice, two impossible times
     assert 'engagement_line_events_total{result="stale"} 1.0' in metrics
     assert 'engagement_line_webhooks_total{result="bad_signature"} 3.0' in metrics
     assert 'engagement_security_reports_total{result="reported"} 1.0' in metrics  # the NOT_ME tap, once
+
+
+async def test_a_delivery_report_during_a_slow_call_keeps_the_send_on_its_channel(
+    tmp_path: Path, graph: FakeGraph, line: FakeLine
+) -> None:
+    called: list[Received] = []
+
+    async def slow(request: Received) -> None:
+        called.append(request)
+        await asyncio.sleep(3.0)  # Meta answers late; its delivered report comes first
+
+    graph.default = slow
+    env = {**ENV, "ENGAGEMENT_PROVIDER": "whatsapp", "ENGAGEMENT_WHATSAPP_API_BASE": graph.base_url,
+           "ENGAGEMENT_WHATSAPP_PHONE_NUMBER_ID": "106540352242922", "ENGAGEMENT_WHATSAPP_TOKEN": "test-token",
+           "ENGAGEMENT_LINE_API_BASE": line.base_url, "ENGAGEMENT_LINE_CHANNEL_TOKEN": LINE_TOKEN,
+           "ENGAGEMENT_TRIGGERS_DIR": str(channel_triggers(tmp_path))}  # fmt: skip
+    run = RunProcess(tmp_path / "state", free_port(), env)
+    await asyncio.to_thread(run.start)
+    try:
+        lines = customer_lines("silent", 0, time.time())
+        await asyncio.to_thread(run.post_lines, lines)
+        await asyncio.to_thread(wait_for, lambda: bool(called), 30, "the WhatsApp call")
+        body = webhook({"statuses": [delivered("wamid.slow", called[0])]})
+        answer = await asyncio.to_thread(
+            httpx.post, f"{run.url}/v1/webhooks/whatsapp", content=body, headers=signed(body)
+        )
+        assert answer.status_code == 200
+        await asyncio.sleep(FALLBACK_AFTER + 5)
+        [send] = [d for d in await asyncio.to_thread(run.decisions) if d["outcome"] == "send"]
+    finally:
+        await asyncio.to_thread(run.kill)
+    assert line.received == []  # delivered on WhatsApp: LINE never goes
+    assert send["delivery"] == {"status": "delivered", "channel": "whatsapp", "tried": [], "delivered": ["whatsapp"]}

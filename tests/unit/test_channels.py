@@ -262,6 +262,8 @@ def _message_dir(tmp: Path, extra: str) -> Path:
             "at most 20",
         ),
         ('sms:\n  en: "{{unclosed"\n', "sms.en", "placeholder"),
+        ("line:\n  en:\n    text: x\n    flex: {type: bubble, when: 2024-01-01}\n", "line.en", "JSON values only"),
+        ("line:\n  en:\n    text: x\n    flex: {type: bubble, size: .nan}\n", "line.en", "JSON values only"),
     ],
 )
 def test_bad_line_and_sms_sections_are_problems_with_their_place(
