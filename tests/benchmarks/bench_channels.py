@@ -25,6 +25,7 @@ from aiohttp import web
 
 from engagement.config.loader import default_triggers_dir
 from engagement.timefmt import rfc3339
+from tests.integration.channel_setup import delivered, login_alerts_on
 from tests.integration.fake_graph import FakeGraph, Received, error
 from tests.integration.fake_line import LINE_SECRET, LINE_TOKEN, FakeLine, Pushed
 from tests.integration.processes import RunProcess, free_port
@@ -43,17 +44,6 @@ def logins(n: int, now: float) -> list[str]:
     return [json.dumps({"event_id": f"b{n}-{s}", "type": "login.succeeded", "customer_id": f"b{n}",
                         "occurred_at": rfc3339(now - dt), "device_id": f"b{n}-{d}", "country": c})
             for s, dt, d, c in (("a", 600, "phone", "TW"), ("b", 0, "laptop", "RU"))]  # fmt: skip
-
-
-def triggers(folder: Path, fallback_after: float) -> Path:
-    folder.mkdir()
-    for source in default_triggers_dir().glob("*.yaml"):
-        text = source.read_text(encoding="utf-8")
-        if source.name == "anomalous_login.yaml":
-            more = f"channels: [whatsapp, line]\nfallback_after: {fallback_after:g}s\n"
-            text = text.replace("policies:", more + "policies:", 1).replace("send_within: 2m", "send_within: 5m")
-        (folder / source.name).write_text(text, encoding="utf-8")
-    return folder
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -81,11 +71,12 @@ async def main(alerts: int, rate: float, fallback_after: float) -> None:
     async with FakeGraph() as graph, FakeLine() as line:
         graph.default, line.default = on_graph, on_line
         with tempfile.TemporaryDirectory() as tmp:
+            channel_triggers = login_alerts_on(default_triggers_dir(), Path(tmp), "[whatsapp, line]", fallback_after)
             env = {**ENV, "ENGAGEMENT_PROVIDER": "whatsapp", "ENGAGEMENT_WHATSAPP_API_BASE": graph.base_url,
                    "ENGAGEMENT_WHATSAPP_PHONE_NUMBER_ID": "106540352242922", "ENGAGEMENT_WHATSAPP_TOKEN": "t",
                    "ENGAGEMENT_LINE_API_BASE": line.base_url, "ENGAGEMENT_LINE_CHANNEL_TOKEN": LINE_TOKEN,
                    "ENGAGEMENT_LINE_CHANNEL_SECRET": LINE_SECRET,
-                   "ENGAGEMENT_TRIGGERS_DIR": str(triggers(Path(tmp) / "triggers", fallback_after))}  # fmt: skip
+                   "ENGAGEMENT_TRIGGERS_DIR": str(channel_triggers)}  # fmt: skip
             run = RunProcess(Path(tmp) / "state", free_port(), env)
             await asyncio.to_thread(run.start)
             try:
@@ -126,9 +117,7 @@ async def report_direct(graph: FakeGraph, url: str, path_of: dict[int, str], htt
              and str(r.body["biz_opaque_callback_data"]) not in _reported]  # fmt: skip
     if not fresh:
         return
-    statuses = [{"id": f"wamid.{r.body['biz_opaque_callback_data']}", "status": "delivered",
-                 "timestamp": str(int(time.time())), "recipient_id": str(r.body["to"]).lstrip("+"),
-                 "biz_opaque_callback_data": r.body["biz_opaque_callback_data"]} for r in fresh]  # fmt: skip
+    statuses = [delivered(f"wamid.{r.body['biz_opaque_callback_data']}", r) for r in fresh]
     body = webhook({"statuses": statuses})
     await http.post(f"{url}/v1/webhooks/whatsapp", content=body, headers=signed(body))
     _reported.update(str(r.body["biz_opaque_callback_data"]) for r in fresh)

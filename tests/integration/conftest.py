@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator, Generator, Iterator
 import pytest
 
 from tests.integration.fake_graph import FakeGraph
+from tests.integration.fake_line import FakeLine
+from tests.integration.fake_twilio import FakeTwilio
 from tests.integration.processes import failed
 from tests.integration.workers import Namespace, WorkerProcess
 
@@ -37,6 +39,20 @@ def workers(request: pytest.FixtureRequest) -> Iterator[list[WorkerProcess]]:
 async def graph() -> AsyncIterator[FakeGraph]:
     """A fake Graph API listening on loopback for the test's duration."""
     async with FakeGraph() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def line() -> AsyncIterator[FakeLine]:
+    """A fake LINE Messaging API listening on loopback for the test's duration."""
+    async with FakeLine() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def twilio() -> AsyncIterator[FakeTwilio]:
+    """A fake Twilio Messages API listening on loopback for the test's duration."""
+    async with FakeTwilio() as fake:
         yield fake
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -30,18 +29,6 @@ pytestmark = pytest.mark.integration
 LINE_ID = "U" + "1" * 32
 FLEX = json.dumps({"type": "bubble", "body": {"type": "box", "layout": "vertical",
                                               "contents": [{"type": "text", "text": "包裹可能延誤"}]}})  # fmt: skip
-
-
-@pytest.fixture
-async def line() -> AsyncIterator[FakeLine]:
-    async with FakeLine() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def twilio() -> AsyncIterator[FakeTwilio]:
-    async with FakeTwilio() as fake:
-        yield fake
 
 
 def on_line(key: str = "anomalous_login-c1-x", category: str = "security", **fields: object) -> OutboundMessage:

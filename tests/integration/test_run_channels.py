@@ -14,7 +14,6 @@ import hmac
 import json
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from aiohttp import web
 
 from engagement.config.loader import default_triggers_dir
 from engagement.timefmt import rfc3339
+from tests.integration.channel_setup import delivered, group_phone, line_id, login_alerts_on
 from tests.integration.fake_graph import FakeGraph, Received, error
 from tests.integration.fake_line import LINE_SECRET, LINE_TOKEN, NOT_A_FRIEND, FakeLine, Pushed
 from tests.integration.fake_twilio import ACCOUNT, TOKEN, FakeTwilio, Sent, twilio_error
@@ -36,39 +36,13 @@ FALLBACK_AFTER = 6.0
 GROUPS = ("notwa", "silent", "delivered", "smsonly", "nowhere")
 
 
-@pytest.fixture
-async def line() -> AsyncIterator[FakeLine]:
-    async with FakeLine() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def twilio() -> AsyncIterator[FakeTwilio]:
-    async with FakeTwilio() as fake:
-        yield fake
-
-
 def channel_triggers(tmp: Path) -> Path:
     """The shipped triggers, the login alert on WhatsApp, LINE and SMS with a short fall-back."""
-    folder = tmp / "triggers"
-    folder.mkdir()
-    for source in default_triggers_dir().glob("*.yaml"):
-        text = source.read_text(encoding="utf-8")
-        if source.name == "anomalous_login.yaml":
-            text = text.replace(
-                "policies:", f"channels: [whatsapp, line, sms]\nfallback_after: {FALLBACK_AFTER:g}s\npolicies:", 1
-            )
-            text = text.replace("cooldown: 10m", "cooldown: 1s")
-        (folder / source.name).write_text(text, encoding="utf-8")
-    return folder
+    return login_alerts_on(default_triggers_dir(), tmp, "[whatsapp, line, sms]", FALLBACK_AFTER, cooldown="1s")
 
 
 def phone(group: str, n: int) -> str:
-    return f"+8869{GROUPS.index(group) + 1}{n:07d}"
-
-
-def line_id(group: str, n: int) -> str:
-    return "U" + hashlib.md5(f"{group}-{n}".encode()).hexdigest()  # noqa: S324 (an id, not security)
+    return group_phone(GROUPS, group, n)
 
 
 def customer_lines(group: str, n: int, now: float, second: bool = False) -> list[str]:
@@ -86,13 +60,6 @@ def customer_lines(group: str, n: int, now: float, second: bool = False) -> list
                  "occurred_at": rfc3339(now - dt), "device_id": f"{cid}-{device}", "country": country}  # fmt: skip
         out.append(json.dumps(login))
     return out
-
-
-def delivered(message_id: str, request: Received) -> dict[str, Any]:
-    """Meta's `delivered` status of the call the fake Graph API received as `request`."""
-    return {"id": message_id, "status": "delivered", "timestamp": str(int(time.time())),
-            "recipient_id": str(request.body["to"]).lstrip("+"),
-            "biz_opaque_callback_data": request.body["biz_opaque_callback_data"]}  # fmt: skip
 
 
 def line_signed(body: bytes) -> dict[str, str]:

@@ -7,19 +7,17 @@ a repeated push once), all within the send window."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from aiohttp import web
 
 from engagement.timefmt import rfc3339
+from tests.integration.channel_setup import delivered, group_phone, line_id, login_alerts_on
 from tests.integration.fake_graph import FakeGraph, Received, error
 from tests.integration.fake_line import LINE_SECRET, LINE_TOKEN, FakeLine, Pushed
 from tests.integration.fake_twilio import ACCOUNT, TOKEN, FakeTwilio
@@ -42,36 +40,8 @@ def space() -> Namespace:
     return namespace
 
 
-@pytest.fixture
-async def line() -> AsyncIterator[FakeLine]:
-    async with FakeLine() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def twilio() -> AsyncIterator[FakeTwilio]:
-    async with FakeTwilio() as fake:
-        yield fake
-
-
-def triggers(tmp: Path) -> Path:
-    folder = tmp / "triggers"
-    folder.mkdir()
-    for source in DEMO_TRIGGERS.glob("*.yaml"):
-        text = source.read_text(encoding="utf-8")
-        if source.name == "anomalous_login.yaml":
-            more = f"channels: [whatsapp, line, sms]\nfallback_after: {FALLBACK_AFTER:g}s\n"
-            text = text.replace("policies:", more + "policies:", 1)
-        (folder / source.name).write_text(text, encoding="utf-8")
-    return folder
-
-
 def phone(group: str, n: int) -> str:
-    return f"+8869{GROUPS.index(group) + 1}{n:07d}"
-
-
-def line_id(group: str, n: int) -> str:
-    return "U" + hashlib.md5(f"{group}-{n}".encode()).hexdigest()  # noqa: S324 (an id, not security)
+    return group_phone(GROUPS, group, n)
 
 
 def profiles(now: float) -> list[str]:
@@ -121,6 +91,7 @@ async def test_a_thousand_alerts_fail_over_on_two_workers_one_killed(
         line_at.setdefault(str(pushed.body["to"]), time.time())
 
     graph.default, line.default = on_graph, on_line
+    channel_triggers = login_alerts_on(DEMO_TRIGGERS, tmp_path, "[whatsapp, line, sms]", FALLBACK_AFTER)
     env = {**ENV, "ENGAGEMENT_PROVIDER": "whatsapp", "ENGAGEMENT_WHATSAPP_API_BASE": graph.base_url,
            "ENGAGEMENT_WHATSAPP_PHONE_NUMBER_ID": "106540352242922", "ENGAGEMENT_WHATSAPP_TOKEN": "test-token",
            "ENGAGEMENT_WHATSAPP_TIMEOUT": "5s", "ENGAGEMENT_WHATSAPP_MAX_RPS": "40",
@@ -128,7 +99,7 @@ async def test_a_thousand_alerts_fail_over_on_two_workers_one_killed(
            "ENGAGEMENT_LINE_CHANNEL_SECRET": LINE_SECRET, "ENGAGEMENT_TWILIO_API_BASE": twilio.base_url,
            "ENGAGEMENT_TWILIO_ACCOUNT_SID": ACCOUNT, "ENGAGEMENT_TWILIO_AUTH_TOKEN": TOKEN,
            "ENGAGEMENT_TWILIO_SMS_FROM": "+15005550006",
-           "ENGAGEMENT_TRIGGERS_DIR": str(triggers(tmp_path))}  # fmt: skip
+           "ENGAGEMENT_TRIGGERS_DIR": str(channel_triggers)}  # fmt: skip
     for name in ("w1", "w2"):
         (tmp_path / name).mkdir()
     first = WorkerProcess(space, tmp_path / "w1", tmp_path / "unused.jsonl", env)
@@ -149,9 +120,7 @@ async def test_a_thousand_alerts_fail_over_on_two_workers_one_killed(
                  and str(r.body["biz_opaque_callback_data"]) not in reported]  # fmt: skip
         if not fresh:
             return
-        statuses = [{"id": f"wamid.{r.body['biz_opaque_callback_data']}", "status": "delivered",
-                     "timestamp": str(int(time.time())), "recipient_id": str(r.body["to"]).lstrip("+"),
-                     "biz_opaque_callback_data": r.body["biz_opaque_callback_data"]} for r in fresh]  # fmt: skip
+        statuses = [delivered(f"wamid.{r.body['biz_opaque_callback_data']}", r) for r in fresh]
         body = webhook({"statuses": statuses})
         answer = await asyncio.to_thread(httpx.post, f"{url}/v1/webhooks/whatsapp", content=body, headers=signed(body))
         assert answer.status_code == 200
@@ -205,7 +174,3 @@ async def test_a_thousand_alerts_fail_over_on_two_workers_one_killed(
 def reported_phones(graph: FakeGraph, reported: set[str]) -> set[str]:
     return {"+" + str(r.body["to"]).lstrip("+") for r in list(graph.received)
             if str(r.body["biz_opaque_callback_data"]) in reported}  # fmt: skip
-
-
-def _unused(_: Any) -> None:
-    return None
