@@ -69,7 +69,9 @@ class Settings(BaseSettings):
     twilio_sms_from: str = Field(
         default="", description="the SMS sender: +E.164, or a Messaging Service SID (MG...); empty: no SMS"
     )
+    sms_max_rps: float = Field(default=10.0, gt=0, description="SMS sends per second (Twilio queues what is above)")
     line_api_base: str = Field(default="https://api.line.me", description="the LINE Messaging API's address")
+    line_max_rps: float = Field(default=2000.0, gt=0, description="LINE pushes per second (LINE allows 2,000)")
     line_channel_token: SecretStr = Field(
         default=SecretStr(""), description="the LINE channel access token; empty: no LINE sends"
     )

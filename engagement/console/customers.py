@@ -95,6 +95,7 @@ def timeline_of(found: dict[str, list[Any]]) -> list[dict[str, Any]]:
     for status in found.get("statuses", []):
         statuses[str(status.get("key"))].append(status)
     sends = {send["key"]: send for send in found.get("sends", [])}
+    deliveries = {str(d.get("key")): d for d in found.get("deliveries", [])}
     for line in found.get("decisions", []):
         decision = json.loads(line)
         key = str(decision.get("key"))
@@ -102,10 +103,21 @@ def timeline_of(found: dict[str, list[Any]]) -> list[dict[str, Any]]:
         items.append({
             "at": _epoch(decision.get("at")), "order": 1, "what": "decision", "type": decision.get("trigger"),
             "outcome": decision.get("outcome"), "reason": decision.get("reason"), "text": _decision_text(decision),
-            "send": (sends.get(key) or {}).get("status"), "statuses": seen,
+            "send": (sends.get(key) or {}).get("status"), "statuses": seen, "delivery": _delivery(deliveries.get(key)),
         })  # fmt: skip
     items.sort(key=lambda item: (item["at"], item["order"]))
     return items
+
+
+def _delivery(delivery: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Where a send went, when it is more than "on WhatsApp": the channels it moved on from (with
+    why), the channel of its latest call, the channels that reported it delivered."""
+    if delivery is None:
+        return None
+    tried, delivered, channel = delivery.get("tried") or [], delivery.get("delivered") or [], delivery.get("channel")
+    if not tried and channel in (None, "whatsapp") and delivered in ([], ["whatsapp"]):
+        return None
+    return {"channel": channel, "tried": tried, "delivered": delivered}
 
 
 def _epoch(value: object) -> float:

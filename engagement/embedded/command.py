@@ -39,8 +39,7 @@ from engagement.live.security_reports import SecurityReports
 from engagement.live.supervisor import Supervisor
 from engagement.live.twilio_webhook import twilio_webhook_settings
 from engagement.live.whatsapp_webhook import WebhookSettings
-from engagement.outcomes.records import StatusSeen
-from engagement.outcomes.sources import first_code, from_lines
+from engagement.outcomes.sources import from_stored
 from engagement.providers.base import OutboundMessage
 from engagement.providers.file import FileProvider
 from engagement.settings import Settings
@@ -85,6 +84,10 @@ async def run(settings: Settings, demo: bool, host: str) -> int:
         provider,
         metrics,
         limiter=limiter,
+        channel_limiters={
+            "line": LocalGcra(settings.line_max_rps, burst_for(settings.line_max_rps)),
+            "sms": LocalGcra(settings.sms_max_rps, burst_for(settings.sms_max_rps)),
+        },
         daily_recipients=settings.whatsapp_daily_recipients,
         security=security,
         send_log=provider.provider if isinstance(provider.provider, FileProvider) else None,
@@ -230,12 +233,7 @@ class StoredReads:
         """`engagement report` of what this run stored, with the live configuration's attribution windows."""
         engine = self.service.engine
 
-        def report(reader: StoreReader) -> list[dict[str, object]]:
-            decisions, events, stored = reader.report_sources()
-            statuses = [StatusSeen(key, status, first_code(errors)) for key, status, errors in stored]
-            return from_lines(engine, decisions, events, statuses, since)
-
-        return await self._heavy(report)
+        return await self._heavy(lambda reader: from_stored(engine, reader.report_sources(), since))
 
     async def decisions_since(self, since: float) -> list[str]:
         return await self._heavy(lambda reader: reader.decision_lines_since(since))

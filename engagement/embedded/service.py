@@ -26,7 +26,7 @@ from engagement.events import Event
 from engagement.live.ingest import Taken
 from engagement.live.metrics import Metrics, count_decisions
 from engagement.live.phone_owners import PhoneBook, desired_numbers, updates_phone
-from engagement.live.rate_limit import RateLimiter, Unlimited, priority_of
+from engagement.live.rate_limit import RateLimiter, Unlimited, limiter_of, priority_of
 from engagement.live.recipient_budget import DAY_SECONDS, RecipientBudget
 from engagement.live.security_reports import SecurityReport, SecurityReports
 from engagement.live.sender import (
@@ -89,6 +89,7 @@ class EmbeddedService:
         metrics: Metrics,
         clock: Callable[[], float] = time.time,
         limiter: RateLimiter | None = None,
+        channel_limiters: dict[str, RateLimiter] | None = None,
         daily_recipients: int = 0,
         security: SecurityReports | None = None,
         send_log: SendLog | None = None,
@@ -96,6 +97,7 @@ class EmbeddedService:
     ) -> None:
         self.engine, self.store, self.provider, self.metrics, self.clock = engine, store, provider, metrics, clock
         self.limiter = limiter or Unlimited()
+        self.channel_limiters = channel_limiters or {}  # LINE's, SMS's (WhatsApp's: `limiter`)
         self.budget: RecipientBudget | None = StoreBudget(store, daily_recipients) if daily_recipients else None
         self.security = security or SecurityReports("", metrics)
         self.send_log, self.retention_days = send_log, retention_days
@@ -314,8 +316,9 @@ class EmbeddedService:
 
         async def one(row: OutboxRow) -> None:
             nonlocal done
-            if row.message.get("category") not in UNMETERED and row.message.get("channel", "whatsapp") == "whatsapp":
-                await self.limiter.acquire(priority_of(row.message.get("category", "")))
+            limiter = limiter_of(row.message.get("channel", "whatsapp"), self.limiter, self.channel_limiters)
+            if row.message.get("category") not in UNMETERED:
+                await limiter.acquire(priority_of(row.message.get("category", "")))
             async with lanes:
                 message = OutboundMessage.from_dict(row.message)
                 if not self.store.claim(row.key, message.channel):  # just before its call: a crash loses none unsent
@@ -341,7 +344,7 @@ class EmbeddedService:
                     self.store.settle(row.key, outcome.status, outcome.detail)
                 if outcome.status == "sent" and message.channel in NO_DELIVERY_REPORTS:  # accepted is delivered
                     count_delivery(self.metrics, message, self.store.delivered(row.key, message.channel))
-                await follow_up(outcome, message, self.limiter, self.ingest, self.clock())
+                await follow_up(outcome, message, limiter, self.ingest, self.clock())
 
         await asyncio.gather(*(one(row) for row in rows))
         return done

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from engagement.core.decisions import Decision
 from engagement.core.state import CustomerState
@@ -84,6 +84,15 @@ def with_delivery(line: str, known: dict[str, dict[str, Any]]) -> str:
 
 
 CACHE_LIMIT = 200_000
+
+
+class StoredSources(NamedTuple):
+    """What `engagement report` reads from the store (`StoreReads.report_sources`)."""
+
+    decisions: list[str]
+    events: list[str]
+    statuses: list[tuple[str, str, str]]  # send key, status, error codes (a JSON list)
+    deliveries: dict[str, dict[str, Any]]  # send key -> where it went (`StoreReads.deliveries`)
 
 
 @dataclass
@@ -198,10 +207,10 @@ class StoreReads:
                 }
         return out
 
-    def report_sources(self) -> tuple[list[str], list[str], list[tuple[str, str, str]]]:
+    def report_sources(self) -> StoredSources:
         """For `engagement report`: every stored decision line; the stored events that can follow a
         decision (orders, replies) or armed one (page views); provider statuses by send key, with
-        their error codes (a JSON list)."""
+        their error codes (a JSON list); where each send went (`deliveries`)."""
         db = self._db
         decisions = [str(line) for (line,) in db.execute("SELECT line FROM decisions ORDER BY seq")]
         events = [
@@ -215,7 +224,8 @@ class StoreReads:
             (str(k), str(s), str(e))
             for k, s, e in db.execute("SELECT key, status, errors FROM provider_statuses WHERE key IS NOT NULL")
         ]
-        return decisions, events, statuses
+        sends = [str(key) for (key,) in db.execute("SELECT key FROM outbox")]
+        return StoredSources(decisions, events, statuses, self.deliveries(sends))
 
     def read_events(self, after: int, limit: int, since: float) -> list[tuple[int, str]]:
         """Accepted events in the order they were taken, from `since` (event time) on, as JSON lines."""
@@ -264,7 +274,14 @@ class StoreReads:
                 "SELECT key, status, at, errors FROM provider_statuses WHERE key = ? ORDER BY at", (send["key"],)
             )
         ]
-        return {"events": events[::-1], "decisions": decisions[::-1], "sends": sends, "statuses": statuses}
+        deliveries = self.deliveries([send["key"] for send in sends])
+        return {
+            "events": events[::-1],
+            "decisions": decisions[::-1],
+            "sends": sends,
+            "statuses": statuses,
+            "deliveries": [{"key": key, **delivery} for key, delivery in deliveries.items()],
+        }
 
 
 class StoreReader(StoreReads):

@@ -152,6 +152,15 @@ class LocalGcra:
         self.tat = max(self.tat, self.clock() + seconds)
 
 
+UNLIMITED = Unlimited()
+
+
+def limiter_of(channel: str, whatsapp: RateLimiter, others: dict[str, RateLimiter]) -> RateLimiter:
+    """The limiter of a send's channel, each with its own priority lanes: a throttle on one
+    (WhatsApp's 130429, LINE's 429) slows that channel only. A channel without one is not limited."""
+    return whatsapp if channel == "whatsapp" else others.get(channel, UNLIMITED)
+
+
 def burst_for(rate: float) -> int:
     """A twentieth of a second's sends may go together, so late wake-ups do not lose the rate."""
     return max(1, int(rate / 20))

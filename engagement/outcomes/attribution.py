@@ -9,6 +9,9 @@
 - A **reply** (text or button) within the window after a send is credited to the latest send;
   a reply that is an opt-out keyword (STOP, 退訂, ...) is an **opt-out**, a "not me" tap a **not me**.
 - Provider **statuses** by send key: delivered (or read), read, failed with its code.
+- **Channels** (from a runtime's deliveries): each send counts on every channel it was called on,
+  each move to the next channel with its reason, and the channel(s) that delivered it; a send
+  delivered on two channels is a `delivered_twice`. A replay knows only the channel chosen first.
 
 The uplift is the difference of the conversion rates with a two-proportion 95 % interval, and
 of the revenue per recipient with a bootstrap one; the incremental orders and revenue are those
@@ -26,8 +29,10 @@ from typing import Any
 
 from engagement.core.decisions import HOLDOUT
 from engagement.core.engine import Engine
+from engagement.events import CHANNELS
 from engagement.live.security_reports import NOT_ME_PAYLOADS
 from engagement.outcomes.answers import REPLY_OUTCOMES, answer_rows
+from engagement.outcomes.deliveries import Delivery
 from engagement.outcomes.intervals import mean_difference, proportions
 from engagement.outcomes.records import Decided, Followed, StatusSeen
 
@@ -55,6 +60,23 @@ class Tally:
     holdout_revenue: float = 0.0
     paid: list[float] = field(default_factory=list)  # revenue of each converted send
     holdout_paid: list[float] = field(default_factory=list)
+    on_channel: Counter[str] = field(default_factory=Counter)  # sends called on each channel
+    moved_on: dict[str, Counter[str]] = field(default_factory=dict)  # channel -> why -> sends
+    delivered_on: Counter[str] = field(default_factory=Counter)
+    delivered_twice: int = 0
+
+    def channels_json(self, known: bool) -> list[dict[str, object]]:
+        """Per channel the send was called on: how many, why they moved on, how many it delivered."""
+        return [
+            {
+                "channel": channel,
+                "sent": self.on_channel[channel],
+                "moved_on": dict(sorted(self.moved_on.get(channel, Counter()).items())) if known else None,
+                "delivered": self.delivered_on[channel] if known else None,
+            }
+            for channel in CHANNELS
+            if self.on_channel[channel]
+        ]
 
     def as_json(self, seed: str, statuses_known: bool, by_product: bool) -> dict[str, object]:
         sent, holdout = self.sent, self.holdout
@@ -84,6 +106,8 @@ class Tally:
             "revenue_uplift": None if revenue_uplift is None else revenue_uplift.as_json(),
             "incremental_revenue": None if revenue_uplift is None else round(revenue_uplift.estimate * sent, 2),
             "bought_anyway": None if holdout_rate is None else holdout_rate * sent,
+            "channels": self.channels_json(statuses_known),
+            "delivered_twice": self.delivered_twice if statuses_known else None,
         }
 
 
@@ -121,9 +145,11 @@ def report(
     followed: Followed,
     statuses: Iterable[StatusSeen] | None = None,
     since: float | None = None,
+    deliveries: dict[str, Delivery] | None = None,
 ) -> list[dict[str, Any]]:
     """One JSON object per trigger (sorted by trigger), as `engagement report --json` prints it.
-    `statuses` None: delivery is not known (a replay). `since`: decisions before it are left out."""
+    `statuses` None: delivery is not known (a replay). `since`: decisions before it are left out.
+    `deliveries`: where each send went (see `engagement.outcomes.deliveries`)."""
     unique = {d.key: d for d in decisions if since is None or d.at >= since}
     answers = answer_rows(unique.values())
     unique = {key: d for key, d in unique.items() if d.outcome not in REPLY_OUTCOMES}
@@ -146,7 +172,8 @@ def report(
             counted[d.customer_id].append((d.at, d.key))
     statuses_known = statuses is not None
     if statuses is not None:
-        _delivery(rows, unique, statuses)
+        _delivery(rows, unique, statuses, deliveries or {})
+    _channels(rows, unique, deliveries)
     windows = {spec.id: spec.attribution.total_seconds() for spec in engine.all_specs.values()}
     _conversions(rows, unique, counted, followed, windows)
     _replies(rows, unique, counted, followed, windows, _opt_out_words(engine))
@@ -175,13 +202,21 @@ def _opt_out_words(engine: Engine) -> frozenset[str]:
     return frozenset(words)
 
 
-def _delivery(rows: dict[str, TriggerRows], decisions: dict[str, Decided], statuses: Iterable[StatusSeen]) -> None:
+def _delivery(
+    rows: dict[str, TriggerRows],
+    decisions: dict[str, Decided],
+    statuses: Iterable[StatusSeen],
+    deliveries: dict[str, Delivery],
+) -> None:
     seen: dict[str, set[str]] = defaultdict(set)
     codes: dict[str, str] = {}
     for status in statuses:
         seen[status.key].add(status.status)
         if status.status == "failed" and status.code is not None:
             codes.setdefault(status.key, status.code)
+    for key, delivery in deliveries.items():
+        if delivery.delivered:  # a channel without delivery reports (LINE) counts an accepted push
+            seen[key].add("delivered")
     for key, got in seen.items():
         d = decisions.get(key)
         if d is None or d.outcome != "send":
@@ -192,6 +227,22 @@ def _delivery(rows: dict[str, TriggerRows], decisions: dict[str, Decided], statu
             if "failed" in got:
                 tally.failed += 1
                 tally.failure_codes[codes.get(key, "unknown")] += 1
+
+
+def _channels(
+    rows: dict[str, TriggerRows], decisions: dict[str, Decided], deliveries: dict[str, Delivery] | None
+) -> None:
+    for d in decisions.values():
+        if d.outcome != "send":
+            continue
+        delivery = (deliveries or {}).get(d.key) or Delivery(d.channel)
+        for tally in rows[d.trigger].tallies(d.config_version):
+            for channel, why in delivery.tried:
+                tally.on_channel[channel] += 1
+                tally.moved_on.setdefault(channel, Counter())[why] += 1
+            tally.on_channel[delivery.channel] += 1
+            tally.delivered_on.update(delivery.delivered)
+            tally.delivered_twice += delivery.twice
 
 
 def _latest_within(

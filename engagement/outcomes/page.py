@@ -7,10 +7,11 @@ from __future__ import annotations
 import html
 import io
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from engagement.outcomes.table import Row
+from engagement.outcomes.table import Row, channel_lines
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -69,6 +70,16 @@ def render(rows: list[Row], title: str = "engagement report", generated: float |
             "<h2>Uplift over the holdout</h2>",
             _figure(_uplift(rows), "Uplift in conversion-rate points with its 95 % interval"),
         ]
+    channels = channel_lines(rows)
+    if channels:
+        parts += [
+            "<h2>Channels</h2>",
+            '<p class="note">Per trigger and channel: the sends called on it, those that moved on to the next '
+            "channel (and why: the provider's error code, no delivery report within the trigger's "
+            "<code>fallback_after</code>, or an outcome unknown), and those it delivered. A send delivered on "
+            "two channels (a late report after it moved on) is counted as delivered twice.</p>",
+            _cells_table(CHANNEL_COLUMNS, channels),
+        ]
     if any(row.get("answers") for row in rows):
         parts += [
             "<h2>Replies and answers</h2>",
@@ -91,6 +102,18 @@ def _table(rows: list[Row]) -> str:
         versions = row.get("versions") or []
         if len(versions) > 1:
             lines.extend(_tr(str(v["config_version"]), v, "version") for v in versions)
+    lines.append("</tbody></table>")
+    return "".join(lines)
+
+
+CHANNEL_COLUMNS = ("trigger / channel", "sent on", "moved on", "delivered", "delivered %", "why it moved on")
+
+
+def _cells_table(head: tuple[str, ...], cells: Sequence[tuple[str, ...]]) -> str:
+    lines = ["<table><thead><tr>", *(f'<th scope="col">{html.escape(h)}</th>' for h in head), "</tr></thead><tbody>"]
+    for row in cells:
+        css = ' class="version"' if row[0].startswith("  ") else ""
+        lines.append(f"<tr{css}>" + "".join(f"<td>{html.escape(c.strip())}</td>" for c in row) + "</tr>")
     lines.append("</tbody></table>")
     return "".join(lines)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from engagement.core.decisions import Decision
 from engagement.decode import decode_event
@@ -28,6 +28,7 @@ class Decided(NamedTuple):
     config_version: str
     event_id: str
     due_at: float = 0.0
+    channel: str = "whatsapp"  # the channel the decision chose first (a send's)
 
 
 def decided(decision: Decision) -> Decided:
@@ -41,6 +42,7 @@ def decided(decision: Decision) -> Decided:
         decision.config_version,
         decision.event_id,
         decision.due_at,
+        decision.message.channel if decision.message is not None else "whatsapp",
     )
 
 
@@ -59,7 +61,13 @@ def decided_from_line(line: str | bytes) -> Decided | None:
         str(record.get("config_version", "")),
         str(record.get("event_id", "")),
         parse_rfc3339(record["due_at"]) if isinstance(record.get("due_at"), str) else 0.0,
+        _channel_of(record.get("message")),
     )
+
+
+def _channel_of(message: object) -> str:
+    channel = message.get("channel") if isinstance(message, dict) else None
+    return channel if isinstance(channel, str) else "whatsapp"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,9 +129,8 @@ def followed_in(lines: Iterable[str | bytes], viewed_ids: frozenset[str] = froze
     return found
 
 
-def status_from_line(line: str | bytes) -> StatusSeen | None:
+def status_seen(record: dict[str, Any]) -> StatusSeen | None:
     """A line of the statuses topic: {"key", "status", "errors": [codes]}; None without a key."""
-    record = json.loads(line)
     key = record.get("key")
     if not isinstance(key, str):
         return None

@@ -20,9 +20,10 @@ from typing import Any
 import httpx
 
 from engagement.core.engine import Engine
-from engagement.embedded.store import EmbeddedStore, StoreBusy, existing_store
+from engagement.embedded.store import EmbeddedStore, StoreBusy, StoredSources, existing_store
 from engagement.outcomes.attribution import browse_arming_ids, report
-from engagement.outcomes.records import Decided, StatusSeen, decided, decided_from_line, followed_in, status_from_line
+from engagement.outcomes.deliveries import Delivery, deliveries_from_statuses, delivery_of
+from engagement.outcomes.records import Decided, StatusSeen, decided, decided_from_line, followed_in, status_seen
 from engagement.replay.command import replay_file
 from engagement.settings import Settings
 from engagement.worker.topic_reader import partition_counts, read_topics
@@ -54,17 +55,24 @@ def from_lines(
     event_lines: Iterable[str | bytes],
     statuses: Iterable[StatusSeen],
     since: float | None = None,
+    deliveries: dict[str, Delivery] | None = None,
 ) -> Rows:
-    """From what a runtime kept: its decision lines, its events, the provider's statuses."""
+    """From what a runtime kept: its decision lines, its events, the provider's statuses, where
+    each send went (None: from the statuses, as the workers publish them)."""
     decisions = [d for d in map(decided_from_line, decision_lines) if d is not None]
     followed = followed_in(event_lines, browse_arming_ids(engine, decisions))
-    return report(engine, decisions, followed, list(statuses), since)
+    return report(engine, decisions, followed, list(statuses), since, deliveries)
+
+
+def from_stored(engine: Engine, sources: StoredSources, since: float | None = None) -> Rows:
+    """From what `run` stored (`StoreReads.report_sources`)."""
+    statuses = [StatusSeen(key, status, first_code(errors)) for key, status, errors in sources.statuses]
+    deliveries = {key: delivery_of(stored) for key, stored in sources.deliveries.items()}
+    return from_lines(engine, sources.decisions, sources.events, statuses, since, deliveries)
 
 
 def from_store(engine: Engine, store: EmbeddedStore, since: float | None = None) -> Rows:
-    decision_lines, event_lines, stored = store.report_sources()
-    statuses = [StatusSeen(key, status, first_code(errors)) for key, status, errors in stored]
-    return from_lines(engine, decision_lines, event_lines, statuses, since)
+    return from_stored(engine, store.report_sources(), since)
 
 
 async def from_topics(engine: Engine, settings: Settings, since: float | None = None) -> Rows:
@@ -73,10 +81,13 @@ async def from_topics(engine: Engine, settings: Settings, since: float | None = 
     if not await partition_counts(settings.kafka_brokers, (names.decisions,)):
         raise ReportUnavailable(f"no topic {names.decisions} at {settings.kafka_brokers}: no worker has run there")
     found = await read_topics(settings.kafka_brokers, topics)
-    statuses = [s for s in (status_from_line(v) for _, v in found[names.statuses]) if s is not None]
+    status_lines = [json.loads(v) for _, v in found[names.statuses]]
+    statuses = [s for s in map(status_seen, status_lines) if s is not None]
     events = [value for topic in names.inputs for _, value in found[topic]]
     decisions = [v for _, v in found[names.decisions]]
-    return await asyncio.to_thread(from_lines, engine, decisions, events, statuses, since)  # CPU-bound
+    first = {d.key: d.channel for d in map(decided_from_line, decisions) if d is not None and d.outcome == "send"}
+    deliveries = deliveries_from_statuses(status_lines, first)
+    return await asyncio.to_thread(from_lines, engine, decisions, events, statuses, since, deliveries)  # CPU-bound
 
 
 def stored(engine: Engine, settings: Settings, url: str | None, since: float | None = None) -> Rows:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from engagement.outcomes.deliveries import WHY_WORDS
+
 Row = dict[str, Any]
 
 HEADER = (
@@ -22,6 +24,10 @@ def describe(rows: list[Row]) -> list[str]:
         versions = row.get("versions") or []
         if len(versions) > 1:
             lines.extend(_line(f"  {v['config_version'][:22]}", v) for v in versions)
+    channels = channel_lines(rows)
+    if channels:
+        lines.extend(["", CHANNELS_HEADER, "-" * len(CHANNELS_HEADER)])
+        lines.extend(f"{a:28} {b:>8} {c:>8} {d:>9} {e:>7}  {f}".rstrip() for a, b, c, d, e, f in channels)
     answered = [row for row in rows if row.get("answers")]
     if answered:
         lines.extend(["", ANSWERS_HEADER, "-" * len(ANSWERS_HEADER)])
@@ -47,6 +53,41 @@ def _answers_line(label: str, figures: Row) -> str:
         f"{figures['ignored']:>7,} {seconds(figures['answer_seconds_p50']):>12} "
         f"{seconds(figures['answer_seconds_p99']):>12} {_percent(figures['automation_share']):>11}"
     )
+
+
+CHANNELS_HEADER = (
+    f"{'channels: trigger / channel':28} {'sent on':>8} {'moved on':>8} {'delivered':>9} {'deliv %':>7}  "
+    "why it moved on"
+)
+
+
+def channel_lines(rows: list[Row]) -> list[tuple[str, str, str, str, str, str]]:
+    """The channels table's cells (label, sent on, moved on, delivered, delivered %, why), when any
+    trigger sent on more than WhatsApp; else none. A trigger's line counts its sends delivered twice."""
+    if not any(_beyond_whatsapp(row) for row in rows):
+        return []
+    out = []
+    for row in rows:
+        channels = row.get("channels") or []
+        if not channels:
+            continue
+        twice = row.get("delivered_twice")
+        doubled = f"{twice:,} delivered twice" if twice else ""
+        out.append((str(row["trigger"]), f"{row['sent']:,}", "", "", "", doubled))
+        for c in channels:
+            moved = c["moved_on"]
+            delivered = c["delivered"]
+            why = ", ".join(f"{WHY_WORDS.get(k, k)}: {n:,}" for k, n in (moved or {}).items())
+            out.append((
+                f"  {c['channel']}", f"{c['sent']:,}", "-" if moved is None else f"{sum(moved.values()):,}",
+                "-" if delivered is None else f"{delivered:,}", _share(delivered, c["sent"]), why,
+            ))  # fmt: skip
+    return out
+
+
+def _beyond_whatsapp(row: Row) -> bool:
+    channels = row.get("channels") or []
+    return any(c["channel"] != "whatsapp" or c["moved_on"] for c in channels)
 
 
 def as_json(rows: list[Row]) -> str:

@@ -147,7 +147,20 @@ def add_sender_task(
         quiet_library_debug_logs()
         limiter, budget = send_limiter(settings, outbox), budget_for(settings, outbox)
         call_timeout = settings.whatsapp_timeout.total_seconds()
-        sending = WorkerSender(outbox, provider, supervisor.metrics, limiter, producing.ingest, budget, call_timeout)
+        sending = WorkerSender(
+            outbox,
+            provider,
+            supervisor.metrics,
+            limiter,
+            producing.ingest,
+            budget,
+            call_timeout,
+            producing.publish_status,
+            {
+                "line": RedisGcra(outbox, settings.line_max_rps, burst_for(settings.line_max_rps), "line"),
+                "sms": RedisGcra(outbox, settings.sms_max_rps, burst_for(settings.sms_max_rps), "sms"),
+            },
+        )
         await supervisor.run("sender", sending.run)
 
 
@@ -171,13 +184,8 @@ def add_http_task(
     async def http() -> None:
         names = TopicNames(settings.topic_prefix)
         reports = security_reports(settings, supervisor, out_topics[names.security])
-        statuses = out_topics[names.statuses]
-
-        async def publish_status(key: str, line: bytes) -> None:
-            await delivered(statuses, key=key.encode(), value=line)
-
         port = RedisWebhookPort(
-            outbox, producing, reports.report, publish_status, lambda: service.engine.answering.not_me_words
+            outbox, producing, reports.report, producing.publish_status, lambda: service.engine.answering.not_me_words
         )
         await serve_http(settings, producing, port, supervisor, host, keys, service, provider)
 
@@ -308,6 +316,10 @@ class TopicIngest:
         if refused:
             self.metrics.inc("engagement_phone_claims_refused_total", len(refused))
         return Taken(0, sorted(refused.items()))
+
+    async def publish_status(self, key: str, line: bytes) -> None:
+        """A line of the statuses topic (a provider's status, a fail-over, a delivery), keyed by send."""
+        await delivered(self.topics[self.names.statuses], key=key.encode(), value=line)
 
     async def forget(self, customer_id: str) -> dict[str, int]:
         await delivered(

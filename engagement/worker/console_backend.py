@@ -19,6 +19,8 @@ from engagement.core.engine import Engine
 from engagement.core.state import CustomerState
 from engagement.event_export import events_from_topics
 from engagement.live.heavy_reads import HeavyReads
+from engagement.outcomes.deliveries import FAILOVER, deliveries_from_statuses
+from engagement.outcomes.records import decided_from_line
 from engagement.outcomes.sources import from_topics
 from engagement.settings import Settings
 from engagement.timefmt import parse_rfc3339
@@ -96,13 +98,16 @@ def _of_customer(
 
     events = [v.decode() for t in names.inputs for _, v in found[t] if of_customer(v)]
     decisions = list({json.loads(v)["key"]: v.decode() for _, v in found[names.decisions] if of_customer(v)}.values())
+    sent = [d for d in map(decided_from_line, decisions) if d is not None and d.outcome == "send"]
     keys = {json.loads(line)["key"] for line in decisions}
-    statuses = [json.loads(v) for _, v in found[names.statuses]]
+    statuses = [s for s in (json.loads(v) for _, v in found[names.statuses]) if s.get("key") in keys]
+    deliveries = deliveries_from_statuses(statuses, {d.key: d.channel for d in sent})
     return {
         "events": events,
         "decisions": decisions,
         "sends": [],
-        "statuses": [s for s in statuses if s.get("key") in keys],
+        "statuses": [s for s in statuses if s.get("status") != FAILOVER],
+        "deliveries": [{"key": key, **delivery.as_json()} for key, delivery in deliveries.items()],
     }
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from engagement.live.metrics import Metrics
-from engagement.live.rate_limit import RateLimiter, priority_of
+from engagement.live.rate_limit import RateLimiter, limiter_of, priority_of
 from engagement.live.recipient_budget import RecipientBudget
 from engagement.live.sender import (
     IDEMPOTENT_CHANNELS,
@@ -20,8 +21,10 @@ from engagement.live.sender import (
     follow_up,
     watch_after,
 )
-from engagement.providers.base import Provider
+from engagement.outcomes.deliveries import FAILOVER
+from engagement.providers.base import OutboundMessage, Provider
 from engagement.worker.outbox import QueuedSend, RedisOutbox
+from engagement.worker.webhook_port import PublishStatus
 
 BATCH = 64
 CONCURRENT_SENDS = 8  # requests in flight to the provider (keep-alive connections)
@@ -50,6 +53,14 @@ class WorkerSender:
     feedback: Feedback
     budget: RecipientBudget | None = None
     call_timeout: float = 30.0  # the provider's answer is awaited this long
+    publish_status: PublishStatus | None = None  # fail-overs and LINE's deliveries, for the report
+    channel_limiters: dict[str, RateLimiter] = field(default_factory=dict)  # LINE's, SMS's; WhatsApp's: `limiter`
+
+    async def _publish(self, message: OutboundMessage, status: str, at: float) -> None:
+        if self.publish_status is not None:
+            line = {"key": message.key, "status": status, "channel": message.channel, "at": int(at),
+                    "tried": [list(t) for t in message.tried]}  # fmt: skip
+            await self.publish_status(message.key, json.dumps(line).encode())
 
     async def send_due(self) -> int:
         """Carry out the sends that are due now; how many were taken."""
@@ -58,8 +69,9 @@ class WorkerSender:
         lanes = asyncio.Semaphore(CONCURRENT_SENDS)
 
         async def one(send: QueuedSend) -> None:
-            if send.message.category not in UNMETERED and send.message.channel == "whatsapp":
-                await self.limiter.acquire(priority_of(send.message.category))
+            limiter = limiter_of(send.message.channel, self.limiter, self.channel_limiters)
+            if send.message.category not in UNMETERED:
+                await limiter.acquire(priority_of(send.message.category))
             async with lanes:
                 message = send.message
                 started = time.time()
@@ -67,6 +79,8 @@ class WorkerSender:
                 if not await self.outbox.mark_sending(message.key, started, self.call_timeout, message.channel, plan):
                     self.metrics.inc("engagement_sends_total", result="lease_lost")
                     return  # back in the queue: another sender makes the call
+                if message.tried and send.attempts == 0:  # the first call on the send's next channel
+                    await self._publish(message, FAILOVER, started)
                 outcome = await deliver(
                     self.provider,
                     message,
@@ -94,7 +108,8 @@ class WorkerSender:
                         await self.outbox.remember_message(outcome.detail, message.key)
                 if outcome.status == "sent" and message.channel in NO_DELIVERY_REPORTS:  # accepted is delivered
                     count_delivery(self.metrics, message, await self.outbox.delivered(message.key, message.channel))
-                await follow_up(outcome, message, self.limiter, self.feedback, time.time())
+                    await self._publish(message, "delivered", time.time())
+                await follow_up(outcome, message, limiter, self.feedback, time.time())
 
         await asyncio.gather(*(one(send) for send in taken))
         return len(taken)

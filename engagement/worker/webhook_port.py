@@ -49,7 +49,8 @@ class RedisWebhookPort:
                 # published before it is marked seen: a failed publish fails the webhook, which Meta
                 # retries; a status published twice counts once in the report
                 line = {"key": status.key, "message_id": status.message_id, "status": status.status,
-                        "at": status.timestamp, "errors": list(status.error_codes)}  # fmt: skip
+                        "channel": status.channel, "at": status.timestamp,
+                        "errors": list(status.error_codes)}  # fmt: skip
                 await self.publish_status(status.key, json.dumps(line).encode())
             if await self.outbox.set_once(name, record, STATUS_TTL_SECONDS):
                 new.append(status)

@@ -145,6 +145,11 @@ async def test_login_alerts_fail_over_between_channels_on_run(
             lambda: sum(1 for d in run.decisions() if d["reason"] == "unreachable") == 4, 30, "suppressions"
         )
         decisions = await asyncio.to_thread(run.decisions)
+        got = await asyncio.to_thread(httpx.get, f"{run.url}/v1/report", headers=run.headers, timeout=60)
+        report = next(row for row in got.json() if row["trigger"] == "anomalous_login")
+        timeline = await asyncio.to_thread(
+            httpx.get, f"{run.url}/console/api/customers/silent-0", headers=run.headers, timeout=30
+        )
     finally:
         await asyncio.to_thread(run.kill)
 
@@ -179,6 +184,23 @@ async def test_login_alerts_fail_over_between_channels_on_run(
     suppressed = [d for d in decisions if d["reason"] == "unreachable"]
     assert {d["customer_id"] for d in suppressed} == {f"nowhere-{n}" for n in range(4)}
     assert suppressed[0]["channels"] == {"whatsapp": "unreachable", "line": "unreachable", "sms": "unreachable"}
+
+    # the report: each channel's sends, why they moved on, what each delivered, the send delivered twice
+    assert report["channels"] == [
+        {"channel": "whatsapp", "sent": 20, "moved_on": {"131026": 12, "no_report": 4}, "delivered": 5},
+        {"channel": "line", "sent": 12, "moved_on": {"400": 4}, "delivered": 8},
+        {"channel": "sms", "sent": 8, "moved_on": {}, "delivered": 0},
+    ]
+    assert report["delivered_twice"] == 1
+    assert report["delivered"] == 12  # on WhatsApp 4, on LINE 8 (the silent number's twice: once)
+    # the console's timeline of a customer whose alert moved on: where it went and what delivered it
+    assert timeline.status_code == 200, timeline.text
+    (item,) = [i for i in timeline.json()["items"] if i["what"] == "decision"]
+    assert item["delivery"] == {
+        "channel": "line",
+        "tried": [["whatsapp", "no_report"]],
+        "delivered": ["line", "whatsapp"],
+    }
 
 
 def test_the_line_webhook_takes_replies_and_follows_once_and_refuses_what_is_not_lines(tmp_path: Path) -> None:

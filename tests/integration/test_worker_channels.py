@@ -147,6 +147,8 @@ async def test_a_thousand_alerts_fail_over_on_two_workers_one_killed(
     await asyncio.sleep(FALLBACK_AFTER + 2)  # anything still to come would show now
     await report_deliveries(second.url)
     metrics = await asyncio.to_thread(httpx.get, f"{second.url}/metrics")
+    answer = await asyncio.to_thread(httpx.get, f"{second.url}/v1/report", headers=second.headers, timeout=120)
+    assert answer.status_code == 200, answer.text
 
     pushes = Counter(p.headers["X-Line-Retry-Key"] for p in line.received)
     assert len(line.accepted_keys) == len(pushes)  # each push accepted once: a repeat got 409
@@ -169,6 +171,22 @@ async def test_a_thousand_alerts_fail_over_on_two_workers_one_killed(
             if line_id("silent", n) in line_at]  # fmt: skip
     assert min(gaps) >= FALLBACK_AFTER - 1.0  # no report: LINE only after fallback_after
     assert killed
+
+    # the report, from the topics: every alert called on WhatsApp first; each move to LINE with its
+    # reason; LINE's accepted pushes and WhatsApp's reported deliveries; nothing delivered twice
+    (row,) = [r for r in answer.json() if r["trigger"] == "anomalous_login"]
+    on = {c["channel"]: c for c in row["channels"]}
+    assert on["whatsapp"]["sent"] == len(GROUPS) * PER_GROUP
+    moved = on["whatsapp"]["moved_on"]
+    assert set(moved) <= {"131026", "no_report", "unknown"}
+    assert moved["131026"] > PER_GROUP // 2
+    assert moved["no_report"] > PER_GROUP // 2
+    assert on["line"]["sent"] == sum(moved.values()) == len(accepted_to)
+    assert on["line"]["delivered"] == len(accepted_to)
+    wa_delivered = sum(1 for n in range(PER_GROUP) if phone("delivered", n) in delivered_phones)
+    assert on["whatsapp"]["delivered"] == wa_delivered
+    assert row["delivered"] == wa_delivered + len(accepted_to)
+    assert row["delivered_twice"] == 0
 
 
 def reported_phones(graph: FakeGraph, reported: set[str]) -> set[str]:

@@ -1009,7 +1009,21 @@ function describeItem(item, zone) {
   if (item.text) parts.push(" · ", h("q", { text: item.text }));
   if (item.send) parts.push(item.outcome === "handoff" ? ` · hand-off ${item.send === "sent" ? "delivered" : item.send}` : " · send " + item.send);
   for (const status of item.statuses || []) parts.push(` · ${status.status} at ${when(status.at, zone)}`);
+  if (item.delivery) parts.push(h("br"), h("span", { class: "delivery", text: deliveryText(item.delivery) }));
   return h("span", {}, ...parts);
+}
+
+// Where a send went: the channels it moved on from (and why), the one it is on, what delivered it.
+const MOVED_WHY = { no_report: "no delivery report in time", unknown: "outcome unknown", 131026: "not on WhatsApp",
+  131050: "marketing paused", 131047: "outside the 24 h window", 21610: "SMS STOP", 21614: "not a mobile number" };
+function deliveryText(d) {
+  const name = (c) => CHANNEL_NAMES[c] || c;
+  const said = (why) => !MOVED_WHY[why] ? `error ${why}` : /^\d+$/.test(why) ? `${MOVED_WHY[why]}, ${why}` : MOVED_WHY[why];
+  const moved = d.tried.map(([c, why]) => `${name(c)} (${said(why)})`);
+  const path = moved.length ? `Tried ${moved.join(", then ")}, then ${name(d.channel)}` : `On ${name(d.channel)}`;
+  const got = d.delivered.length > 1 ? `delivered on ${d.delivered.map(name).join(" and ")}: twice`
+    : d.delivered.length ? `delivered on ${name(d.delivered[0])}` : "no delivery reported yet";
+  return `${path}; ${got}.`;
 }
 
 // ---- templates ------------------------------------------------------------------------------
