@@ -34,7 +34,7 @@ from engagement.live.http import Api, make_app, serve
 from engagement.live.line_webhook import line_webhook_settings
 from engagement.live.metrics import Metrics, standard_metrics
 from engagement.live.privacy import configure_logging, mask_phones
-from engagement.live.rate_limit import LocalGcra, burst_for
+from engagement.live.rate_limit import LocalGcra, burst_for, channel_rates
 from engagement.live.security_reports import SecurityReports
 from engagement.live.supervisor import Supervisor
 from engagement.live.twilio_webhook import twilio_webhook_settings
@@ -85,8 +85,7 @@ async def run(settings: Settings, demo: bool, host: str) -> int:
         metrics,
         limiter=limiter,
         channel_limiters={
-            "line": LocalGcra(settings.line_max_rps, burst_for(settings.line_max_rps)),
-            "sms": LocalGcra(settings.sms_max_rps, burst_for(settings.sms_max_rps)),
+            channel: LocalGcra(rate, burst_for(rate)) for channel, rate in channel_rates(settings).items()
         },
         daily_recipients=settings.whatsapp_daily_recipients,
         security=security,

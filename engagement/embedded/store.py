@@ -191,10 +191,9 @@ class StoreReads:
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                f"SELECT key, status, channel, delivered, json_extract(message, '$.tried') FROM outbox WHERE key IN ({marks})",  # noqa: S608, E501
-                chunk,
-            )
+            columns = "key, status, coalesce(channel, json_extract(message, '$.channel')), delivered"
+            query = f"SELECT {columns}, json_extract(message, '$.tried') FROM outbox WHERE key IN ({marks})"  # noqa: S608
+            rows = self._db.execute(query, chunk)
             for key, status, channel, delivered, tried in rows:
                 current = channel or "whatsapp"
                 before = json.loads(tried or "[]")  # a waiting send's message is already the next channel's
@@ -485,8 +484,8 @@ class EmbeddedStore(StoreReads):
         if row is None:
             return None
         status, current, known = str(row[0]), str(row[1] or "whatsapp"), json.loads(row[2] or "[]")
-        if channel in known or status in ("pending", "erased"):
-            return None
+        if channel in known or status == "erased" or (row[1] is None and status == "pending"):
+            return None  # known already, erased, or never called (so not a report of ours)
         known.append(channel)
         mark, said = json.dumps(known), "twice" if len(known) > 1 else "delivered"
         if current == channel and status in ("waiting", "sent", "unknown", "sending"):

@@ -16,7 +16,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from engagement.settings import Settings
 
 SECURITY, UTILITY, MARKETING = 0, 1, 2
 # a service answer goes first: the customer who wrote is waiting
@@ -153,6 +156,14 @@ class LocalGcra:
 
 
 UNLIMITED = Unlimited()
+
+
+def channel_rates(settings: Settings) -> dict[str, float]:
+    """The send rates of the channels beside WhatsApp, for a provider that reaches them (a file
+    or console provider sends nowhere: nothing to limit)."""
+    if settings.provider not in ("whatsapp", "twilio"):
+        return {}
+    return {"line": settings.line_max_rps, "sms": settings.sms_max_rps}
 
 
 def limiter_of(channel: str, whatsapp: RateLimiter, others: dict[str, RateLimiter]) -> RateLimiter:

@@ -60,22 +60,22 @@ class Tally:
     holdout_revenue: float = 0.0
     paid: list[float] = field(default_factory=list)  # revenue of each converted send
     holdout_paid: list[float] = field(default_factory=list)
-    on_channel: Counter[str] = field(default_factory=Counter)  # sends called on each channel
+    on_channel: Counter[str] = field(default_factory=Counter)  # sends tried on each channel (claimed for a call)
     moved_on: dict[str, Counter[str]] = field(default_factory=dict)  # channel -> why -> sends
     delivered_on: Counter[str] = field(default_factory=Counter)
     delivered_twice: int = 0
 
     def channels_json(self, known: bool) -> list[dict[str, object]]:
-        """Per channel the send was called on: how many, why they moved on, how many it delivered."""
+        """Per channel: the sends tried on it, why they moved on from it, how many it delivered."""
         return [
             {
                 "channel": channel,
-                "sent": self.on_channel[channel],
+                "tried": self.on_channel[channel],
                 "moved_on": dict(sorted(self.moved_on.get(channel, Counter()).items())) if known else None,
                 "delivered": self.delivered_on[channel] if known else None,
             }
             for channel in CHANNELS
-            if self.on_channel[channel]
+            if self.on_channel[channel] or self.delivered_on[channel]
         ]
 
     def as_json(self, seed: str, statuses_known: bool, by_product: bool) -> dict[str, object]:

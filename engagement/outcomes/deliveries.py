@@ -51,11 +51,11 @@ def deliveries_from_statuses(records: Iterable[dict[str, Any]], first: dict[str,
         if not isinstance(key, str):
             continue
         status, channel = record.get("status"), str(record.get("channel") or DEFAULT_CHANNEL)
-        if status == FAILOVER:
+        if status == FAILOVER or (status in DELIVERED and record.get("tried")):  # the sender's lines name the path
             tried = tuple((str(c), str(why)) for c, why in record.get("tried") or ())
             if len(tried) >= len(moved.get(key, ("", ()))[1]):  # a line published twice, or late: the furthest
                 moved[key] = (channel, tried)
-        elif status in DELIVERED:
+        if status in DELIVERED:
             got = delivered.setdefault(key, [])
             if channel not in got:
                 got.append(channel)

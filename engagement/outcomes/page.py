@@ -74,7 +74,7 @@ def render(rows: list[Row], title: str = "engagement report", generated: float |
     if channels:
         parts += [
             "<h2>Channels</h2>",
-            '<p class="note">Per trigger and channel: the sends called on it, those that moved on to the next '
+            '<p class="note">Per trigger and channel: the sends tried on it, those that moved on to the next '
             "channel (and why: the provider's error code, no delivery report within the trigger's "
             "<code>fallback_after</code>, or an outcome unknown), and those it delivered. A send delivered on "
             "two channels (a late report after it moved on) is counted as delivered twice.</p>",
@@ -106,7 +106,7 @@ def _table(rows: list[Row]) -> str:
     return "".join(lines)
 
 
-CHANNEL_COLUMNS = ("trigger / channel", "sent on", "moved on", "delivered", "delivered %", "why it moved on")
+CHANNEL_COLUMNS = ("trigger / channel", "tried on", "moved on", "delivered", "delivered %", "why it moved on")
 
 
 def _cells_table(head: tuple[str, ...], cells: Sequence[tuple[str, ...]]) -> str:

@@ -56,13 +56,13 @@ def _answers_line(label: str, figures: Row) -> str:
 
 
 CHANNELS_HEADER = (
-    f"{'channels: trigger / channel':28} {'sent on':>8} {'moved on':>8} {'delivered':>9} {'deliv %':>7}  "
+    f"{'channels: trigger / channel':28} {'tried on':>8} {'moved on':>8} {'delivered':>9} {'deliv %':>7}  "
     "why it moved on"
 )
 
 
 def channel_lines(rows: list[Row]) -> list[tuple[str, str, str, str, str, str]]:
-    """The channels table's cells (label, sent on, moved on, delivered, delivered %, why), when any
+    """The channels table's cells (label, tried on, moved on, delivered, delivered %, why), when any
     trigger sent on more than WhatsApp; else none. A trigger's line counts its sends delivered twice."""
     if not any(_beyond_whatsapp(row) for row in rows):
         return []
@@ -79,8 +79,8 @@ def channel_lines(rows: list[Row]) -> list[tuple[str, str, str, str, str, str]]:
             delivered = c["delivered"]
             why = ", ".join(f"{WHY_WORDS.get(k, k)}: {n:,}" for k, n in (moved or {}).items())
             out.append((
-                f"  {c['channel']}", f"{c['sent']:,}", "-" if moved is None else f"{sum(moved.values()):,}",
-                "-" if delivered is None else f"{delivered:,}", _share(delivered, c["sent"]), why,
+                f"  {c['channel']}", f"{c['tried']:,}", "-" if moved is None else f"{sum(moved.values()):,}",
+                "-" if delivered is None else f"{delivered:,}", _share(delivered, c["tried"]), why,
             ))  # fmt: skip
     return out
 

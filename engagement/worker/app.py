@@ -25,7 +25,7 @@ from engagement.live.ingest import Taken, future_rejection
 from engagement.live.line_webhook import line_webhook_settings
 from engagement.live.metrics import Metrics, standard_metrics
 from engagement.live.phone_owners import PhoneBook, phones_and_customers
-from engagement.live.rate_limit import RateLimiter, Unlimited, burst_for
+from engagement.live.rate_limit import RateLimiter, Unlimited, burst_for, channel_rates
 from engagement.live.security_reports import SecurityReport, SecurityReports
 from engagement.live.supervisor import Supervisor
 from engagement.live.twilio_webhook import twilio_webhook_settings
@@ -157,8 +157,8 @@ def add_sender_task(
             call_timeout,
             producing.publish_status,
             {
-                "line": RedisGcra(outbox, settings.line_max_rps, burst_for(settings.line_max_rps), "line"),
-                "sms": RedisGcra(outbox, settings.sms_max_rps, burst_for(settings.sms_max_rps), "sms"),
+                channel: RedisGcra(outbox, rate, burst_for(rate), channel)
+                for channel, rate in channel_rates(settings).items()
             },
         )
         await supervisor.run("sender", sending.run)

@@ -90,8 +90,12 @@ return 1
 
 _DELIVERED = """
 local status = redis.call('GET', KEYS[1])
-if not status or status == 'queued' or status == 'erased' then return 0 end
-local current = redis.call('HGET', KEYS[2], ARGV[1]) or 'whatsapp'
+if not status or status == 'erased' then return 0 end
+local current = redis.call('HGET', KEYS[2], ARGV[1])
+if not current then
+  if status == 'queued' then return 0 end  -- never called: not a report of ours
+  current = 'whatsapp'
+end
 local known = redis.call('HGET', KEYS[3], ARGV[1]) or ''
 if string.find(',' .. known .. ',', ',' .. ARGV[2] .. ',', 1, true) then return 0 end
 if known == '' then known = ARGV[2] else known = known .. ',' .. ARGV[2] end

@@ -29,6 +29,7 @@ from engagement.worker.webhook_port import PublishStatus
 BATCH = 64
 CONCURRENT_SENDS = 8  # requests in flight to the provider (keep-alive connections)
 IDLE_WAIT_SECONDS = 0.5
+PUBLISH_SECONDS = 5.0  # a line for the report waits this long for the broker at most
 
 
 def plan_if_cut_short(send: QueuedSend, started: float) -> tuple[QueuedSend, float] | None:
@@ -57,10 +58,16 @@ class WorkerSender:
     channel_limiters: dict[str, RateLimiter] = field(default_factory=dict)  # LINE's, SMS's; WhatsApp's: `limiter`
 
     async def _publish(self, message: OutboundMessage, status: str, at: float) -> None:
-        if self.publish_status is not None:
-            line = {"key": message.key, "status": status, "channel": message.channel, "at": int(at),
-                    "tried": [list(t) for t in message.tried]}  # fmt: skip
-            await self.publish_status(message.key, json.dumps(line).encode())
+        """A line for the report, after the call: bounded in time, and never failing the send (a
+        line lost leaves the report short of a fail-over, and the metrics say so)."""
+        if self.publish_status is None:
+            return
+        line = {"key": message.key, "status": status, "channel": message.channel, "at": int(at),
+                "tried": [list(t) for t in message.tried]}  # fmt: skip
+        try:
+            await asyncio.wait_for(self.publish_status(message.key, json.dumps(line).encode()), PUBLISH_SECONDS)
+        except Exception:
+            self.metrics.inc("engagement_status_lines_lost_total")
 
     async def send_due(self) -> int:
         """Carry out the sends that are due now; how many were taken."""
@@ -79,8 +86,6 @@ class WorkerSender:
                 if not await self.outbox.mark_sending(message.key, started, self.call_timeout, message.channel, plan):
                     self.metrics.inc("engagement_sends_total", result="lease_lost")
                     return  # back in the queue: another sender makes the call
-                if message.tried and send.attempts == 0:  # the first call on the send's next channel
-                    await self._publish(message, FAILOVER, started)
                 outcome = await deliver(
                     self.provider,
                     message,
@@ -106,9 +111,13 @@ class WorkerSender:
                     await self.outbox.settle(message.key, outcome.status)
                     if outcome.status == "sent" and outcome.detail:
                         await self.outbox.remember_message(outcome.detail, message.key)
+                if message.tried and send.attempts == 0:  # the first call on the send's next channel
+                    await self._publish(message, FAILOVER, started)
                 if outcome.status == "sent" and message.channel in NO_DELIVERY_REPORTS:  # accepted is delivered
-                    count_delivery(self.metrics, message, await self.outbox.delivered(message.key, message.channel))
-                    await self._publish(message, "delivered", time.time())
+                    said = await self.outbox.delivered(message.key, message.channel)
+                    count_delivery(self.metrics, message, said)
+                    if said is not None:
+                        await self._publish(message, "delivered", time.time())
                 await follow_up(outcome, message, limiter, self.feedback, time.time())
 
         await asyncio.gather(*(one(send) for send in taken))

@@ -84,3 +84,30 @@ async def test_a_delivery_report_during_the_call_keeps_the_send_from_its_next_ch
         assert await outbox.delivered("k1", "line") == "twice"  # a second channel's report is counted so
     finally:
         await outbox.close()
+
+
+async def test_a_late_report_counts_while_the_next_channel_is_retried_and_none_before_a_call() -> None:
+    outbox = RedisOutbox(REDIS_URL, f"t{uuid.uuid4().hex[:10]}")
+    sms = OutboundMessage("k1", "anomalous_login", "c1", "+886912000001", "en", "security", "hi", channel="sms")
+    wa = OutboundMessage("k1", "anomalous_login", "c1", "+886912000001", "en", "security", "hi",
+                         fallbacks=(sms,), fallback_after=6.0)  # fmt: skip
+    never = OutboundMessage("k2", "anomalous_login", "c2", "+886912000002", "en", "security", "hi")
+    now = time.time()
+    try:
+        await outbox.enqueue(QueuedSend(wa, now + 3600), now)
+        await outbox.enqueue(QueuedSend(never, now + 3600), now + 600)
+        assert await outbox.delivered("k2", "whatsapp") is None  # never called: not a report of ours
+        [send] = await outbox.take_due(now, 10)
+        assert await outbox.mark_sending("k1", now, 30, "whatsapp", None)
+        following = send.message.next_channel("no_report")
+        assert following is not None
+        await outbox.wait_for_report(QueuedSend(following, send.deadline, 0, send.due_at), now + 6)
+        [on_sms] = await outbox.take_due(now + 7, 10)
+        assert on_sms.message.channel == "sms"
+        assert await outbox.mark_sending("k1", now + 7, 30, "sms", None)
+        await outbox.requeue(on_sms, now + 20)  # throttled: queued for a retry
+        assert await outbox.delivered("k1", "whatsapp") == "delivered"  # WhatsApp's late report meanwhile
+        assert await outbox.channel_of("k1") == ("sms", ["whatsapp"])
+        assert await outbox.delivered("k1", "sms") == "twice"
+    finally:
+        await outbox.close()

@@ -187,9 +187,9 @@ async def test_login_alerts_fail_over_between_channels_on_run(
 
     # the report: each channel's sends, why they moved on, what each delivered, the send delivered twice
     assert report["channels"] == [
-        {"channel": "whatsapp", "sent": 20, "moved_on": {"131026": 12, "no_report": 4}, "delivered": 5},
-        {"channel": "line", "sent": 12, "moved_on": {"400": 4}, "delivered": 8},
-        {"channel": "sms", "sent": 8, "moved_on": {}, "delivered": 0},
+        {"channel": "whatsapp", "tried": 20, "moved_on": {"131026": 12, "no_report": 4}, "delivered": 5},
+        {"channel": "line", "tried": 12, "moved_on": {"400": 4}, "delivered": 8},
+        {"channel": "sms", "tried": 8, "moved_on": {}, "delivered": 0},
     ]
     assert report["delivered_twice"] == 1
     assert report["delivered"] == 12  # on WhatsApp 4, on LINE 8 (the silent number's twice: once)

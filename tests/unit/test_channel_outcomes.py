@@ -4,12 +4,15 @@ sends delivered twice)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from engagement.config.loader import default_triggers_dir, load_triggers
 from engagement.config.messages import default_messages_dir, load_messages
 from engagement.console.customers import timeline_of
 from engagement.core.engine import Engine, EngineSettings
+from engagement.embedded.store import EmbeddedStore, Prepared
 from engagement.events import Event
 from engagement.live.metrics import standard_metrics
 from engagement.live.rate_limit import UNLIMITED, Unlimited, limiter_of
@@ -69,9 +72,9 @@ def test_the_report_counts_each_channel_its_fail_overs_and_double_deliveries() -
     statuses = [StatusSeen("k0", "delivered"), StatusSeen("k3", "failed", "21614")]
     (row,) = report(engine(), decisions, Followed(), statuses, None, deliveries)
     assert row["channels"] == [
-        {"channel": "whatsapp", "sent": 6, "moved_on": {"131026": 2, "no_report": 1, "unknown": 1}, "delivered": 2},
-        {"channel": "line", "sent": 5, "moved_on": {"400": 1}, "delivered": 4},
-        {"channel": "sms", "sent": 1, "moved_on": {}, "delivered": 0},
+        {"channel": "whatsapp", "tried": 6, "moved_on": {"131026": 2, "no_report": 1, "unknown": 1}, "delivered": 2},
+        {"channel": "line", "tried": 5, "moved_on": {"400": 1}, "delivered": 4},
+        {"channel": "sms", "tried": 1, "moved_on": {}, "delivered": 0},
     ]
     assert row["delivered_twice"] == 1
     assert row["delivered"] == 5  # k0, k1, k2 (once), k4, k6
@@ -88,8 +91,8 @@ def test_the_report_counts_each_channel_its_fail_overs_and_double_deliveries() -
 def test_a_replay_knows_only_the_channel_chosen_first() -> None:
     (row,) = report(engine(), [alert(0), alert(1, "line")], Followed(), None)
     assert row["channels"] == [
-        {"channel": "whatsapp", "sent": 1, "moved_on": None, "delivered": None},
-        {"channel": "line", "sent": 1, "moved_on": None, "delivered": None},
+        {"channel": "whatsapp", "tried": 1, "moved_on": None, "delivered": None},
+        {"channel": "line", "tried": 1, "moved_on": None, "delivered": None},
     ]
     assert row["delivered_twice"] is None
     assert "channels: trigger" in "\n".join(describe([row]))
@@ -98,7 +101,7 @@ def test_a_replay_knows_only_the_channel_chosen_first() -> None:
 def test_whatsapp_alone_shows_no_channels_table() -> None:
     deliveries = {"k0": Delivery("whatsapp", (), ("whatsapp",))}
     (row,) = report(engine(), [alert(0)], Followed(), [StatusSeen("k0", "delivered")], None, deliveries)
-    assert row["channels"] == [{"channel": "whatsapp", "sent": 1, "moved_on": {}, "delivered": 1}]
+    assert row["channels"] == [{"channel": "whatsapp", "tried": 1, "moved_on": {}, "delivered": 1}]
     assert "channels:" not in "\n".join(describe([row]))
     assert "<h2>Channels</h2>" not in render([row])
 
@@ -155,3 +158,39 @@ async def test_a_throttled_channel_slows_only_itself() -> None:
 
 async def _ignore(events: list[Event]) -> None:
     raise AssertionError(events)
+
+
+def test_a_sender_delivered_line_names_its_path_and_every_delivering_channel_is_listed() -> None:
+    lines: list[dict[str, Any]] = [  # the fail-over line was lost; LINE's own delivered line says the path
+        {"key": "k1", "status": "delivered", "channel": "line", "tried": [["whatsapp", "131026"]]},
+    ]
+    found = deliveries_from_statuses(lines, {"k1": "whatsapp"})
+    assert found["k1"] == Delivery("line", (("whatsapp", "131026"),), ("line",))
+    # a delivery reported on a channel no claim was recorded for still shows in the table
+    (row,) = report(engine(), [alert(0)], Followed(), [], None, {"k0": Delivery("whatsapp", (), ("sms",))})
+    assert [c["channel"] for c in row["channels"]] == ["whatsapp", "sms"]
+
+
+def test_run_keeps_the_channel_of_a_send_not_yet_called_and_a_late_report_while_it_waits(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path)
+    try:
+        line_first = OutboundMessage("k1", "anomalous_login", "c1", "U" + "a" * 32, "en", "security", "hi",
+                                     channel="line")  # fmt: skip
+        sms = OutboundMessage("k2", "anomalous_login", "c2", "+886912000002", "en", "security", "hi", channel="sms")
+        wa = OutboundMessage("k2", "anomalous_login", "c2", "+886912000002", "en", "security", "hi",
+                             fallbacks=(sms,), fallback_after=6.0)  # fmt: skip
+        sends = [(m.key, json.dumps(m.to_dict()), T, T + 600, m.customer_id) for m in (line_first, wa)]
+        store.write(Prepared(sends=sends), {})
+        assert store.deliveries(["k1"])["k1"]["channel"] == "line"  # decided for LINE, not called yet
+        assert store.delivered("k1", "line") is None  # never called: no report is ours
+        assert store.claim("k2", "whatsapp")
+        following = wa.next_channel("no_report")
+        assert following is not None
+        store.wait_for_report("k2", following.to_dict(), T + 6, "wamid.1")
+        assert store.claim("k2", "sms")  # no report in time: on SMS, which is throttled and retried
+        store.retry_at("k2", T + 10, "throttled")
+        assert store.delivered("k2", "whatsapp") == "delivered"  # WhatsApp's late report, while SMS waits
+        assert store.deliveries(["k2"])["k2"]["delivered"] == ["whatsapp"]
+        assert store.delivered("k2", "sms") == "twice"
+    finally:
+        store.close()
