@@ -25,11 +25,13 @@ from engagement.authoring.samples import for_samples
 from engagement.authoring.template_submission import submissions, template_payload, test_message
 from engagement.config.bundle import Configuration, load_configuration
 from engagement.config.durations import Duration
+from engagement.config.event_catalogue import load_catalogue, with_catalogue
 from engagement.config.loader import InvalidConfig, default_triggers_dir
 from engagement.config.messages import default_messages_dir
 from engagement.config.template_registry import REGISTRY_FILE, RegistryError, load_registry, write_registry
 from engagement.config.triggers import TriggerSpec
 from engagement.core.engine import Engine
+from engagement.decode import use_catalogue
 from engagement.event_export import ExportError, export_events
 from engagement.events import events_json_schema
 from engagement.live.api_keys import check_scopes, create_key
@@ -273,6 +275,7 @@ def build_engine(triggers: Path | None, messages: Path | None, settings: Setting
         messages or settings.messages_dir or default_messages_dir(),
         settings.allowed_lateness.total_seconds(),
     )
+    use_catalogue(configuration.triggers.catalogue)  # the event types this process decodes
     return Engine.of(configuration, settings.engine_settings())
 
 
@@ -529,8 +532,11 @@ def _forget(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    if args.what == "events":
-        schema = events_json_schema()
+    if args.what == "events":  # the contract's, with the event catalogue of the triggers in use
+        catalogue, problems, _ = load_catalogue(Settings().triggers_dir or default_triggers_dir())
+        if problems:
+            raise InvalidConfig(problems)
+        schema = with_catalogue(events_json_schema(), catalogue)
     else:
         schema = TypeAdapter(TriggerSpec).json_schema()
         schema["title"] = "engagement trigger"

@@ -76,9 +76,10 @@ TimeZoneName = Annotated[str, AfterValidator(_check_zone)]
 
 
 class _Event(BaseModel):
-    """Envelope shared by every event."""
+    """Envelope shared by every event. Fields beyond a type's are dropped when it is decoded, but
+    for those the event catalogue adds to it (`engagement.decode`), which are kept as extras."""
 
-    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
 
     event_id: Id
     customer_id: CustomerId
@@ -220,7 +221,7 @@ class MessageFailed(_Event):
     channel: Channel = "whatsapp"
 
 
-Event = Annotated[
+ContractEvent = Annotated[
     CustomerUpdated
     | PageViewed
     | PageLeft
@@ -237,7 +238,20 @@ Event = Annotated[
     Field(discriminator="type"),
 ]
 
-EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+EVENT_ADAPTER: TypeAdapter[ContractEvent] = TypeAdapter(ContractEvent)
+
+DECLARED_TYPE = r"^[a-z][a-z0-9_]{0,30}(\.[a-z][a-z0-9_]{0,30}){1,3}$"
+
+
+class DeclaredEvent(_Event):
+    """An event of a type the event catalogue (`triggers/_events.yaml`) declares; its declared
+    fields are extras, checked against the catalogue when it is decoded."""
+
+    type: Annotated[str, Field(pattern=DECLARED_TYPE)]
+
+
+Event = Annotated[ContractEvent | DeclaredEvent, Field(union_mode="left_to_right")]
+"""Any event: a contract one, else one of a type the event catalogue declares."""
 
 EVENT_TYPES: tuple[str, ...] = (
     "customer.updated",

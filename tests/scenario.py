@@ -79,7 +79,7 @@ def replay(
     out: list[Decision] = []
     replayer = Replayer(engine, out.append)
     for raw in events.lines() if isinstance(events, Events) else events:
-        item = decode_event(raw)
+        item = decode_event(raw, engine.event_catalogue)
         assert not isinstance(item, Rejection), item
         replayer.feed(item)
     replayer.finish(until)

@@ -111,7 +111,9 @@ def preview(
         raise PreviewError(f"no channel {channel!r}; channels: {', '.join(CHANNELS)}")
     engine = as_if_enabled(engine, trigger_id, channel)  # a trigger not yet switched on shows what it would send
     _check_stand_ins(engine, spec.id, spec.kind, locale, tier)
-    chosen = [dict(e) for e in (events if events is not None else sample_events(spec.kind))]
+    chosen = [
+        dict(e) for e in (events if events is not None else sample_events(spec.kind, spec, engine.event_catalogue))
+    ]
     for event in chosen:
         if event.get("type") == "customer.updated":
             if locale is not None:
@@ -122,7 +124,7 @@ def preview(
     replayer = Replayer(engine, decisions.append)
     last = float("-inf")
     for number, raw in enumerate(chosen, 1):
-        item = decode_event(json.dumps(raw, ensure_ascii=False).encode())
+        item = decode_event(json.dumps(raw, ensure_ascii=False).encode(), engine.event_catalogue)
         if isinstance(item, Rejection):
             raise PreviewError(f"event {number}: {item.field}: {item.reason}")
         last = max(last, item.occurred_at.timestamp())
@@ -148,7 +150,8 @@ def as_if_enabled(engine: Engine, trigger_id: str, channel: str | None = None) -
     if channel is not None:
         update["channels"] = (channel, *(c for c in spec.channels if c != channel))
     on = tuple(s.model_copy(update=update) if s.id == trigger_id else s for s in engine.all_specs.values())
-    return Engine(TriggerSet(on, engine.config_version), engine.catalog, engine.settings, engine.config_version)
+    triggers = TriggerSet(on, engine.config_version, engine.event_catalogue)
+    return Engine(triggers, engine.catalog, engine.settings, engine.config_version)
 
 
 def _check_stand_ins(engine: Engine, trigger_id: str, kind: str, locale: str | None, tier: str | None) -> None:

@@ -7,6 +7,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from engagement.config.event_catalogue import EventCatalogue
+from engagement.config.triggers import SequenceTrigger
 from engagement.core.engine import EngineSettings
 
 SAMPLE_CUSTOMER = "c-sample"
@@ -61,8 +63,12 @@ def _items() -> list[dict[str, Any]]:
     ]
 
 
-def sample_events(kind: str) -> list[dict[str, Any]]:
-    """A customer for whom a trigger of `kind` sends (with the shipped default windows or longer)."""
+def sample_events(kind: str, spec: object = None, catalogue: EventCatalogue | None = None) -> list[dict[str, Any]]:
+    """A customer for whom a trigger of `kind` sends (with the shipped default windows or longer);
+    for a sequence trigger (`spec`), its shipped example's customer, else one whose start event
+    has a value of each field the event catalogue gives it."""
+    if isinstance(spec, SequenceTrigger):
+        return [profile(), *(_SEQUENCES[spec.id]() if spec.id in _SEQUENCES else _start_of(spec, catalogue))]
     if kind == "cart_idle":
         cart = {
             "cart_id": "cart-1",
@@ -103,3 +109,41 @@ def sample_events(kind: str) -> list[dict[str, Any]]:
         away = {"device_id": "d-new", "country": "JP", "city": "Osaka", "latitude": 34.69, "longitude": 135.5}
         return [profile(), _event(1, -60 * 24 * 2, "login.succeeded", **home), _event(2, 0, "login.succeeded", **away)]
     raise ValueError(f"no sample for trigger kind {kind!r}")
+
+
+def _order(n: int, minutes: float, **payment: Any) -> dict[str, Any]:
+    order = {"order_id": "o-20260115-0042", "items": _items(), "total": 2060, "currency": "TWD", **payment}
+    return _event(n, minutes, "order.placed", **order)
+
+
+_SEQUENCES: dict[str, Any] = {
+    "cod_confirmation": lambda: [_order(1, 0, payment_method="cod")],
+    "atm_payment_reminder": lambda: [_order(1, 0, payment_method="atm", payment_deadline=_at(60 * 24))],
+    "store_pickup_reminder": lambda: [
+        _event(
+            1,
+            0,
+            "shipment.arrived_at_store",
+            order_id="o-20260115-0042",
+            shipment_id="sh-1",
+            store_name="7-ELEVEN 台北車站門市",
+            pickup_deadline=_at(60 * 24 * 7),
+        ),
+    ],
+    "review_request": lambda: [
+        _order(1, -60 * 24 * 3),
+        _event(2, 0, "shipment.delivered", order_id="o-20260115-0042", shipment_id="sh-1"),
+    ],
+}
+_SAMPLE_VALUES = {"string": "sample", "number": 1000, "bool": True}
+
+
+def _start_of(spec: SequenceTrigger, catalogue: EventCatalogue | None) -> list[dict[str, Any]]:
+    """A start event of the trigger's type with a value for each declared field (times 3 days on)."""
+    found = catalogue.declared.get(spec.start) if catalogue is not None else None
+    fields = (
+        {f.name: _at(60 * 24 * 3) if f.type == "time" else _SAMPLE_VALUES[f.type] for f in found.fields}
+        if found
+        else {}
+    )
+    return [_event(1, 0, spec.start, **fields)]

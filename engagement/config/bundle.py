@@ -10,9 +10,11 @@ from pathlib import Path
 
 from engagement.config.loader import ConfigProblem, InvalidConfig, TriggerSet, load_triggers
 from engagement.config.messages import ANSWERS_FILE, load_messages
+from engagement.config.triggers import SequenceTrigger
 from engagement.core.answers import ANSWER_VALUES
 from engagement.core.catalog import MessageCatalog, MessageSpec
 from engagement.core.kinds.registry import COMMON_VARIABLES, VARIABLES
+from engagement.core.kinds.sequence import variables_of as sequence_variables
 from engagement.core.text_template import TextTemplate
 
 
@@ -80,10 +82,9 @@ def cross_check(triggers: TriggerSet, messages: MessageCatalog, messages_dir: Pa
                 ConfigProblem(message.source, 1, "trigger", f"no trigger or kind {owner!r} (known: {known})")
             )
             continue
-        problems.extend(unknown_values(message, kind))
-        problems.extend(
-            unknown_answer_values(message.source, message.answer_texts(), {*VARIABLES[kind], *ANSWER_VALUES})
-        )
+        allowed = variables_for(owner, kind, triggers)
+        problems.extend(unknown_values(message, kind, allowed))
+        problems.extend(unknown_answer_values(message.source, message.answer_texts(), {*allowed, *ANSWER_VALUES}))
         if messages.locales.default not in message.locales:
             problems.append(
                 ConfigProblem(
@@ -118,8 +119,17 @@ def unknown_answer_values(source: str, texts: list[TextTemplate], allowed: set[s
     ]
 
 
-def unknown_values(message: MessageSpec, kind: str) -> list[ConfigProblem]:
-    allowed = set(VARIABLES[kind])
+def variables_for(owner: str, kind: str, triggers: TriggerSet) -> tuple[str, ...]:
+    """The values a message of a trigger (or kind) may use: the kind's, or for a sequence trigger the
+    fields of its start event."""
+    spec = next((s for s in triggers.triggers if s.id == owner), None)
+    if isinstance(spec, SequenceTrigger):
+        return (*COMMON_VARIABLES, *sequence_variables(spec, triggers.catalogue))
+    return VARIABLES.get(kind, COMMON_VARIABLES)
+
+
+def unknown_values(message: MessageSpec, kind: str, names: tuple[str, ...]) -> list[ConfigProblem]:
+    allowed = set(names)
     out: list[ConfigProblem] = []
     for text in message.templates():
         for name in text.names():

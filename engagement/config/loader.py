@@ -5,34 +5,25 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import yaml
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
-from engagement.config.triggers import TRIGGER_KINDS, TriggerSpec
+from engagement.config.event_catalogue import CATALOGUE_FILE, EMPTY, EventCatalogue, load_catalogue
+from engagement.config.sequence_checks import sequence_problems
+from engagement.config.triggers import TRIGGER_KINDS, SequenceTrigger, TriggerSpec
+from engagement.config.yaml_files import (
+    MAX_CONFIG_BYTES,
+    MAX_FLOW_DEPTH,
+    ConfigProblem,
+    InvalidConfig,
+    flow_depth,
+    line_of,
+    parse_yaml,
+    read_config_text,
+)
 
 _SPEC_ADAPTER: TypeAdapter[TriggerSpec] = TypeAdapter(TriggerSpec)
-
-
-@dataclass(frozen=True, slots=True)
-class ConfigProblem:
-    file: str
-    line: int
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.path}: {self.message}"
-
-
-class InvalidConfig(Exception):
-    """A trigger set that cannot go live; it is rejected whole."""
-
-    def __init__(self, problems: list[ConfigProblem]) -> None:
-        super().__init__("\n".join(str(p) for p in problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +32,7 @@ class TriggerSet:
 
     triggers: tuple[TriggerSpec, ...]
     version: str
+    catalogue: EventCatalogue = EMPTY  # the event types and fields beyond the contract (`_events.yaml`)
 
     def by_id(self, trigger_id: str) -> TriggerSpec:
         for spec in self.triggers:
@@ -64,10 +56,14 @@ def load_triggers(directory: Path, allowed_lateness: float = 0.0) -> TriggerSet:
     earliest, so a send window no longer than it could never send."""
     if not directory.is_dir():
         raise InvalidConfig([ConfigProblem(str(directory), 0, "-", "not a directory")])
-    files = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
-    problems: list[ConfigProblem] = []
+    files = sorted(
+        p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file() and not p.name.startswith("_")
+    )
+    catalogue, problems, catalogue_text = load_catalogue(directory)
     specs: list[TriggerSpec] = []
     digest = hashlib.sha256()
+    if catalogue_text:
+        digest.update(CATALOGUE_FILE.encode() + b"\0" + catalogue_text.encode() + b"\0")
     seen: dict[str, str] = {}
     for path in files:
         text, unreadable = read_config_text(path)
@@ -79,6 +75,11 @@ def load_triggers(directory: Path, allowed_lateness: float = 0.0) -> TriggerSet:
         problems.extend(file_problems)
         if spec is None:
             continue
+        if isinstance(spec, SequenceTrigger):
+            found = sequence_problems(spec, catalogue, str(path), parse_yaml(str(path), text)[0])
+            if found:
+                problems.extend(found)
+                continue
         if spec.enabled and spec.send_within.total_seconds() <= allowed_lateness:
             node, _, _ = parse_yaml(str(path), text)
             problems.append(
@@ -102,74 +103,7 @@ def load_triggers(directory: Path, allowed_lateness: float = 0.0) -> TriggerSet:
         problems.append(ConfigProblem(str(directory), 0, "-", "no trigger files (*.yaml) found"))
     if problems:
         raise InvalidConfig(problems)
-    return TriggerSet(tuple(specs), digest.hexdigest()[:12])
-
-
-MAX_CONFIG_BYTES = 1024 * 1024
-MAX_FLOW_DEPTH = 64  # [ and { inside one another
-MAX_ALIASES = 100  # YAML aliases (*name): a few are handy; thousands are an expansion bomb
-
-
-def read_config_text(path: Path) -> tuple[str, ConfigProblem | None]:
-    """A configuration file's text, or a problem (too large, not UTF-8) with "" as its text."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        return "", ConfigProblem(str(path), 0, "-", f"cannot be read: {exc.strerror}")
-    if len(raw) > MAX_CONFIG_BYTES:
-        return "", ConfigProblem(str(path), 0, "-", f"{len(raw)} bytes; a configuration file is at most 1 MiB")
-    try:
-        return raw.decode("utf-8"), None
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        return "", ConfigProblem(str(path), line, "-", f"not UTF-8 text (byte {exc.start + 1}); save it as UTF-8")
-
-
-def flow_depth(text: str) -> int:
-    """The deepest nesting of `[` and `{`: PyYAML's scanner takes time quadratic in it, so text
-    nested deeper than `MAX_FLOW_DEPTH` is refused before it is parsed. Brackets in quoted text or
-    comments count too, which only makes the bound stricter for text no configuration needs."""
-    depth = deepest = 0
-    for char in text:
-        if char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "]}" and depth:
-            depth -= 1
-    return deepest
-
-
-class _Loader(yaml.SafeLoader):
-    """YAML's safe loader, except that a date or time that cannot exist (`2026-13-45`, year 0)
-    is a YAML problem at its line, not a Python error escaping the checks."""
-
-    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> object:  # type: ignore[override]
-        try:
-            return super().construct_yaml_timestamp(node)
-        except (ValueError, OverflowError) as exc:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"{node.value!r} is not a date or time that exists ({exc})", node.start_mark
-            ) from None
-
-
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
-
-
-def parse_yaml(name: str, text: str) -> tuple[yaml.Node | None, Any, ConfigProblem | None]:
-    """(node for line numbers, data, None), or a problem naming the line where the YAML breaks."""
-    if flow_depth(text) > MAX_FLOW_DEPTH:
-        return None, None, ConfigProblem(name, 1, "-", f"not valid YAML: nested deeper than {MAX_FLOW_DEPTH} levels")
-    try:
-        aliases = sum(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader))
-        if aliases > MAX_ALIASES:
-            return None, None, ConfigProblem(name, 1, "-", f"{aliases} aliases (*name); at most {MAX_ALIASES}")
-        return yaml.compose(text, Loader=yaml.SafeLoader), yaml.load(text, Loader=_Loader), None  # noqa: S506 (a safe loader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        return None, None, ConfigProblem(name, line, "-", f"not valid YAML: {getattr(exc, 'problem', exc)}")
-    except RecursionError:
-        return None, None, ConfigProblem(name, 1, "-", "not valid YAML: nested too deeply")
+    return TriggerSet(tuple(specs), digest.hexdigest()[:12], catalogue)
 
 
 def plain_message(err: ErrorDetails) -> str:
@@ -207,21 +141,15 @@ def _load_one(path: Path, text: str) -> tuple[TriggerSpec | None, list[ConfigPro
 _KIND_TAGS = frozenset(TRIGGER_KINDS)
 
 
-def line_of(node: yaml.Node | None, loc: list[int | str]) -> int:
-    """The 1-based line of the deepest YAML node that `loc` reaches."""
-    line = node.start_mark.line + 1 if node is not None else 1
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if key.value == part:
-                    line = key.start_mark.line + 1
-                    node = value
-                    break
-            else:
-                return line
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            return line
-    return line
+__all__ = [
+    "MAX_CONFIG_BYTES",
+    "MAX_FLOW_DEPTH",
+    "ConfigProblem",
+    "InvalidConfig",
+    "TriggerSet",
+    "flow_depth",
+    "line_of",
+    "load_triggers",
+    "parse_yaml",
+    "read_config_text",
+]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engagement.config.durations import CronExpr, Duration
 from engagement.core.formula import Formula
@@ -237,8 +237,86 @@ class AnomalousLoginTrigger(_Trigger):
     policies: SecurityPolicies = Field(default=SecurityPolicies(cooldown=timedelta(minutes=10)), description=POLICIES)
 
 
+MAX_REMINDERS = 10
+EventTypeName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,30}(\.[a-z][a-z0-9_]{0,30}){1,3}$")]
+FieldName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+_POLICIES_OF: dict[str, type[_Policies]] = {
+    "marketing": MarketingPolicies,
+    "utility": UtilityPolicies,
+    "security": SecurityPolicies,
+}
+
+
+class Reminder(_Strict):
+    """One decision of a sequence's episode, at its own time: `after` the start event, or `at` a
+    time computed from the start event's fields (`pickup_deadline - 1d`)."""
+
+    after: Duration | None = Field(default=None, description="this long after the start event's occurred_at")
+    at: Annotated[str, Field(max_length=500)] | None = Field(
+        default=None, description="a time from the start event's fields, such as pickup_deadline - 1d"
+    )
+
+    @model_validator(mode="after")
+    def _one_time(self) -> Reminder:
+        if (self.after is None) == (self.at is None):
+            raise ValueError("a reminder has either after (a duration) or at (a time), not both")
+        if self.after is not None and self.after < timedelta(0):
+            raise ValueError("after is 0s or longer")
+        return self
+
+
+class SequenceTrigger(_Trigger):
+    """Something happened, then something did not, in time: written in YAML, no code. Event types
+    and fields are the contract's and the event catalogue's (`triggers/_events.yaml`)."""
+
+    kind: Literal["sequence"]
+    category: Category = "utility"
+    start: EventTypeName = Field(description="the event that opens an episode")
+    where: Annotated[str, Field(max_length=500)] | None = Field(
+        default=None, description="a condition on the start event, such as pickup_deadline > occurred_at"
+    )
+    key: FieldName | None = Field(
+        default=None, description="one episode per value of this field of the start event (default: one per customer)"
+    )
+    stop: Annotated[tuple[EventTypeName, ...], Field(max_length=8)] = Field(
+        default=(), description="events with the same key value that close the episode: its pending reminders cancel"
+    )
+    restart: bool = Field(
+        default=False, description="a start event for an open episode starts it again (else the first one counts)"
+    )
+    remind: Annotated[tuple[Reminder, ...], Field(min_length=1, max_length=MAX_REMINDERS)] = Field(
+        description="one decision per entry, each at its own time"
+    )
+    policies: MarketingPolicies | UtilityPolicies | SecurityPolicies = Field(
+        default=UtilityPolicies(), description=POLICIES
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _policies_of_category(cls, data: object) -> object:
+        """The policies the category has (a marketing sequence has holdout and marketing caps)."""
+        if not isinstance(data, dict):
+            return data
+        model = _POLICIES_OF.get(str(data.get("category", "utility")))
+        given = data.get("policies")
+        if model is None or not (given is None or isinstance(given, dict)):
+            return data
+        try:
+            return {**data, "policies": model.model_validate(given or {})}
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ValueError(f"policies.{where}: {first['msg'].removeprefix('Value error, ')}") from None
+
+    @model_validator(mode="after")
+    def _shape(self) -> SequenceTrigger:
+        if self.start in self.stop:
+            raise ValueError(f"{self.start} both starts and stops the episode: a cycle that never reminds")
+        return self
+
+
 TriggerSpec = Annotated[
-    CartIdleTrigger | BrowseAbandonmentTrigger | LogisticsDelayTrigger | AnomalousLoginTrigger,
+    CartIdleTrigger | BrowseAbandonmentTrigger | LogisticsDelayTrigger | AnomalousLoginTrigger | SequenceTrigger,
     Field(discriminator="kind"),
 ]
 

@@ -516,7 +516,8 @@ def _preview(
         if decision.channels:
             item["refused"] = dict(decision.channels)
         decisions.append(item)
-    zone = _zone_of(events if events is not None else sample_events(spec.kind), checked.engine)
+    samples = sample_events(spec.kind, spec, checked.engine.event_catalogue) if events is None else events
+    zone = _zone_of(samples, checked.engine)
     answers = [
         {"reply": said, "outcome": d.outcome, "reason": d.reason, "body": d.message.body if d.outcome == "answer"
          and d.message is not None else None}

@@ -37,6 +37,8 @@ CONVERTED = "converted"
 CART_EMPTIED = "cart_emptied"
 ADDED_TO_CART = "added_to_cart"
 DELIVERED = "delivered"
+STOPPED = "stopped"  # a sequence's stop event came before the reminder
+RESTARTED = "restarted"  # a sequence's start event started its episode again (`restart: true`)
 
 # Neither a policy nor a cancellation by the customer.
 TEMPLATE_ERROR = "template_error"  # the message could not be filled for this customer

@@ -63,6 +63,7 @@ class Engine:
         self.settings = settings or EngineSettings()
         self.config_version = version if version is not None else combined_version(triggers, catalog)
         self.catalog = catalog
+        self.event_catalogue = triggers.catalogue  # the event types and fields beyond the contract's
         self.all_specs: dict[str, TriggerSpec] = {spec.id: spec for spec in triggers.triggers}
         enabled = [spec for spec in triggers.triggers if spec.enabled]
         self.specs: dict[str, TriggerSpec] = {spec.id: spec for spec in enabled}
@@ -74,8 +75,13 @@ class Engine:
         self.plans: dict[str, tuple[TriggerKind, Plan]] = {}
         for spec in enabled:
             kind = BY_NAME[spec.kind]
-            self.plans[spec.id] = (kind, kind.plan(spec))
-        keywords = {kw.casefold() for s in enabled if s.category == "marketing" for kw in s.policies.opt_out_keywords}
+            self.plans[spec.id] = (kind, kind.plan(spec, triggers.catalogue))
+        keywords = {
+            kw.casefold()
+            for s in enabled
+            if s.category == "marketing"
+            for kw in getattr(s.policies, "opt_out_keywords", ())
+        }
         self.opt_out_keywords = ALWAYS_OPT_OUT | keywords  # a trigger may add keywords, never remove these
         self.answering = Answering(
             catalog,
@@ -195,7 +201,9 @@ class Engine:
                     cursor = state.cursor
                     if t > cursor:
                         state.cursor = cursor = t
-                    apply[event.type](state, event, t, cursor if now is None else (t if t > now else now), out)
+                    applier = apply.get(event.type)
+                    if applier is not None:  # a declared type no trigger reacts to: kept in order, no more
+                        applier(state, event, t, cursor if now is None else (t if t > now else now), out)
                     continue
             if timer is None or due > upto:
                 return due
@@ -214,6 +222,9 @@ class Engine:
             plans = [plan for k, plan in self.plans.values() if k is kind]
             for event_type, hook in hooks_of(kind).items():  # type: ignore[attr-defined]
                 bound.setdefault(event_type, []).append(partial(hook, self, plans))
+            if hooks_of(kind) is kind.hooks:  # the hooks for the event types its triggers name
+                for event_type, hook in kind.hooks_of(plans).items():
+                    bound.setdefault(event_type, []).append(partial(hook, self, plans))
         return {event_type: _together(appliers) for event_type, appliers in bound.items()}
 
     def _core_appliers(self) -> dict[str, _Applier]:

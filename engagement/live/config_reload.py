@@ -21,6 +21,7 @@ from engagement.config.bundle import load_configuration
 from engagement.config.loader import InvalidConfig, default_triggers_dir
 from engagement.config.messages import default_messages_dir
 from engagement.core.engine import Engine, EngineSettings
+from engagement.decode import use_catalogue
 from engagement.live.metrics import Metrics, standard_metrics
 from engagement.live.privacy import private_directory
 from engagement.settings import Settings
@@ -83,6 +84,7 @@ class ConfigWatcher:
             return None
         previous = self.engine
         self.engine = previous.succeeded_by(Engine.of(configuration, self.settings))
+        use_catalogue(configuration.triggers.catalogue)  # its event types are decoded from now on
         self.metrics.inc(RELOADS, result="applied")
         self.metrics.set(LIVE_VERSION, 0, version=previous.config_version)
         self.metrics.set(LIVE_VERSION, 1, version=self.engine.config_version)
@@ -124,9 +126,9 @@ def live_configuration(
     engine_settings = settings.engine_settings()
     if allowed_lateness is not None:
         engine_settings = replace(engine_settings, allowed_lateness=allowed_lateness)
-    engine = Engine.of(
-        load_configuration(triggers_dir, messages_dir, engine_settings.allowed_lateness), engine_settings
-    )
+    configuration = load_configuration(triggers_dir, messages_dir, engine_settings.allowed_lateness)
+    use_catalogue(configuration.triggers.catalogue)
+    engine = Engine.of(configuration, engine_settings)
     if settings.config_poll.total_seconds() <= 0:
         return engine, None
     return engine, ConfigWatcher(triggers_dir, messages_dir, engine_settings, standard_metrics(), engine)

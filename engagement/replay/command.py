@@ -96,7 +96,7 @@ def _replay_lines(
             if not raw.strip():
                 continue
             lines += 1
-            item = decode_event(raw)
+            item = decode_event(raw, replayer.engine.event_catalogue)
             if isinstance(item, Rejection):
                 counts.rejected += 1
                 if rejects_out is not None:
@@ -144,7 +144,7 @@ def iter_decisions(engine: Engine, lines: Iterator[bytes]) -> list[Decision]:
     out: list[Decision] = []
     replayer = Replayer(engine, out.append)
     for raw in lines:
-        item = decode_event(raw)
+        item = decode_event(raw, engine.event_catalogue)
         if not isinstance(item, Rejection):
             replayer.feed(item)
     replayer.finish()

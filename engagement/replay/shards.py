@@ -126,7 +126,7 @@ class _Shard(Generic[T]):
             if owner != index or not raw.strip():
                 continue
             counts.lines += 1
-            item = decode_event(raw)
+            item = decode_event(raw, self.replayer.engine.event_catalogue)
             if isinstance(item, Rejection):
                 counts.rejected += 1
                 self.rejects.append((line, reject_line(line, item.field, item.reason, raw)))
@@ -180,7 +180,7 @@ class _Shard(Generic[T]):
     def _forwarded(self, forwarded: list[tuple[int, bytes]]) -> Own:
         extra: Own = []
         for line, raw in forwarded:
-            item = decode_event(raw)
+            item = decode_event(raw, self.replayer.engine.event_catalogue)
             if isinstance(item, Rejection):  # it decoded in the shard that forwarded it
                 raise ShardFailed(f"line {line} decoded in one shard and not in another: {item}")
             t = item.occurred_at.timestamp()

@@ -26,7 +26,7 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
 def test_the_shipped_messages_pass_lint_strictly(capsys: pytest.CaptureFixture[str]) -> None:
     code, out = run_cli(capsys, "messages", "lint", "--strict")
     assert code == 0, out
-    assert "4 messages, 0 errors, 0 warnings" in out
+    assert "8 messages, 0 errors, 0 warnings" in out
 
 
 def lint_rules_of(out: str) -> set[tuple[str, str, str]]:

@@ -17,6 +17,8 @@ from engagement.live.state_codec import FORMAT, StateDecodeError, dump_state, lo
 from engagement.replay.runner import Replayer
 from engagement.settings import Settings
 from engagement.timefmt import parse_rfc3339
+from tests.scenario import Events
+from tests.unit.test_sequences import arrival, enabled
 
 SAMPLE = Path(__file__).parents[2] / "engagement" / "samples" / "events.jsonl"
 
@@ -36,8 +38,27 @@ def sample_states(upto: str | None = None) -> list[CustomerState]:
     return list(replayer.customer_states())
 
 
-def test_every_state_of_the_sample_loads_as_it_was_dumped() -> None:
+def sequence_state(tmp: Path) -> CustomerState:
+    """A customer with a sequence episode open and one closed (the sample enables no sequence)."""
+    engine = enabled(tmp, "store_pickup_reminder")
+    replayer = Replayer(engine, lambda _: None)
+    ev = Events()
+    ev.profile(-60)
+    arrival(ev, 0)
+    arrival(ev, 5, shipment="s2")
+    ev.add(10, "shipment.picked_up", order_id="o1", shipment_id="s2")
+    for raw in ev.lines():
+        event = decode_event(raw, engine.event_catalogue)
+        assert not isinstance(event, Rejection)
+        replayer.feed(event)
+    replayer.finish()
+    (state,) = replayer.customer_states()
+    return state
+
+
+def test_every_state_of_the_sample_loads_as_it_was_dumped(tmp_path: Path) -> None:
     states = [s for upto in ("2026-11-20T01:45:00Z", "2026-11-20T02:05:00Z", None) for s in sample_states(upto)]
+    states.append(sequence_state(tmp_path))
     held = {name for s in states for name in CustomerState.__slots__ if getattr(s, name) not in (None, b"", (), 0.0)}
     assert held == set(CustomerState.__slots__)
     for state in states:

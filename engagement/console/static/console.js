@@ -161,7 +161,7 @@ async function triggersPage() {
 
 function newTriggerPage() {
   const kinds = (state.options && state.options.kinds) || [];
-  const kind = h("select", { id: "new-kind" }, kinds.map((k) => h("option", { value: k.kind, text: k.kind })));
+  const kind = h("select", { id: "new-kind" }, kinds.map((k) => h("option", { value: k.kind, text: k.label || k.kind })));
   const id = h("input", { id: "new-id", type: "text", size: 28, placeholder: "cart_reminder_30m", pattern: "[a-z][a-z0-9_]*" });
   const values = h("p", { class: "hint", id: "new-values" });
   const out = h("div", { id: "new-result", "aria-live": "polite" });

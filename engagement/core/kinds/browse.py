@@ -26,7 +26,7 @@ class BrowsePlan:
     cancel_on: frozenset[str]
 
     @classmethod
-    def of(cls, spec: BrowseAbandonmentTrigger) -> BrowsePlan:
+    def of(cls, spec: BrowseAbandonmentTrigger, catalogue: object = None) -> BrowsePlan:
         return cls(
             spec,
             spec.id,

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from engagement.config.event_catalogue import EventCatalogue
 from engagement.config.triggers import TriggerSpec
 from engagement.core.decisions import Decision
 from engagement.core.state import CustomerState, Profile, Timer
@@ -45,8 +46,12 @@ Values = Callable[[CustomerState, Timer, Plan, str, bool], Mapping[str, str | No
 """(state, the due timer, its trigger's plan, the customer's time zone, whether the text is Chinese)"""
 
 
-def _spec_itself(spec: TriggerSpec) -> Plan:
+def _spec_itself(spec: TriggerSpec, catalogue: EventCatalogue) -> Plan:
     return spec
+
+
+def _no_hooks(plans: Sequence[Plan]) -> Mapping[str, Hook]:
+    return {}
 
 
 def _always(state: CustomerState, plan: Plan, timer: Timer) -> bool:
@@ -68,7 +73,10 @@ class TriggerKind:
     values: Values
     on_arrival: Mapping[str, Hook] = field(default_factory=dict)
     """Event type -> what this kind decides the moment the event arrives (logins)."""
-    plan: Callable[[TriggerSpec], Plan] = _spec_itself
+    plan: Callable[[TriggerSpec, EventCatalogue], Plan] = _spec_itself
+    """What the engine keeps of one trigger (given the event catalogue its fields come from)."""
+    hooks_of: Callable[[Sequence[Plan]], Mapping[str, Hook]] = _no_hooks
+    """Hooks for event types the kind's triggers name (a sequence's start and stop events)."""
     may_fire: Callable[[CustomerState, Plan, Timer], bool] = _always
     """Whether a due timer is decided, or dropped without a decision (a visit too short)."""
     decided: Callable[[CustomerState, Plan, Timer], None] = _nothing

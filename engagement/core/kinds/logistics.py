@@ -25,7 +25,7 @@ class LogisticsPlan:
     voucher: Formula | None
 
     @classmethod
-    def of(cls, spec: LogisticsDelayTrigger) -> LogisticsPlan:
+    def of(cls, spec: LogisticsDelayTrigger, catalogue: object = None) -> LogisticsPlan:
         voucher = Formula.parse(spec.voucher, FORMULA_VALUES) if spec.voucher is not None else None
         return cls(spec, spec.id, voucher)
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from engagement.core.kinds import browse, cart, login, logistics
+from engagement.core.kinds import browse, cart, login, logistics, sequence
 from engagement.core.kinds.kind import TriggerKind
 
 # Cart before browse: an order's cancellations are listed cart first.
-KINDS: tuple[TriggerKind, ...] = (cart.KIND, browse.KIND, logistics.KIND, login.KIND)
+KINDS: tuple[TriggerKind, ...] = (cart.KIND, browse.KIND, logistics.KIND, login.KIND, sequence.KIND)
 BY_NAME: Mapping[str, TriggerKind] = {kind.name: kind for kind in KINDS}
 
 COMMON_VARIABLES = ("customer_name",)
