@@ -368,3 +368,62 @@ def _property_engine() -> Engine:
 
         _ENGINE.append(enabled(Path(tempfile.mkdtemp()), "store_pickup_reminder"))
     return _ENGINE[0]
+
+
+# ---- replay in shards ---------------------------------------------------------------------
+
+
+def moments_day(customers: int, seed: int) -> list[str]:
+    """Every example's events for many customers, some late, repeated or stopped, in time order."""
+    import random  # noqa: PLC0415
+
+    rng = random.Random(seed)
+    ev = Events()
+    line = [{"product_id": "p", "quantity": 1, "unit_price": 99}]
+    for n in range(customers):
+        c = f"m{n}"
+        ev.profile(-60, customer=c, phone=f"+88691{n:07d}")
+        base = rng.randrange(0, 6 * 60)
+        pay = rng.choice(["cod", "atm", "card"])
+        ev.add(base, "order.placed", c, order_id=f"o{n}", items=line, total=990.0, currency="TWD",
+               payment_method=pay, payment_deadline=_at(base + rng.randrange(60, 2 * DAY)))  # fmt: skip
+        if rng.random() < 0.4:
+            ev.add(base + rng.randrange(1, 60), "order.confirmed", c, order_id=f"o{n}")
+        if rng.random() < 0.4:
+            ev.add(base + rng.randrange(1, DAY), "payment.received", c, order_id=f"o{n}")
+        arrival(ev, base + 60, shipment=f"s{n}", deadline_days=rng.choice([0.5, 1, 7]))
+        if rng.random() < 0.5:
+            ev.add(base + rng.randrange(61, 3 * DAY), "shipment.picked_up", c, order_id=f"o{n}", shipment_id=f"s{n}")
+        ev.add(base + 2 * DAY, "shipment.delivered", c, order_id=f"o{n}", shipment_id=f"s{n}")
+        if rng.random() < 0.3:
+            ev.add(base + 3 * DAY, "review.submitted", c, order_id=f"o{n}", rating=4)
+    ev.items.sort(key=lambda e: str(e["occurred_at"]))
+    return [json.dumps(e, ensure_ascii=False) for e in ev.items]
+
+
+def test_replay_in_shards_writes_the_same_bytes_for_sequences(tmp_path: Path) -> None:
+    import io  # noqa: PLC0415
+    from contextlib import redirect_stdout  # noqa: PLC0415
+
+    from engagement.cli import main  # noqa: PLC0415
+
+    triggers = tmp_path / "triggers"
+    triggers.mkdir()
+    enabled(triggers, *EXAMPLES)
+    events = tmp_path / "e.jsonl"
+    events.write_text("\n".join(moments_day(300, 11)) + "\n", encoding="utf-8")
+
+    def replayed(jobs: int) -> tuple[bytes, str]:
+        out = tmp_path / f"d{jobs}.jsonl"
+        summary = io.StringIO()
+        with redirect_stdout(summary):
+            assert main(["replay", str(events), "--triggers", str(triggers), "--decisions", str(out),
+                         "--jobs", str(jobs), "--until", "2026-12-10T00:00:00Z"]) == 0  # fmt: skip
+        return out.read_bytes(), summary.getvalue()
+
+    one = replayed(1)
+    decided = [json.loads(line) for line in one[0].splitlines()]
+    sequences = {d["trigger"] for d in decided if d["trigger"] in EXAMPLES}
+    assert sequences == set(EXAMPLES), sequences  # every example decided something
+    assert {d["reason"] for d in decided if d["outcome"] == "cancel"} >= {"stopped"}
+    assert replayed(3) == one
