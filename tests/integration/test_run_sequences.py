@@ -40,17 +40,24 @@ def event(n: int, type_: str, at: float, **fields: Any) -> str:
                        **fields})  # fmt: skip
 
 
-def test_a_sequence_runs_live_on_declared_events(tmp_path: Path) -> None:
-    triggers = tmp_path / "triggers"
+def fast_pickups(tmp: Path) -> dict[str, str]:
+    """The demo's triggers with the catalogue and a store pick-up reminder 3 s after arrival, and
+    its message: the settings that point run or a worker at them."""
+    triggers = tmp / "triggers"
     shutil.copytree(DEMO_TRIGGERS, triggers)
     shutil.copy(default_triggers_dir() / "_events.yaml", triggers / "_events.yaml")
     (triggers / "pickup_fast.yaml").write_text(FAST, encoding="utf-8")
-    messages = tmp_path / "messages"
+    messages = tmp / "messages"
     shutil.copytree(default_messages_dir(), messages)
     shipped = (messages / "store_pickup_reminder.yaml").read_text(encoding="utf-8")
     renamed = shipped.replace("trigger: store_pickup_reminder", "trigger: pickup_fast")
     (messages / "pickup_fast.yaml").write_text(renamed, encoding="utf-8")
-    env = {"ENGAGEMENT_TRIGGERS_DIR": str(triggers), "ENGAGEMENT_MESSAGES_DIR": str(messages)}
+    return {"ENGAGEMENT_TRIGGERS_DIR": str(triggers), "ENGAGEMENT_MESSAGES_DIR": str(messages)}
+
+
+def test_a_sequence_runs_live_on_declared_events(tmp_path: Path) -> None:
+    env = fast_pickups(tmp_path)
+    triggers = Path(env["ENGAGEMENT_TRIGGERS_DIR"])
     run = RunProcess(tmp_path / "state", free_port(), env)
     run.start()
     try:
