@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from engagement.config.event_catalogue import EventCatalogue
+from engagement.config.loader import default_triggers_dir, load_triggers
 from engagement.config.triggers import SequenceTrigger
 from engagement.core.engine import EngineSettings
 
@@ -68,7 +70,8 @@ def sample_events(kind: str, spec: object = None, catalogue: EventCatalogue | No
     for a sequence trigger (`spec`), its shipped example's customer, else one whose start event
     has a value of each field the event catalogue gives it."""
     if isinstance(spec, SequenceTrigger):
-        return [profile(), *(_SEQUENCES[spec.id]() if spec.id in _SEQUENCES else _start_of(spec, catalogue))]
+        example = spec.id if spec.id in _SEQUENCES else _example_like(spec)
+        return [profile(), *(_SEQUENCES[example]() if example is not None else _start_of(spec, catalogue))]
     if kind == "cart_idle":
         cart = {
             "cart_id": "cart-1",
@@ -136,6 +139,20 @@ _SEQUENCES: dict[str, Any] = {
     ],
 }
 _SAMPLE_VALUES = {"string": "sample", "number": 1000, "bool": True}
+
+
+@lru_cache(maxsize=1)
+def _shipped_sequences() -> tuple[SequenceTrigger, ...]:
+    shipped = load_triggers(default_triggers_dir())
+    return tuple(s for s in shipped.triggers if isinstance(s, SequenceTrigger))
+
+
+def _example_like(spec: SequenceTrigger) -> str | None:
+    """The shipped example a trigger was made from (the same start event and condition)."""
+    for example in _shipped_sequences():
+        if (example.start, example.where) == (spec.start, spec.where) and example.id in _SEQUENCES:
+            return example.id
+    return None
 
 
 def _start_of(spec: SequenceTrigger, catalogue: EventCatalogue | None) -> list[dict[str, Any]]:

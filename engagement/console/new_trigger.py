@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from engagement.config.event_catalogue import CATALOGUE_FILE
 from engagement.config.loader import default_triggers_dir, load_triggers
 from engagement.config.messages import default_messages_dir
 from engagement.config.triggers import TRIGGER_KINDS, SequenceTrigger
@@ -52,4 +53,8 @@ def skeleton(kind: str, trigger_id: str, taken: set[str]) -> dict[str, str]:
     trigger = re.sub(r"(?m)^enabled: .*$", "enabled: false     # a one-line edit turns it on", trigger, count=1)
     trigger = re.sub(r"(?m)^description: .*$", f"description: A new {kind} trigger.", trigger, count=1)
     message = re.sub(r"(?m)^trigger: .*$", f"trigger: {trigger_id}", message, count=1)
-    return {f"triggers/{trigger_id}.yaml": trigger, f"messages/{trigger_id}.yaml": message}
+    files = {f"triggers/{trigger_id}.yaml": trigger, f"messages/{trigger_id}.yaml": message}
+    catalogue = f"triggers/{CATALOGUE_FILE}"
+    if kind not in TRIGGER_KINDS and catalogue not in taken:  # a sequence needs the events it names declared
+        files[catalogue] = (default_triggers_dir() / CATALOGUE_FILE).read_text(encoding="utf-8")
+    return files

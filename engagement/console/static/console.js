@@ -187,7 +187,7 @@ function newTriggerPage() {
       h("div", {}, h("button", { class: "primary", type: "submit", id: "new-create", text: "Create" }))),
     values);
   show(h("h1", { text: "New trigger" }),
-    h("p", { class: "hint", text: "A trigger of any kind, with a message file of its own, starting from the shipped one of that kind. It starts disabled and goes live only when you publish it." }),
+    h("p", { class: "hint", text: "A trigger of any kind, or a moment like one of the shipped sequence examples (written without code: a start event, what stops it, when to remind), with a message file of its own, starting from the shipped one. It starts disabled and goes live only when you publish it." }),
     form, out);
   describe();
 }
