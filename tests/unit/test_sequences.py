@@ -43,9 +43,11 @@ def seen(decisions: list[Decision]) -> list[tuple[str, str | None, float, str]]:
     return [(d.outcome, d.reason, round(minutes_after_t0(d.at), 3), d.key) for d in decisions]
 
 
-def arrival(ev: Events, minutes: float, shipment: str = "s1", deadline_days: float = 7, **extra: Any) -> None:
-    ev.add(minutes, "shipment.arrived_at_store", order_id="o1", shipment_id=shipment, store_name="7-ELEVEN 北車",
-           pickup_deadline=_at(minutes + deadline_days * DAY), **extra)  # fmt: skip
+def arrival(
+    ev: Events, minutes: float, shipment: str = "s1", deadline_days: float = 7, customer: str = "c1", **extra: Any
+) -> None:
+    ev.add(minutes, "shipment.arrived_at_store", customer, order_id="o1", shipment_id=shipment,
+           store_name="7-ELEVEN 北車", pickup_deadline=_at(minutes + deadline_days * DAY), **extra)  # fmt: skip
 
 
 def _at(minutes: float) -> str:
@@ -391,7 +393,7 @@ def moments_day(customers: int, seed: int) -> list[str]:
             ev.add(base + rng.randrange(1, 60), "order.confirmed", c, order_id=f"o{n}")
         if rng.random() < 0.4:
             ev.add(base + rng.randrange(1, DAY), "payment.received", c, order_id=f"o{n}")
-        arrival(ev, base + 60, shipment=f"s{n}", deadline_days=rng.choice([0.5, 1, 7]))
+        arrival(ev, base + 60, shipment=f"s{n}", deadline_days=rng.choice([0.5, 1, 7]), customer=c)
         if rng.random() < 0.5:
             ev.add(base + rng.randrange(61, 3 * DAY), "shipment.picked_up", c, order_id=f"o{n}", shipment_id=f"s{n}")
         ev.add(base + 2 * DAY, "shipment.delivered", c, order_id=f"o{n}", shipment_id=f"s{n}")
@@ -426,4 +428,29 @@ def test_replay_in_shards_writes_the_same_bytes_for_sequences(tmp_path: Path) ->
     sequences = {d["trigger"] for d in decided if d["trigger"] in EXAMPLES}
     assert sequences == set(EXAMPLES), sequences  # every example decided something
     assert {d["reason"] for d in decided if d["outcome"] == "cancel"} >= {"stopped"}
+    assert sum(1 for d in decided if d["trigger"] in EXAMPLES and d["outcome"] == "send") > 100
     assert replayed(3) == one
+
+
+def test_a_backtest_shows_what_switching_an_example_on_would_do(tmp_path: Path) -> None:
+    import io  # noqa: PLC0415
+    from contextlib import redirect_stdout  # noqa: PLC0415
+
+    from engagement.cli import main  # noqa: PLC0415
+
+    edited = tmp_path / "triggers"
+    edited.mkdir()
+    enabled(edited, "store_pickup_reminder")
+    events = tmp_path / "e.jsonl"
+    events.write_text("\n".join(moments_day(50, 3)) + "\n", encoding="utf-8")
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(["replay", str(events), "--triggers", str(edited), "--baseline", str(default_triggers_dir()),
+                     "--until", "2026-12-10T00:00:00Z", "--jobs", "2"]) == 0  # fmt: skip
+    text = out.getvalue()
+    row = next(line for line in text.splitlines() if line.startswith("store_pickup_reminder "))
+    sends_before, sends_after = (int(n) for n in row.split()[1:3])
+    assert sends_before == 0
+    assert sends_after > 20
+    assert "-> cancel:stopped" in text
+    assert "-> suppress:deadline_missed" in text
