@@ -25,7 +25,7 @@ from engagement.authoring.samples import for_samples
 from engagement.authoring.template_submission import submissions, template_payload, test_message
 from engagement.config.bundle import Configuration, load_configuration
 from engagement.config.durations import Duration
-from engagement.config.event_catalogue import load_catalogue, with_catalogue
+from engagement.config.event_catalogue import EventCatalogue, load_catalogue, with_catalogue
 from engagement.config.loader import InvalidConfig, default_triggers_dir
 from engagement.config.messages import default_messages_dir
 from engagement.config.template_registry import REGISTRY_FILE, RegistryError, load_registry, write_registry
@@ -495,9 +495,19 @@ def _since(text: str) -> tuple[float | None, float | None]:
         ) from None
 
 
+def triggers_catalogue(settings: Settings) -> EventCatalogue:
+    """The event catalogue of the trigger directory in use (`triggers/_events.yaml`)."""
+    catalogue, problems, _ = load_catalogue(settings.triggers_dir or default_triggers_dir())
+    if problems:
+        raise InvalidConfig(problems)
+    return catalogue
+
+
 def _events_export(args: argparse.Namespace) -> int:
     since = time.time() - args.since
-    count = export_events(Settings(), since, sys.stdout, args.url, args.worker)
+    settings = Settings()
+    use_catalogue(triggers_catalogue(settings))  # the declared types are events to export too
+    count = export_events(settings, since, sys.stdout, args.url, args.worker)
     print(f"exported {count:,} events that occurred since {rfc3339(since)}", file=sys.stderr)
     return 0
 
@@ -533,10 +543,7 @@ def _forget(args: argparse.Namespace) -> int:
 
 def _schema(args: argparse.Namespace) -> int:
     if args.what == "events":  # the contract's, with the event catalogue of the triggers in use
-        catalogue, problems, _ = load_catalogue(Settings().triggers_dir or default_triggers_dir())
-        if problems:
-            raise InvalidConfig(problems)
-        schema = with_catalogue(events_json_schema(), catalogue)
+        schema = with_catalogue(events_json_schema(), triggers_catalogue(Settings()))
     else:
         schema = TypeAdapter(TriggerSpec).json_schema()
         schema["title"] = "engagement trigger"

@@ -105,6 +105,7 @@ def _declared(raw: bytes | str, catalogue: EventCatalogue, unknown: ErrorDetails
 
 
 MAX_DECLARED_STRING = 1000
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})?$")
 _CONTROL = re.compile(f"[{CONTROL_CHARS}]")
 
 
@@ -133,10 +134,12 @@ def _field_problem(kind: str, value: object) -> str | None:
     if kind == "number":
         if isinstance(value, bool) or not isinstance(value, int | float):
             return "a number is expected"
+        if isinstance(value, int):  # a whole number of any length: compared before it becomes a float
+            return None if abs(value) <= MAX_AMOUNT else "a finite number of at most 10^12"
         return None if math.isfinite(value) and abs(value) <= MAX_AMOUNT else "a finite number of at most 10^12"
     if kind == "bool":
         return None if isinstance(value, bool) else "true or false is expected"
-    if not isinstance(value, str) or len(value) > 64:
+    if not isinstance(value, str) or len(value) > 64 or not _RFC3339.match(value):
         return "an RFC 3339 time such as 2026-11-20T10:00:00+08:00 is expected"
     try:
         at = parse_rfc3339(value)

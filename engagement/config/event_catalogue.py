@@ -82,6 +82,15 @@ class EventCatalogue:
 EMPTY = EventCatalogue()
 
 
+def merged(live: EventCatalogue, *earlier: EventCatalogue) -> EventCatalogue:
+    """Every type any of them declares (the live catalogue's word first): what a runtime accepts
+    while timers armed under earlier configurations still wait."""
+    declared: dict[str, EventDecl] = {}
+    for catalogue in (*earlier, live):
+        declared.update(catalogue.declared)
+    return EventCatalogue(declared)
+
+
 def contract_fields(event_type: str) -> dict[str, str]:
     """The scalar fields of a contract type, typed as expressions see them."""
     model = _contract_models().get(event_type)
@@ -170,7 +179,8 @@ def _event_decl(name: str, body: object, problem_at: Any) -> EventDecl | None:
         problem_at([name, "fields"], f"{len(fields)} fields; at most {MAX_FIELDS}")
         return None
     contract = name in EVENT_TYPES
-    existing = contract_fields(name) if contract else {}
+    model = _contract_models().get(name)
+    existing = {f: contract_fields(name).get(f, "list or object") for f in model.model_fields} if model else {}
     out: list[FieldDecl] = []
     for field_name, spec in fields.items():
         where = [name, "fields", str(field_name)]

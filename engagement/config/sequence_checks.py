@@ -31,13 +31,13 @@ def sequence_problems(spec: SequenceTrigger, catalogue: EventCatalogue, path: st
     if spec.where is not None:
         try:
             Expression.parse(spec.where, fields, "bool")
-        except ValueError as exc:
+        except (ValueError, ArithmeticError, RecursionError) as exc:
             problem(["where"], str(exc))
     for n, reminder in enumerate(spec.remind):
         if reminder.at is not None:
             try:
                 Expression.parse(reminder.at, fields, "time")
-            except ValueError as exc:
+            except (ValueError, ArithmeticError, RecursionError) as exc:
                 problem(["remind", n, "at"], str(exc))
     return problems
 

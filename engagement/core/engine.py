@@ -23,6 +23,7 @@ from functools import partial
 from hashlib import blake2b
 
 from engagement.config.bundle import Configuration, combined_version
+from engagement.config.event_catalogue import merged
 from engagement.config.loader import TriggerSet
 from engagement.config.triggers import TriggerSpec
 from engagement.core import decisions as r
@@ -64,6 +65,7 @@ class Engine:
         self.config_version = version if version is not None else combined_version(triggers, catalog)
         self.catalog = catalog
         self.event_catalogue = triggers.catalogue  # the event types and fields beyond the contract's
+        self.accepted_events = triggers.catalogue  # with those of the earlier configurations still kept
         self.all_specs: dict[str, TriggerSpec] = {spec.id: spec for spec in triggers.triggers}
         enabled = [spec for spec in triggers.triggers if spec.enabled]
         self.specs: dict[str, TriggerSpec] = {spec.id: spec for spec in enabled}
@@ -106,6 +108,9 @@ class Engine:
         earlier = {**self.earlier, self.config_version: self}
         self.earlier = {}
         successor.earlier = {v: e for v, e in list(earlier.items())[-keep:] if v != successor.config_version}
+        successor.accepted_events = merged(
+            successor.event_catalogue, *(e.event_catalogue for e in successor.earlier.values())
+        )
         return successor
 
     # ---- entry points -------------------------------------------------------------

@@ -49,7 +49,11 @@ def _rewrite(source: str) -> str:
 
 
 def _durations(code: str) -> str:
-    return _DURATION.sub(lambda m: f"{_DURATION_CALL}({float(m.group(1)) * _UNITS[m.group(2)]!r})", code)
+    def call(match: re.Match[str]) -> str:
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+        return f"{_DURATION_CALL}({seconds if math.isfinite(seconds) else 1e15!r})"
+
+    return _DURATION.sub(call, code)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +94,8 @@ def _type_of(node: ast.expr, fields: Mapping[str, Type], names: set[str]) -> Typ
         if isinstance(value, bool):
             return "bool"
         if isinstance(value, int | float):
-            if not math.isfinite(value) or abs(value) > MAX_NUMBER:
-                raise ValueError(f"the number {value:g} is out of range (at most 10^12)")
+            if abs(value) > MAX_NUMBER or not math.isfinite(value):  # compared exactly before any float
+                raise ValueError("a number here is at most 10^12")
             return "number"
         if isinstance(value, str):
             if len(value) > MAX_STRING:

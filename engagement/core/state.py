@@ -110,12 +110,11 @@ class Shipment:
 @dataclass(slots=True)
 class Episode:
     """An open episode of a sequence trigger: the start event's id and its fields (the values its
-    reminders' messages and times use); `round` counts restarts (it keeps their decision keys apart)."""
+    reminders' messages and times use)."""
 
     event_id: str
     started_at: float
     fields: dict[str, str | float | bool]
-    round: int = 0
 
 
 @dataclass(slots=True)
@@ -212,7 +211,6 @@ class CustomerState:
     ledger: Ledger | None = None
     conversation: Conversation | None = None
     episodes: dict[str, Episode] | None = None  # "trigger\x1fkey" -> the sequence episode open for it
-    done_episodes: tuple[str, ...] = ()  # the latest closed ones: a start event again does not reopen them
     cursor: float = 0.0
 
     def next_timer(self) -> float | None:

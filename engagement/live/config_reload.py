@@ -84,7 +84,7 @@ class ConfigWatcher:
             return None
         previous = self.engine
         self.engine = previous.succeeded_by(Engine.of(configuration, self.settings))
-        use_catalogue(configuration.triggers.catalogue)  # its event types are decoded from now on
+        use_catalogue(self.engine.accepted_events)  # its event types are decoded from now on (and the kept ones')
         self.metrics.inc(RELOADS, result="applied")
         self.metrics.set(LIVE_VERSION, 0, version=previous.config_version)
         self.metrics.set(LIVE_VERSION, 1, version=self.engine.config_version)

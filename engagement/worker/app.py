@@ -92,7 +92,7 @@ def create_app(
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_SECONDS):
 
             async def handle(batch: list[Any] = batch) -> None:
-                inputs, ticks = decode_batch(batch, progress, names.ticks, time.time(), max_future)
+                inputs, ticks = decoded(batch, progress, names.ticks, max_future, watcher, service)
                 service.begin_batch(await phone_book(outbox, [item for _, _, _, item in inputs]))
                 apply_batch(inputs, ticks, service, states, progress, app.consumer)
                 await service.flush()
@@ -332,6 +332,29 @@ class TopicIngest:
 
 
 Decoded = list[tuple[float, int, Any, Event | Rejection]]
+
+
+def decoded(
+    batch: Any,
+    progress: InputProgress,
+    ticks: str,
+    max_future: float,
+    watcher: ConfigWatcher | None,
+    service: WorkerService,
+) -> tuple[Decoded, list[Any]]:
+    """`decode_batch`, after a look for a new configuration when the batch holds an event type this
+    worker does not know: another worker may have taken a newly declared type over HTTP already."""
+    inputs, tick_events = decode_batch(batch, progress, ticks, time.time(), max_future)
+    if watcher is not None and any(_unknown_type(item) for _, _, _, item in inputs):
+        fresh = watcher.check()
+        if fresh is not None:
+            service.use_engine(fresh)
+            inputs, tick_events = decode_batch(batch, progress, ticks, time.time(), max_future)
+    return inputs, tick_events
+
+
+def _unknown_type(item: object) -> bool:
+    return isinstance(item, Rejection) and item.field == "type" and item.reason.startswith("unknown event type")
 
 
 def decode_batch(

@@ -28,6 +28,7 @@ EXAMPLES = ("cod_confirmation", "atm_payment_reminder", "store_pickup_reminder",
 
 def enabled(tmp: Path, *names: str, edit: dict[str, tuple[str, str]] | None = None) -> Engine:
     """The shipped configuration with the named examples switched on (`edit`: file -> (old, new))."""
+    tmp.mkdir(parents=True, exist_ok=True)
     overrides = {}
     for name in names:
         text = (default_triggers_dir() / f"{name}.yaml").read_text(encoding="utf-8")
@@ -214,8 +215,7 @@ def test_an_open_episode_survives_the_state_codec(tmp_path: Path) -> None:
     replayer.finish(T0.timestamp() + 60 * 60)
     (state,) = replayer.customer_states()
     assert state.episodes is not None
-    assert list(state.episodes) == ["store_pickup_reminder\x1fs1"]
-    assert state.done_episodes == ("store_pickup_reminder\x1fs2",)
+    assert list(state.episodes) == ["store_pickup_reminder\x1fs1"]  # s2's closed when it was picked up
     assert load_state(dump_state(state)) == state
 
 
@@ -299,6 +299,9 @@ send_within: 4h
         (None, TRIGGER.replace("key: shipment_id", "key: pickup_deadline"), "t.yaml:4: key", "no string field"),
         (None, TRIGGER.replace("start: shipment.arrived_at_store", "start: shipment.teleported"), "t.yaml:3: start",
          "unknown event type"),
+        (None, TRIGGER.replace("key: shipment_id", "key: shipment_id\nwhere: pickup_deadline > " + "9" * 320),
+         "t.yaml:5: where", "at most 10^12"),
+        ("order.placed:\n  fields: {items: string?}\n", TRIGGER, "order.placed.fields.items", "does not redefine"),
     ],
 )  # fmt: skip
 def test_a_catalogue_or_sequence_that_cannot_work_is_refused_with_its_line(
@@ -454,3 +457,94 @@ def test_a_backtest_shows_what_switching_an_example_on_would_do(tmp_path: Path) 
     assert sends_after > 20
     assert "-> cancel:stopped" in text
     assert "-> suppress:deadline_missed" in text
+
+
+# ---- what a review found --------------------------------------------------------------------
+
+
+def test_hostile_values_are_rejections_not_crashes(tmp_path: Path) -> None:
+    catalogue = enabled(tmp_path, "atm_payment_reminder").event_catalogue
+    base = {"event_id": "e1", "customer_id": "c1", "occurred_at": "2026-11-20T10:00:00Z"}
+    huge = json.dumps({**base, "type": "payment.received", "order_id": "o1"})[:-1] + ', "amount": ' + "9" * 400 + "}"
+    refused = decode_event(huge, catalogue)
+    assert isinstance(refused, Rejection)
+    assert refused.field == "amount"
+    week = json.dumps({**base, "type": "shipment.arrived_at_store", "order_id": "o", "shipment_id": "s",
+                       "pickup_deadline": "2026-W47-5T10:00:00Z"})  # fmt: skip
+    refused = decode_event(week, catalogue)
+    assert isinstance(refused, Rejection)
+    assert refused.field == "pickup_deadline"
+
+
+def test_each_restart_keys_its_reminders_apart(tmp_path: Path) -> None:
+    engine = enabled(
+        tmp_path, "cod_confirmation", edit={"cod_confirmation": ("send_within: 2h", "send_within: 2h\nrestart: true")}
+    )
+    ev = Events()
+    ev.profile(-60)
+    line = [{"product_id": "p", "quantity": 1, "unit_price": 9}]
+    for minutes in (0, 60, 120):  # the same order placed again, after each reminder went
+        ev.add(minutes, "order.placed", order_id="o1", items=line, total=9.0, currency="TWD", payment_method="cod")
+    got = only(replay(ev, engine, until=LATER), "cod_confirmation")
+    assert [d.outcome for d in got] == ["send", "send", "send"]
+    assert len({d.key for d in got}) == 3
+
+
+def test_an_episode_whose_reminders_a_new_configuration_cancelled_does_not_block_the_key(tmp_path: Path) -> None:
+    on = enabled(tmp_path / "on", "store_pickup_reminder")
+    off = enabled(tmp_path / "off")
+    again = enabled(tmp_path / "again", "store_pickup_reminder", edit={"store_pickup_reminder": ("4h", "5h")})
+    replayer = Replayer(on, lambda _: None)
+    out: list[Decision] = []
+    ev = Events()
+    ev.profile(-60)
+    arrival(ev, 0)
+    for raw in ev.lines():
+        item = decode_event(raw, on.event_catalogue)
+        assert not isinstance(item, Rejection)
+        replayer.feed(item)
+    replayer.finish(T0.timestamp() + 60)  # armed under the first configuration
+    (state,) = replayer.customer_states()
+    assert state.episodes is not None
+    later = T0.timestamp() + 7 * DAY * 60  # past both reminders' times
+    off = on.succeeded_by(off)
+    off.run_until(state, later, None, out)  # the trigger is gone: its reminders are cancelled
+    assert [d.reason for d in out] == ["trigger_removed", "trigger_removed"]
+    again = off.succeeded_by(again)
+    second = Events()
+    second.items = [dict(ev.items[1], event_id="e9", occurred_at=_at(8 * DAY), pickup_deadline=_at(15 * DAY))]
+    item = decode_event(second.lines()[0], again.event_catalogue)
+    assert not isinstance(item, Rejection)
+    out.clear()
+    again.admit(state, item, None, T0.timestamp() + 8 * DAY * 60, out, T0.timestamp() + 8 * DAY * 60)
+    # the old episode, left without reminders, was closed: the parcel's new arrival opens one
+    assert list(state.episodes or ()) == ["store_pickup_reminder\x1fs1"]
+    assert state.episodes is not None
+    assert state.episodes["store_pickup_reminder\x1fs1"].event_id == "e9"
+    assert len([t for t in state.timers or () if t.trigger_id == "store_pickup_reminder"]) == 2
+
+
+def test_open_episodes_per_customer_are_bounded(tmp_path: Path) -> None:
+    engine = enabled(tmp_path, "store_pickup_reminder")
+    ev = Events()
+    ev.profile(-60)
+    for n in range(40):
+        arrival(ev, n, shipment=f"s{n}")
+    replayer = Replayer(engine, lambda _: None)
+    for raw in ev.lines():
+        item = decode_event(raw, engine.event_catalogue)
+        assert not isinstance(item, Rejection)
+        replayer.feed(item)
+    replayer.finish(T0.timestamp() + 3600)
+    (state,) = replayer.customer_states()
+    assert len(state.episodes or {}) == 16
+    assert len(state.timers or []) == 32
+
+
+def test_earlier_configurations_event_types_stay_accepted_while_they_are_kept(tmp_path: Path) -> None:
+    on = enabled(tmp_path / "on", "store_pickup_reminder")
+    demo = Path(__file__).parents[2] / "engagement" / "demo" / "triggers"  # no catalogue there
+    bare = Engine(load_triggers(demo), load_messages(default_messages_dir()), EngineSettings())
+    assert "shipment.arrived_at_store" not in bare.event_catalogue.declared
+    live = on.succeeded_by(bare)
+    assert "shipment.arrived_at_store" in live.accepted_events.declared

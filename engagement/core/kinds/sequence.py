@@ -5,8 +5,10 @@ file, over the contract's events and those the event catalogue declares.
 
 An episode keeps the start event's fields (its reminders' messages show them; times in the
 customer's zone). A start event for a key whose episode is open changes nothing, unless the
-trigger says `restart: true`; a closed episode's key is remembered for a while, so an old start
-event delivered again does not reopen it.
+trigger says `restart: true`. An episode is open while a reminder of it waits; once the last is
+decided (or cancelled) the key is free for the next start event. A reminder's decision key
+derives from the trigger, the key value, the reminder and the start event: the same start event
+delivered again decides under the same keys, which are sent once.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from hashlib import blake2b
 from typing import Any
 
 from engagement.config.event_catalogue import EventCatalogue
@@ -29,7 +32,7 @@ from engagement.core.state import CustomerState, Episode, Timer
 from engagement.events import Event
 from engagement.timefmt import parse_rfc3339
 
-REMEMBERED_EPISODES = 32
+MAX_OPEN_EPISODES = 16  # per trigger and customer: a start beyond them is not taken up
 SEPARATOR = "\x1f"
 
 
@@ -78,6 +81,8 @@ def on_event(
     engine: Decider, plans: Plans, state: CustomerState, event: Event, t: float, clock: float, out: list[Decision]
 ) -> None:
     """Stops first (an event that stops one trigger's episode and starts another's does both)."""
+    if state.episodes:
+        _sweep(state)
     for plan in plans:
         if event.type in plan.spec.stop:
             _stop(engine, plan, state, event, clock, out)
@@ -101,41 +106,61 @@ def _start(
     if key is None:
         return
     values = values_of(event, plan.fields)
-    if plan.where is not None:
-        try:
-            if not plan.where.evaluate(values):
-                return
-        except (MissingValue, ArithmeticError, ValueError):  # a field it needs is left out: not this episode
-            return
+    if not _holds(plan, values):
+        return
     name = plan.id + SEPARATOR + key
     episodes = state.episodes if state.episodes is not None else {}
-    episode = episodes.get(name)
-    if episode is not None or name in state.done_episodes:
+    if name in episodes:
         if not plan.spec.restart:
-            return  # the first start event counts
+            return  # the first start event of an open episode counts
         for timer in _timers_of(state, plan.id, key):
             engine.cancel(state, timer, r.RESTARTED, clock, out)
-        rounds = (episode.round if episode is not None else 0) + 1
-        state.done_episodes = tuple(d for d in state.done_episodes if d != name)
-    else:
-        rounds = 0
+    elif sum(1 for open_ in episodes if open_.startswith(plan.id + SEPARATOR)) >= MAX_OPEN_EPISODES:
+        return  # a customer's open episodes of one trigger are bounded
     stored = {k: v for k, v in values.items() if k not in ("event_id", "customer_id")}
-    episodes[name] = Episode(event.event_id, t, stored, rounds)
+    episodes[name] = Episode(event.event_id, t, stored)
     state.episodes = episodes
+    # keyed by the start event too: the same event delivered again decides under the same keys (and
+    # is sent once), a later episode of the same key under its own
+    suffix = "@" + blake2b(event.event_id.encode(), digest_size=6).hexdigest()
+    if not _arm(engine, plan, state, event, t, values, f"{key}#", suffix):
+        _close(state, name)
+
+
+def _holds(plan: SequencePlan, values: Mapping[str, str | float | bool]) -> bool:
+    """The trigger's condition on the start event; one that needs a field the event leaves out is false."""
+    if plan.where is None:
+        return True
+    try:
+        return bool(plan.where.evaluate(values))
+    except (MissingValue, ArithmeticError, ValueError):
+        return False
+
+
+def _arm(
+    engine: Decider,
+    plan: SequencePlan,
+    state: CustomerState,
+    event: Event,
+    t: float,
+    values: Mapping[str, str | float | bool],
+    prefix: str,
+    suffix: str,
+) -> bool:
+    """A timer per reminder whose time can be known (one at a time the event leaves out is not
+    armed); whether any was."""
     armed = False
     for index, when_ in enumerate(plan.times):
         try:
             due = t + when_ if isinstance(when_, float) else float(when_.evaluate(values))
-        except (MissingValue, ArithmeticError, ValueError):  # the time it needs is left out: no such reminder
+        except (MissingValue, ArithmeticError, ValueError):
             continue
         if not math.isfinite(due):
             continue
-        subject = f"{key}#{index}" + (f"@{rounds}" if rounds else "")
-        deadline = due + plan.window
-        engine.add_timer(state, Timer(plan.id, max(due, t), deadline, event.event_id, subject, due))
+        timer = Timer(plan.id, max(due, t), due + plan.window, event.event_id, f"{prefix}{index}{suffix}", due)
+        engine.add_timer(state, timer)
         armed = True
-    if not armed:
-        _close(state, name)
+    return armed
 
 
 def _stop(
@@ -152,6 +177,14 @@ def _stop(
     _close(state, name)
 
 
+def _sweep(state: CustomerState) -> None:
+    """Episodes left without a pending reminder (cancelled by a configuration change, or decided
+    as an internal error) are closed: an episode is open only while a reminder of it waits."""
+    waiting = {t.trigger_id + SEPARATOR + _subject_key(t.subject) for t in state.timers or ()}
+    for name in [n for n in state.episodes or () if n not in waiting]:
+        _close(state, name)
+
+
 def _timers_of(state: CustomerState, trigger_id: str, key: str) -> list[Timer]:
     return [t for t in state.timers or () if t.trigger_id == trigger_id and _subject_key(t.subject) == key]
 
@@ -165,8 +198,6 @@ def _close(state: CustomerState, name: str) -> None:
         state.episodes.pop(name, None)
         if not state.episodes:
             state.episodes = None
-    if name not in state.done_episodes:
-        state.done_episodes = (*state.done_episodes, name)[-REMEMBERED_EPISODES:]
 
 
 def may_fire(state: CustomerState, plan: SequencePlan, timer: Timer) -> bool:
@@ -190,17 +221,23 @@ def values(
     out: dict[str, str | None] = {}
     for name, kind in plan.fields.items():
         value: Any = episode.fields.get(name)
-        if value is None:
-            out[name] = None
-        elif kind == "time":
-            out[name] = when(float(value), zone, chinese, with_time=True)
-        elif kind == "bool":
-            out[name] = ("是" if value else "否") if chinese else ("yes" if value else "no")
-        elif kind == "number":
-            out[name] = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
-        else:
-            out[name] = str(value)
+        try:
+            out[name] = _shown(value, kind, zone, chinese)
+        except (TypeError, ValueError, OverflowError):  # stored under a catalogue that typed it otherwise
+            out[name] = None if value is None else str(value)
     return out
+
+
+def _shown(value: Any, kind: str, zone: str, chinese: bool) -> str | None:
+    if value is None:
+        return None
+    if kind == "time":
+        return when(float(value), zone, chinese, with_time=True)
+    if kind == "bool":
+        return ("是" if value else "否") if chinese else ("yes" if value else "no")
+    if kind == "number":
+        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+    return str(value)
 
 
 def hooks_of(plans: Sequence[Any]) -> Mapping[str, Hook]:
