@@ -20,7 +20,7 @@ def test_a_worker_decides_a_sequence_from_declared_events(tmp_path: Path, worker
     space = Namespace("seq")
     space.create_topics()
     worker = WorkerProcess(space, tmp_path / "w", tmp_path / "sent.jsonl", fast_pickups(tmp_path))
-    (tmp_path / "w").mkdir()
+    (tmp_path / "w").mkdir(exist_ok=True)
     workers.append(worker)
     worker.start(wait_for_partitions=4)
     now = time.time()
