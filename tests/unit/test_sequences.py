@@ -548,3 +548,17 @@ def test_earlier_configurations_event_types_stay_accepted_while_they_are_kept(tm
     assert "shipment.arrived_at_store" not in bare.event_catalogue.declared
     live = on.succeeded_by(bare)
     assert "shipment.arrived_at_store" in live.accepted_events.declared
+
+
+def test_the_report_counts_a_sequence_like_any_trigger(tmp_path: Path) -> None:
+    from engagement.outcomes.sources import from_replay  # noqa: PLC0415
+
+    engine = enabled(tmp_path / "triggers", *EXAMPLES)
+    events = tmp_path / "e.jsonl"
+    events.write_text("\n".join(moments_day(60, 5)) + "\n", encoding="utf-8")
+    rows = {row["trigger"]: row for row in from_replay(engine, events)}
+    for name in EXAMPLES:
+        assert rows[name]["kind"] == "sequence"
+    assert rows["review_request"]["category"] == "marketing"
+    assert sum(rows[name]["sent"] for name in EXAMPLES) > 50
+    assert rows["store_pickup_reminder"]["channels"][0]["channel"] == "whatsapp"
