@@ -199,11 +199,25 @@ def keep_unacknowledged(batch: list[Any]) -> None:
 
 
 async def reread_stalled(consumer: Any, progress: InputProgress, metrics: Metrics) -> None:
-    """Input partitions whose unread messages never arrive are read again (see `InputProgress.stalled`)."""
-    for tp, offset in progress.stalled(consumer, time.monotonic()):
+    """Input partitions whose unread messages never arrive are read again (see `InputProgress.stalled`).
+    Where nothing was fetched yet, the broker is asked for the partitions' ends (every few seconds)."""
+    unfetched = progress.unfetched(consumer)
+    now = time.monotonic()
+    if not unfetched:
+        progress.broker_ends = {}
+    elif now - progress.ends_asked_at >= ASK_ENDS_SECONDS:
+        progress.ends_asked_at = now
+        try:
+            progress.learn_ends(await asyncio.wait_for(consumer.highwaters(*unfetched), ASK_ENDS_SECONDS))
+        except Exception:
+            log.debug("the ends of partitions not fetched yet could not be read")
+    for tp, offset in progress.stalled(consumer, now):
         log.warning("%s[%d]: messages not delivered; reading again from offset %d", tp.topic, tp.partition, offset)
         metrics.inc("engagement_partition_rereads_total")
         await consumer.seek(tp, offset)
+
+
+ASK_ENDS_SECONDS = 5.0
 
 
 def add_upkeep_tasks(

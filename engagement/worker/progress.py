@@ -19,6 +19,17 @@ class InputProgress:
         self.committed: dict[tuple[str, int], int] = {}  # the group's, read after each rebalance
         self._reported: dict[int, float] = {}
         self._clock = StallClock(stall_seconds)  # on the first unprocessed offset of each partition
+        self.broker_ends: dict[tuple[str, int], int] = {}  # asked of the broker where nothing was fetched yet
+        self.ends_asked_at = float("-inf")  # monotonic
+
+    def unfetched(self, consumer: Any) -> list[Any]:
+        """Assigned input partitions whose end the consumer does not know: nothing fetched from them
+        yet (a fetcher that never starts on them would look caught up for ever)."""
+        return [tp for tp in consumer.assignment() if tp.topic in self.inputs and consumer.highwater(tp) is None]
+
+    def learn_ends(self, ends: Any) -> None:
+        """The broker's end offsets of partitions the consumer fetched nothing from (`unfetched`)."""
+        self.broker_ends = {(tp.topic, tp.partition): int(end) for tp, end in dict(ends).items() if end is not None}
 
     def stalled(self, consumer: Any, now: float) -> list[tuple[Any, int]]:
         """Input partitions with unread messages that have not moved on for `stall_seconds`, and the
@@ -32,6 +43,8 @@ class InputProgress:
                 continue
             key = (tp.topic, tp.partition)
             end = consumer.highwater(tp)
+            if end is None:
+                end = self.broker_ends.get(key)
             done = max(self.processed.get(key, -1) + 1, self.committed.get(key, 0))
             if end is None or done >= end:
                 self._clock.caught_up(key)

@@ -49,3 +49,20 @@ def test_a_partition_that_moves_on_is_not_stalled() -> None:
     consumer.ends[orders] = 8  # new messages: the clock starts when they are first seen unread
     assert progress.stalled(consumer, 11.0) == []
     assert progress.stalled(consumer, 16.5) == [(orders, 5)]
+
+
+def test_a_partition_nothing_was_fetched_from_is_read_again_once_the_broker_tells_its_end() -> None:
+    """A fetcher that never starts on a partition leaves its end unknown: the broker's end, asked
+    for, shows its messages unread, and after the stall time it is read again from the start."""
+    orders = TP("orders", 1)
+    consumer = Consumer({orders: None})
+    progress = InputProgress(("orders",), stall_seconds=5.0)
+    progress.rebalanced({})
+    assert progress.unfetched(consumer) == [orders]
+    assert progress.stalled(consumer, 0.0) == []  # its end unknown: it looks caught up
+    assert progress.stalled(consumer, 10.0) == []
+    progress.learn_ends({orders: 12})
+    assert progress.stalled(consumer, 11.0) == []  # the stall clock starts
+    assert progress.stalled(consumer, 16.0) == [(orders, 0)]
+    consumer.ends[orders] = 12  # fetched at last: the consumer's own end counts from now on
+    assert progress.unfetched(consumer) == []
