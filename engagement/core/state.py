@@ -211,6 +211,7 @@ class CustomerState:
     ledger: Ledger | None = None
     conversation: Conversation | None = None
     episodes: dict[str, Episode] | None = None  # "trigger\x1fkey" -> the sequence episode open for it
+    done_episodes: tuple[str, ...] = ()  # the latest closed ones, with their start events (`kinds.sequence`)
     cursor: float = 0.0
 
     def next_timer(self) -> float | None:

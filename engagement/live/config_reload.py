@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -45,6 +46,7 @@ class ConfigWatcher:
         self.triggers_dir, self.messages_dir, self.settings = triggers_dir, messages_dir, settings
         self.metrics, self.engine = metrics, engine
         self._seen = self.fingerprint()
+        self._looked_at = float("-inf")  # monotonic: the last unscheduled look (`may_look`)
         describe_metrics(metrics)
         metrics.set(LIVE_VERSION, 1, version=engine.config_version)
 
@@ -63,6 +65,15 @@ class ConfigWatcher:
                     continue
                 digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
         return digest.hexdigest()
+
+    def may_look(self, gap: float = 1.0) -> bool:
+        """At most one unscheduled look (`check`) per `gap` seconds: a flood of events of a type the
+        configuration does not know lists the directories once a second, not once a batch."""
+        now = time.monotonic()
+        if now - self._looked_at < gap:
+            return False
+        self._looked_at = now
+        return True
 
     def check(self) -> Engine | None:
         """The new engine when the directories changed to a valid, different configuration."""

@@ -117,8 +117,7 @@ def create_app(
         assigned = {tp.partition for tp in app.consumer.assignment() if tp.topic in names.inputs}
         metrics.set("engagement_assigned_partitions", len(assigned))
         if rebuild_wanted[0]:
-            rebuild_wanted[0] = False
-            progress.rebalanced(await committed_offsets(settings.kafka_brokers, settings.app_id, names.inputs))
+            await read_committed(progress, settings, names, rebuild_wanted)
             log.info("partitions %s: %d with timers", sorted(assigned), service.rebuild(partition_of, assigned))
         await reread_stalled(app.consumer, progress, metrics)
         await send_due_ticks(service, progress, app.consumer, assigned, names.ticks)
@@ -198,6 +197,18 @@ def keep_unacknowledged(batch: list[Any]) -> None:
         event.message.incref()
 
 
+async def read_committed(
+    progress: InputProgress, settings: Settings, names: TopicNames, rebuild_wanted: list[bool]
+) -> None:
+    """The group's committed offsets after a rebalance; a failed read is tried again next round."""
+    rebuild_wanted[0] = False  # a rebalance during the read asks again
+    try:
+        progress.rebalanced(await committed_offsets(settings.kafka_brokers, settings.app_id, names.inputs))
+    except BaseException:
+        rebuild_wanted[0] = True
+        raise
+
+
 async def reread_stalled(consumer: Any, progress: InputProgress, metrics: Metrics) -> None:
     """Input partitions whose unread messages never arrive are read again (see `InputProgress.stalled`).
     Where nothing was fetched yet, the broker is asked for the partitions' ends (every few seconds)."""
@@ -206,11 +217,12 @@ async def reread_stalled(consumer: Any, progress: InputProgress, metrics: Metric
     if not unfetched:
         progress.broker_ends = {}
     elif now - progress.ends_asked_at >= ASK_ENDS_SECONDS:
-        progress.ends_asked_at = now
         try:
-            progress.learn_ends(await asyncio.wait_for(consumer.highwaters(*unfetched), ASK_ENDS_SECONDS))
-        except Exception:
+            progress.learn_ends(await asyncio.wait_for(consumer.highwaters(*unfetched), ASK_TIMEOUT_SECONDS))
+        except Exception:  # the broker's answer is a hint: without it, nothing changes
+            progress.broker_ends = {}
             log.debug("the ends of partitions not fetched yet could not be read")
+        progress.ends_asked_at = time.monotonic()  # the next ask a while after this one ends
     for tp, offset in progress.stalled(consumer, now):
         log.warning("%s[%d]: messages not delivered; reading again from offset %d", tp.topic, tp.partition, offset)
         metrics.inc("engagement_partition_rereads_total")
@@ -218,6 +230,7 @@ async def reread_stalled(consumer: Any, progress: InputProgress, metrics: Metric
 
 
 ASK_ENDS_SECONDS = 5.0
+ASK_TIMEOUT_SECONDS = 1.0  # the timers' loop waits no longer for the broker's answer
 
 
 def add_upkeep_tasks(
@@ -359,7 +372,7 @@ def decoded(
     """`decode_batch`, after a look for a new configuration when the batch holds an event type this
     worker does not know: another worker may have taken a newly declared type over HTTP already."""
     inputs, tick_events = decode_batch(batch, progress, ticks, time.time(), max_future)
-    if watcher is not None and any(_unknown_type(item) for _, _, _, item in inputs):
+    if watcher is not None and any(_unknown_type(item) for _, _, _, item in inputs) and watcher.may_look():
         fresh = watcher.check()
         if fresh is not None:
             service.use_engine(fresh)

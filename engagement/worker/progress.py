@@ -43,9 +43,10 @@ class InputProgress:
                 continue
             key = (tp.topic, tp.partition)
             end = consumer.highwater(tp)
-            if end is None:
-                end = self.broker_ends.get(key)
-            done = max(self.processed.get(key, -1) + 1, self.committed.get(key, 0))
+            if end is None:  # nothing fetched in this assignment: the group's committed offset is where it starts
+                end, done = self.broker_ends.get(key), self.committed.get(key, 0)
+            else:
+                done = max(self.processed.get(key, -1) + 1, self.committed.get(key, 0))
             if end is None or done >= end:
                 self._clock.caught_up(key)
             elif self._clock.stalled(key, done, now):

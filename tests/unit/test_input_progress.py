@@ -53,16 +53,18 @@ def test_a_partition_that_moves_on_is_not_stalled() -> None:
 
 def test_a_partition_nothing_was_fetched_from_is_read_again_once_the_broker_tells_its_end() -> None:
     """A fetcher that never starts on a partition leaves its end unknown: the broker's end, asked
-    for, shows its messages unread, and after the stall time it is read again from the start."""
-    orders = TP("orders", 1)
-    consumer = Consumer({orders: None})
-    progress = InputProgress(("orders",), stall_seconds=5.0)
-    progress.rebalanced({})
-    assert progress.unfetched(consumer) == [orders]
-    assert progress.stalled(consumer, 0.0) == []  # its end unknown: it looks caught up
+    for, shows its messages unread, and after the stall time it is read again from the group's
+    committed offset (what this worker processed in an earlier assignment does not count)."""
+    orders, cart = TP("orders", 1), TP("cart", 1)
+    consumer = Consumer({orders: None, cart: None})
+    progress = InputProgress(("orders", "cart"), stall_seconds=5.0)
+    progress.record("orders", 1, 40)  # processed in an earlier assignment, maybe never committed
+    progress.rebalanced({("orders", 1): 30})  # the group committed orders[1] up to 30; cart[1] never
+    assert sorted(progress.unfetched(consumer)) == [cart, orders]
+    assert progress.stalled(consumer, 0.0) == []  # their ends unknown: they look caught up
     assert progress.stalled(consumer, 10.0) == []
-    progress.learn_ends({orders: 12})
-    assert progress.stalled(consumer, 11.0) == []  # the stall clock starts
-    assert progress.stalled(consumer, 16.0) == [(orders, 0)]
-    consumer.ends[orders] = 12  # fetched at last: the consumer's own end counts from now on
-    assert progress.unfetched(consumer) == []
+    progress.learn_ends({orders: 45, cart: 7})
+    assert progress.stalled(consumer, 11.0) == []  # the stall clocks start
+    assert sorted(progress.stalled(consumer, 16.0)) == [(cart, 0), (orders, 30)]
+    consumer.ends[orders] = 45  # fetched at last: the consumer's own end counts from now on
+    assert progress.unfetched(consumer) == [cart]

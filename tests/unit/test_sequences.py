@@ -562,3 +562,17 @@ def test_the_report_counts_a_sequence_like_any_trigger(tmp_path: Path) -> None:
     assert rows["review_request"]["category"] == "marketing"
     assert sum(rows[name]["sent"] for name in EXAMPLES) > 50
     assert rows["store_pickup_reminder"]["channels"][0]["channel"] == "whatsapp"
+
+
+def test_a_start_event_delivered_again_after_its_episode_closed_opens_nothing(tmp_path: Path) -> None:
+    engine = enabled(tmp_path, "store_pickup_reminder")
+    ev = Events()
+    ev.profile(-60)
+    arrival(ev, 0)
+    first = dict(ev.items[-1])
+    ev.add(120, "shipment.picked_up", order_id="o1", shipment_id="s1")
+    for n in range(40):  # past the engine's ring of recent event ids
+        ev.add(130 + n, "page.viewed", product_id=f"p{n}")
+    ev.items.append(dict(first, occurred_at=_at(200)))  # the arrival delivered again, late
+    got = seen(only(replay(ev, engine, until=LATER), "store_pickup_reminder"))
+    assert [(o, r) for o, r, _, _ in got] == [("cancel", "stopped"), ("cancel", "stopped")]

@@ -32,6 +32,7 @@ from engagement.core.state import CustomerState, Episode, Timer
 from engagement.events import Event
 from engagement.timefmt import parse_rfc3339
 
+REMEMBERED_EPISODES = 32  # closed episodes whose start events are recognised when delivered again
 MAX_OPEN_EPISODES = 16  # per trigger and customer: a start beyond them is not taken up
 SEPARATOR = "\x1f"
 
@@ -110,6 +111,11 @@ def _start(
         return
     name = plan.id + SEPARATOR + key
     episodes = state.episodes if state.episodes is not None else {}
+    digest = blake2b(event.event_id.encode(), digest_size=6).hexdigest()
+    if f"{name}{SEPARATOR}{digest}" in state.done_episodes or (
+        name in episodes and episodes[name].event_id == event.event_id
+    ):
+        return  # the same start event again (redelivered past the engine's recent ids): nothing new
     if name in episodes:
         if not plan.spec.restart:
             return  # the first start event of an open episode counts
@@ -122,8 +128,7 @@ def _start(
     state.episodes = episodes
     # keyed by the start event too: the same event delivered again decides under the same keys (and
     # is sent once), a later episode of the same key under its own
-    suffix = "@" + blake2b(event.event_id.encode(), digest_size=6).hexdigest()
-    if not _arm(engine, plan, state, event, t, values, f"{key}#", suffix):
+    if not _arm(engine, plan, state, event, t, values, f"{key}#", "@" + digest):
         _close(state, name)
 
 
@@ -194,8 +199,13 @@ def _subject_key(subject: str) -> str:
 
 
 def _close(state: CustomerState, name: str) -> None:
+    """The episode ends; its start event is remembered (the latest `REMEMBERED_EPISODES`), so that
+    the same event delivered again does not open it a second time."""
     if state.episodes is not None:
-        state.episodes.pop(name, None)
+        episode = state.episodes.pop(name, None)
+        if episode is not None:
+            done = f"{name}{SEPARATOR}{blake2b(episode.event_id.encode(), digest_size=6).hexdigest()}"
+            state.done_episodes = (*(d for d in state.done_episodes if d != done), done)[-REMEMBERED_EPISODES:]
         if not state.episodes:
             state.episodes = None
 
