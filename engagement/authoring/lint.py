@@ -149,8 +149,16 @@ def lint(
         if registry is not None:
 
             def report(
-                line: int, severity: Severity, where: str, rule: str, text: str, source: str = message.source
+                line: int,
+                severity: Severity,
+                where: str,
+                rule: str,
+                text: str,
+                source: str = message.source,
+                live: bool = bool(served),
             ) -> None:
+                if not live:  # no enabled trigger sends it (an example not taken up): a reminder, not an error
+                    severity, text = "warning", f"{text} (before a trigger sending this message is enabled)"
                 findings.append(Finding(source, line, severity, where, rule, text))
 
             def sample(locale: str, tier: str | None, served: list[str] = served) -> Message | None:

@@ -135,6 +135,10 @@ def _engagement(*args: str, base: str, token: str) -> subprocess.CompletedProces
     )
 
 
+EXAMPLE_TEMPLATES = (("cod_confirmation", "cod_confirmation"), ("atm_payment_reminder", "atm_payment_due"),
+                     ("store_pickup_reminder", "store_pickup"), ("review_request", "review_request"))  # fmt: skip
+
+
 async def test_sync_reads_every_page_and_lint_checks_each_message_against_it(tmp_path: Path) -> None:
     messages = tmp_path / "messages"
     shutil.copytree(default_messages_dir(), messages)
@@ -176,6 +180,12 @@ async def test_sync_reads_every_page_and_lint_checks_each_message_against_it(tmp
             ("cart_idle.yaml", f"{loc}, tier vip (cart_reminder_vip, {lang})", "template_missing")
             for loc, lang in LANGUAGES
         ),
+        # the shipped examples, switched off: their templates are reminders (warnings) until enabled
+        *(
+            (f"{name}.yaml", f"{loc} ({template}, {lang})", "template_missing")
+            for name, template in EXAMPLE_TEMPLATES
+            for loc, lang in LANGUAGES
+        ),
     }
     got = {
         (line.split(":")[0].rsplit("/", 1)[1], line.split(": ")[2], line.rsplit("[", 1)[1][:-1]) for line in findings
@@ -183,6 +193,11 @@ async def test_sync_reads_every_page_and_lint_checks_each_message_against_it(tmp
     assert got == expected, linted.stdout
     assert any("is PAUSED at WhatsApp" in line and "error" in line for line in findings)
     assert any("quality RED" in line and "warning" in line for line in findings)
+    examples = [line for line in findings if line.split(":")[0].endswith("store_pickup_reminder.yaml")]
+    assert examples
+    assert all(
+        ": warning: " in line and "before a trigger sending this message is enabled" in line for line in examples
+    )
 
 
 async def test_preview_shows_the_approved_template_as_whatsapp_renders_it(tmp_path: Path) -> None:
