@@ -105,7 +105,7 @@ def _declared(raw: bytes | str, catalogue: EventCatalogue, unknown: ErrorDetails
 
 
 MAX_DECLARED_STRING = 1000
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})?$")
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})?$", re.ASCII)
 _CONTROL = re.compile(f"[{CONTROL_CHARS}]")
 
 

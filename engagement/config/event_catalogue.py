@@ -180,7 +180,8 @@ def _event_decl(name: str, body: object, problem_at: Any) -> EventDecl | None:
         return None
     contract = name in EVENT_TYPES
     model = _contract_models().get(name)
-    existing = {f: contract_fields(name).get(f, "list or object") for f in model.model_fields} if model else {}
+    scalars = contract_fields(name)
+    existing = {f: scalars.get(f, "list or object") for f in model.model_fields} if model else {}
     out: list[FieldDecl] = []
     for field_name, spec in fields.items():
         where = [name, "fields", str(field_name)]

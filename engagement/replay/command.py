@@ -87,6 +87,7 @@ def _replay_lines(
     total: int,
 ) -> None:
     counts, feed = replayer.counts, replayer.feed
+    catalogue = replayer.engine.event_catalogue  # the event types this configuration declares
     lines = accepted = 0  # kept in locals while the loop runs: an attribute write per event costs
     with events.open("rb") as handle:
         read = 0
@@ -96,7 +97,7 @@ def _replay_lines(
             if not raw.strip():
                 continue
             lines += 1
-            item = decode_event(raw, replayer.engine.event_catalogue)
+            item = decode_event(raw, catalogue)
             if isinstance(item, Rejection):
                 counts.rejected += 1
                 if rejects_out is not None:

@@ -40,6 +40,19 @@ def event(n: int, type_: str, at: float, **fields: Any) -> str:
                        **fields})  # fmt: skip
 
 
+def pickups(now: float, phone: str, locale: str, store: str) -> list[str]:
+    """A customer and three parcels at the store: s1 stays, s2 is picked up a second later."""
+    week = rfc3339(now + 7 * 86_400)
+    return [
+        event(1, "customer.updated", now - 60, phone=phone, whatsapp_opt_in=True, locale=locale,
+              timezone="Asia/Taipei", name="Mei"),
+        event(2, "shipment.arrived_at_store", now, order_id="o1", shipment_id="s1", store_name=store,
+              pickup_deadline=week),
+        event(3, "shipment.arrived_at_store", now, order_id="o2", shipment_id="s2", pickup_deadline=week),
+        event(4, "shipment.picked_up", now + 1, order_id="o2", shipment_id="s2"),
+    ]  # fmt: skip
+
+
 def fast_pickups(tmp: Path) -> dict[str, str]:
     """The demo's triggers with the catalogue and a store pick-up reminder 3 s after arrival, and
     its message: the settings that point run or a worker at them."""
@@ -62,14 +75,8 @@ def test_a_sequence_runs_live_on_declared_events(tmp_path: Path) -> None:
     run.start()
     try:
         now = time.time()
-        week = rfc3339(now + 7 * 86_400)
         answer = run.post_lines([
-            event(1, "customer.updated", now - 60, phone="+886912000777", whatsapp_opt_in=True, locale="en",
-                  timezone="Asia/Taipei", name="Mei"),
-            event(2, "shipment.arrived_at_store", now, order_id="o1", shipment_id="s1", store_name="FamilyMart",
-                  pickup_deadline=week),
-            event(3, "shipment.arrived_at_store", now, order_id="o2", shipment_id="s2", pickup_deadline=week),
-            event(4, "shipment.picked_up", now + 1, order_id="o2", shipment_id="s2"),
+            *pickups(now, "+886912000777", "en", "FamilyMart"),
             event(5, "shipment.arrived_at_store", now, order_id="o3", shipment_id="s3"),  # no deadline
             event(6, "parcel.teleported", now, order_id="o4"),
         ])  # fmt: skip
