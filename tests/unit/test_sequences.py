@@ -576,3 +576,72 @@ def test_a_start_event_delivered_again_after_its_episode_closed_opens_nothing(tm
     ev.items.append(dict(first, occurred_at=_at(200)))  # the arrival delivered again, late
     got = seen(only(replay(ev, engine, until=LATER), "store_pickup_reminder"))
     assert [(o, r) for o, r, _, _ in got] == [("cancel", "stopped"), ("cancel", "stopped")]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("amount", "NaN", "finite number"),
+        ("amount", "Infinity", "finite number"),
+        ("amount", '{"a": {"b": [1, [2, [3]]]}}', "a number is expected"),
+        ("order_id", '["o1"]', "a string"),
+        ("order_id", '"' + "訂" * 2000 + '"', "at most 1,000 characters"),
+    ],
+)
+def test_hostile_declared_values_are_refused_naming_the_field(
+    tmp_path: Path, field: str, value: str, words: str
+) -> None:
+    catalogue = enabled(tmp_path, "atm_payment_reminder").event_catalogue
+    fields = {"order_id": '"o1"', "amount": "1", field: value}
+    body = ", ".join(f'"{k}": {v}' for k, v in fields.items())
+    raw = ('{"event_id": "e1", "customer_id": "c1", "occurred_at": "2026-11-20T10:00:00Z", '
+           f'"type": "payment.received", {body}}}')  # fmt: skip
+    refused = decode_event(raw, catalogue)
+    assert isinstance(refused, Rejection), refused
+    assert refused.field == field
+    assert words in refused.reason
+
+
+def test_a_time_in_unicode_digits_is_refused(tmp_path: Path) -> None:
+    catalogue = enabled(tmp_path, "store_pickup_reminder").event_catalogue
+    raw = json.dumps({"event_id": "e1", "customer_id": "c1", "occurred_at": "2026-11-20T10:00:00Z",
+                      "type": "shipment.arrived_at_store", "order_id": "o", "shipment_id": "s",
+                      "pickup_deadline": "２０２６-11-27T10:00:00Z"}, ensure_ascii=False)  # fmt: skip
+    refused = decode_event(raw, catalogue)
+    assert isinstance(refused, Rejection)
+    assert refused.field == "pickup_deadline"
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.randoms(use_true_random=False), st.lists(st.integers(0, 5), min_size=4, max_size=14))
+def test_reordered_within_lateness_and_redelivered_the_decisions_and_episodes_are_the_same(
+    rng: Any, plan: list[int]
+) -> None:
+    """Events shuffled by up to 25 s (the lateness is 30 s) and some delivered twice decide as the
+    ordered stream does, and leave the same episodes in the customer's state."""
+    engine = _property_engine()
+    ev = Events()
+    ev.profile(-60)
+    for n, step in enumerate(plan):
+        minutes = n * 0.5  # 30 s apart
+        shipment = f"s{step % 3}"
+        if step < 3:
+            arrival(ev, minutes, shipment=shipment, deadline_days=1 + step)
+        else:
+            ev.add(minutes, "shipment.picked_up", order_id="o1", shipment_id=shipment)
+    ordered = ev.lines()
+    shaken = sorted(ordered, key=lambda raw: _epoch(json.loads(raw)) + rng.uniform(0, 25))
+    shaken += [raw for raw in ordered if rng.random() < 0.3]  # delivered again, late
+
+    def run(lines: list[bytes]) -> tuple[list[tuple[str, str | None, float, str]], object]:
+        out: list[Decision] = []
+        replayer = Replayer(engine, out.append)
+        for raw in lines:
+            item = decode_event(raw, engine.event_catalogue)
+            assert not isinstance(item, Rejection)
+            replayer.feed(item)
+        replayer.finish(LATER)
+        (state,) = replayer.customer_states()
+        return seen(only(out, "store_pickup_reminder")), state.episodes
+
+    assert run(shaken) == run(ordered)
