@@ -84,6 +84,24 @@ class Settings(BaseSettings):
     handoff_secret: SecretStr = Field(
         default=SecretStr(""), description="the HMAC-SHA256 key of X-Engagement-Signature on hand-offs"
     )
+    decisions_webhook_url: str = Field(
+        default="", description="where every decision is POSTed as signed JSON, in batches (optional)"
+    )
+    decisions_webhook_secret: SecretStr = Field(
+        default=SecretStr(""), description="the HMAC-SHA256 key of X-Engagement-Signature on the decisions webhook"
+    )
+    shopify_secret: SecretStr = Field(
+        default=SecretStr(""), description="the Shopify app's client secret: X-Shopify-Hmac-Sha256 is checked with it"
+    )
+    shopify_secret_previous: SecretStr = Field(
+        default=SecretStr(""), description="the secret before a rotation, accepted too until it is cleared"
+    )
+    segment_secret: SecretStr = Field(
+        default=SecretStr(""), description="the Segment webhook's shared secret: X-Signature is checked with it"
+    )
+    shopline_token: SecretStr = Field(
+        default=SecretStr(""), description="the token in SHOPLINE's webhook address (/v1/sources/shopline?token=...)"
+    )
     chatwoot_url: str = Field(default="", description="a Chatwoot server hand-offs go to (optional)")
     chatwoot_account_id: int = Field(default=0, ge=0)
     chatwoot_inbox_id: int = Field(default=0, ge=0, description="the Chatwoot API inbox hand-offs open in")

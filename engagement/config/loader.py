@@ -5,12 +5,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
 from engagement.config.event_catalogue import CATALOGUE_FILE, EMPTY, EventCatalogue, load_catalogue
 from engagement.config.sequence_checks import sequence_problems
+from engagement.config.source_options import DEFAULT as DEFAULT_SOURCES
+from engagement.config.source_options import SOURCES_FILE, SourceOptions, load_source_options
 from engagement.config.triggers import TRIGGER_KINDS, SequenceTrigger, TriggerSpec
 from engagement.config.yaml_files import (
     MAX_CONFIG_BYTES,
@@ -33,6 +36,7 @@ class TriggerSet:
     triggers: tuple[TriggerSpec, ...]
     version: str
     catalogue: EventCatalogue = EMPTY  # the event types and fields beyond the contract (`_events.yaml`)
+    sources: SourceOptions = DEFAULT_SOURCES  # how the platforms' webhooks map (`_sources.yaml`)
 
     def by_id(self, trigger_id: str) -> TriggerSpec:
         for spec in self.triggers:
@@ -50,6 +54,18 @@ def default_triggers_dir() -> Path:
     return here.parent / "triggers"
 
 
+def _shared_files(directory: Path, digest: Any) -> tuple[EventCatalogue, SourceOptions, list[ConfigProblem]]:
+    """The event catalogue and the sources' mapping file, their problems; their text joins the digest."""
+    catalogue, problems, catalogue_text = load_catalogue(directory)
+    if catalogue_text:
+        digest.update(CATALOGUE_FILE.encode() + b"\0" + catalogue_text.encode() + b"\0")
+    sources, source_problems, sources_text = load_source_options(directory)
+    problems.extend(source_problems)
+    if sources_text:
+        digest.update(SOURCES_FILE.encode() + b"\0" + sources_text.encode() + b"\0")
+    return catalogue, sources, problems
+
+
 def load_triggers(directory: Path, allowed_lateness: float = 0.0) -> TriggerSet:
     """Validate every `*.yaml`/`*.yml` file in `directory`; raise `InvalidConfig` listing every problem.
     `allowed_lateness` (seconds): a live timer is decided that long after it falls due at the
@@ -59,11 +75,9 @@ def load_triggers(directory: Path, allowed_lateness: float = 0.0) -> TriggerSet:
     files = sorted(
         p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file() and not p.name.startswith("_")
     )
-    catalogue, problems, catalogue_text = load_catalogue(directory)
-    specs: list[TriggerSpec] = []
     digest = hashlib.sha256()
-    if catalogue_text:
-        digest.update(CATALOGUE_FILE.encode() + b"\0" + catalogue_text.encode() + b"\0")
+    catalogue, sources, problems = _shared_files(directory, digest)
+    specs: list[TriggerSpec] = []
     seen: dict[str, str] = {}
     for path in files:
         text, unreadable = read_config_text(path)
@@ -103,7 +117,7 @@ def load_triggers(directory: Path, allowed_lateness: float = 0.0) -> TriggerSet:
         problems.append(ConfigProblem(str(directory), 0, "-", "no trigger files (*.yaml) found"))
     if problems:
         raise InvalidConfig(problems)
-    return TriggerSet(tuple(specs), digest.hexdigest()[:12], catalogue)
+    return TriggerSet(tuple(specs), digest.hexdigest()[:12], catalogue, sources)
 
 
 def plain_message(err: ErrorDetails) -> str:

@@ -66,6 +66,7 @@ class Engine:
         self.catalog = catalog
         self.event_catalogue = triggers.catalogue  # the event types and fields beyond the contract's
         self.accepted_events = triggers.catalogue  # with those of the earlier configurations still kept
+        self.source_options = triggers.sources  # how the platforms' webhooks map (read by the sources)
         self.all_specs: dict[str, TriggerSpec] = {spec.id: spec for spec in triggers.triggers}
         enabled = [spec for spec in triggers.triggers if spec.enabled]
         self.specs: dict[str, TriggerSpec] = {spec.id: spec for spec in enabled}

@@ -22,8 +22,12 @@ from engagement.console.templates_page import graph_account
 from engagement.console.workspace import Workspace
 from engagement.core.engine import Engine
 from engagement.core.state import CustomerState
+from engagement.decision_feed.push import run_feed
+from engagement.decision_feed.settings import decisions_webhook
+from engagement.embedded.decision_feed import StoredDecisions
 from engagement.embedded.demo import DEMO_DIR, feed_demo
 from engagement.embedded.service import EmbeddedService
+from engagement.embedded.source_memory import StoreMemory
 from engagement.embedded.store import EmbeddedStore, StoreBusy, StoreReader
 from engagement.handoff.routing import sending_provider
 from engagement.live.api_keys import SCOPES, KeyRing, KeysFileError, new_key
@@ -43,6 +47,7 @@ from engagement.outcomes.sources import from_stored
 from engagement.providers.base import OutboundMessage
 from engagement.providers.file import FileProvider
 from engagement.settings import Settings
+from engagement.sources.routes import source_settings
 
 log = logging.getLogger("engagement.run")
 
@@ -70,6 +75,7 @@ async def run(settings: Settings, demo: bool, host: str) -> int:
     demo_key = new_key() if demo else None  # the demo makes its own key, shown once below
     keys = KeyRing.of({"demo": (demo_key, SCOPES)}) if demo_key else KeyRing(settings.keys_file())
     refuse_open_bind(host, keys)
+    feed = decisions_webhook(settings)  # checked before the store opens: bad settings refuse to start
     store = EmbeddedStore(state_dir)
     provider = sending_provider(settings)
     metrics = watcher.metrics if watcher is not None else standard_metrics()
@@ -125,6 +131,9 @@ async def run(settings: Settings, demo: bool, host: str) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     _start_tasks(supervisor, service, watcher, settings.config_poll.total_seconds())
+    if feed is not None:
+        webhook, source = feed, StoredDecisions(store)
+        supervisor.start("decisions_webhook", lambda: run_feed(source, webhook, metrics))
     try:
         if demo:
             await _demo(service, store, stop)
@@ -136,6 +145,8 @@ async def run(settings: Settings, demo: bool, host: str) -> int:
         await runner.cleanup()
         await provider.close()
         await security.close()
+        if feed is not None:
+            await feed.close()
         store.close()
     return 0
 
@@ -180,6 +191,7 @@ def _http_app(
         line=line_webhook_settings(settings, service),
         health=supervisor.health,
         console=console,
+        sources=source_settings(settings, StoreMemory(store), lambda: service.engine.source_options),
     )
     return make_app(
         service,

@@ -50,6 +50,9 @@ CREATE TABLE IF NOT EXISTS provider_statuses (
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, customer_id TEXT NOT NULL, at REAL NOT NULL, line TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS events_customer ON events (customer_id);
+CREATE TABLE IF NOT EXISTS source_memory (
+    key TEXT PRIMARY KEY, customer_id TEXT NOT NULL, value TEXT NOT NULL, expires REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS source_memory_customer ON source_memory (customer_id);
 CREATE INDEX IF NOT EXISTS events_at ON events (at);
 """
 
@@ -373,6 +376,18 @@ class EmbeddedStore(StoreReads):
     def wakeups(self) -> list[tuple[float, str]]:
         return [(due, cid) for cid, due in self._db.execute("SELECT customer_id, due FROM wakeups")]
 
+    def set_meta(self, name: str, value: float) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
+
+    def max_decision_seq(self) -> int:
+        row = self._db.execute("SELECT MAX(seq) FROM decisions").fetchone()
+        return int(row[0] or 0)
+
+    def decision_lines(self, after: int, limit: int) -> list[tuple[int, str]]:
+        """Stored decision lines as they were made (without their delivery), in order."""
+        rows = self._db.execute("SELECT seq, line FROM decisions WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))
+        return [(int(seq), str(line)) for seq, line in rows]
+
     def meta(self, name: str, default: float) -> float:
         row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
         return float(row[0]) if row else default
@@ -620,6 +635,9 @@ class EmbeddedStore(StoreReads):
                 "UPDATE outbox SET message = ?, detail = NULL WHERE customer_id = ?", (ERASED_MESSAGE, customer_id)
             ).rowcount
             erased["events"] = db.execute("DELETE FROM events WHERE customer_id = ?", (customer_id,)).rowcount
+            erased["source_memory"] = db.execute(
+                "DELETE FROM source_memory WHERE customer_id = ?", (customer_id,)
+            ).rowcount
             erased["decisions"] = 0
             rows = db.execute("SELECT seq, line FROM decisions WHERE customer_id = ?", (customer_id,)).fetchall()
             for seq, line in rows:
@@ -628,6 +646,23 @@ class EmbeddedStore(StoreReads):
         self._cache.pop(customer_id, None)
         self.checkpoint()
         return erased
+
+    # ---- what the sources remember (a Shopify order's customer, a Segment cart) ---------
+
+    def recall(self, key: str, now: float) -> str | None:
+        row = self._db.execute("SELECT value, expires FROM source_memory WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row is not None and row[1] > now else None
+
+    def remember(self, key: str, customer_id: str, value: str, expires: float) -> None:
+        self._db.execute(
+            "INSERT INTO source_memory (key, customer_id, value, expires) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET customer_id = excluded.customer_id, value = excluded.value, "
+            "expires = excluded.expires",
+            (key, customer_id, value, expires),
+        )
+
+    def drop_memory(self, key: str) -> None:
+        self._db.execute("DELETE FROM source_memory WHERE key = ?", (key,))
 
     def purge(self, before: float) -> dict[str, int]:
         """Retention: decisions, settled sends and provider statuses older than `before` are deleted."""
@@ -640,6 +675,7 @@ class EmbeddedStore(StoreReads):
                 ).rowcount,
                 "statuses": db.execute("DELETE FROM provider_statuses WHERE at < ?", (before,)).rowcount,
                 "events": db.execute("DELETE FROM events WHERE at < ?", (before,)).rowcount,
+                "source_memory": db.execute("DELETE FROM source_memory WHERE expires < ?", (before,)).rowcount,
             }
         if any(purged.values()):
             self.checkpoint()

@@ -17,7 +17,7 @@ from aiohttp import web, web_response
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
-from engagement.live.api_keys import KeyRing
+from engagement.live.api_keys import ApiKey, KeyRing
 from engagement.live.metrics import Metrics
 
 log = logging.getLogger("engagement.http")
@@ -25,7 +25,7 @@ log = logging.getLogger("engagement.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 SERVER_NAME = "engagement"
-API_KEY = "engagement.api_key"  # the request's authenticated key (an `ApiKey`), set by `guarded`
+API_KEY = web.RequestKey("engagement.api_key", ApiKey)  # the request's authenticated key, set by `guarded`
 WEBHOOK_MAX_BYTES = 1024 * 1024  # Meta's and Twilio's callbacks are a few KiB
 
 

@@ -56,6 +56,7 @@ from engagement.live.whatsapp_webhook import (
 )
 from engagement.providers.twilio.error_table import ERROR_TABLE as TWILIO_CODES
 from engagement.providers.whatsapp.error_table import ERROR_TABLE as WHATSAPP_CODES
+from engagement.sources.routes import SourceSettings, add_sources
 
 log = logging.getLogger("engagement.http")
 
@@ -90,6 +91,7 @@ class Api:
     line: LineWebhookSettings | None = None
     health: Callable[[], str | None] = lambda: None  # None when healthy, else why not
     console: ConsoleBackend | None = None  # the marketers' console under /console
+    sources: SourceSettings | None = None  # the platforms' webhooks under /v1/sources
 
 
 def make_app(
@@ -171,7 +173,13 @@ def make_app(
     route("GET", "/healthz", None, healthz)
     route("GET", "/metrics", None, get_metrics)
     _add_runtime_routes(app, api, metrics, route)
+    _add_sources(app, api, ingest, keys, metrics)
     return app
+
+
+def _add_sources(app: web.Application, api: Api, ingest: Ingest, keys: KeyRing, metrics: Metrics) -> None:
+    if api.sources is not None:
+        add_sources(app, api.sources, ingest.ingest, keys, metrics)
 
 
 def _add_runtime_routes(

@@ -97,6 +97,14 @@ def standard_metrics() -> Metrics:
     metrics = Metrics()
     metrics.describe("engagement_events_total", "counter", "events by result: accepted, rejected, duplicate, late")
     metrics.describe("engagement_decisions_total", "counter", "decisions by trigger, outcome and reason")
+    metrics.describe(
+        "engagement_decisions_webhook_total",
+        "counter",
+        "decisions posted to the decisions webhook: delivered, retried, refused, expired",
+    )
+    metrics.describe(
+        "engagement_source_events_total", "counter", "platform webhooks' events by source and result (/v1/sources)"
+    )
     metrics.describe("engagement_sends_total", "counter", "provider calls by result")
     metrics.describe("engagement_pending_timers", "gauge", "customers with a pending timer or buffered event")
     metrics.describe("engagement_assigned_partitions", "gauge", "input partitions this worker holds")

@@ -13,6 +13,8 @@ from typing import Any
 import faust
 from aiokafka.partitioner import DefaultPartitioner
 
+from engagement.decision_feed.push import run_feed
+from engagement.decision_feed.settings import decisions_webhook
 from engagement.decode import Rejection, decode_event
 from engagement.events import Event
 from engagement.handoff.routing import sending_provider
@@ -34,8 +36,10 @@ from engagement.outcomes.sources import from_topics
 from engagement.providers.base import OutboundMessage, Provider
 from engagement.providers.file import FileProvider
 from engagement.settings import Settings
+from engagement.sources.routes import source_settings
 from engagement.worker.admin import TABLE, committed_offsets
 from engagement.worker.console_backend import worker_console
+from engagement.worker.decision_feed import TopicDecisions
 from engagement.worker.outbox import RedisOutbox
 from engagement.worker.progress import InputProgress
 from engagement.worker.rate_limit import RedisGcra
@@ -43,6 +47,7 @@ from engagement.worker.recipient_budget import RedisRecipientBudget
 from engagement.worker.restore_watch import RestoreWatch, reread_stalled_restores
 from engagement.worker.sending import WorkerSender
 from engagement.worker.service import Produce, WorkerService
+from engagement.worker.source_memory import RedisMemory
 from engagement.worker.table import PartitionedTable
 from engagement.worker.topics import TopicNames, forget_message
 from engagement.worker.webhook_port import RedisWebhookPort
@@ -126,6 +131,7 @@ def create_app(
     producing = TopicIngest(out_topics, names, outbox, metrics, partition_of)
 
     add_sender_task(app, settings, outbox, provider, supervisor, producing)
+    add_decision_feed(app, settings, names, supervisor)
     add_upkeep_tasks(app, supervisor, watcher, service, settings.config_poll.total_seconds())
     add_http_task(app, settings, producing, outbox, supervisor, out_topics, host, service, provider)
     return app
@@ -161,6 +167,22 @@ def add_sender_task(
             },
         )
         await supervisor.run("sender", sending.run)
+
+
+def add_decision_feed(app: faust.App, settings: Settings, names: TopicNames, supervisor: Supervisor) -> None:
+    """Every decision to the shop's webhook, when one is set (`engagement.decision_feed`)."""
+    webhook = decisions_webhook(settings)  # bad settings refuse to start
+    if webhook is None:
+        return
+    source = TopicDecisions(settings.kafka_brokers, names.decisions, f"{settings.app_id}-decisions-webhook")
+
+    @app.task
+    async def decisions_feed() -> None:
+        try:
+            await supervisor.run("decisions_webhook", lambda: run_feed(source, webhook, supervisor.metrics))
+        finally:
+            await source.close()
+            await webhook.close()
 
 
 def add_http_task(
@@ -486,6 +508,7 @@ async def serve_http(
             owner_of=producing.outbox.customer_for_phone,
             send_test=test_sender(provider),
         ),
+        sources=source_settings(settings, RedisMemory(producing.outbox), lambda: service.engine.source_options),
     )
     metrics = supervisor.metrics
     app = make_app(

@@ -489,7 +489,21 @@ class RedisOutbox:
                 break
         for name in theirs:
             await self._drop(name)
-        return {"phones": int(numbers), "queued_sends": len(theirs), "sends": await self._forget_sends(customer_id)}
+        return {
+            "phones": int(numbers),
+            "queued_sends": len(theirs),
+            "sends": await self._forget_sends(customer_id),
+            "source_memory": await self._forget_source_memory(customer_id),
+        }
+
+    async def _forget_source_memory(self, customer_id: str) -> int:
+        """What the sources remembered about the customer (`source_memory.RedisMemory`)."""
+        owned = f"{self.namespace}:source-of:{customer_id}"
+        names = list(await self.retrying(lambda: self.redis.smembers(owned)))
+        if names:
+            await self.retrying(lambda: self.redis.delete(*names))
+        await self.retrying(lambda: self.redis.delete(owned))
+        return len(names)
 
     async def _forget_sends(self, customer_id: str) -> int:
         """Who each send was for, erased for this customer (`sent-to:<key>`)."""

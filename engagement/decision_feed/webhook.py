@@ -1,0 +1,58 @@
+"""One POST of a batch of decisions to the shop's receiver, signed (CONTRACT.md §5, outbound
+webhooks): `X-Engagement-Timestamp` and `X-Engagement-Signature: sha256=<hex HMAC-SHA256 of
+"<timestamp>.<body>">` with `ENGAGEMENT_DECISIONS_WEBHOOK_SECRET`.
+
+The body: `{"id": ..., "decisions": [{"id": ..., <the decision as /v1/decisions gives it>}, ...]}`.
+A decision's `id` is a digest of its line: the same decision posted again has the same id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from typing import Any
+
+import httpx
+
+from engagement.handoff.record import encoded, signed
+from engagement.providers.base import PermanentError, TransientError
+
+
+def decision_id(line: str) -> str:
+    return "d-" + hashlib.sha256(line.encode()).hexdigest()[:32]
+
+
+def batch_body(lines: list[str]) -> dict[str, Any]:
+    decisions = [{"id": decision_id(line), **json.loads(line)} for line in lines]
+    digest = hashlib.sha256("".join(d["id"] for d in decisions).encode()).hexdigest()[:32]
+    return {"id": f"b-{digest}", "decisions": decisions}
+
+
+class DecisionsWebhook:
+    def __init__(self, url: str, secret: str, timeout: float = 10.0) -> None:
+        self.url, self._secret = url, secret
+        self.client = httpx.AsyncClient(timeout=httpx.Timeout(timeout), follow_redirects=False)
+
+    def __repr__(self) -> str:
+        return f"DecisionsWebhook({self.url!r})"
+
+    async def post(self, lines: list[str]) -> None:
+        """Raises `TransientError` (a fault, a timeout, 408, 409, 425, 429 or 5xx: retried) or
+        `PermanentError` (any other 4xx: the receiver refuses this batch)."""
+        content = encoded(batch_body(lines))
+        try:
+            response = await self.client.post(
+                self.url, content=content, headers=signed(content, self._secret, int(time.time()))
+            )
+        except httpx.HTTPError as exc:
+            raise TransientError(f"decisions webhook: {type(exc).__name__}") from exc
+        status = response.status_code
+        if status < 300:
+            return
+        if status == 429 or status >= 500 or status in (408, 409, 425):
+            raise TransientError(f"decisions webhook answered {status}")
+        raise PermanentError(f"decisions webhook refused a batch: {status}", code=str(status))
+
+    async def close(self) -> None:
+        await self.client.aclose()
