@@ -6,6 +6,7 @@ and the shop's own facts the mappings need. Every key is optional:
       calling_code: "886"        # a national number (0912 345 678) is read with it
       pickup_days: 7             # a parcel waits this long at a store's counter
     segment:
+      identify_sets_contact: true  # identify's phone, opt-ins and LINE id are taken (server-side sources only)
       events:                    # a custom event name: the spec's name it stands for
         Viewed Product Page: Product Viewed
       fields:                    # a field path in the event: the path the mapping reads
@@ -52,6 +53,7 @@ class SourceOptions:
     pickup_days: int = 7
     event_names: dict[str, dict[str, str]] = field(default_factory=dict)  # platform -> {custom: spec name}
     fields: dict[str, dict[str, str]] = field(default_factory=dict)  # platform -> {from path: to path}
+    identify_sets_contact: bool = False  # Segment identify may set phone, opt-ins, LINE id (server-side sources)
 
     def renamed_event(self, platform: str, name: str) -> str:
         return self.event_names.get(platform, {}).get(name, name)
@@ -67,6 +69,8 @@ class SourceOptions:
         """`payload` with each renamed field's value copied to the path the mapping reads (the
         paths `event.FIELD` are collected under the key `event.` for the mapped event)."""
         renames = self.fields.get(platform)
+        if "event." in payload:  # the key the renames fill: a payload does not set it itself
+            payload = {k: v for k, v in payload.items() if k != "event."}
         if not renames:
             return payload
         copy = dict(payload)
@@ -87,7 +91,8 @@ DEFAULT = SourceOptions()
 def _read(payload: dict[str, Any], path: str) -> Any:
     if path.startswith("note_attributes."):
         name = path.removeprefix("note_attributes.")
-        for attribute in payload.get("note_attributes") or []:
+        attributes = payload.get("note_attributes")
+        for attribute in attributes if isinstance(attributes, list) else []:
             if isinstance(attribute, dict) and attribute.get("name") == name:
                 return attribute.get("value")
         return None
@@ -180,7 +185,12 @@ def _platform(platform: str, body: object, options: dict[str, Any], problem_at: 
         return
     for key, value in body.items():
         where: list[int | str] = [platform, key]
-        if key == "events" and platform == "segment":
+        if key == "identify_sets_contact" and platform == "segment":
+            if not isinstance(value, bool):
+                problem_at(where, "true or false")
+            else:
+                options["identify_sets_contact"] = value
+        elif key == "events" and platform == "segment":
             names = _pairs(value, where, problem_at)
             for custom, spec in names.items():
                 if spec not in SEGMENT_EVENTS:
@@ -189,20 +199,25 @@ def _platform(platform: str, body: object, options: dict[str, Any], problem_at: 
                     )
             options.setdefault("event_names", {})[platform] = names
         elif key == "fields":
-            renames = _pairs(value, where, problem_at)
-            for source, target in renames.items():
-                if not _PATH.match(source):
-                    problem_at([*where, source], "a dotted field path, such as properties.sku_code")
-                if not (_PATH.match(target) or _EVENT_FIELD.match(target)):
-                    problem_at([*where, source], "a dotted field path, or event.FIELD for a field of the mapped event")
-                elif target.startswith("event.") and target.removeprefix("event.") in _ENVELOPE:
-                    problem_at([*where, source], f"{target}: the envelope is the mapping's own")
-            options.setdefault("fields", {})[platform] = renames
+            options.setdefault("fields", {})[platform] = _renames(value, where, problem_at)
         else:
-            problem_at(where, "unknown key; expected " + ("events or fields" if platform == "segment" else "fields"))
+            expected = "events, fields or identify_sets_contact" if platform == "segment" else "fields"
+            problem_at(where, f"unknown key; expected {expected}")
 
 
 _ENVELOPE = frozenset({"event_id", "type", "customer_id", "occurred_at"})
+
+
+def _renames(value: object, where: list[int | str], problem_at: Any) -> dict[str, str]:
+    renames = _pairs(value, where, problem_at)
+    for source, target in renames.items():
+        if not _PATH.match(source):
+            problem_at([*where, source], "a dotted field path, such as properties.sku_code")
+        if not (_PATH.match(target) or _EVENT_FIELD.match(target)):
+            problem_at([*where, source], "a dotted field path, or event.FIELD for a field of the mapped event")
+        elif target.startswith("event.") and target.removeprefix("event.") in _ENVELOPE:
+            problem_at([*where, source], f"{target}: the envelope is the mapping's own")
+    return renames
 
 
 def _pairs(value: object, where: list[int | str], problem_at: Any) -> dict[str, str]:

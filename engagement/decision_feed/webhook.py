@@ -18,13 +18,24 @@ import httpx
 from engagement.handoff.record import encoded, signed
 from engagement.providers.base import PermanentError, TransientError
 
+REFUSED = frozenset({400, 413, 422})  # the receiver refuses the batch itself: retrying cannot help
+
 
 def decision_id(line: str) -> str:
     return "d-" + hashlib.sha256(line.encode()).hexdigest()[:32]
 
 
+def _decision(line: str) -> dict[str, Any] | None:
+    try:
+        found = json.loads(line)
+    except ValueError:
+        return None
+    return {"id": decision_id(line), **found} if isinstance(found, dict) else None
+
+
 def batch_body(lines: list[str]) -> dict[str, Any]:
-    decisions = [{"id": decision_id(line), **json.loads(line)} for line in lines]
+    """The body of a POST; a line that is no decision (never written by engagement) is left out."""
+    decisions = [d for d in map(_decision, lines) if d is not None]
     digest = hashlib.sha256("".join(d["id"] for d in decisions).encode()).hexdigest()[:32]
     return {"id": f"b-{digest}", "decisions": decisions}
 
@@ -38,8 +49,9 @@ class DecisionsWebhook:
         return f"DecisionsWebhook({self.url!r})"
 
     async def post(self, lines: list[str]) -> None:
-        """Raises `TransientError` (a fault, a timeout, 408, 409, 425, 429 or 5xx: retried) or
-        `PermanentError` (any other 4xx: the receiver refuses this batch)."""
+        """Raises `PermanentError` when the receiver refuses this batch itself (400, 413, 422), else
+        `TransientError` for any other answer but a 2xx (a fault, a timeout, 5xx, 429, but also a
+        redirect, 401, 403 or 404: a receiver being deployed or its secret rotated), retried."""
         content = encoded(batch_body(lines))
         try:
             response = await self.client.post(
@@ -50,9 +62,9 @@ class DecisionsWebhook:
         status = response.status_code
         if status < 300:
             return
-        if status == 429 or status >= 500 or status in (408, 409, 425):
-            raise TransientError(f"decisions webhook answered {status}")
-        raise PermanentError(f"decisions webhook refused a batch: {status}", code=str(status))
+        if status in REFUSED:
+            raise PermanentError(f"decisions webhook refused a batch: {status}", code=str(status))
+        raise TransientError(f"decisions webhook answered {status}")
 
     async def close(self) -> None:
         await self.client.aclose()

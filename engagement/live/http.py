@@ -54,6 +54,7 @@ from engagement.live.whatsapp_webhook import (
     WebhookPort,
     WebhookSettings,
 )
+from engagement.openapi.document import ROUTE_SCOPES, add_openapi
 from engagement.providers.twilio.error_table import ERROR_TABLE as TWILIO_CODES
 from engagement.providers.whatsapp.error_table import ERROR_TABLE as WHATSAPP_CODES
 from engagement.sources.routes import SourceSettings, add_sources
@@ -115,8 +116,11 @@ def make_app(
 
     failures = AuthFailures(metrics)
 
+    app[ROUTE_SCOPES] = {}
+
     def route(method: str, path: str, scope: str | None, handler: Handler) -> None:
         app.router.add_route(method, path, guarded(keys, scope, handler, failures))
+        app[ROUTE_SCOPES][(method, path)] = scope
 
     async def post_events(request: web.Request) -> web.Response:
         body = await read_body(request, limits.max_body_bytes, limits.body_seconds)
@@ -174,6 +178,7 @@ def make_app(
     route("GET", "/metrics", None, get_metrics)
     _add_runtime_routes(app, api, metrics, route)
     _add_sources(app, api, ingest, keys, metrics)
+    add_openapi(app)
     return app
 
 

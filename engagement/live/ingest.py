@@ -9,6 +9,7 @@ from pydantic_core import from_json
 
 from engagement.decode import Rejection, decode_event, decode_item
 from engagement.events import Event
+from engagement.live.answers import IngestAnswer, RejectedItem
 
 FROM_PROVIDERS = frozenset({"message.replied", "message.failed", "conversation.resolved"})
 """Event types the provider webhooks and the people side make (replies, refusals, a hand-off
@@ -56,14 +57,17 @@ class IngestBatch:
         self.rejected.sort(key=lambda item: item[0])
         self.events = [(i, event) for i, event in self.events if event.type not in FROM_PROVIDERS]
 
-    def response(self, duplicates: int = 0) -> dict[str, object]:
-        return {
-            "accepted": len(self.events) - duplicates,
-            "duplicates": duplicates,
-            "rejected": len(self.rejected),
+    def answer(self, duplicates: int = 0) -> IngestAnswer:
+        return IngestAnswer(
+            accepted=len(self.events) - duplicates,
+            duplicates=duplicates,
+            rejected=len(self.rejected),
             # 1-based, as replay numbers the lines of a file and as an editor shows them
-            "rejections": [{"index": i + 1, "field": r.field, "reason": r.reason} for i, r in self.rejected],
-        }
+            rejections=[RejectedItem(index=i + 1, field=r.field, reason=r.reason) for i, r in self.rejected],
+        )
+
+    def response(self, duplicates: int = 0) -> dict[str, object]:
+        return self.answer(duplicates).model_dump()
 
 
 def parse_body(content_type: str, body: bytes, now: float, max_future: float) -> IngestBatch:

@@ -133,6 +133,8 @@ def moment(value: object, where: str, required: bool = True) -> str | None:
             raise Unmappable(where, "required field is missing")
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
+        if not -1e15 < value < 1e15:  # a float of it would overflow, or no time at all
+            raise Unmappable(where, "out of range: a time must be between 1970 and 2100")
         seconds = value / 1000 if value > 1e11 else value
         if not math.isfinite(seconds) or not EARLIEST.timestamp() <= seconds < LATEST.timestamp():
             raise Unmappable(where, "out of range: a time must be between 1970 and 2100")
@@ -163,8 +165,8 @@ def amount(value: object, where: str, required: bool = True) -> float | None:
     if isinstance(value, bool):
         raise Unmappable(where, "expected an amount")
     try:
-        number = float(value) if isinstance(value, int | float | str) else math.nan
-    except ValueError:
+        number = float(value) if isinstance(value, int | float | str) and len(str(value)) <= 40 else math.nan
+    except (ValueError, OverflowError):
         number = math.nan
     if not math.isfinite(number) or number < 0 or number > 1e12:
         raise Unmappable(where, "expected a finite, non-negative amount")
@@ -174,8 +176,10 @@ def amount(value: object, where: str, required: bool = True) -> float | None:
 def quantity(value: object, where: str) -> int:
     if value is None:
         return 1
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise Unmappable(where, "expected a whole number")
+    if not 1 <= value <= 100_000 or value != int(value):
+        raise Unmappable(where, "a whole number between 1 and 100000")
     count = int(value)
     if not 1 <= count <= 100_000:
         raise Unmappable(where, "a quantity between 1 and 100000")

@@ -18,6 +18,7 @@ import json
 import logging
 import re
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +31,7 @@ from engagement.config.event_catalogue import EventCatalogue
 from engagement.config.source_options import SourceOptions
 from engagement.decode import Rejection, active_catalogue, decode_event
 from engagement.events import Event
+from engagement.live.answers import IgnoredDelivery, SourceAnswer
 from engagement.live.api_keys import KeyRing
 from engagement.live.guard import AuthFailures, guarded, problem, read_body
 from engagement.live.ingest import IngestBatch, Taken, future_rejection
@@ -64,7 +66,14 @@ class SourceSettings:
     catalogue: Callable[[], EventCatalogue] = active_catalogue  # the event types the live configuration declares
 
 
+MIN_TOKEN = 16
+
+
 def source_settings(settings: Settings, memory: SourceMemory, options: Callable[[], SourceOptions]) -> SourceSettings:
+    """Raises ValueError for a SHOPLINE token short enough to guess."""
+    token = settings.shopline_token.get_secret_value()
+    if token and len(token) < MIN_TOKEN:
+        raise ValueError(f"ENGAGEMENT_SHOPLINE_TOKEN: at least {MIN_TOKEN} characters (it is all that authenticates SHOPLINE)")
     return SourceSettings(
         shopify_secrets=(
             settings.shopify_secret.get_secret_value(),
@@ -98,15 +107,17 @@ def add_sources(
 class _Sources:
     def __init__(self, settings: SourceSettings, ingest: Ingest, keys: KeyRing, metrics: Metrics) -> None:
         self.settings, self.ingest, self.keys, self.metrics = settings, ingest, keys, metrics
-        self._segment_lock = asyncio.Lock()  # a customer's cart is read, changed and written back
-        self._keyed_segment = guarded(keys, "ingest", self._segment, AuthFailures(metrics))
+        self._failures = AuthFailures(metrics)
+        self._keyed_segment = guarded(keys, "ingest", self._segment, self._failures)
+        # a customer's Segment cart is read, changed and written back: one request at a time per customer
+        self._customer_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def _body(self, request: web.Request) -> bytes | web.Response:
         limits = self.settings.limits
         return await read_body(request, limits.max_body_bytes, limits.body_seconds)
 
-    def _refused(self, source: str, reason: str) -> web.Response:
-        self.metrics.inc("engagement_auth_failures_total", reason=f"{source}_signature")
+    def _refused(self, source: str, reason: str, request: web.Request) -> web.Response:
+        self._failures.record(f"{source}_signature", request)
         return problem(401, reason)
 
     # ---- Shopify ----------------------------------------------------------------------
@@ -114,44 +125,50 @@ class _Sources:
     async def shopify(self, request: web.Request) -> web.Response:
         secrets = [s for s in self.settings.shopify_secrets if s]
         if not secrets:
-            return self._refused("shopify", "ENGAGEMENT_SHOPIFY_SECRET is not set: no delivery can be verified")
+            return self._refused(
+                "shopify", "ENGAGEMENT_SHOPIFY_SECRET is not set: no delivery can be verified", request
+            )
         body = await self._body(request)
         if isinstance(body, web.Response):
             return body
         header = request.headers.get("X-Shopify-Hmac-Sha256") or request.headers.get("Shopify-Hmac-Sha256")
         if not shopify.signed(secrets, body, header):
-            return self._refused(
-                "shopify", "X-Shopify-Hmac-Sha256: missing, or not the body's HMAC with the app's secret"
-            )
+            reason = "X-Shopify-Hmac-Sha256: missing, or not the body's HMAC with the app's secret"
+            return self._refused("shopify", reason, request)
         topic = request.headers.get("X-Shopify-Topic") or request.headers.get("Shopify-Topic") or ""
-        event_header = request.headers.get("X-Shopify-Event-Id") or request.headers.get("Shopify-Event-Id")
         webhook_id = request.headers.get("X-Shopify-Webhook-Id") or request.headers.get("Shopify-Webhook-Id")
-        delivery = _delivery_id(event_header or webhook_id, body)
         stale = _stale(request.headers.get("X-Shopify-Triggered-At"), self.settings.clock())
         if stale is not None:
-            return self._answer("shopify", Outcome([(0, Mapped(ignored=stale))]), [], Taken())
+            return self._answer("shopify", Outcome([(0, Mapped(ignored=stale))]), Taken())
         payload = _json(body)
         if isinstance(payload, web.Response):
             return payload
         options = self.settings.options()
-        remembered = f"shopify:delivery:{topic}:{delivery}"
+        # Only the body is signed: a delivery is named by its digest (the same body under another
+        # topic or delivery id is a replay), and by its webhook id as Shopify asks.
+        digest = body_digest(body)
+        remembered = [f"shopify:body:{digest}"]
+        if webhook_id and _DELIVERY_ID.match(webhook_id):
+            remembered.append(f"shopify:delivery:{webhook_id}")
 
         async def map_it() -> Outcome:
             renamed = options.renamed("shopify", payload) if isinstance(payload, dict) else payload
-            return Outcome([(0, await _mapped(shopify.map_delivery(topic, renamed, delivery, options,
-                                                                   self.settings.memory), renamed))])  # fmt: skip
+            mapping = shopify.map_delivery(topic, renamed, digest, options, self.settings.memory)
+            return Outcome([(0, await _mapped(mapping, renamed))])
 
-        return await self._take("shopify", map_it, remembered, SHOPIFY_SECONDS)
+        return await self._take("shopify", map_it, remembered, SHOPIFY_SECONDS, stale_after=STALE_SECONDS)
 
     # ---- SHOPLINE ---------------------------------------------------------------------
 
     async def shopline(self, request: web.Request) -> web.Response:
         token = self.settings.shopline_token
         if not token:
-            return self._refused("shopline", "ENGAGEMENT_SHOPLINE_TOKEN is not set: no delivery can be verified")
+            return self._refused(
+                "shopline", "ENGAGEMENT_SHOPLINE_TOKEN is not set: no delivery can be verified", request
+            )
         presented = request.query.get("token") or request.headers.get("X-Engagement-Token") or ""
         if not hmac.compare_digest(token.encode(), presented.encode("utf-8", errors="replace")):
-            return self._refused("shopline", "token: missing or wrong (the webhook's address ends ?token=...)")
+            return self._refused("shopline", "token: missing or wrong (the webhook's address ends ?token=...)", request)
         body = await self._body(request)
         if isinstance(body, web.Response):
             return body
@@ -159,18 +176,16 @@ class _Sources:
         if isinstance(payload, web.Response):
             return payload
         topic, resource = shopline.topic_and_resource(payload, request.headers.get("X-Shopline-Topic"))
-        given = request.headers.get("X-Shopline-Webhook-Id") or (
-            payload.get("id") if isinstance(payload, dict) else None
-        )
-        delivery = _delivery_id(str(given) if given is not None else None, body)
+        delivery = _delivery_id(request.headers.get("X-Shopline-Webhook-Id"), body)
         options = self.settings.options()
 
         async def map_it() -> Outcome:
             renamed = options.renamed("shopline", resource) if isinstance(resource, dict) else resource
-            return Outcome([(0, await _mapped(shopline.map_delivery(topic, renamed, delivery, options,
-                                                                    self.settings.memory), renamed))])  # fmt: skip
+            mapping = shopline.map_delivery(topic, renamed, delivery, options, self.settings.memory)
+            return Outcome([(0, await _mapped(mapping, renamed))])
 
-        return await self._take("shopline", map_it, f"shopline:delivery:{topic}:{delivery}", SHOPLINE_SECONDS)
+        remembered = [f"shopline:delivery:{delivery}"]
+        return await self._take("shopline", map_it, remembered, SHOPLINE_SECONDS, stale_after=STALE_SECONDS)
 
     # ---- Segment / RudderStack --------------------------------------------------------
 
@@ -184,14 +199,14 @@ class _Sources:
     async def _segment(self, request: web.Request) -> web.Response:
         signature = request.headers.get("X-Signature")
         if signature is not None and not self.settings.segment_secret:
-            return self._refused("segment", "X-Signature given but ENGAGEMENT_SEGMENT_SECRET is not set")
+            return self._refused("segment", "X-Signature given but ENGAGEMENT_SEGMENT_SECRET is not set", request)
         body = await self._body(request)
         if isinstance(body, web.Response):
             return body
         if signature is not None:
             expected = hmac.new(self.settings.segment_secret.encode(), body, hashlib.sha1).hexdigest()
             if not signature.isascii() or not hmac.compare_digest(expected, signature.strip().lower()):
-                return self._refused("segment", "X-Signature: not the body's HMAC-SHA1 with the shared secret")
+                return self._refused("segment", "X-Signature: not the body's HMAC-SHA1 with the shared secret", request)
         payload = _json(body)
         if isinstance(payload, web.Response):
             return payload
@@ -202,39 +217,50 @@ class _Sources:
 
         async def map_it() -> Outcome:
             outcome = Outcome([])
-            async with self._segment_lock:
-                for index, item in enumerate(items):
-                    try:
-                        event = segment.envelope(item, options)
-                    except Unmappable as exc:
-                        outcome.items.append((index, exc))
-                        continue
+            for index, item in enumerate(items):
+                try:
+                    event = segment.envelope(item, options)
+                except Unmappable as exc:
+                    outcome.items.append((index, exc))
+                    continue
+                lock = self._customer_locks.setdefault(event.customer_id, asyncio.Lock())
+                async with lock:
                     result = await _mapped(segment.map_event(event, options, self.settings.memory), event.body)
-                    outcome.items.append((index, result))
+                outcome.items.append((index, result))
             return outcome
 
-        return await self._take("segment", map_it, None, SEGMENT_SECONDS)
+        return await self._take("segment", map_it, [], SEGMENT_SECONDS)
 
     # ---- shared -----------------------------------------------------------------------
 
-    async def _take(self, source: str, map_it: Callable[[], Awaitable[Outcome]], remembered: str | None,
-                    seconds: float) -> web.Response:  # fmt: skip
+    async def _take(self, source: str, map_it: Callable[[], Awaitable[Outcome]], remembered: list[str],
+                    seconds: float, stale_after: float | None = None) -> web.Response:  # fmt: skip
+        """Map, validate and ingest within `seconds`. `remembered`: the names the delivery is
+        remembered by once taken (a delivery known by any of them is a duplicate). `stale_after`:
+        a delivery whose events are all older than this is a replay, and left."""
         memory = self.settings.memory
         try:
             async with asyncio.timeout(seconds):
-                if remembered is not None and await memory.recall(remembered) is not None:
-                    self.metrics.inc(COUNTER, source=source, result="duplicate")
-                    return web.json_response({"accepted": 0, "duplicates": 1, "rejected": 0, "rejections": [],
-                                              "ignored": [], "notes": ["a delivery already taken"]})  # fmt: skip
+                for name in remembered:
+                    if await memory.recall(name) is not None:
+                        self.metrics.inc(COUNTER, source=source, result="duplicate")
+                        return web.json_response(_TAKEN_BEFORE.model_dump())
                 outcome = await map_it()
                 events, batch = self._validated(outcome)
+                now = self.settings.clock()
+                if stale_after is not None and events and all(now - _at(e) > stale_after for e in events):
+                    stale = Mapped(
+                        ignored="stale: the delivery's events are more than 7 days old (a replay); nothing taken"
+                    )
+                    return self._answer(source, Outcome([(0, stale)]), Taken())
                 taken = await self.ingest([e for _, e in batch.events]) if batch.events else Taken()
-                if remembered is not None and batch.events and not taken.refused:
-                    await memory.remember(remembered, events[0].customer_id, "1", DELIVERY_SECONDS)
+                if batch.events and not taken.refused:
+                    for name in remembered:
+                        await memory.remember(name, events[0].customer_id, "1", DELIVERY_SECONDS)
         except TimeoutError:
             log.warning("%s delivery not taken within %.0f s; answered 503 for the platform to retry", source, seconds)
             return problem(503, f"not taken within {seconds:.0f} s; retry", headers={"Retry-After": "5"})
-        return self._answer(source, outcome, events, taken, batch)
+        return self._answer(source, outcome, taken, batch)
 
     def _validated(self, outcome: Outcome) -> tuple[list[Event], IngestBatch]:
         batch = IngestBatch()
@@ -256,12 +282,13 @@ class _Sources:
         batch.events = [(i, e) for i, e in batch.events if i not in rejected]
         return [e for _, e in batch.events], batch
 
-    def _answer(self, source: str, outcome: Outcome, events: list[Event], taken: Taken,
-                batch: IngestBatch | None = None) -> web.Response:  # fmt: skip
+    def _answer(self, source: str, outcome: Outcome, taken: Taken, batch: IngestBatch | None = None) -> web.Response:
         batch = batch or IngestBatch()
         batch.take(taken)
         ignored = [
-            {"index": i + 1, "reason": r.ignored} for i, r in outcome.items if isinstance(r, Mapped) and r.ignored
+            IgnoredDelivery(index=i + 1, reason=r.ignored)
+            for i, r in outcome.items
+            if isinstance(r, Mapped) and r.ignored
         ]
         notes = [n for _, r in outcome.items if isinstance(r, Mapped) for n in r.notes]
         duplicates = taken.duplicates
@@ -269,9 +296,9 @@ class _Sources:
         self.metrics.inc(COUNTER, duplicates, source=source, result="duplicate")
         self.metrics.inc(COUNTER, len(batch.rejected), source=source, result="rejected")
         self.metrics.inc(COUNTER, len(ignored), source=source, result="ignored")
-        answer = {**batch.response(duplicates), "ignored": ignored, "notes": notes[:20]}
+        answer = SourceAnswer(**batch.answer(duplicates).model_dump(), ignored=ignored, notes=notes[:20])
         status = 422 if batch.rejected and not batch.events and not ignored else 200
-        return web.json_response(answer, status=status)
+        return web.json_response(answer.model_dump(), status=status)
 
 
 async def _mapped(mapping: Awaitable[Mapped], payload: object) -> Mapped | Unmappable:
@@ -281,17 +308,29 @@ async def _mapped(mapping: Awaitable[Mapped], payload: object) -> Mapped | Unmap
         mapped = await mapping
     except Unmappable as exc:
         return exc
+    except (ValueError, TypeError, KeyError, OverflowError, RecursionError) as exc:
+        log.warning("a delivery could not be mapped (%s)", type(exc).__name__, exc_info=True)
+        return Unmappable("body", f"cannot be mapped ({type(exc).__name__}); the server log has the details")
     extra = payload.get("event.") if isinstance(payload, dict) else None
-    if extra and mapped.events:
+    if isinstance(extra, dict) and mapped.events:
         main = mapped.events[-1].event
         for name, value in extra.items():
             main.setdefault(name, value)
     return mapped
 
 
+_TAKEN_BEFORE = SourceAnswer(
+    accepted=0, duplicates=1, rejected=0, rejections=[], ignored=[], notes=["a delivery already taken"]
+)
+
+
+def _at(event: Event) -> float:
+    return event.occurred_at.timestamp()
+
+
 def _json(body: bytes) -> Any:
     try:
-        return from_json(body)
+        return from_json(body, allow_inf_nan=False)
     except ValueError as exc:
         first = str(exc).splitlines()[0][:200] if str(exc) else "invalid"
         return problem(400, f"body: malformed JSON ({first})")

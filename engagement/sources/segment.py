@@ -5,16 +5,20 @@
 - `Product Added`, `Product Removed`, `Cart Viewed` -> `cart.updated` with the whole cart, kept per
   `cart_id` (`Cart Viewed`'s products replace it);
 - `Order Completed` -> `order.placed` (`total`, else `revenue`, else the products' sum);
-- `identify` -> `customer.updated`: traits `phone`, `name` (or `first_name` `last_name`),
-  `whatsapp_opt_in`, `sms_opt_in`, `line_user_id`; `context.locale`, `context.timezone`.
+- `identify` -> `customer.updated`: traits `name` (or `first_name` `last_name`), `context.locale`,
+  `context.timezone`; with `identify_sets_contact`, traits `phone`, `whatsapp_opt_in`, `sms_opt_in`,
+  `line_opt_in`, `line_user_id` too.
 
-`customer_id` is `userId`, else `anonymousId`; `timestamp` (else `originalTimestamp`) is the event
-time; `messageId` names the events, so a retried event is a duplicate, and a cart change already
-applied is not applied twice.
+`customer_id` is `userId`, else `anon-` and the `anonymousId` (a browser chooses that one); identify
+sets the phone, opt-ins and LINE id only with `segment.identify_sets_contact: true` in
+`_sources.yaml` (server-side sources: a browser's write key is public); `timestamp` (else
+`originalTimestamp`) is the event time; `messageId` names the events, so a retried event is a
+duplicate, and a cart change already applied is not applied twice.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +49,8 @@ CART_DAYS = 30  # how long a cart is kept without a change
 APPLIED_KEPT = 64  # message ids of the latest changes applied to a customer's carts
 MAX_CARTS = 8  # carts kept per customer (the oldest goes)
 MAX_BATCH = 4000  # Segment's largest batch
+ANONYMOUS = "anon-"  # the prefix of a customer known only by Segment's anonymousId
+CONTACT_TRAITS = ("phone", "whatsapp_opt_in", "sms_opt_in", "line_opt_in", "line_user_id")
 CART_EVENTS = frozenset({"Product Added", "Product Removed", "Cart Viewed"})
 READ = "identify, Product Viewed, Product Added, Product Removed, Cart Viewed, Order Completed"
 
@@ -63,9 +69,10 @@ class SegmentEvent:
 
 def envelope(item: object, options: SourceOptions) -> SegmentEvent:
     body = options.renamed("segment", obj(item, "body"))
-    customer_id = ident(body.get("userId"), "userId", required=False) or ident(
-        body.get("anonymousId"), "anonymousId", required=False
-    )
+    customer_id = ident(body.get("userId"), "userId", required=False)
+    anonymous = ident(body.get("anonymousId"), "anonymousId", required=False)
+    if customer_id is None and anonymous is not None:
+        customer_id = f"{ANONYMOUS}{anonymous}"[:128]  # never one of the shop's own customer ids
     if customer_id is None:
         raise Unmappable("userId", "required field is missing (nor is there an anonymousId)")
     at = moment(body.get("timestamp") or body.get("originalTimestamp"), "timestamp")
@@ -99,7 +106,7 @@ async def map_event(event: SegmentEvent, options: SourceOptions, memory: SourceM
     if not isinstance(props, dict):
         raise Unmappable("properties", "expected a JSON object")
     if event.kind == "identify":
-        _identify(event, add)
+        _identify(event, add, options.identify_sets_contact, mapped)
     elif event.name == "Product Viewed":
         product = ident(props.get("product_id") or props.get("sku"), "properties.product_id")
         viewed: dict[str, Any] = {"type": "page.viewed", "product_id": product}
@@ -137,13 +144,23 @@ async def _end_visit(event: SegmentEvent, memory: SourceMemory, add: Any) -> Non
         await memory.drop(key)
 
 
-def _identify(event: SegmentEvent, add: Any) -> None:
+def _identify(event: SegmentEvent, add: Any, contact: bool, mapped: Mapped) -> None:
+    """`contact`: whether identify may set where and whether the customer is messaged. A browser
+    sends identify calls with the source's public write key, so anyone could name any userId with
+    their own number: only a shop whose Segment sources are server-side turns it on."""
     traits = event.body.get("traits") or {}
     context = event.body.get("context") or {}
     if not isinstance(traits, dict) or not isinstance(context, dict):
         raise Unmappable("traits", "expected a JSON object")
     update: dict[str, Any] = {"type": "customer.updated"}
     origin: dict[str, str] = {}
+    given = [key for key in CONTACT_TRAITS if traits.get(key) is not None]
+    if given and not contact:
+        mapped.notes.append(
+            f"traits {', '.join(given)}: left out; set segment.identify_sets_contact in _sources.yaml when your "
+            "Segment sources are server-side"
+        )
+        traits = {k: v for k, v in traits.items() if k not in CONTACT_TRAITS}
     number = phone(traits.get("phone"), "traits.phone")
     if number:
         update["phone"], origin["phone"] = number, "traits.phone"
@@ -189,7 +206,8 @@ async def _cart(event: SegmentEvent, props: dict[str, Any], memory: SourceMemory
     kept: dict[str, Any] = json.loads(raw) if raw else {"carts": {}, "applied": []}
     carts: dict[str, list[dict[str, Any]]] = kept["carts"]
     items = list(carts.get(cart_id, []))
-    if event.message_id not in kept["applied"]:
+    applied = hashlib.sha256(event.message_id.encode()).hexdigest()[:16]
+    if applied not in kept["applied"]:
         if event.name == "Cart Viewed":
             products = props.get("products") or []
             if not isinstance(products, list):
@@ -217,7 +235,7 @@ async def _cart(event: SegmentEvent, props: dict[str, Any], memory: SourceMemory
         carts.pop(cart_id, None)
         carts[cart_id] = items  # the latest cart last; the oldest go beyond MAX_CARTS
         kept["carts"] = dict(list(carts.items())[-MAX_CARTS:])
-        kept["applied"] = [*kept["applied"], event.message_id][-APPLIED_KEPT:]
+        kept["applied"] = [*kept["applied"], applied][-APPLIED_KEPT:]
         await memory.remember(key, event.customer_id, json.dumps(kept), CART_DAYS * 86_400)
     update: dict[str, Any] = {"type": "cart.updated", "cart_id": cart_id, "items": items}
     if props.get("currency"):

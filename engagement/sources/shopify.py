@@ -12,8 +12,9 @@
   marketing consent).
 
 `customer_id` is Shopify's `customer.id`. A fulfillment carries no customer: the order's customer is
-remembered from `orders/create` (120 days); a fulfillment of an order not seen is refused (422, and
-Shopify retries it). A guest checkout or order (no customer) is left, answered 200.
+remembered from `orders/create` (120 days); a fulfillment of an order not seen (a guest's, or one
+from before the shop was connected) is left, like a guest checkout or order, answered 200 with why.
+A phone that is no number is left out with a note; the rest of the delivery is taken.
 """
 
 from __future__ import annotations
@@ -71,14 +72,15 @@ def signed(secrets: list[str], body: bytes, header: str | None) -> bool:
 
 
 class Delivery:
-    """One webhook delivery being mapped: its topic and id, and where its events go."""
+    """One webhook delivery being mapped: its topic and id (the body's digest: the signed part),
+    and where its events go."""
 
     def __init__(self, topic: str, delivery_id: str, options: SourceOptions, memory: SourceMemory) -> None:
         self.topic, self.delivery_id, self.options, self.memory = topic, delivery_id, options, memory
         self.mapped = Mapped()
 
     def add(self, event: dict[str, Any], origin: dict[str, str]) -> None:
-        event["event_id"] = event_id("shopify", f"{self.topic}:{self.delivery_id}", len(self.mapped.events))
+        event["event_id"] = event_id("shopify", self.delivery_id, len(self.mapped.events))
         self.mapped.events.append(MappedEvent(event, origin))
 
 
@@ -100,7 +102,7 @@ def _profile(delivery: Delivery, customer: dict[str, Any], at: str, extra_phone:
     customer_id = ident(customer.get("id"), "customer.id")
     update: dict[str, Any] = {"type": "customer.updated", "customer_id": customer_id, "occurred_at": at}
     origin: dict[str, str] = {}
-    number = phone(customer.get("phone"), "customer.phone") or phone(extra_phone, "phone")
+    number = _phone(delivery, customer.get("phone"), "customer.phone") or _phone(delivery, extra_phone, "phone")
     if number:
         update["phone"], origin["phone"] = number, "customer.phone"
     name = " ".join(p for p in (text(customer.get("first_name"), "customer.first_name"),
@@ -113,6 +115,16 @@ def _profile(delivery: Delivery, customer: dict[str, Any], at: str, extra_phone:
             update[key], origin[key] = CONSENT[state], f"customer.{consent}.state"
     if len(update) > 3:
         delivery.add(update, origin)
+
+
+def _phone(delivery: Delivery, value: object, where: str) -> str | None:
+    """A phone number the shop stored (a national one read with `shop.calling_code`); one that is
+    no number is left out, with a note, and the rest of the delivery taken."""
+    try:
+        return phone(value, where, delivery.options.calling_code)
+    except Unmappable as exc:
+        delivery.mapped.notes.append(f"{exc.field}: {exc.reason}; left out")
+        return None
 
 
 def _items(lines: object, where: str) -> list[dict[str, Any]]:
@@ -137,6 +149,8 @@ def _items(lines: object, where: str) -> list[dict[str, Any]]:
 
 
 async def _order(delivery: Delivery, order: dict[str, Any]) -> Mapped:
+    if "order_number" not in order and "financial_status" not in order:
+        raise Unmappable("order_number", "not an order (the topic says orders/create; the body is something else)")
     customer = order.get("customer")
     if not isinstance(customer, dict) or customer.get("id") in (None, ""):
         return left("a guest order (no customer.id): no customer to remember it for")
@@ -167,6 +181,8 @@ async def _order(delivery: Delivery, order: dict[str, Any]) -> Mapped:
 
 
 async def _checkout(delivery: Delivery, checkout: dict[str, Any]) -> Mapped:
+    if "order_number" in checkout or not checkout.get("token"):
+        raise Unmappable("token", "not a checkout (the topic says checkouts/...; the body has no checkout token)")
     if checkout.get("completed_at"):
         return left("the checkout is completed: its order arrives as orders/create")
     customer = checkout.get("customer")
@@ -177,11 +193,11 @@ async def _checkout(delivery: Delivery, checkout: dict[str, Any]) -> Mapped:
         return left("a checkout without line items")
     customer_id = ident(customer["id"], "customer.id")
     at = moment(checkout.get("updated_at") or checkout.get("created_at"), "updated_at")
-    number = checkout.get("phone") or checkout.get("sms_marketing_phone") or get(checkout, "shipping_address.phone")
-    _profile(delivery, customer, at or "", number)
+    given = checkout.get("phone") or checkout.get("sms_marketing_phone") or get(checkout, "shipping_address.phone")
+    _profile(delivery, customer, at or "", given)
     if checkout.get("buyer_accepts_sms_marketing") is True and delivery.mapped.events:
         delivery.mapped.events[0].event.setdefault("sms_opt_in", True)
-    if not phone(number, "phone") and not phone(customer.get("phone"), "customer.phone"):
+    if not any("phone" in event.event for event in delivery.mapped.events):
         delivery.mapped.notes.append(
             "phone: the checkout has none; the reminder reaches the customer only through a phone or LINE id on file"
         )
@@ -227,7 +243,10 @@ async def _shipment(delivery: Delivery, body: dict[str, Any], at: str, shipment_
     order_id = ident(body.get("order_id"), "order_id")
     customer_id = await delivery.memory.recall(f"shopify:order:{order_id}")
     if customer_id is None:
-        raise Unmappable("order_id", "unknown order: its orders/create has not arrived (Shopify retries this)")
+        return left(
+            "order_id: an order engagement has not seen (a guest order, or one from before the shop was "
+            "connected): no customer to tell"
+        )
     status = status.lower() if isinstance(status, str) else None
     eta = moment(body.get("estimated_delivery_at"), "estimated_delivery_at", required=False)
     base = {"customer_id": customer_id, "occurred_at": at, "order_id": order_id, "shipment_id": shipment_id}

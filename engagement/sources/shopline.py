@@ -13,8 +13,9 @@
 
 The body is SHOPLINE's envelope (`topic`, `resource`) or the resource itself, with the topic in
 `X-Shopline-Topic`. A delivery or payment names its order; the order's customer is remembered from
-`order/create` (120 days). Events about the same state of the same object get the same id (a
-delivery's `arrived`, an order's `confirmed`), so SHOPLINE's re-sends are duplicates.
+`order/create` (120 days); one of an order not seen is left, answered 200 with why. Events about
+the same state of the same object get the same id (a delivery's `arrived`, an order's
+`confirmed`), so SHOPLINE's re-sends are duplicates.
 
 SHOPLINE's Open API signs nothing: the endpoint is authenticated by a shared token
 (`ENGAGEMENT_SHOPLINE_TOKEN`) in the webhook's address, `/v1/sources/shopline?token=...`, since a
@@ -152,12 +153,13 @@ async def _order(delivery: Delivery, order: dict[str, Any], _: str) -> Mapped:
     return delivery.mapped
 
 
-async def _customer_of(delivery: Delivery, order_id: str, given: object) -> str:
+UNKNOWN_ORDER = "order_id: an order engagement has not seen (a guest's, or one from before the shop was connected)"
+
+
+async def _customer_of(delivery: Delivery, order_id: str, given: object) -> str | None:
     customer_id = ident(given, "customer_id", required=False)
     if customer_id is None:
         customer_id = await delivery.memory.recall(f"shopline:order:{order_id}")
-    if customer_id is None:
-        raise Unmappable("order_id", "unknown order: its order/create has not arrived")
     return customer_id
 
 
@@ -167,6 +169,8 @@ async def _order_update(delivery: Delivery, order: dict[str, Any], _: str) -> Ma
         return left(f"an order update with status {status!r}: only a confirmed order means something to the triggers")
     order_id = ident(order.get("id"), "id") or ""
     customer_id = await _customer_of(delivery, order_id, order.get("customer_id"))
+    if customer_id is None:
+        return left(UNKNOWN_ORDER)
     at = moment(order.get("updated_at"), "updated_at")
     confirmed = {"type": "order.confirmed", "customer_id": customer_id, "occurred_at": at, "order_id": order_id}
     delivery.add(f"order:{order_id}:confirmed", confirmed)
@@ -211,7 +215,10 @@ async def _delivery(delivery: Delivery, resource: dict[str, Any], _: str) -> Map
         event = {**base, "type": "shipment.returned", "occurred_at": at}
     else:
         return left(f"delivery status {status!r} means nothing to the triggers")
-    event["customer_id"] = await _customer_of(delivery, order_id, given_customer)
+    customer_id = await _customer_of(delivery, order_id, given_customer)
+    if customer_id is None:
+        return left(UNKNOWN_ORDER)
+    event["customer_id"] = customer_id
     delivery.add(f"delivery:{shipment_id}:{event['type']}", event, {"shipment_id": f"{prefix}id"})
     return delivery.mapped
 
@@ -221,6 +228,8 @@ async def _payment(delivery: Delivery, resource: dict[str, Any], _: str) -> Mapp
     payment: dict[str, Any] = inner if isinstance(inner, dict) else resource
     order_id = ident(resource.get("id") if payment is not resource else resource.get("order_id"), "order_id") or ""
     customer_id = await _customer_of(delivery, order_id, resource.get("customer_id"))
+    if customer_id is None:
+        return left(UNKNOWN_ORDER)
     at = moment(payment.get("paid_at") or payment.get("updated_at"), "paid_at")
     event: dict[str, Any] = {
         "type": "payment.received",

@@ -8,14 +8,18 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from engagement.decision_feed.push import RETRY_FOR_SECONDS
+
 log = logging.getLogger("engagement.decision_feed")
+RETRY_FOR_MS = int((RETRY_FOR_SECONDS + 3600) * 1000)
 
 
 class TopicDecisions:
     def __init__(self, brokers: str, topic: str, group: str) -> None:
         self.brokers, self.topic, self.group = brokers, topic, group
         self._consumer: Any = None
-        self._offsets: dict[Any, int] = {}
+        self._offsets: dict[Any, int] = {}  # the batch handed out: where each partition goes on after it
+        self._firsts: dict[Any, int] = {}  # ... and where it began
 
     async def _started(self) -> Any:
         if self._consumer is None:
@@ -26,6 +30,8 @@ class TopicDecisions:
                 group_id=self.group,
                 enable_auto_commit=False,
                 auto_offset_reset="latest",
+                # a batch is retried for up to 24 h without polling: the group keeps the reader meanwhile
+                max_poll_interval_ms=RETRY_FOR_MS,
             )
 
             class StartWhereAssigned(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -51,15 +57,19 @@ class TopicDecisions:
 
     async def next_batch(self, limit: int) -> list[str]:
         consumer = await self._started()
+        for tp, first in self._firsts.items():  # a batch not taken (the feed failed): read again
+            if tp in consumer.assignment():
+                consumer.seek(tp, first)
         found = await consumer.getmany(timeout_ms=500, max_records=limit)
         lines: list[str] = []
-        self._offsets = {}
+        self._offsets, self._firsts = {}, {}
         for tp, records in found.items():
             for record in records:
                 if record.value:
                     lines.append(record.value.decode("utf-8", errors="replace"))
             if records:
                 self._offsets[tp] = records[-1].offset + 1
+                self._firsts[tp] = records[0].offset
         return lines
 
     async def done(self) -> None:
@@ -69,7 +79,7 @@ class TopicDecisions:
             await self._consumer.commit(self._offsets)
         except Exception as exc:  # a rebalance took the partitions: their new reader posts the batch again
             log.warning("decisions webhook: offsets not committed (%s); the batch may be posted again", exc)
-        self._offsets = {}
+        self._offsets, self._firsts = {}, {}
 
     async def close(self) -> None:
         if self._consumer is not None:

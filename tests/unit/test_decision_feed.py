@@ -108,7 +108,7 @@ async def test_decisions_made_after_the_feed_starts_reach_the_receiver_signed_ea
     store.commit([], replay(events, until=LATER), {})
     lines = [line for _, line in store.decision_lines(len(before), 10_000)]
     assert len(lines) >= 5
-    await feed_until(receiver, store, lambda: sum(len(b["decisions"]) for b in receiver.taken) >= len(lines))
+    await feed_until(receiver, store, lambda: store.meta("decisions_pushed", -1) == len(before) + len(lines))
     posted = [d for batch in receiver.taken for d in batch["decisions"]]
     assert [d["id"] for d in posted] == [decision_id(line) for line in lines]
     assert [{k: v for k, v in d.items() if k != "id"} for d in posted] == [json.loads(line) for line in lines]
@@ -123,15 +123,16 @@ async def test_a_receiver_that_is_down_gets_the_same_batch_again_and_a_refusal_m
     StoredDecisions(store)  # the cursor starts here
     lines = decided(store, 2)
     receiver = Receiver()
-    receiver.statuses.extend([503, 503, 429, 200])
-    source = await feed_until(receiver, store, lambda: receiver.taken)
+    receiver.statuses.extend([503, 404, 429, 200])  # down, being deployed, busy: retried
+    source = await feed_until(receiver, store, lambda: store.meta("decisions_pushed", -1) == len(lines))
     assert receiver.attempts == 4
     assert [d["id"] for d in receiver.taken[0]["decisions"]] == [decision_id(line) for line in lines]
     assert source.sleeps[:3] == [1.0, 2.0, 4.0]  # type: ignore[attr-defined]
     refused = Receiver()
     refused.statuses.append(400)
     more = decided(store, 3)[len(lines) :]
-    await feed_until(refused, store, lambda: refused.attempts >= 1)
+    await feed_until(refused, store, lambda: store.meta("decisions_pushed", -1) == len(lines) + len(more))
+    assert refused.attempts == 1
     assert refused.taken == []
     assert StoredDecisions(store).cursor == len(lines) + len(more)  # refused: given up, not retried
     store.close()
