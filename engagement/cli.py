@@ -1,4 +1,7 @@
-"""The `engagement` command line."""
+"""The `engagement` command line.
+
+May import: anything but `__main__`.
+"""
 
 from __future__ import annotations
 
@@ -24,22 +27,23 @@ from engagement.authoring.preview import PreviewError, describe, preview, read_c
 from engagement.authoring.samples import for_samples
 from engagement.authoring.template_submission import submissions, template_payload, test_message
 from engagement.config.bundle import Configuration, load_configuration
-from engagement.config.durations import Duration
 from engagement.config.event_catalogue import EventCatalogue, load_catalogue, with_catalogue
 from engagement.config.loader import InvalidConfig, default_triggers_dir
 from engagement.config.messages import default_messages_dir
 from engagement.config.template_registry import REGISTRY_FILE, RegistryError, load_registry, write_registry
-from engagement.config.triggers import TriggerSpec
+from engagement.core.durations import Duration
 from engagement.core.engine import Engine
+from engagement.core.specs import TriggerSpec
 from engagement.decode import use_catalogue
+from engagement.embedded import reports as stored_reports
 from engagement.event_export import ExportError, export_events
 from engagement.events import events_json_schema
 from engagement.live.api_keys import check_scopes, create_key
-from engagement.live.privacy import install_phone_masking, mask_phone
 from engagement.outcomes import page as report_page
 from engagement.outcomes import sources as report_sources
 from engagement.outcomes.table import as_json
 from engagement.outcomes.table import describe as describe_report
+from engagement.privacy import install_phone_masking, mask_phone
 from engagement.providers.base import ProviderError
 from engagement.providers.factory import UnknownProviderError, build_provider
 from engagement.providers.whatsapp.templates import TemplateSyncError, fetch_templates, submit_template
@@ -47,6 +51,7 @@ from engagement.replay.command import run_replay
 from engagement.replay.shards import default_jobs
 from engagement.settings import Settings
 from engagement.timefmt import parse_rfc3339, rfc3339
+from engagement.worker import reports as worker_reports
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -467,9 +472,9 @@ def _report(args: argparse.Namespace) -> int:
     else:
         since = at if ago is None else time.time() - ago
         if args.worker:
-            rows = asyncio.run(report_sources.from_topics(engine, settings, since))
+            rows = asyncio.run(worker_reports.from_topics(engine, settings, since))
         else:
-            rows = report_sources.stored(engine, settings, args.url, since)
+            rows = stored_reports.stored(engine, settings, args.url, since)
     if args.html is not None:
         args.html.write_text(report_page.render(rows, generated=time.time()), encoding="utf-8")
         print(f"wrote {args.html}", file=sys.stderr)

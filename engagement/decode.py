@@ -1,4 +1,7 @@
-"""Decoding raw bytes into events at the edge; bad input becomes a `Rejection`, never an exception."""
+"""Decoding raw bytes into events at the edge; bad input becomes a `Rejection`, never an exception.
+
+May import: `core`, `events`, `timefmt`.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
-from engagement.config.event_catalogue import EMPTY, EventCatalogue, FieldDecl
+from engagement.core.event_types import EMPTY, EventCatalogue, FieldDecl
 from engagement.events import (
     CONTROL_CHARS,
     CUSTOMER_ID_PATTERN,

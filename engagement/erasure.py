@@ -7,6 +7,8 @@
   the Redis keys, in order with the customer's events.
 - otherwise: `run`'s state directory. When `run` has it open, the erasure goes through its HTTP
   API on 127.0.0.1 (`ENGAGEMENT_HTTP_PORT`), which needs `ENGAGEMENT_API_KEY`.
+
+May import: the runtimes (`embedded`, `worker`) and everything below.
 """
 
 from __future__ import annotations

@@ -10,23 +10,22 @@
 
 Events are written as JSON lines in the order they were taken, `occurred_at` at or after the
 start of the window: what `engagement replay` reads.
+
+May import: the runtimes (`embedded`, `worker`) and everything below.
 """
 
 from __future__ import annotations
 
 import asyncio
-import heapq
 import os
 from collections.abc import Iterator
 from typing import IO
 
 import httpx
 
-from engagement.decode import Rejection, decode_event
 from engagement.embedded.store import EmbeddedStore, StoreBusy, existing_store
 from engagement.settings import Settings
-from engagement.worker.topic_reader import partition_counts, read_topics
-from engagement.worker.topics import TopicNames
+from engagement.worker.reports import NoTopics, events_from_topics
 
 PAGE = 5_000
 
@@ -38,7 +37,10 @@ class ExportError(RuntimeError):
 def export_events(settings: Settings, since: float, out: IO[str], url: str | None, worker: bool) -> int:
     """Write the window's events to `out`; how many."""
     if worker:
-        lines: Iterator[str] = iter(asyncio.run(events_from_topics(settings, since)))
+        try:
+            lines: Iterator[str] = iter(asyncio.run(events_from_topics(settings, since)))
+        except NoTopics as exc:
+            raise ExportError(str(exc)) from None
     elif url is not None:
         lines = _from_api(url, since)
     else:
@@ -87,17 +89,3 @@ def _from_api(url: str, since: float) -> Iterator[str]:
                 return
             yield from response.text.splitlines(keepends=True)
             after = int(response.headers["X-Last-Seq"])
-
-
-async def events_from_topics(settings: Settings, since: float) -> list[str]:
-    """Every input partition from the first offset at or after `since` to its end at the start."""
-    names = TopicNames(settings.topic_prefix)
-    if not await partition_counts(settings.kafka_brokers, names.inputs):
-        raise ExportError(f"no input topics {', '.join(names.inputs)} at {settings.kafka_brokers}")
-    found = await read_topics(settings.kafka_brokers, names.inputs, since)
-    lines = []
-    for _, value in heapq.merge(*found.values()):
-        event = decode_event(value)
-        if not isinstance(event, Rejection) and event.occurred_at.timestamp() >= since:
-            lines.append(event.model_dump_json(exclude_none=True) + "\n")
-    return lines

@@ -1,4 +1,7 @@
-"""Deployment settings from the environment (prefix `ENGAGEMENT_`, CONTRACT.md §7)."""
+"""Deployment settings from the environment (prefix `ENGAGEMENT_`, CONTRACT.md §7).
+
+May import: `core`, `events`, `limits`.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +12,10 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from engagement.config.durations import Duration
+from engagement.core.durations import Duration
 from engagement.core.engine import EngineSettings
 from engagement.events import _check_zone
-from engagement.live.limits import Limits
+from engagement.limits import Limits
 
 _DOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+\.?\Z")
 

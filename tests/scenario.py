@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from engagement.config.loader import TriggerSet, default_triggers_dir, load_triggers
+from engagement.config.loader import default_triggers_dir, load_triggers
 from engagement.config.messages import default_messages_dir, load_messages
+from engagement.core.configured import TriggerSet
 from engagement.core.decisions import Decision
 from engagement.core.engine import Engine, EngineSettings
 from engagement.decode import Rejection, decode_event

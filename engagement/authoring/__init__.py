@@ -1,1 +1,4 @@
-"""Tools for the people who write triggers and messages: lint, preview, backtest."""
+"""Tools for the people who write triggers and messages: lint, preview, backtest.
+
+May import: `live`, `outcomes`, `replay`, `providers`, `config`, `decode`, `core`, and below.
+"""

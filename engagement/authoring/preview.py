@@ -14,16 +14,16 @@ from typing import Any
 
 from engagement.authoring.channel_checks import CHANNEL_NAMES, flex_texts, sms_parts
 from engagement.authoring.samples import sample_events
-from engagement.config.loader import TriggerSet
 from engagement.config.template_registry import REGISTRY_FILE, Rendered, TemplateRegistry, render
-from engagement.config.triggers import TriggerSpec
+from engagement.core.configured import TriggerSet
 from engagement.core.decisions import Decision, Message
 from engagement.core.engine import Engine
+from engagement.core.specs import TriggerSpec
 from engagement.core.state import CustomerState
 from engagement.decode import Rejection, decode_event
 from engagement.events import CHANNELS, EVENT_ADAPTER, MessageReplied
-from engagement.live.state_codec import load_state
 from engagement.replay.runner import Replayer
+from engagement.state_codec import load_state
 from engagement.timefmt import rfc3339
 
 # How long after the last event the clock runs, so that every trigger's timer falls due.

@@ -10,8 +10,8 @@ from typing import Any
 
 from engagement.config.event_catalogue import EventCatalogue
 from engagement.config.loader import default_triggers_dir, load_triggers
-from engagement.config.triggers import SequenceTrigger
 from engagement.core.engine import EngineSettings
+from engagement.core.specs import SequenceTrigger
 
 SAMPLE_CUSTOMER = "c-sample"
 SAMPLE_LINK_DOMAIN = "example.com"  # the sample customers' links (a domain kept for examples, RFC 2606)

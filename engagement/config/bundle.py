@@ -3,19 +3,19 @@ the configuration that goes live, or is rejected, whole."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from engagement.config.loader import ConfigProblem, InvalidConfig, TriggerSet, default_triggers_dir, load_triggers
+from engagement.config.loader import ConfigProblem, InvalidConfig, default_triggers_dir, load_triggers
 from engagement.config.messages import ANSWERS_FILE, load_messages
-from engagement.config.triggers import SequenceTrigger
 from engagement.core.answers import ANSWER_VALUES
 from engagement.core.catalog import MessageCatalog, MessageSpec
+from engagement.core.configured import TriggerSet, combined_version
 from engagement.core.kinds.registry import COMMON_VARIABLES, VARIABLES
 from engagement.core.kinds.sequence import variables_of as sequence_variables
+from engagement.core.specs import SequenceTrigger
 from engagement.core.text_template import TextTemplate
 
 
@@ -43,11 +43,6 @@ def load_configuration(triggers_dir: Path, messages_dir: Path, allowed_lateness:
     if problems or triggers is None or messages is None:
         raise InvalidConfig(problems)
     return Configuration(triggers, messages, combined_version(triggers, messages))
-
-
-def combined_version(triggers: TriggerSet, messages: MessageCatalog) -> str:
-    """Names the exact content of both directories."""
-    return hashlib.sha256(f"{triggers.version}:{messages.version}".encode()).hexdigest()[:12]
 
 
 def cross_check(triggers: TriggerSet, messages: MessageCatalog, messages_dir: Path) -> list[ConfigProblem]:

@@ -14,23 +14,41 @@ may be left out. A field may also be written `{type: time, description: ...}`.
 from __future__ import annotations
 
 import re
-import types
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Any
 
 import yaml
-from pydantic import AwareDatetime, BaseModel
 
 from engagement.config.yaml_files import ConfigProblem, line_of, parse_yaml, read_config_text
-from engagement.events import EVENT_TYPES, ContractEvent
+from engagement.core.event_types import (
+    EMPTY,
+    ENVELOPE,
+    FIELD_TYPES,
+    EventCatalogue,
+    EventDecl,
+    FieldDecl,
+    contract_fields,
+    contract_models,
+    merged,
+)
+from engagement.events import EVENT_TYPES
+
+__all__ = [
+    "CATALOGUE_FILE",
+    "EMPTY",
+    "ENVELOPE",
+    "FIELD_TYPES",
+    "EventCatalogue",
+    "EventDecl",
+    "FieldDecl",
+    "contract_fields",
+    "dump_catalogue",
+    "load_catalogue",
+    "merged",
+    "with_catalogue",
+]
 
 CATALOGUE_FILE = "_events.yaml"
-FIELD_TYPES = ("string", "number", "bool", "time")
-ENVELOPE = {"event_id": "string", "customer_id": "string", "occurred_at": "time", "type": "string"}
 TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}(\.[a-z][a-z0-9_]{0,30}){1,3}$")
 FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 MAX_TYPES = 64
@@ -38,98 +56,6 @@ MAX_FIELDS = 32
 MAX_DESCRIPTION = 500
 # `{store_name: string?}`: YAML reads `?` inside braces as syntax, so such a type is quoted first
 _OPTIONAL_IN_FLOW = re.compile(r"(:\s*)(string|number|bool|time)\?(?=\s*[,}])")
-
-
-@dataclass(frozen=True, slots=True)
-class FieldDecl:
-    name: str
-    type: str  # string, number, bool, time
-    optional: bool = False
-    description: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class EventDecl:
-    type: str
-    fields: tuple[FieldDecl, ...]
-    description: str = ""
-    contract: bool = False  # fields added to a contract type
-
-
-@dataclass(frozen=True, slots=True)
-class EventCatalogue:
-    declared: Mapping[str, EventDecl] = field(default_factory=dict)
-
-    def knows(self, event_type: str) -> bool:
-        return event_type in EVENT_TYPES or event_type in self.declared
-
-    def fields_of(self, event_type: str) -> dict[str, str]:
-        """Every field of a type with its type (contract fields, added ones, the envelope), for
-        expressions; `{}` for a type nobody declared."""
-        if not self.knows(event_type):
-            return {}
-        found = {**ENVELOPE, **contract_fields(event_type)}
-        decl = self.declared.get(event_type)
-        if decl is not None:
-            found.update({f.name: f.type for f in decl.fields})
-        return found
-
-    def optional_fields(self, event_type: str) -> frozenset[str]:
-        decl = self.declared.get(event_type)
-        return frozenset(f.name for f in decl.fields if f.optional) if decl else frozenset()
-
-
-EMPTY = EventCatalogue()
-
-
-def merged(live: EventCatalogue, *earlier: EventCatalogue) -> EventCatalogue:
-    """Every type any of them declares (the live catalogue's word first): what a runtime accepts
-    while timers armed under earlier configurations still wait."""
-    declared: dict[str, EventDecl] = {}
-    for catalogue in (*earlier, live):
-        declared.update(catalogue.declared)
-    return EventCatalogue(declared)
-
-
-def contract_fields(event_type: str) -> dict[str, str]:
-    """The scalar fields of a contract type, typed as expressions see them."""
-    model = _contract_models().get(event_type)
-    if model is None:
-        return {}
-    out: dict[str, str] = {}
-    for name, info in model.model_fields.items():
-        kind = _scalar(info.annotation)
-        if kind is not None and name != "type":
-            out[name] = kind
-    return out
-
-
-@lru_cache(maxsize=1)
-def _contract_models() -> dict[str, type[BaseModel]]:
-    models: dict[str, type[BaseModel]] = {}
-    for model in get_args(get_args(ContractEvent)[0]):
-        models[get_args(model.model_fields["type"].annotation)[0]] = model
-    return models
-
-
-def _scalar(annotation: Any) -> str | None:
-    origin = get_origin(annotation)
-    if origin is Annotated:
-        return _scalar(get_args(annotation)[0])
-    if origin in (Union, types.UnionType):
-        found = {_scalar(a) for a in get_args(annotation) if a is not type(None)}
-        return found.pop() if len(found) == 1 else None
-    if origin is Literal:
-        return "string" if all(isinstance(v, str) for v in get_args(annotation)) else None
-    if annotation is bool:
-        return "bool"
-    if annotation in (int, float):
-        return "number"
-    if annotation is str:
-        return "string"
-    if annotation is AwareDatetime or (isinstance(annotation, type) and issubclass(annotation, datetime)):
-        return "time"
-    return None
 
 
 def load_catalogue(directory: Path) -> tuple[EventCatalogue, list[ConfigProblem], str]:
@@ -179,7 +105,7 @@ def _event_decl(name: str, body: object, problem_at: Any) -> EventDecl | None:
         problem_at([name, "fields"], f"{len(fields)} fields; at most {MAX_FIELDS}")
         return None
     contract = name in EVENT_TYPES
-    model = _contract_models().get(name)
+    model = contract_models().get(name)
     scalars = contract_fields(name)
     existing = {f: scalars.get(f, "list or object") for f in model.model_fields} if model else {}
     out: list[FieldDecl] = []

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
-from engagement.config.event_catalogue import CATALOGUE_FILE, EMPTY, EventCatalogue, load_catalogue
+from engagement.config.event_catalogue import CATALOGUE_FILE, EventCatalogue, load_catalogue
 from engagement.config.sequence_checks import sequence_problems
-from engagement.config.source_options import DEFAULT as DEFAULT_SOURCES
 from engagement.config.source_options import SOURCES_FILE, SourceOptions, load_source_options
-from engagement.config.triggers import TRIGGER_KINDS, SequenceTrigger, TriggerSpec
 from engagement.config.yaml_files import (
     MAX_CONFIG_BYTES,
     MAX_FLOW_DEPTH,
@@ -25,24 +22,10 @@ from engagement.config.yaml_files import (
     parse_yaml,
     read_config_text,
 )
+from engagement.core.configured import TriggerSet
+from engagement.core.specs import TRIGGER_KINDS, SequenceTrigger, TriggerSpec
 
 _SPEC_ADAPTER: TypeAdapter[TriggerSpec] = TypeAdapter(TriggerSpec)
-
-
-@dataclass(frozen=True, slots=True)
-class TriggerSet:
-    """Every trigger of one configuration, and a version that names its exact content."""
-
-    triggers: tuple[TriggerSpec, ...]
-    version: str
-    catalogue: EventCatalogue = EMPTY  # the event types and fields beyond the contract (`_events.yaml`)
-    sources: SourceOptions = DEFAULT_SOURCES  # how the platforms' webhooks map (`_sources.yaml`)
-
-    def by_id(self, trigger_id: str) -> TriggerSpec:
-        for spec in self.triggers:
-            if spec.id == trigger_id:
-                return spec
-        raise KeyError(trigger_id)
 
 
 def default_triggers_dir() -> Path:

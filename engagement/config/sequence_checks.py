@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from engagement.config.event_catalogue import EventCatalogue
-from engagement.config.triggers import SequenceTrigger
 from engagement.config.yaml_files import ConfigProblem, line_of
 from engagement.core.expressions import Expression
+from engagement.core.specs import SequenceTrigger
 
 
 def sequence_problems(spec: SequenceTrigger, catalogue: EventCatalogue, path: str, node: Any) -> list[ConfigProblem]:

@@ -25,12 +25,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from engagement.config.yaml_files import ConfigProblem, line_of, parse_yaml, read_config_text
-
-if TYPE_CHECKING:
-    from engagement.sources.mapping import Mapped
 
 SOURCES_FILE = "_sources.yaml"
 PLATFORMS = ("shopify", "shopline", "segment")
@@ -58,9 +55,10 @@ class SourceOptions:
     def renamed_event(self, platform: str, name: str) -> str:
         return self.event_names.get(platform, {}).get(name, name)
 
-    def check_currency(self, code: str, mapped: Mapped) -> None:
+    def check_currency(self, code: str, notes: list[str]) -> None:
+        """A note for an order in a currency the shop does not use (the order is taken all the same)."""
         if self.currencies and code not in self.currencies:
-            mapped.notes.append(
+            notes.append(
                 f"currency: {code} is not one of the shop's ({', '.join(self.currencies)}); the order is taken "
                 f"(it still ends reminders) and its revenue is reported in {code}"
             )

@@ -8,4 +8,7 @@
   background, with its progress.
 - `routes`: the JSON API the page calls, behind the API keys (`read` to look, `admin` to publish).
 - `static/`: the page itself (HTML, CSS and JavaScript written here; no build step).
+
+May import: `authoring`, `live`, `outcomes`, `replay`, `providers`, `config`, `core`, and below.
+Never a runtime, nor another feature.
 """

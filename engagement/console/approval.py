@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engagement.live.privacy import private_directory
+from engagement.privacy import private_directory
 
 MAX_PROPOSALS = 200
 MAX_PER_AUTHOR = 10  # so that one key cannot fill the list for everyone

@@ -30,8 +30,8 @@ from typing import IO, Any
 from engagement.authoring.backtest import Backtest, report
 from engagement.console.workspace import Workspace
 from engagement.core.engine import Engine
-from engagement.live.privacy import private_directory
 from engagement.outcomes.page import sends_before_after_svg
+from engagement.privacy import private_directory
 
 KEEP = 8
 CHILD = "engagement.console.backtest_child"

@@ -23,7 +23,7 @@ from engagement.core.state import CustomerState
 from engagement.decode import customer_id_problem
 from engagement.live.api_keys import ApiKey
 from engagement.live.guard import API_KEY, Handler, problem
-from engagement.live.privacy import mask_phone, mask_phones
+from engagement.privacy import mask_phone, mask_phones
 from engagement.timefmt import parse_rfc3339
 
 log = logging.getLogger("engagement.console")

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from engagement.config.template_registry import TemplateRegistry
-from engagement.config.triggers import TriggerSpec
 from engagement.core.engine import Engine
 from engagement.core.quiet_hours import AllowedMinutes
+from engagement.core.specs import TriggerSpec
 
 NIGHT_HOURS = frozenset({22, 23, 0, 1, 2, 3, 4, 5, 6, 7})
 SHIPPED_CAP = 3  # the shipped marketing_per_24h and business_since_reply

@@ -13,7 +13,7 @@ from annotated_types import Ge, Gt, Le, Lt
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from engagement.config.triggers import TRIGGER_KINDS, TriggerSpec
+from engagement.core.specs import TRIGGER_KINDS, TriggerSpec
 
 Widget = dict[str, Any]
 

@@ -11,9 +11,9 @@ import re
 from engagement.config.event_catalogue import CATALOGUE_FILE
 from engagement.config.loader import default_triggers_dir, load_triggers
 from engagement.config.messages import default_messages_dir
-from engagement.config.triggers import TRIGGER_KINDS, SequenceTrigger
 from engagement.core.kinds.registry import COMMON_VARIABLES, VARIABLES
 from engagement.core.kinds.sequence import variables_of as sequence_variables
+from engagement.core.specs import TRIGGER_KINDS, SequenceTrigger
 
 NEW_ID = re.compile(r"^[a-z][a-z0-9_]{0,62}\Z")
 

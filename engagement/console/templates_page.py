@@ -22,7 +22,7 @@ from engagement.console.workspace import Workspace, as_named
 from engagement.core.engine import Engine
 from engagement.live.api_keys import ApiKey
 from engagement.live.guard import API_KEY, Handler, problem
-from engagement.live.privacy import mask_phone
+from engagement.privacy import mask_phone
 from engagement.providers.base import OutboundMessage, ProviderError
 from engagement.providers.whatsapp.templates import TemplateSyncError, fetch_templates, submit_template
 from engagement.settings import Settings

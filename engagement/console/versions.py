@@ -27,7 +27,7 @@ from typing import Any
 
 from engagement.console.dangers import Danger, dangers, unverified_templates
 from engagement.console.workspace import Checked, Problem, Workspace, validate_edit
-from engagement.live.privacy import private_directory
+from engagement.privacy import private_directory
 
 MAX_DIFF_CHARS = 200_000
 

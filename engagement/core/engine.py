@@ -22,21 +22,20 @@ from dataclasses import dataclass, replace
 from functools import partial
 from hashlib import blake2b
 
-from engagement.config.bundle import Configuration, combined_version
-from engagement.config.event_catalogue import merged
-from engagement.config.loader import TriggerSet
-from engagement.config.triggers import TriggerSpec
 from engagement.core import decisions as r
 from engagement.core import personalize
 from engagement.core.answers import Answering, not_me_words_of, remember_send, resolve
 from engagement.core.catalog import MessageCatalog
 from engagement.core.channel_messages import on_channel
+from engagement.core.configured import Configured, TriggerSet, combined_version
 from engagement.core.decisions import Decision, Message, Step, TemplateUse
+from engagement.core.event_types import merged
 from engagement.core.keys import EVENT_DIGEST_SIZE, idempotency_key, seen_before
 from engagement.core.kinds.kind import Hook, Plan, TriggerKind
 from engagement.core.kinds.registry import BY_NAME, DECIDED_ON_ARRIVAL, KINDS
 from engagement.core.policies import PolicyChain, Verdict, record_failure
 from engagement.core.profile import ALWAYS_OPT_OUT, apply_reply, apply_update
+from engagement.core.specs import TriggerSpec
 from engagement.core.state import CustomerState, Profile, Timer
 from engagement.core.text_template import TemplateError
 from engagement.events import Event
@@ -100,7 +99,7 @@ class Engine:
         self._ring_bytes = self.settings.dedupe_window * EVENT_DIGEST_SIZE
 
     @classmethod
-    def of(cls, configuration: Configuration, settings: EngineSettings | None = None) -> Engine:
+    def of(cls, configuration: Configured, settings: EngineSettings | None = None) -> Engine:
         return cls(configuration.triggers, configuration.messages, settings, configuration.version)
 
     def succeeded_by(self, successor: Engine, keep: int = 8) -> Engine:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engagement.config.triggers import MarketingPolicies, SecurityPolicies, TriggerSpec
 from engagement.core import decisions as r
 from engagement.core.channels import Refusals, marketing_refusal, ordered, overall, reach_refusal
 from engagement.core.flat import flat_get, flat_set
 from engagement.core.keys import in_holdout
 from engagement.core.quiet_hours import AllowedMinutes
+from engagement.core.specs import MarketingPolicies, SecurityPolicies, TriggerSpec
 from engagement.core.state import CustomerState, Ledger, Profile
 
 DAY = 86_400.0

@@ -193,7 +193,7 @@ class Conversation:
 
 @dataclass(slots=True)
 class CustomerState:
-    """Stored by `engagement.live.state_codec` as typed, versioned JSON (never pickled)."""
+    """Stored by `engagement.state_codec` as typed, versioned JSON (never pickled)."""
 
     __pydantic_config__: ClassVar[ConfigDict] = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
 

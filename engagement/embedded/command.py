@@ -17,7 +17,7 @@ from aiohttp import web
 
 from engagement.config.loader import default_triggers_dir
 from engagement.config.messages import default_messages_dir
-from engagement.console.routes import ConsoleBackend
+from engagement.console.routes import ConsoleBackend, add_console
 from engagement.console.templates_page import graph_account
 from engagement.console.workspace import Workspace
 from engagement.core.engine import Engine
@@ -26,28 +26,29 @@ from engagement.decision_feed.push import run_feed
 from engagement.decision_feed.settings import decisions_webhook
 from engagement.embedded.decision_feed import StoredDecisions
 from engagement.embedded.demo import DEMO_DIR, feed_demo
+from engagement.embedded.reports import from_stored
 from engagement.embedded.service import EmbeddedService
 from engagement.embedded.source_memory import StoreMemory
 from engagement.embedded.store import EmbeddedStore, StoreBusy, StoreReader
 from engagement.handoff.routing import sending_provider
 from engagement.live.api_keys import SCOPES, KeyRing, KeysFileError, new_key
 from engagement.live.config_reload import ConfigWatcher, live_configuration, own_configuration, watch
-from engagement.live.guard import InsecureBind, refuse_open_bind
+from engagement.live.guard import KEYED_ROUTE, InsecureBind, refuse_open_bind
 from engagement.live.heavy_reads import HeavyReads
 from engagement.live.http import Api, make_app, serve
 from engagement.live.line_webhook import line_webhook_settings
 from engagement.live.metrics import Metrics, standard_metrics
-from engagement.live.privacy import configure_logging, mask_phones
 from engagement.live.rate_limit import LocalGcra, burst_for, channel_rates
 from engagement.live.security_reports import SecurityReports
 from engagement.live.supervisor import Supervisor
 from engagement.live.twilio_webhook import twilio_webhook_settings
 from engagement.live.whatsapp_webhook import WebhookSettings
-from engagement.outcomes.sources import from_stored
+from engagement.openapi.document import add_openapi
+from engagement.privacy import configure_logging, mask_phones
 from engagement.providers.base import OutboundMessage
 from engagement.providers.file import FileProvider
 from engagement.settings import Settings
-from engagement.sources.routes import source_settings
+from engagement.sources.routes import add_sources, source_settings
 
 log = logging.getLogger("engagement.run")
 
@@ -190,10 +191,8 @@ def _http_app(
         twilio=twilio_webhook_settings(settings, service),
         line=line_webhook_settings(settings, service),
         health=supervisor.health,
-        console=console,
-        sources=source_settings(settings, StoreMemory(store), lambda: service.engine.source_options),
     )
-    return make_app(
+    app = make_app(
         service,
         metrics,
         keys,
@@ -201,6 +200,14 @@ def _http_app(
         limits=settings.http_limits(),
         max_future_seconds=settings.max_future_skew.total_seconds(),
     )
+    # the features beside the core API, each knowing nothing of this runtime
+    add_console(app, console, app[KEYED_ROUTE])
+    memory = StoreMemory(store)
+    add_sources(
+        app, source_settings(settings, memory, lambda: service.engine.source_options), service.ingest, keys, metrics
+    )
+    add_openapi(app)
+    return app
 
 
 async def _demo(service: EmbeddedService, store: EmbeddedStore, stop: asyncio.Event) -> None:

@@ -37,10 +37,10 @@ from engagement.live.sender import (
     deliver,
     follow_up,
 )
-from engagement.live.state_codec import TOO_LARGE
 from engagement.live.watermark import LiveWatermark
 from engagement.live.whatsapp_webhook import StatusUpdate
 from engagement.providers.base import OutboundMessage, Provider, SendLog
+from engagement.state_codec import TOO_LARGE
 
 log = logging.getLogger("engagement.run")
 

@@ -23,11 +23,11 @@ from engagement.core.decisions import Decision
 from engagement.core.state import CustomerState
 from engagement.events import Event
 from engagement.live.phone_owners import customer_of_holder, line_holder
-from engagement.live.privacy import erased_line, private_directory, private_file
 from engagement.live.sender import HANDOFF_KEYS, IDEMPOTENT_CHANNELS, outbound_for, watch_after
-from engagement.live.state_codec import MAX_STATE_BYTES, StateDecodeError, dump_state, load_state
+from engagement.privacy import erased_line, private_directory, private_file
 from engagement.providers.base import OutboundMessage
 from engagement.replay.output import decision_line
+from engagement.state_codec import MAX_STATE_BYTES, StateDecodeError, dump_state, load_state
 
 log = logging.getLogger("engagement.store")
 

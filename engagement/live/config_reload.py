@@ -24,7 +24,7 @@ from engagement.config.messages import default_messages_dir
 from engagement.core.engine import Engine, EngineSettings
 from engagement.decode import use_catalogue
 from engagement.live.metrics import Metrics, standard_metrics
-from engagement.live.privacy import private_directory
+from engagement.privacy import private_directory
 from engagement.settings import Settings
 
 log = logging.getLogger("engagement.config")

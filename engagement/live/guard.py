@@ -34,6 +34,13 @@ def problem(status: int, reason: str, headers: dict[str, str] | None = None, **e
     return web.json_response({"error": reason, **extra}, status=status, headers=headers)
 
 
+KeyedRoute = Callable[[str, str, str | None, Handler], None]
+KEYED_ROUTE: web.AppKey[KeyedRoute] = web.AppKey("keyed_route")
+"""How a feature adds a route behind a key of a scope (None: open) to the application `make_app`
+made: `app[KEYED_ROUTE](method, path, scope, handler)`."""
+ROUTE_SCOPES = web.AppKey("route_scopes", dict)
+"""(method, path) -> the scope of the key a route needs, for the routes added by `KEYED_ROUTE`."""
+
 AUTH_FAILURES = "engagement_auth_failures_total"
 
 

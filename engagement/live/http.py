@@ -22,13 +22,15 @@ from aiohttp import web
 from pydantic_core import from_json
 
 from engagement.config.template_registry import TemplateUpdate, apply_update
-from engagement.console.routes import ConsoleBackend, add_console
 from engagement.decode import customer_id_problem
 from engagement.events import EVENT_ADAPTER, Event
+from engagement.limits import Limits
 from engagement.live import twilio_webhook, whatsapp_webhook
 from engagement.live.api_keys import KeyRing
 from engagement.live.guard import (
     API_KEY,
+    KEYED_ROUTE,
+    ROUTE_SCOPES,
     SERVER_NAME,
     WEBHOOK_MAX_BYTES,
     AuthFailures,
@@ -41,7 +43,6 @@ from engagement.live.guard import (
 )
 from engagement.live.heavy_reads import RETRY_AFTER_SECONDS, ReadsBusy
 from engagement.live.ingest import Taken, parse_body
-from engagement.live.limits import Limits
 from engagement.live.line_webhook import LineWebhookSettings, add_line_webhook
 from engagement.live.metrics import Metrics
 from engagement.live.security_reports import SecurityReport
@@ -54,10 +55,8 @@ from engagement.live.whatsapp_webhook import (
     WebhookPort,
     WebhookSettings,
 )
-from engagement.openapi.document import ROUTE_SCOPES, add_openapi
 from engagement.providers.twilio.error_table import ERROR_TABLE as TWILIO_CODES
 from engagement.providers.whatsapp.error_table import ERROR_TABLE as WHATSAPP_CODES
-from engagement.sources.routes import SourceSettings, add_sources
 
 log = logging.getLogger("engagement.http")
 
@@ -91,8 +90,6 @@ class Api:
     twilio: TwilioWebhookSettings | None = None
     line: LineWebhookSettings | None = None
     health: Callable[[], str | None] = lambda: None  # None when healthy, else why not
-    console: ConsoleBackend | None = None  # the marketers' console under /console
-    sources: SourceSettings | None = None  # the platforms' webhooks under /v1/sources
 
 
 def make_app(
@@ -121,6 +118,8 @@ def make_app(
     def route(method: str, path: str, scope: str | None, handler: Handler) -> None:
         app.router.add_route(method, path, guarded(keys, scope, handler, failures))
         app[ROUTE_SCOPES][(method, path)] = scope
+
+    app[KEYED_ROUTE] = route
 
     async def post_events(request: web.Request) -> web.Response:
         body = await read_body(request, limits.max_body_bytes, limits.body_seconds)
@@ -177,14 +176,7 @@ def make_app(
     route("GET", "/healthz", None, healthz)
     route("GET", "/metrics", None, get_metrics)
     _add_runtime_routes(app, api, metrics, route)
-    _add_sources(app, api, ingest, keys, metrics)
-    add_openapi(app)
     return app
-
-
-def _add_sources(app: web.Application, api: Api, ingest: Ingest, keys: KeyRing, metrics: Metrics) -> None:
-    if api.sources is not None:
-        add_sources(app, api.sources, ingest.ingest, keys, metrics)
 
 
 def _add_runtime_routes(
@@ -210,8 +202,6 @@ def _add_runtime_routes(
             return web.json_response(await make_report(None if since < 0 else float(since)), dumps=_dumps)
 
         route("GET", "/v1/report", "read", get_report)
-    if api.console is not None:
-        add_console(app, api.console, route)
     if api.webhook is not None:
         add_whatsapp_webhook(app, api.webhook, metrics)
     if api.twilio is not None:

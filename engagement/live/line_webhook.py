@@ -32,8 +32,8 @@ from pydantic_core import from_json
 
 from engagement.decode import rejection_from
 from engagement.events import EVENT_ADAPTER, Event
+from engagement.limits import Limits
 from engagement.live.guard import WEBHOOK_MAX_BYTES, problem, read_body
-from engagement.live.limits import Limits
 from engagement.live.metrics import Metrics
 from engagement.live.security_reports import SecurityReport
 from engagement.live.whatsapp_webhook import StatusUpdate, WebhookPort, same_text

@@ -13,10 +13,9 @@ from pydantic import BaseModel
 
 from engagement.events import EVENT_ADAPTER
 from engagement.live.answers import Problem
+from engagement.live.guard import ROUTE_SCOPES
 from engagement.openapi.operations import NDJSON, OPERATIONS, Answer, Operation
 
-ROUTE_SCOPES = web.AppKey("route_scopes", dict)
-"""(method, path) -> the scope of the key a route needs, for the routes served behind a key."""
 REF = "#/components/schemas/{model}"
 _PATH_PARAM = re.compile(r"\{([^}]+)\}")
 UNDESCRIBED = Operation("(not described)", "undescribed")

@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from engagement.core.answers import NOT_ME_PAYLOADS
 from engagement.core.decisions import HOLDOUT
 from engagement.core.engine import Engine
 from engagement.events import CHANNELS
-from engagement.live.security_reports import NOT_ME_PAYLOADS
 from engagement.outcomes.answers import REPLY_OUTCOMES, answer_rows
 from engagement.outcomes.deliveries import Delivery
 from engagement.outcomes.intervals import mean_difference, proportions

@@ -2,15 +2,16 @@
 
 - a replay of recorded events (`engagement report EVENTS.jsonl`): decisions from the engine,
   orders and replies from the file; no provider statuses, so delivery is not known;
-- `run`'s store (its state directory), or, while `run` holds it, its `GET /v1/report` (`--url`,
-  or its own port);
-- the workers' topics (`--worker`): `engagement.decisions`, `engagement.statuses` and the input
-  topics (orders, replies, page views).
+- `run`'s store (its state directory: `engagement.embedded.reports`), or, while `run` holds it,
+  its `GET /v1/report` (`--url`, or its own port);
+- the workers' topics (`--worker`: `engagement.worker.reports`): `engagement.decisions`,
+  `engagement.statuses` and the input topics (orders, replies, page views).
+
+May import: the core, `engagement.outcomes`, `engagement.replay`. Never a runtime.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from collections.abc import Iterable
@@ -20,14 +21,10 @@ from typing import Any
 import httpx
 
 from engagement.core.engine import Engine
-from engagement.embedded.store import EmbeddedStore, StoreBusy, StoredSources, existing_store
 from engagement.outcomes.attribution import browse_arming_ids, report
-from engagement.outcomes.deliveries import Delivery, deliveries_from_statuses, delivery_of
-from engagement.outcomes.records import Decided, StatusSeen, decided, decided_from_line, followed_in, status_seen
+from engagement.outcomes.deliveries import Delivery
+from engagement.outcomes.records import Decided, StatusSeen, decided, decided_from_line, followed_in
 from engagement.replay.command import replay_file
-from engagement.settings import Settings
-from engagement.worker.topic_reader import partition_counts, read_topics
-from engagement.worker.topics import TopicNames
 
 Rows = list[dict[str, Any]]
 
@@ -62,47 +59,6 @@ def from_lines(
     decisions = [d for d in map(decided_from_line, decision_lines) if d is not None]
     followed = followed_in(event_lines, browse_arming_ids(engine, decisions))
     return report(engine, decisions, followed, list(statuses), since, deliveries)
-
-
-def from_stored(engine: Engine, sources: StoredSources, since: float | None = None) -> Rows:
-    """From what `run` stored (`StoreReads.report_sources`)."""
-    statuses = [StatusSeen(key, status, first_code(errors)) for key, status, errors in sources.statuses]
-    deliveries = {key: delivery_of(stored) for key, stored in sources.deliveries.items()}
-    return from_lines(engine, sources.decisions, sources.events, statuses, since, deliveries)
-
-
-def from_store(engine: Engine, store: EmbeddedStore, since: float | None = None) -> Rows:
-    return from_stored(engine, store.report_sources(), since)
-
-
-async def from_topics(engine: Engine, settings: Settings, since: float | None = None) -> Rows:
-    names = TopicNames(settings.topic_prefix)
-    topics = (names.decisions, names.statuses, *names.inputs)
-    if not await partition_counts(settings.kafka_brokers, (names.decisions,)):
-        raise ReportUnavailable(f"no topic {names.decisions} at {settings.kafka_brokers}: no worker has run there")
-    found = await read_topics(settings.kafka_brokers, topics)
-    status_lines = [json.loads(v) for _, v in found[names.statuses]]
-    statuses = [s for s in map(status_seen, status_lines) if s is not None]
-    events = [value for topic in names.inputs for _, value in found[topic]]
-    decisions = [v for _, v in found[names.decisions]]
-    first = {d.key: d.channel for d in map(decided_from_line, decisions) if d is not None and d.outcome == "send"}
-    deliveries = deliveries_from_statuses(status_lines, first)
-    return await asyncio.to_thread(from_lines, engine, decisions, events, statuses, since, deliveries)  # CPU-bound
-
-
-def stored(engine: Engine, settings: Settings, url: str | None, since: float | None = None) -> Rows:
-    """`engagement report` without an events file: `run`'s store, or its API when `run` holds it."""
-    if url is None:
-        try:
-            store = existing_store(settings.state_dir)
-        except StoreBusy:
-            url = f"http://127.0.0.1:{settings.http_port}"
-        else:
-            try:
-                return from_store(engine, store, since)
-            finally:
-                store.close()
-    return from_api(url, since)
 
 
 def from_api(url: str, since: float | None = None) -> Rows:

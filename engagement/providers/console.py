@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import IO
 
-from engagement.live.privacy import mask_phone
+from engagement.privacy import mask_phone
 from engagement.providers.base import OutboundMessage, SendReceipt
 
 

@@ -8,7 +8,7 @@ earliest timer). All three are drained in time order as the watermark passes the
 before timers at equal times.
 
 A customer idle for an hour of event time, with no event buffered and no timer, is kept as
-the bytes `run` stores (`engagement.live.state_codec`: about half the memory of the objects)
+the bytes `run` stores (`engagement.state_codec`: about half the memory of the objects)
 and read back when an event of theirs comes; the rounds that set idle states aside run every
 few thousand events and visit only the states in use. Decisions do not depend on it: a state
 reads back equal to the one dumped.
@@ -32,7 +32,7 @@ from engagement.core.engine import Engine
 from engagement.core.kinds.registry import DECIDED_ON_ARRIVAL
 from engagement.core.state import CustomerState
 from engagement.events import Event
-from engagement.live.state_codec import dump_state, load_state
+from engagement.state_codec import dump_state, load_state
 
 
 @dataclass

@@ -28,14 +28,15 @@ from aiohttp import web
 from pydantic_core import from_json
 
 from engagement.config.event_catalogue import EventCatalogue
+from engagement.config.source_options import DEFAULT as DEFAULT_OPTIONS
 from engagement.config.source_options import SourceOptions
 from engagement.decode import Rejection, active_catalogue, decode_event
 from engagement.events import Event
+from engagement.limits import Limits
 from engagement.live.answers import IgnoredDelivery, SourceAnswer
 from engagement.live.api_keys import KeyRing
 from engagement.live.guard import AuthFailures, guarded, problem, read_body
 from engagement.live.ingest import IngestBatch, Taken, future_rejection
-from engagement.live.limits import Limits
 from engagement.live.metrics import Metrics
 from engagement.settings import Settings
 from engagement.sources import segment, shopify, shopline
@@ -73,7 +74,9 @@ def source_settings(settings: Settings, memory: SourceMemory, options: Callable[
     """Raises ValueError for a SHOPLINE token short enough to guess."""
     token = settings.shopline_token.get_secret_value()
     if token and len(token) < MIN_TOKEN:
-        raise ValueError(f"ENGAGEMENT_SHOPLINE_TOKEN: at least {MIN_TOKEN} characters (it is all that authenticates SHOPLINE)")
+        raise ValueError(
+            f"ENGAGEMENT_SHOPLINE_TOKEN: at least {MIN_TOKEN} characters (it is all that authenticates SHOPLINE)"
+        )
     return SourceSettings(
         shopify_secrets=(
             settings.shopify_secret.get_secret_value(),
@@ -143,7 +146,7 @@ class _Sources:
         payload = _json(body)
         if isinstance(payload, web.Response):
             return payload
-        options = self.settings.options()
+        options = self.settings.options() or DEFAULT_OPTIONS
         # Only the body is signed: a delivery is named by its digest (the same body under another
         # topic or delivery id is a replay), and by its webhook id as Shopify asks.
         digest = body_digest(body)
@@ -177,7 +180,7 @@ class _Sources:
             return payload
         topic, resource = shopline.topic_and_resource(payload, request.headers.get("X-Shopline-Topic"))
         delivery = _delivery_id(request.headers.get("X-Shopline-Webhook-Id"), body)
-        options = self.settings.options()
+        options = self.settings.options() or DEFAULT_OPTIONS
 
         async def map_it() -> Outcome:
             renamed = options.renamed("shopline", resource) if isinstance(resource, dict) else resource
@@ -213,7 +216,7 @@ class _Sources:
         items = payload if isinstance(payload, list) else [payload]
         if len(items) > segment.MAX_BATCH:
             return problem(413, f"{len(items)} events; a batch holds at most {segment.MAX_BATCH}")
-        options = self.settings.options()
+        options = self.settings.options() or DEFAULT_OPTIONS
 
         async def map_it() -> Outcome:
             outcome = Outcome([])

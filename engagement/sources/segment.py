@@ -267,4 +267,4 @@ def _order(event: SegmentEvent, props: dict[str, Any], options: SourceOptions, a
         "currency": code,
     }
     add(placed, {"order_id": "properties.order_id", "items": "properties.products", "total": "properties.total"})
-    options.check_currency(code, mapped)
+    options.check_currency(code, mapped.notes)

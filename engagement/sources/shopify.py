@@ -175,7 +175,7 @@ async def _order(delivery: Delivery, order: dict[str, Any]) -> Mapped:
     if url:
         placed["order_url"] = url
     delivery.add(placed, {"items": "line_items", "total": "total_price", "order_url": "order_status_url"})
-    delivery.options.check_currency(money, delivery.mapped)
+    delivery.options.check_currency(money, delivery.mapped.notes)
     await delivery.memory.remember(f"shopify:order:{order_id}", customer_id, customer_id, ORDER_DAYS * 86_400)
     return delivery.mapped
 

@@ -148,7 +148,7 @@ async def _order(delivery: Delivery, order: dict[str, Any], _: str) -> Mapped:
     if isinstance(payment, str):
         placed["payment_method"] = "cod" if payment.endswith(COD) else "atm" if payment == "bank_transfer" else payment
     delivery.add(f"order:{order_id}", placed, {"items": "subtotal_items"})
-    delivery.options.check_currency(money, delivery.mapped)
+    delivery.options.check_currency(money, delivery.mapped.notes)
     await delivery.memory.remember(f"shopline:order:{order_id}", customer_id, customer_id, ORDER_DAYS * 86_400)
     return delivery.mapped
 

@@ -13,6 +13,7 @@ from typing import Any
 import faust
 from aiokafka.partitioner import DefaultPartitioner
 
+from engagement.console.routes import add_console
 from engagement.decision_feed.push import run_feed
 from engagement.decision_feed.settings import decisions_webhook
 from engagement.decode import Rejection, decode_event
@@ -20,7 +21,7 @@ from engagement.events import Event
 from engagement.handoff.routing import sending_provider
 from engagement.live.api_keys import KeyRing
 from engagement.live.config_reload import ConfigWatcher, watch
-from engagement.live.guard import refuse_open_bind
+from engagement.live.guard import KEYED_ROUTE, refuse_open_bind
 from engagement.live.heavy_reads import HeavyReads
 from engagement.live.http import Api, make_app, serve
 from engagement.live.ingest import Taken, future_rejection
@@ -32,11 +33,11 @@ from engagement.live.security_reports import SecurityReport, SecurityReports
 from engagement.live.supervisor import Supervisor
 from engagement.live.twilio_webhook import twilio_webhook_settings
 from engagement.live.whatsapp_webhook import WebhookSettings
-from engagement.outcomes.sources import from_topics
+from engagement.openapi.document import add_openapi
 from engagement.providers.base import OutboundMessage, Provider
 from engagement.providers.file import FileProvider
 from engagement.settings import Settings
-from engagement.sources.routes import source_settings
+from engagement.sources.routes import add_sources, source_settings
 from engagement.worker.admin import TABLE, committed_offsets
 from engagement.worker.console_backend import worker_console
 from engagement.worker.decision_feed import TopicDecisions
@@ -44,6 +45,7 @@ from engagement.worker.outbox import RedisOutbox
 from engagement.worker.progress import InputProgress
 from engagement.worker.rate_limit import RedisGcra
 from engagement.worker.recipient_budget import RedisRecipientBudget
+from engagement.worker.reports import from_topics
 from engagement.worker.restore_watch import RestoreWatch, reread_stalled_restores
 from engagement.worker.sending import WorkerSender
 from engagement.worker.service import Produce, WorkerService
@@ -500,15 +502,6 @@ async def serve_http(
         line=line_webhook_settings(settings, port),
         health=supervisor.health,
         report=lambda since: report_of(service.engine, settings, since, gate),
-        console=worker_console(
-            settings,
-            lambda: service.engine,
-            gate,
-            state_of=held_by(service, producing.partition_of),
-            owner_of=producing.outbox.customer_for_phone,
-            send_test=test_sender(provider),
-        ),
-        sources=source_settings(settings, RedisMemory(producing.outbox), lambda: service.engine.source_options),
     )
     metrics = supervisor.metrics
     app = make_app(
@@ -520,6 +513,20 @@ async def serve_http(
         settings.http_limits(),
         settings.max_future_skew.total_seconds(),
     )
+    # the features beside the core API, each knowing nothing of this runtime
+    console = worker_console(
+        settings,
+        lambda: service.engine,
+        gate,
+        state_of=held_by(service, producing.partition_of),
+        owner_of=producing.outbox.customer_for_phone,
+        send_test=test_sender(provider),
+    )
+    add_console(app, console, app[KEYED_ROUTE])
+    memory = RedisMemory(producing.outbox)
+    sources = source_settings(settings, memory, lambda: service.engine.source_options)
+    add_sources(app, sources, producing.ingest, keys, metrics)
+    add_openapi(app)
     await serve(app, host, settings.http_port)
     log.info("worker http on %s:%d with %d API keys", host, settings.http_port, len(keys))
 

@@ -10,7 +10,7 @@ import faust
 from engagement.live.api_keys import KeysFileError
 from engagement.live.config_reload import live_configuration
 from engagement.live.guard import InsecureBind
-from engagement.live.privacy import install_phone_masking, private_directory
+from engagement.privacy import install_phone_masking, private_directory
 from engagement.settings import Settings
 from engagement.worker.admin import ensure_topics_now
 from engagement.worker.app import create_app

@@ -17,13 +17,12 @@ from engagement.console.templates_page import SendTest, graph_account
 from engagement.console.workspace import Workspace
 from engagement.core.engine import Engine
 from engagement.core.state import CustomerState
-from engagement.event_export import events_from_topics
 from engagement.live.heavy_reads import HeavyReads
 from engagement.outcomes.deliveries import FAILOVER, deliveries_from_statuses
 from engagement.outcomes.records import decided_from_line
-from engagement.outcomes.sources import from_topics
 from engagement.settings import Settings
 from engagement.timefmt import parse_rfc3339
+from engagement.worker.reports import events_from_topics, from_topics
 from engagement.worker.topic_reader import read_topics
 from engagement.worker.topics import TopicNames
 

@@ -30,10 +30,10 @@ from engagement.events import Event
 from engagement.live.metrics import Metrics, count_decisions
 from engagement.live.phone_owners import PhoneBook, customer_of_holder, desired_numbers, updates_phone
 from engagement.live.sender import QUEUED_OUTCOMES, outbound_for
-from engagement.live.state_codec import MAX_STATE_BYTES, TOO_LARGE, StateDecodeError, dump_state, load_state
 from engagement.live.watermark import MergedWatermark
 from engagement.providers.base import SendLog
 from engagement.replay.output import decision_line
+from engagement.state_codec import MAX_STATE_BYTES, TOO_LARGE, StateDecodeError, dump_state, load_state
 from engagement.worker.outbox import QueuedSend, RedisOutbox
 from engagement.worker.topics import TopicNames
 

@@ -21,15 +21,23 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engagement.console.routes import ConsoleBackend
+from engagement.config.source_options import SourceOptions
+from engagement.console.routes import ConsoleBackend, add_console
 from engagement.console.workspace import Workspace
 from engagement.core.engine import EngineSettings
+from engagement.embedded.source_memory import StoreMemory
+from engagement.embedded.store import EmbeddedStore
 from engagement.live.api_keys import KeyRing, create_key
+from engagement.live.guard import KEYED_ROUTE
 from engagement.live.http import Api, make_app
 from engagement.live.ingest import Taken
 from engagement.live.metrics import standard_metrics
 from engagement.live.twilio_webhook import TwilioWebhookSettings
 from engagement.live.whatsapp_webhook import WebhookSettings
+from engagement.openapi.document import add_openapi
+from engagement.settings import Settings
+from engagement.sources.routes import add_sources, source_settings
+from engagement.sources.shopify import signature
 from tests.fuzz.settings import fuzz
 from tests.integration.processes import RunProcess, running
 from tests.integration.whatsapp_payloads import ENV, SECRET
@@ -38,6 +46,12 @@ from tests.scenario import engine_for
 pytestmark = pytest.mark.integration
 
 TWILIO = {"ENGAGEMENT_TWILIO_AUTH_TOKEN": "twilio-token", "ENGAGEMENT_TWILIO_WEBHOOK_URL": "https://x.test/tw"}
+SHOPIFY_SECRET, SEGMENT_SECRET, SHOPLINE_TOKEN = "shopify-fuzz-secret", "segment-fuzz-secret", "shopline-fuzz-token-1"
+SOURCES = {
+    "ENGAGEMENT_SHOPIFY_SECRET": SHOPIFY_SECRET,
+    "ENGAGEMENT_SEGMENT_SECRET": SEGMENT_SECRET,
+    "ENGAGEMENT_SHOPLINE_TOKEN": SHOPLINE_TOKEN,
+}
 EXAMPLES = 10_000
 
 # (method, path as the router names it, a concrete path)
@@ -81,7 +95,13 @@ ROUTES = [
     ("POST", "/console/api/templates/sync", "/console/api/templates/sync"),
     ("POST", "/console/api/templates/submit", "/console/api/templates/submit"),
     ("POST", "/console/api/templates/test", "/console/api/templates/test"),
+    ("POST", "/v1/sources/shopify", "/v1/sources/shopify"),
+    ("POST", "/v1/sources/shopline", "/v1/sources/shopline"),
+    ("POST", "/v1/sources/segment", "/v1/sources/segment"),
+    ("GET", "/openapi.json", "/openapi.json"),
 ]
+TOPICS = ["orders/create", "checkouts/update", "fulfillments/update", "customers/update", "order/create",
+          "order_delivery/update", "user/sign_in", ""]  # fmt: skip
 TEST_NUMBER = "+886912000001"
 
 
@@ -104,9 +124,14 @@ def test_the_storm_covers_every_route_the_application_has(tmp_path: Path) -> Non
         forget=_nothing,
         webhook=WebhookSettings("token", "secret", None),  # type: ignore[arg-type]
         twilio=TwilioWebhookSettings("token", "https://x.test/tw", None),  # type: ignore[arg-type]
-        console=ConsoleBackend(workspace, tmp_path, lambda: engine, _nothing, _nothing, _nothing, _nothing),
     )
-    app = make_app(_Ingest(), standard_metrics(), KeyRing.of({}), api)
+    keys = KeyRing.of({})
+    app = make_app(_Ingest(), standard_metrics(), keys, api)
+    backend = ConsoleBackend(workspace, tmp_path, lambda: engine, _nothing, _nothing, _nothing, _nothing)
+    add_console(app, backend, app[KEYED_ROUTE])
+    memory = StoreMemory(EmbeddedStore(tmp_path / "state"))
+    add_sources(app, source_settings(Settings(), memory, SourceOptions), _Ingest().ingest, keys, standard_metrics())
+    add_openapi(app)
     served = {
         (r.method, r.resource.canonical) for r in app.router.routes() if r.method != "HEAD" and r.resource is not None
     }
@@ -142,7 +167,8 @@ path_values = texts.filter(lambda t: "/" not in t and "?" not in t and "#" not i
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunProcess, dict[str, str]]]:
     # a test message may really go (to the run's outbox): only to this number
-    with running(tmp_path_factory.mktemp("routes"), {**ENV, **TWILIO, "ENGAGEMENT_TEST_NUMBERS": TEST_NUMBER}) as run:
+    env = {**ENV, **TWILIO, **SOURCES, "ENGAGEMENT_TEST_NUMBERS": TEST_NUMBER}
+    with running(tmp_path_factory.mktemp("routes"), env) as run:
         reader = create_key(Path(run.env["ENGAGEMENT_API_KEYS_FILE"]), "fuzz-reader", ("read",))
         yield run, {"none": "", "read": reader, "admin": run.key}
 
@@ -167,6 +193,7 @@ def test_every_route_takes_any_query_header_and_body(server: tuple[RunProcess, d
                 max_size=3,
             ),
             st.booleans(),
+            st.sampled_from(TOPICS),
         )
         def request(
             route: tuple[str, str, str],
@@ -176,6 +203,7 @@ def test_every_route_takes_any_query_header_and_body(server: tuple[RunProcess, d
             key: str,
             headers: dict[str, str],
             sign: bool,
+            topic: str,
         ) -> None:
             method, _, template = route
             sent = {name.encode(): text.encode("utf-8") for name, text in headers.items()}
@@ -185,6 +213,10 @@ def test_every_route_takes_any_query_header_and_body(server: tuple[RunProcess, d
                 sent[b"X-Hub-Signature-256"] = (
                     "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
                 ).encode()
+                sent[b"X-Shopify-Hmac-Sha256"] = signature(SHOPIFY_SECRET, body).encode()
+                sent[b"X-Signature"] = hmac.new(SEGMENT_SECRET.encode(), body, hashlib.sha1).hexdigest().encode()
+                sent[b"X-Engagement-Token"] = SHOPLINE_TOKEN.encode()
+                sent[b"X-Shopify-Topic"] = sent[b"X-Shopline-Topic"] = topic.encode()
             path = template.replace("{}", quote(value, safe="") or "x")
             answer = client.request(method, path, params=query, content=body if method != "GET" else None, headers=sent)
             tally["requests"] += 1

@@ -23,9 +23,9 @@ from engagement.events import Event
 from engagement.live.http import status_events
 from engagement.live.ingest import Taken
 from engagement.live.metrics import standard_metrics
-from engagement.live.state_codec import load_state
 from engagement.live.whatsapp_webhook import StatusUpdate
 from engagement.providers.base import OutboundMessage
+from engagement.state_codec import load_state
 from engagement.worker.app import phone_book
 from engagement.worker.outbox import QueuedSend, RedisOutbox
 from engagement.worker.service import PhoneRaced, WorkerService

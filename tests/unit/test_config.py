@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from engagement.cli import main
-from engagement.config.durations import parse_duration
 from engagement.config.loader import InvalidConfig, default_triggers_dir, load_triggers
-from engagement.config.triggers import (
+from engagement.core.durations import parse_duration
+from engagement.core.specs import (
     AnomalousLoginTrigger,
     BrowseAbandonmentTrigger,
     CartIdleTrigger,

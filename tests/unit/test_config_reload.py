@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from engagement.config.triggers import CartIdleTrigger
 from engagement.core.decisions import Decision
 from engagement.core.engine import Engine
+from engagement.core.specs import CartIdleTrigger
 from engagement.core.state import CustomerState
 from engagement.decode import Rejection, decode_event
 from engagement.live.config_reload import RELOADS, ConfigWatcher

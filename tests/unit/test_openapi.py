@@ -17,7 +17,7 @@ from engagement.live.api_keys import KeyRing
 from engagement.live.http import make_app
 from engagement.live.ingest import Taken, parse_body
 from engagement.live.metrics import standard_metrics
-from engagement.openapi.document import UNDESCRIBED, document, served_routes
+from engagement.openapi.document import UNDESCRIBED, add_openapi, document, served_routes
 from engagement.openapi.operations import OPERATIONS
 
 KEY = "openapi-test-key-0123456789"
@@ -29,7 +29,9 @@ class Nothing:
 
 
 def _app() -> Any:
-    return make_app(Nothing(), standard_metrics(), KeyRing.of({"t": (KEY, ("ingest", "read", "admin"))}))
+    app = make_app(Nothing(), standard_metrics(), KeyRing.of({"t": (KEY, ("ingest", "read", "admin"))}))
+    add_openapi(app)
+    return app
 
 
 def _resolved(doc: dict[str, Any], name: str) -> dict[str, Any]:

@@ -24,8 +24,8 @@ from engagement.embedded.store import EmbeddedStore
 from engagement.events import Event
 from engagement.live.metrics import standard_metrics
 from engagement.live.phone_owners import TAKEN, PhoneBook
-from engagement.live.state_codec import TOO_LARGE
 from engagement.providers.console import ConsoleProvider
+from engagement.state_codec import TOO_LARGE
 from tests.scenario import Events, custom_triggers, engine_for, only, replay
 
 NOW = 1.8e9  # the wall clock of the service; events occur just before it

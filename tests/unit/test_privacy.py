@@ -16,7 +16,7 @@ from mode.utils.logging import ExtensionFormatter
 from engagement.core.personalize import money, safe_value, safe_values
 from engagement.core.state import CustomerState, Profile
 from engagement.embedded.store import EmbeddedStore, Prepared, StoreBusy
-from engagement.live.privacy import erased_line, install_phone_masking, mask_phone, mask_phones
+from engagement.privacy import erased_line, install_phone_masking, mask_phone, mask_phones
 from engagement.providers.file import FileProvider
 
 

@@ -17,8 +17,8 @@ from engagement.config.messages import default_messages_dir, load_messages
 from engagement.core.decisions import Decision
 from engagement.core.engine import Engine, EngineSettings
 from engagement.decode import Rejection, decode_event
-from engagement.live.state_codec import dump_state, load_state
 from engagement.replay.runner import Replayer
+from engagement.state_codec import dump_state, load_state
 from tests.scenario import T0, Events, custom_triggers, minutes_after_t0, only, replay
 
 DAY = 24 * 60

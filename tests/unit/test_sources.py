@@ -22,13 +22,13 @@ from engagement.config.source_options import DEFAULT, SourceOptions, load_source
 from engagement.embedded.source_memory import StoreMemory
 from engagement.embedded.store import EmbeddedStore
 from engagement.events import Event
+from engagement.limits import Limits
 from engagement.live.api_keys import KeyRing
 from engagement.live.http import Api, make_app
 from engagement.live.ingest import Taken
-from engagement.live.limits import Limits
 from engagement.live.metrics import standard_metrics
 from engagement.sources import routes, shopify
-from engagement.sources.routes import SourceSettings
+from engagement.sources.routes import SourceSettings, add_sources
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "sources"
 SHOPIFY_SECRET = "shpss_test_secret_0123456789"  # noqa: S105 (a test fixture)
@@ -129,7 +129,9 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
         catalogue=lambda: SHIPPED.catalogue,
     )
     keys = KeyRing.of({"pipeline": (INGEST_KEY, ("ingest",)), "reader": (READ_KEY, ("read",))})
-    app = make_app(recorder, standard_metrics(), keys, Api(sources=settings), clock=lambda: NOW)
+    metrics = standard_metrics()
+    app = make_app(recorder, metrics, keys, Api(), clock=lambda: NOW)
+    add_sources(app, settings, recorder.ingest, keys, metrics)
     async with TestClient(TestServer(app)) as client:
         yield Harness(client, recorder, options)
     store.close()

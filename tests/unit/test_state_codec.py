@@ -13,9 +13,9 @@ import pytest
 from engagement.cli import build_engine
 from engagement.core.state import CustomerState
 from engagement.decode import Rejection, decode_event
-from engagement.live.state_codec import FORMAT, StateDecodeError, dump_state, load_state
 from engagement.replay.runner import Replayer
 from engagement.settings import Settings
+from engagement.state_codec import FORMAT, StateDecodeError, dump_state, load_state
 from engagement.timefmt import parse_rfc3339
 from tests.scenario import Events
 from tests.unit.test_sequences import arrival, enabled

@@ -10,15 +10,15 @@ from typing import Literal
 
 import pytest
 
-from engagement.config.durations import Duration
-from engagement.config.loader import TriggerSet
 from engagement.config.messages import load_messages
-from engagement.config.triggers import TRIGGER_KINDS, UtilityPolicies, _Trigger
 from engagement.core import engine as engine_module
+from engagement.core.configured import TriggerSet
 from engagement.core.decisions import Decision
+from engagement.core.durations import Duration
 from engagement.core.engine import Engine, EngineSettings
 from engagement.core.kinds.kind import Decider, TriggerKind
 from engagement.core.kinds.registry import KINDS, VARIABLES
+from engagement.core.specs import TRIGGER_KINDS, UtilityPolicies, _Trigger
 from engagement.core.state import CustomerState, Timer
 from engagement.events import EVENT_TYPES, Event, ShipmentDelivered
 from tests.scenario import Events, replay

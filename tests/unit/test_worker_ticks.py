@@ -10,7 +10,7 @@ from typing import Any
 from engagement.core.state import CustomerState, Timer
 from engagement.decode import Rejection, decode_event
 from engagement.live.metrics import standard_metrics
-from engagement.live.state_codec import TOO_LARGE
+from engagement.state_codec import TOO_LARGE
 from engagement.worker.app import delivered_in_time
 from engagement.worker.service import WorkerService
 from engagement.worker.topics import TopicNames

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from engagement.config.triggers import BrowseAbandonmentTrigger
 from engagement.core import decisions as r
 from engagement.core.decisions import Decision
 from engagement.core.kinds.kind import Decider, TriggerKind
+from engagement.core.specs import BrowseAbandonmentTrigger
 from engagement.core.state import CustomerState, Timer, Visit
 from engagement.events import Event
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import cast
 
-from engagement.config.triggers import CartIdleTrigger
 from engagement.core import decisions as r
 from engagement.core.decisions import Decision
 from engagement.core.kinds.kind import Decider, TriggerKind
 from engagement.core.personalize import money
+from engagement.core.specs import CartIdleTrigger
 from engagement.core.state import Cart, CustomerState, Timer
 from engagement.events import CartUpdated, Event
 

@@ -1,7 +1,7 @@
 """What a trigger kind is: the events it reacts to and its hooks, in one record the engine reads.
 
 A kind is one module under `engagement/core/kinds/` that builds a `TriggerKind` and is listed
-in `registry.KINDS`, plus its configuration model in `engagement/config/triggers.py`. The
+in `registry.KINDS`, plus its configuration model in `engagement/core/specs.py`. The
 engine names no kind: it calls the hooks of every registered kind for each event type, in
 the registry's order, and asks the kind of a due timer whether it may fire, what its message
 may say, and what its decision closes.
@@ -13,9 +13,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from engagement.config.event_catalogue import EventCatalogue
-from engagement.config.triggers import TriggerSpec
 from engagement.core.decisions import Decision
+from engagement.core.event_types import EventCatalogue
+from engagement.core.specs import TriggerSpec
 from engagement.core.state import CustomerState, Profile, Timer
 from engagement.events import Event
 

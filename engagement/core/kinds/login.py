@@ -7,12 +7,12 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import cast
 
-from engagement.config.triggers import AnomalousLoginTrigger
 from engagement.core.decisions import Decision
 from engagement.core.flat import FlatTimes, dict_as_flat, flat_as_dict, flat_get
 from engagement.core.kinds.kind import Decider, TriggerKind
 from engagement.core.personalize import when
 from engagement.core.profile import profile_as_of
+from engagement.core.specs import AnomalousLoginTrigger
 from engagement.core.state import CustomerState, Logins, Timer
 from engagement.events import Event, LoginFailed, LoginSucceeded
 

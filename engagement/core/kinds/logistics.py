@@ -6,12 +6,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from engagement.config.triggers import LogisticsDelayTrigger
 from engagement.core import decisions as r
 from engagement.core.decisions import Decision
 from engagement.core.formula import Formula, MissingValue
 from engagement.core.kinds.kind import Decider, TriggerKind
 from engagement.core.personalize import FORMULA_VALUES, money, when
+from engagement.core.specs import LogisticsDelayTrigger
 from engagement.core.state import CustomerState, LastOrder, Shipment, Timer
 from engagement.events import Event, OrderPlaced, ShipmentDelivered, ShipmentDispatched, ShipmentStatusChanged
 

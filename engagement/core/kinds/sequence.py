@@ -20,14 +20,14 @@ from datetime import timedelta
 from hashlib import blake2b
 from typing import Any
 
-from engagement.config.event_catalogue import EventCatalogue
-from engagement.config.triggers import SequenceTrigger
 from engagement.core import decisions as r
 from engagement.core.decisions import Decision
+from engagement.core.event_types import EventCatalogue
 from engagement.core.expressions import Expression
 from engagement.core.formula import MissingValue
 from engagement.core.kinds.kind import Decider, Hook, TriggerKind
 from engagement.core.personalize import when
+from engagement.core.specs import SequenceTrigger
 from engagement.core.state import CustomerState, Episode, Timer
 from engagement.events import Event
 from engagement.timefmt import parse_rfc3339

@@ -7,7 +7,7 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from engagement.config.durations import CronExpr, Duration
+from engagement.core.durations import CronExpr, Duration
 from engagement.core.formula import Formula
 from engagement.core.personalize import FORMULA_VALUES
 

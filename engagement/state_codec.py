@@ -3,6 +3,8 @@
 A stored state is `1;` followed by its JSON, checked field by field against the state's types
 when it is read (pydantic), so a blob is data and never code: a forged or damaged blob fails
 with `StateDecodeError` and nothing of it runs. The leading number is the format's version.
+
+May import: `core`, `decode`.
 """
 
 from __future__ import annotations
