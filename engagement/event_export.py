@@ -73,7 +73,7 @@ def _from_store(store: EmbeddedStore, since: float) -> Iterator[str]:
 def _from_api(url: str, since: float) -> Iterator[str]:
     key = os.environ.get("ENGAGEMENT_API_KEY", "")
     if not key:
-        raise ExportError(f"{url}: set ENGAGEMENT_API_KEY to a key with the read scope to export through the API")
+        raise ExportError(f"{url}: set ENGAGEMENT_API_KEY to a key with the admin scope to export through the API")
     after = 0
     with httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=60) as client:
         while True:

@@ -163,8 +163,27 @@ def run_block(block: Block, cwd: Path, env: dict[str, str], port: str) -> list[t
     return results
 
 
+VOLATILE = [  # what changes from one run or checkout to the next, written as `...` by --update
+    (re.compile(r"(?<=version )[0-9a-f]{12}\b"), "..."),
+    (re.compile(r"(?<=config )[0-9a-f]{12}\b"), "..."),
+    (re.compile(r"(?<=configuration )[0-9a-f]{12}\b"), "..."),
+    (re.compile(r'(?<="config_version":")[0-9a-f]{12}'), "..."),
+    (re.compile(r"\begk_[A-Za-z0-9_-]+"), "egk_..."),
+    (re.compile(r"(?<=X-Last-Seq: )\d+"), "..."),
+    (re.compile(r"(?<=3\.1\.0 )\d+(?= paths)"), "..."),
+    (re.compile(r"(?<=console: )console-test-[0-9a-f]+|(?<=78: )console-test-[0-9a-f]+"), "..."),
+    (re.compile(r"/\S*/(?=messages\b|api_keys\b)"), ".../"),
+]
+
+
+def stable(line: str) -> str:
+    for pattern, shown in VOLATILE:
+        line = pattern.sub(shown, line)
+    return line
+
+
 def update(page: Path, block: Block, printed: list[list[str]]) -> None:
-    """Write what was printed into the block, below each command."""
+    """Write what was printed into the block, below each command (`...` where it varies)."""
     lines = page.read_text(encoding="utf-8").splitlines()
     end = block.line
     while lines[end].strip() != "```":
@@ -172,7 +191,7 @@ def update(page: Path, block: Block, printed: list[list[str]]) -> None:
     body = []
     for command, output in zip(block.commands, printed, strict=True):
         first, *rest = command.text.split("\n")
-        body += [f"$ {first}", *rest, *output]
+        body += [f"$ {first}", *rest, *map(stable, output)]
     lines[block.line : end] = body
     page.write_text("\n".join(lines) + "\n", encoding="utf-8")
 

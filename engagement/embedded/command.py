@@ -48,7 +48,7 @@ from engagement.privacy import configure_logging, mask_phones
 from engagement.providers.base import OutboundMessage
 from engagement.providers.file import FileProvider
 from engagement.settings import Settings
-from engagement.sources.routes import add_sources, source_settings
+from engagement.sources.routes import add_sources, check_source_settings, source_settings
 
 log = logging.getLogger("engagement.run")
 
@@ -64,6 +64,7 @@ def _configured(settings: Settings, demo: bool) -> tuple[Settings, Path, Engine,
     if demo and "ENGAGEMENT_STATE_DIR" not in os.environ:
         state_dir = Path(tempfile.mkdtemp(prefix="engagement-demo-"))
     settings = own_configuration(settings, state_dir)
+    check_source_settings(settings)  # bad settings refuse to start
     if demo:
         engine, watcher = live_configuration(settings, DEMO_DIR / "triggers", DEMO_LATENESS_SECONDS)
     else:

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from engagement.events import EVENT_ADAPTER
 from engagement.live.answers import Problem
 from engagement.live.guard import ROUTE_SCOPES
-from engagement.openapi.operations import NDJSON, OPERATIONS, Answer, Operation
+from engagement.openapi.operations import KEY_SCOPES, NDJSON, OPERATIONS, Answer, Operation
 
 REF = "#/components/schemas/{model}"
 _PATH_PARAM = re.compile(r"\{([^}]+)\}")
@@ -34,14 +34,23 @@ def served_routes(app: web.Application) -> list[tuple[str, str]]:
 
 
 def document(app: web.Application) -> dict[str, Any]:
-    builder = _Builder()
+    """The document of the routes `app` serves, each with the scope it is served with."""
     scopes: dict[tuple[str, str], str | None] = app.get(ROUTE_SCOPES, {})
+    return _document([(method, path, scopes.get((method, path))) for method, path in served_routes(app)])
+
+
+def full_document() -> dict[str, Any]:
+    """Every operation a runtime may serve (`run` and the workers together, everything configured):
+    the copy in the docs (`python -m engagement.openapi > docs/openapi.json`)."""
+    return _document([(method, path, KEY_SCOPES.get((method, path))) for method, path in sorted(OPERATIONS)])
+
+
+def _document(routes: list[tuple[str, str, str | None]]) -> dict[str, Any]:
+    builder = _Builder()
     paths: dict[str, dict[str, Any]] = {}
-    for method, path in served_routes(app):
+    for method, path, scope in routes:
         operation = OPERATIONS.get((method, path), UNDESCRIBED)
-        paths.setdefault(path, {})[method.lower()] = builder.operation(
-            method, path, operation, scopes.get((method, path))
-        )
+        paths.setdefault(path, {})[method.lower()] = builder.operation(method, path, operation, scope)
     try:
         release = version("engagement")
     except PackageNotFoundError:

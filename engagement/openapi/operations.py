@@ -292,3 +292,22 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/console/api/templates/submit"): _console("Submit a template to Meta", "POST", {"type": "object"}),
     ("POST", "/console/api/templates/test"): _console("One real test message", "POST", {"type": "object"}),
 }
+
+_READ = ("whoami", "triggers", "files", "options", "new-trigger", "check", "review", "preview", "backtests",
+         "backtests/{job}", "versions", "proposals", "proposals/{id}", "report", "customers/{customer_id}",
+         "templates")  # fmt: skip
+KEY_SCOPES: dict[tuple[str, str], str] = {
+    ("POST", "/v1/events"): "ingest",
+    ("GET", "/v1/events"): "admin",
+    ("GET", "/v1/decisions"): "read",
+    ("GET", "/v1/report"): "read",
+    ("DELETE", "/v1/customers/{customer_id}"): "admin",
+    ("POST", "/v1/conversations/{customer_id}/resolve"): "admin",
+    **{
+        (method, path): ("read" if path.removeprefix("/console/api/") in _READ else "admin")
+        for method, path in OPERATIONS
+        if path.startswith("/console/api/")
+    },
+    ("DELETE", "/console/api/proposals/{id}"): "read",  # a proposer withdraws their own
+}
+"""The scope of the key each key-authenticated operation needs (a test holds the served routes to it)."""

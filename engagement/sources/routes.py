@@ -70,13 +70,17 @@ class SourceSettings:
 MIN_TOKEN = 16
 
 
-def source_settings(settings: Settings, memory: SourceMemory, options: Callable[[], SourceOptions]) -> SourceSettings:
-    """Raises ValueError for a SHOPLINE token short enough to guess."""
+def check_source_settings(settings: Settings) -> None:
+    """Raises ValueError for a SHOPLINE token short enough to guess (a runtime refuses to start)."""
     token = settings.shopline_token.get_secret_value()
     if token and len(token) < MIN_TOKEN:
         raise ValueError(
             f"ENGAGEMENT_SHOPLINE_TOKEN: at least {MIN_TOKEN} characters (it is all that authenticates SHOPLINE)"
         )
+
+
+def source_settings(settings: Settings, memory: SourceMemory, options: Callable[[], SourceOptions]) -> SourceSettings:
+    check_source_settings(settings)
     return SourceSettings(
         shopify_secrets=(
             settings.shopify_secret.get_secret_value(),

@@ -12,6 +12,7 @@ from engagement.live.config_reload import live_configuration
 from engagement.live.guard import InsecureBind
 from engagement.privacy import install_phone_masking, private_directory
 from engagement.settings import Settings
+from engagement.sources.routes import check_source_settings
 from engagement.worker.admin import ensure_topics_now
 from engagement.worker.app import create_app
 from engagement.worker.topics import TopicNames
@@ -24,8 +25,9 @@ def main(host: str) -> int:
     private_directory(settings.state_dir / "worker")
     engine, watcher = live_configuration(settings)
     try:
+        check_source_settings(settings)  # before the HTTP task would meet them
         app = create_app(settings, engine, settings.partitions, host, watcher)
-    except (KeysFileError, InsecureBind) as exc:
+    except (KeysFileError, InsecureBind, ValueError) as exc:
         sys.stderr.write(f"engagement worker: {exc}\n")
         return 2
     ensure_topics_now(

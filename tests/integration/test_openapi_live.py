@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from engagement.openapi.operations import OPERATIONS
+from engagement.openapi.operations import KEY_SCOPES, OPERATIONS
 from tests.integration.processes import running
 from tests.integration.workers import Namespace, WorkerProcess
 
@@ -34,8 +34,16 @@ EVERYTHING = {  # every optional route served
 
 
 def operations(url: str) -> set[tuple[str, str]]:
+    """The operations a runtime describes; each key-authenticated one with the scope the project
+    says it needs (`KEY_SCOPES`), as the runtime serves it."""
     doc: dict[str, Any] = httpx.get(f"{url}/openapi.json", timeout=10).json()
-    return {(method.upper(), path) for path, ops in doc["paths"].items() for method in ops}
+    found = set()
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            served = op["security"][0]["bearer"][0] if op["security"] else None
+            assert served == KEY_SCOPES.get((method.upper(), path)), (method, path, served)
+            found.add((method.upper(), path))
+    return found
 
 
 def reaches_its_handler(url: str, method: str, path: str) -> bool:

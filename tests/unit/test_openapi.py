@@ -5,6 +5,7 @@ event is one ingest takes, and the answers the handlers build fit their schemas.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
@@ -17,7 +18,7 @@ from engagement.live.api_keys import KeyRing
 from engagement.live.http import make_app
 from engagement.live.ingest import Taken, parse_body
 from engagement.live.metrics import standard_metrics
-from engagement.openapi.document import UNDESCRIBED, add_openapi, document, served_routes
+from engagement.openapi.document import UNDESCRIBED, add_openapi, document, full_document, served_routes
 from engagement.openapi.operations import OPERATIONS
 
 KEY = "openapi-test-key-0123456789"
@@ -92,3 +93,14 @@ async def test_the_document_is_served_without_a_key() -> None:
         answer = await client.get("/openapi.json")
         assert answer.status == 200
         assert (await answer.json())["paths"]["/v1/events"]["post"]["summary"].startswith("Ingest events")
+
+
+def test_the_copy_in_the_docs_is_the_document_of_every_operation() -> None:
+    """`python -m engagement.openapi > docs/openapi.json` rewrites it after a change."""
+    kept = json.loads((Path(__file__).resolve().parents[2] / "docs" / "openapi.json").read_text(encoding="utf-8"))
+    whole = full_document()
+    validate(whole)
+    assert kept == json.loads(json.dumps(whole))
+    described = {(m.upper(), p) for p, ops in whole["paths"].items() for m in ops}
+    assert described == set(OPERATIONS)
+    assert whole["paths"]["/console/api/publish"]["post"]["security"] == [{"bearer": ["admin"]}]
