@@ -133,6 +133,12 @@ def backtest(
     return Backtest(baseline.config_version, new.config_version, dict(changes), (len(before), len(after)), days)
 
 
+def ranked(moves: Counter[tuple[str, str]]) -> list[tuple[tuple[str, str], int]]:
+    """The moves, most first; equal counts in the order of their text, so the same backtest prints
+    the same bytes whatever order the decisions were compared in."""
+    return sorted(moves.items(), key=lambda item: (-item[1], item[0]))
+
+
 def report(result: Backtest) -> list[str]:
     lines = [
         f"backtest: baseline configuration {result.baseline_version} ({result.decisions[0]:,} decisions) "
@@ -152,7 +158,7 @@ def report(result: Backtest) -> list[str]:
         if not change.moves:
             continue
         lines.extend(["", f"{trigger}:"])
-        for (old, new), count in change.moves.most_common():
+        for (old, new), count in ranked(change.moves):
             examples = ", ".join(change.examples[(old, new)])
             lines.append(f"  {old:<28} -> {new:<28} {count:>8,}   e.g. {examples}")
     if not any(change.moves or change.reworded for change in result.changes.values()):

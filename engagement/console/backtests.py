@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from engagement.authoring.backtest import Backtest, report
+from engagement.authoring.backtest import Backtest, ranked, report
 from engagement.console.workspace import Workspace
 from engagement.core.engine import Engine
 from engagement.outcomes.page import sends_before_after_svg
@@ -154,7 +154,7 @@ def as_json(result: Backtest) -> dict[str, Any]:
         rows.append({"trigger": trigger, "sends_before": change.baseline_sends, "sends_after": change.new_sends,
                      "gained": change.gained, "lost": change.lost, "moved": moved, "reworded": change.reworded,
                      "moves": [{"from": old, "to": new, "count": n, "examples": change.examples[(old, new)]}
-                               for (old, new), n in change.moves.most_common()]})  # fmt: skip
+                               for (old, new), n in ranked(change.moves)]})  # fmt: skip
     days = [{"day": day, "before": b, "after": a} for day, (b, a) in result.sends_per_day.items()]
     return {
         "baseline_version": result.baseline_version,
