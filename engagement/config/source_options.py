@@ -94,6 +94,11 @@ def _read(payload: dict[str, Any], path: str) -> Any:
             if isinstance(attribute, dict) and attribute.get("name") == name:
                 return attribute.get("value")
         return None
+    return value_at(payload, path)
+
+
+def value_at(payload: Any, path: str) -> Any:
+    """The value at a dotted path (`customer.phone`), or None."""
     value: Any = payload
     for part in path.split("."):
         if not isinstance(value, dict):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from engagement.config.source_options import value_at
 from engagement.events import EARLIEST, LATEST
 
 MAX_ITEMS = 100  # line items kept in one mapped cart or order
@@ -93,12 +94,7 @@ def obj(value: object, where: str) -> dict[str, Any]:
 
 def get(payload: Mapping[str, Any], path: str) -> Any:
     """The value at a dotted path, or None."""
-    value: Any = payload
-    for part in path.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
+    return value_at(payload, path)
 
 
 def ident(value: object, where: str, required: bool = True) -> str | None:

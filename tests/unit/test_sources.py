@@ -458,3 +458,25 @@ def test_the_mapping_file_is_checked_at_edit_time(tmp_path: Path) -> None:
 def test_the_shipped_triggers_load_with_the_mapping_file() -> None:
     triggers = load_triggers(Path(__file__).parent.parent.parent / "triggers")
     assert triggers.sources.calling_code == "886"
+
+
+async def test_hostile_values_get_a_4xx_naming_the_field(harness: Harness) -> None:
+    customer = _cases("shopify")[0]["body"]
+    far = await harness.shopify("customers/update", {**customer, "updated_at": "9999-01-01T00:00:00Z"})
+    assert far.status == 422
+    assert (await far.json())["rejections"][0]["field"] == "updated_at"
+    digits = await harness.shopify("customers/update", {**customer, "updated_at": "２０２６-11-20T09:00:00+08:00"})
+    assert digits.status == 422
+    order = _cases("shopify")[4]["body"]
+    unicode_quantity = {**order, "id": 9, "line_items": [{**order["line_items"][0], "quantity": "２"}]}
+    assert (await harness.shopify("orders/create", unicode_quantity)).status == 422
+    deep = b'{"id": 1, "note": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    signed = {"X-Shopify-Topic": "customers/update", "X-Shopify-Hmac-Sha256": shopify.signature(SHOPIFY_SECRET, deep)}
+    nested = await harness.client.post("/v1/sources/shopify", data=deep, headers=signed)
+    assert nested.status == 400  # refused as malformed, with its reason
+    assert "body" in (await nested.json())["error"]
+    raw = json.dumps(customer).encode()
+    headers = {"X-Shopify-Topic": "customers/update", "X-Shopify-Hmac-Sha256": "ｓｉｇ＝"}
+    forged = await harness.client.post("/v1/sources/shopify", data=raw, headers=headers)
+    assert forged.status == 401
+    assert harness.recorder.events == []
