@@ -21,7 +21,8 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from engagement.authoring.backtest import backtest, report
+from engagement.authoring.backtest import CLEAR, backtest, report, scope_line, show_progress
+from engagement.authoring.baselines import BaselineCache, default_baseline_cache
 from engagement.authoring.lint import lint, load_rules
 from engagement.authoring.preview import PreviewError, describe, preview, read_customer_events
 from engagement.authoring.samples import for_samples
@@ -135,6 +136,16 @@ def _parser() -> argparse.ArgumentParser:
         "--baseline", type=Path, help="backtest: compare --triggers against this trigger directory, per trigger"
     )
     replay.add_argument("--baseline-messages", type=Path, help="backtest: the baseline's message directory")
+    replay.add_argument(
+        "--baseline-cache",
+        type=Path,
+        default=default_baseline_cache(),
+        help="backtest: keep the baseline's side here, so that the next backtest of the same events and "
+        "baseline replays the edit only (private to you; holds customer ids; default: %(default)s)",
+    )
+    replay.add_argument(
+        "--no-baseline-cache", action="store_true", help="backtest: neither read nor keep the baseline's side"
+    )
     replay.add_argument(
         "--jobs",
         type=_jobs,
@@ -320,8 +331,12 @@ def _replay(args: argparse.Namespace) -> int:
     until = args.until
     if backtesting:
         baseline = build_engine(args.baseline or args.triggers, args.baseline_messages or args.messages, settings)
-        for line in report(backtest(baseline, engine, args.events, until, args.jobs)):
+        cache = None if args.no_baseline_cache else BaselineCache(args.baseline_cache)
+        shown = show_progress(sys.stderr) if sys.stderr.isatty() else None
+        found = backtest(baseline, engine, args.events, until, args.jobs, shown, cache)
+        for line in report(found):
             print(line)
+        print(("" if shown is None else CLEAR) + scope_line(found), file=sys.stderr)
         return 0
     return run_replay(engine, args.events, args.decisions, args.rejects, until, args.jobs)
 

@@ -1,6 +1,7 @@
 """The process a console backtest runs in (`python -m engagement.console.backtest_child ROOT FD
-PARENT UNTIL EVENTS`): both configurations under ROOT replayed over the archive the inherited
-descriptor FD reads, progress and the result as lines on standard output. It dies with its
+PARENT UNTIL EVENTS CACHE`): both configurations under ROOT replayed over the archive the
+inherited descriptor FD reads (the live side kept in CACHE, see `engagement.authoring.baselines`),
+progress and the result as lines on standard output. It dies with its
 parent: it asks Linux for SIGKILL when the parent goes, and leaves at once if the parent is
 already gone."""
 
@@ -10,18 +11,17 @@ import ctypes
 import ctypes.util
 import json
 import os
-import re
 import signal
 import sys
 from pathlib import Path
 
-from engagement.authoring.backtest import backtest
+from engagement.authoring.backtest import Progress, backtest
+from engagement.authoring.baselines import BaselineCache
 from engagement.config.bundle import load_configuration
 from engagement.console.backtests import as_json
 from engagement.core.engine import Engine, EngineSettings
 
 PR_SET_PDEATHSIG = 1
-_LINES = re.compile(r"([\d,]+) events")
 
 
 def die_with(parent: int) -> None:
@@ -34,33 +34,16 @@ def die_with(parent: int) -> None:
         os._exit(1)
 
 
-class Progress:
-    """The replays' progress lines ("replaying: ... 12,000 events ...") as the share of the archive
-    done over both replays (the live configuration, then the edit), one line each on stdout."""
-
-    def __init__(self, events: int) -> None:
-        self.events, self.replay, self.last = events, 0, 0
-
-    def write(self, text: str) -> int:
-        found = _LINES.search(text)  # the first count is the lines read; the second, the rate
-        if found and self.events:
-            lines = int(found.group(1).replace(",", ""))
-            if lines < self.last:
-                self.replay = 1
-            self.last = lines
-            share = min(0.99, (self.replay + lines / self.events) / 2)
-            sys.stdout.write(f"progress {share:.4f}\n")
-            sys.stdout.flush()
-        elif not text.strip() and self.last:
-            self.replay, self.last = 1, 0  # a replay ended (it clears its line)
-        return len(text)
-
-    def flush(self) -> None:
-        return None
+def report_progress(progress: Progress) -> None:
+    """One line on stdout: `progress PHASE SHARE REPLAYED SKIPPED` (the share of the phase done;
+    the customers replayed under the edit and skipped as unchanged, once known)."""
+    replayed, skipped = progress.customers
+    sys.stdout.write(f"progress {progress.phase} {progress.share:.4f} {replayed} {skipped}\n")
+    sys.stdout.flush()
 
 
 def main(argv: list[str]) -> int:
-    root, fd, parent, until, events = Path(argv[0]), int(argv[1]), int(argv[2]), float(argv[3]), int(argv[4])
+    root, fd, parent, until, cache = Path(argv[0]), int(argv[1]), int(argv[2]), float(argv[3]), Path(argv[5])
     die_with(parent)
     given = json.loads((root / "settings.json").read_text(encoding="utf-8"))
     settings = EngineSettings(**{**given, "link_domains": tuple(given.get("link_domains", ()))})
@@ -69,7 +52,8 @@ def main(argv: list[str]) -> int:
                   settings)
         for side in ("live", "edit")
     ]  # fmt: skip
-    found = backtest(engines[0], engines[1], Path(f"/proc/self/fd/{fd}"), until, 1, Progress(events))  # type: ignore[arg-type]
+    archive = Path(f"/proc/self/fd/{fd}")
+    found = backtest(engines[0], engines[1], archive, until, 1, report_progress, BaselineCache(cache))
     sys.stdout.write("result " + json.dumps(as_json(found), ensure_ascii=False) + "\n")
     sys.stdout.flush()
     return 0

@@ -6,7 +6,10 @@ written to an unnamed temporary file (gone with the last descriptor to it) that 
 reads through its inherited descriptor. The child dies with the server (Linux's parent-death
 signal, and a check of its parent's pid), so a server killed with -9 leaves neither a copy of the
 archive nor an orphaned replay. Only copies of the two configurations (no personal data) go into a
-scratch directory under the state directory, emptied when the console starts.
+scratch directory under the state directory, emptied when the console starts. The live side of
+the last few backtests (customer ids and outcomes, no event data) is kept in a private directory
+beside it, emptied when the console starts too, so that backtesting another edit of the same days
+replays the edit side only.
 """
 
 from __future__ import annotations
@@ -48,14 +51,19 @@ class Job:
     until: float
     state: str = "reading"  # reading, replaying, done, failed
     events: int = 0
-    progress: float = 0.0  # 0 to 1
+    progress: float = 0.0  # 0 to 1, over both sides
+    phase: str = ""  # live (the live configuration replayed), then edit
+    customers: tuple[int, int] | None = None  # replayed under the edit, skipped as unchanged
+    edit_only: bool = False  # the live side was kept from an earlier backtest
     error: str | None = None
     result: dict[str, Any] | None = None
     started: float = field(default_factory=time.time)
 
     def as_json(self) -> dict[str, Any]:
+        customers = None if self.customers is None else dict(zip(("replayed", "skipped"), self.customers, strict=True))
         return {"id": self.id, "state": self.state, "events": self.events, "progress": round(self.progress, 3),
-                "error": self.error, "result": self.result, "since": self.since, "until": self.until}  # fmt: skip
+                "phase": self.phase, "customers": customers, "error": self.error, "result": self.result,
+                "since": self.since, "until": self.until}  # fmt: skip
 
 
 class Backtests:
@@ -63,6 +71,9 @@ class Backtests:
         self.workspace, self.live = workspace, live
         self.scratch = state_dir / "console" / "backtests"
         shutil.rmtree(self.scratch, ignore_errors=True)  # what a server killed during a backtest left
+        # the live sides kept for the next backtest (customer ids: private, and gone with a restart)
+        self.baselines = state_dir / "console" / "baselines"
+        shutil.rmtree(self.baselines, ignore_errors=True)
         self.jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
 
@@ -87,7 +98,7 @@ class Backtests:
         try:
             job.events, job.state = len(lines), "replaying"
             archive = await asyncio.to_thread(self._prepare, root, edit, lines)
-            job.result = await _replay_in_child(root, archive.fileno(), job)
+            job.result = await _replay_in_child(root, archive.fileno(), job, self.baselines)
             job.progress, job.state = 1.0, "done"
         except Exception as exc:  # a failed backtest is shown in the console, not raised
             job.state, job.error = "failed", str(exc)[:500] or type(exc).__name__
@@ -116,12 +127,13 @@ class Backtests:
         return archive
 
 
-async def _replay_in_child(root: Path, fd: int, job: Job) -> dict[str, Any]:
+async def _replay_in_child(root: Path, fd: int, job: Job, baselines: Path) -> dict[str, Any]:
     """Run the child on `root` with the archive's descriptor; its progress and its result come back
     as lines on its standard output. Cancelled, the child is killed."""
     os.set_inheritable(fd, True)
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-m", CHILD, str(root), str(fd), str(os.getpid()), repr(job.until), str(job.events),
+        str(baselines),
         pass_fds=(fd,), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
@@ -131,8 +143,8 @@ async def _replay_in_child(root: Path, fd: int, job: Job) -> dict[str, Any]:
         async for raw in child.stdout:
             kind, _, rest = raw.decode("utf-8", errors="replace").partition(" ")
             if kind == "progress":
-                with contextlib.suppress(ValueError):
-                    job.progress = max(job.progress, min(0.99, float(rest)))
+                with contextlib.suppress(ValueError, IndexError):
+                    take_progress(job, rest.split())
             elif kind == "result":
                 result = json.loads(rest)
         errors = await child.stderr.read() if child.stderr is not None else b""
@@ -145,6 +157,21 @@ async def _replay_in_child(root: Path, fd: int, job: Job) -> dict[str, Any]:
         last = errors.decode("utf-8", errors="replace").strip().splitlines()[-1:] or [f"exit status {code}"]
         raise RuntimeError(f"the backtest stopped: {last[0][:300]}")
     return result
+
+
+def take_progress(job: Job, fields: list[str]) -> None:
+    """`PHASE SHARE REPLAYED SKIPPED` from the child: the live side is the first half of the bar,
+    the edit side the second (all of it when the live side was kept)."""
+    phase, share, replayed, skipped = fields[0], float(fields[1]), int(fields[2]), int(fields[3])
+    if not job.phase:
+        job.edit_only = phase == "edit"  # the live side was kept
+    job.phase = phase
+    if phase == "edit":
+        job.customers = (replayed, skipped)
+        done = share if job.edit_only else 0.5 + 0.5 * share
+    else:
+        done = 0.5 * share
+    job.progress = max(job.progress, min(0.99, done))
 
 
 def as_json(result: Backtest) -> dict[str, Any]:
@@ -164,4 +191,6 @@ def as_json(result: Backtest) -> dict[str, Any]:
         "per_day": days,
         "chart": sends_before_after_svg(days),
         "text": "\n".join(report(result)),
+        "customers": {"replayed": result.customers[0], "skipped": result.customers[1]},
+        "baseline_kept": result.baseline_kept,
     }

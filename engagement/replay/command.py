@@ -13,7 +13,9 @@ from typing import IO, TypeVar
 
 from engagement.core.decisions import Decision
 from engagement.core.engine import Engine
+from engagement.core.kinds.registry import DECIDED_ON_ARRIVAL
 from engagement.decode import Rejection, decode_event
+from engagement.replay.index import IndexBuilder, ReplayIndex, Rises
 from engagement.replay.output import decision_line, reject_line
 from engagement.replay.runner import ReplayCounts, Replayer
 from engagement.replay.shards import replay_sharded
@@ -32,6 +34,7 @@ class ReplayResult:
     customers: int
     pending_timers: int
     replayer: Replayer | None = None
+    index: ReplayIndex | None = None  # asked for: who sent each line, and where the watermark rose
 
 
 def replay_file(
@@ -43,21 +46,25 @@ def replay_file(
     until: float | None = None,
     progress: IO[str] | None = None,
     jobs: int = 1,
+    index: bool = False,
 ) -> ReplayResult:
     """Replay a JSONL file: each decision goes through `project` and then `consume`, in the
-    order a single process makes them, also when `jobs` processes share the work."""
+    order a single process makes them, also when `jobs` processes share the work. With `index`,
+    the result carries the file's `ReplayIndex` (for replaying some customers again)."""
     started = time.monotonic()
     total = events.stat().st_size if progress is not None else 0
     with _few_collections():
         if jobs > 1:
             show = (lambda lines: _show_progress(progress, lines, None, total, started)) if progress else None
-            sharded = replay_sharded(engine, events, jobs, project, consume, rejects_out, until, show)
-            result = ReplayResult(sharded.counts, sharded.customers, sharded.pending_timers)
+            sharded = replay_sharded(engine, events, jobs, project, consume, rejects_out, until, show, index)
+            result = ReplayResult(sharded.counts, sharded.customers, sharded.pending_timers, index=sharded.index)
         else:
             replayer = Replayer(engine, lambda decision: consume(project(decision)))
-            _replay_lines(replayer, events, rejects_out, until, progress, started, total)
+            builder = IndexBuilder() if index else None
+            _replay_lines(replayer, events, rejects_out, until, progress, started, total, builder)
             replayer.finish(until)
-            result = ReplayResult(replayer.counts, len(replayer.states), replayer.pending_timers(), replayer)
+            built = None if builder is None else ReplayIndex.of([builder.part], builder.rises or Rises())
+            result = ReplayResult(replayer.counts, len(replayer.states), replayer.pending_timers(), replayer, built)
     if progress is not None:
         progress.write("\r" + " " * 72 + "\r")
     return result
@@ -85,8 +92,10 @@ def _replay_lines(
     progress: IO[str] | None,
     started: float,
     total: int,
+    index: IndexBuilder | None = None,
 ) -> None:
     counts, feed = replayer.counts, replayer.feed
+    note = None if index is None else index.note
     catalogue = replayer.engine.event_catalogue  # the event types this configuration declares
     lines = accepted = 0  # kept in locals while the loop runs: an attribute write per event costs
     with events.open("rb") as handle:
@@ -108,6 +117,8 @@ def _replay_lines(
                 counts.after_until += 1
                 continue
             accepted += 1
+            if note is not None:
+                note(line_no, item.customer_id, item.type, t, item.type in DECIDED_ON_ARRIVAL)
             feed(item, t)
             if progress is not None and lines % PROGRESS_EVERY == 0:
                 _show_progress(progress, lines, read, total, started)

@@ -37,6 +37,7 @@ from engagement.core.engine import Engine
 from engagement.core.kinds.registry import DECIDED_ON_ARRIVAL
 from engagement.decode import Rejection, decode_event
 from engagement.events import Event
+from engagement.replay.index import IndexBuilder, IndexPart, ReplayIndex, Rises
 from engagement.replay.output import reject_line
 from engagement.replay.runner import ReplayCounts, Replayer
 
@@ -72,11 +73,8 @@ class Candidates:
 
 
 @dataclass
-class Rises:
-    lines: array[int]
-    times: array[float]
-    logins: bytearray
-    forwarded: list[tuple[int, bytes]]
+class BlockRises(Rises):
+    forwarded: list[tuple[int, bytes]] = field(default_factory=list)
 
 
 @dataclass
@@ -84,6 +82,7 @@ class Finished:
     counts: ReplayCounts
     customers: int
     pending_timers: int
+    index: IndexPart | None
 
 
 @dataclass
@@ -91,6 +90,7 @@ class ShardedResult:
     counts: ReplayCounts
     customers: int
     pending_timers: int
+    index: ReplayIndex | None = None
 
 
 Own = list[tuple[int, Event, float]]  # (line, event, epoch seconds), in line order
@@ -99,8 +99,17 @@ Own = list[tuple[int, Event, float]]  # (line, event, epoch seconds), in line or
 class _Shard(Generic[T]):
     """One worker's part: its customers' states and the decisions they make, keyed for the merge."""
 
-    def __init__(self, index: int, jobs: int, engine: Engine, until: float | None, project: Callable[[Decision], T]):
+    def __init__(
+        self,
+        index: int,
+        jobs: int,
+        engine: Engine,
+        until: float | None,
+        project: Callable[[Decision], T],
+        indexing: bool = False,
+    ):
         self.index, self.jobs, self.until = index, jobs, until
+        self.builder = IndexBuilder(rises=False) if indexing else None
         self.project = project
         self.replayer = Replayer(engine, self._keep)
         self.step: tuple[int, int] = (0, 0)
@@ -147,14 +156,17 @@ class _Shard(Generic[T]):
                 found.logins.append(item.type in DECIDED_ON_ARRIVAL)
         return own, found
 
-    def feed_block(self, own: Own, rises: Rises) -> None:
+    def feed_block(self, own: Own, rises: BlockRises) -> None:
         """Replay the block: this shard's events, and every rise of the watermark at its line."""
         if rises.forwarded:
             own = sorted(own + self._forwarded(rises.forwarded), key=itemgetter(0))
         replayer, counts = self.replayer, self.replayer.counts
         lines, times, logins = rises.lines, rises.times, rises.logins
+        note = None if self.builder is None else self.builder.note
         i, n = 0, len(lines)
         for line, event, t in own:
+            if note is not None:
+                note(line, event.customer_id, event.type, t, False)
             while i < n and lines[i] < line:
                 self._rise(lines[i], times[i], logins[i])
                 i += 1
@@ -239,7 +251,8 @@ def _work(shard: _Shard[Any], path: Path, inbox: Any, outbox: Any) -> None:
         made, rejects = shard.take_output()
         replayer = shard.replayer
         outbox.put(("made", (made, rejects)))
-        outbox.put(("finished", Finished(replayer.counts, len(replayer.states), replayer.pending_timers())))
+        part = None if shard.builder is None else shard.builder.part
+        outbox.put(("finished", Finished(replayer.counts, len(replayer.states), replayer.pending_timers(), part)))
     except BaseException:  # the coordinator reports it; a worker never hangs it
         outbox.put(("error", traceback.format_exc()))
 
@@ -254,6 +267,7 @@ class _Coordinator(Generic[T]):
     ):
         self.jobs, self.workers, self.inboxes, self.outboxes = jobs, workers, inboxes, outboxes
         self.top = float("-inf")
+        self.all_rises = Rises()  # every block's, for the index
 
     def receive(self, k: int, expected: str) -> Any:
         while True:
@@ -269,7 +283,7 @@ class _Coordinator(Generic[T]):
                 raise ShardFailed(f"replay worker {k} sent {kind!r} where {expected!r} was due")
             return kind, payload
 
-    def rises(self, found: list[Candidates]) -> list[Rises]:
+    def rises(self, found: list[Candidates]) -> list[BlockRises]:
         """The real rises of one block, from every shard's candidates, and the forwarded lines."""
         lines, times, logins = array("q"), array("d"), bytearray()
         top = self.top
@@ -280,11 +294,12 @@ class _Coordinator(Generic[T]):
                 times.append(t)
                 logins.append(login)
         self.top = top
+        self.all_rises.extend(Rises(lines, times, logins))
         forwarded: list[list[tuple[int, bytes]]] = [[] for _ in range(self.jobs)]
         for f in found:
             for shard, line, raw in f.forward:
                 forwarded[shard].append((line, raw))
-        return [Rises(lines, times, logins, sorted(forwarded[k])) for k in range(self.jobs)]
+        return [BlockRises(lines, times, logins, sorted(forwarded[k])) for k in range(self.jobs)]
 
 
 def replay_sharded(
@@ -296,6 +311,7 @@ def replay_sharded(
     rejects_out: IO[str] | None,
     until: float | None = None,
     progress: Callable[[int], object] | None = None,
+    index: bool = False,
 ) -> ShardedResult:
     """Replay `events` over `jobs` worker processes; `project` runs in the workers on each
     decision, `consume` here on each projection, in the order of a single-process replay."""
@@ -305,7 +321,7 @@ def replay_sharded(
     workers = [
         context.Process(
             target=_work,
-            args=(_Shard(k, jobs, engine, until, project), events, inboxes[k], outboxes[k]),
+            args=(_Shard(k, jobs, engine, until, project, index), events, inboxes[k], outboxes[k]),
             name=f"engagement-replay-{k}",
             daemon=True,
         )
@@ -355,12 +371,15 @@ def _coordinate(
     _write([c.receive(k, "made")[1] for k in jobs], consume, rejects_out)
     counts = ReplayCounts()
     customers = timers = 0
+    parts = []
     for k in jobs:
         finished: Finished = c.receive(k, "finished")[1]
         counts.add(finished.counts)
         customers += finished.customers
         timers += finished.pending_timers
-    return ShardedResult(counts, customers, timers)
+        if finished.index is not None:
+            parts.append(finished.index)
+    return ShardedResult(counts, customers, timers, ReplayIndex.of(parts, c.all_rises) if parts else None)
 
 
 def _write(

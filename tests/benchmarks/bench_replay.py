@@ -4,7 +4,7 @@ Usage: python -m tests.benchmarks.bench_replay [EVENTS.jsonl] [--customers N] [-
 Without a file it generates a synthetic shop day first (see shop_day.py; 65,000 customers make
 about a million events). Each round times `json.loads` of every line, the replay with the
 default jobs (one process per CPU) and with `--jobs 1`, back to back, so that the ratios compare
-runs made under the same load of a shared machine; every round and the best are printed.
+runs made under the same load of a shared machine; every round, the best and the medians are printed.
 Targets: the default jobs at most 2.5x the time of json.loads, `--jobs 1` at most 4.5x; under
 1 KiB of memory per active customer in each process (each `engagement replay` run in a process
 of its own for that figure, its peak RSS less that of a replay of an empty file).
@@ -12,10 +12,10 @@ of its own for that figure, its peak RSS less that of a replay of an empty file)
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,9 +26,8 @@ from engagement.cli import build_engine
 from engagement.core.engine import Engine
 from engagement.replay.command import ReplayResult, replay_file
 from engagement.replay.output import decision_line
-from engagement.replay.shards import default_jobs
 from engagement.settings import Settings
-from tests.benchmarks.shop_day import generate
+from tests.benchmarks.shop_day import day_arguments
 
 
 def json_loads_seconds(path: Path) -> float:
@@ -117,18 +116,7 @@ def memory_lines(path: Path, jobs: int, customers: int) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("events", type=Path, nargs="?")
-    parser.add_argument("--customers", type=int, default=65_000, help="of the generated day (about 1M events)")
-    parser.add_argument("--repeat", type=int, default=3, help="rounds of json.loads + replay")
-    parser.add_argument("--jobs", type=int, default=default_jobs(), help="processes of the sharded replay")
-    args = parser.parse_args()
-    path = args.events
-    if path is None:
-        path = Path(tempfile.gettempdir()) / f"engagement-shop-day-{args.customers}.jsonl"
-        if not path.exists():
-            print(f"generating {path} ...", flush=True)
-            generate(path, args.customers, seed=7)
+    args, path = day_arguments(__doc__.splitlines()[0] if __doc__ else "", "rounds of json.loads + replay")
     lines = sum(1 for _ in path.open("rb"))
     engine = build_engine(None, None, Settings())
     rounds: list[tuple[float, float, float]] = []
@@ -163,6 +151,12 @@ def main() -> None:
     print(
         f"replay --jobs 1, best round: {single:.2f} s, {lines / single:,.0f} events/s, "
         f"{single / single_baseline:.2f}x json.loads of that round (target <= 4.5x)"
+    )
+    jobs_median = statistics.median(t_jobs / loads for t_jobs, _, loads in rounds)
+    one_median = statistics.median(t_one / loads for _, t_one, loads in rounds)
+    print(
+        f"medians of {len(rounds)} rounds: --jobs {args.jobs} {jobs_median:.2f}x json.loads (target <= 2.5x); "
+        f"--jobs 1 {one_median:.2f}x (target <= 4.5x)"
     )
     print(f"decisions: {decisions:,}; customers with state: {customers:,}")
     print(f"state: {state_bytes / customers:,.0f} bytes per active customer as kept at the end (idle ones as bytes)")

@@ -13,9 +13,12 @@ import argparse
 import heapq
 import json
 import random
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+
+from engagement.replay.shards import default_jobs
 
 DAY_START = datetime(2026, 11, 20, tzinfo=UTC).timestamp()
 DAY = 86_400.0
@@ -171,3 +174,21 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def day_arguments(description: str, repeat_help: str) -> tuple[argparse.Namespace, Path]:
+    """The benchmarks' common arguments ([EVENTS] --customers --repeat --jobs), and the events
+    file: the one given, or a synthetic day generated once into the temporary directory."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("events", type=Path, nargs="?")
+    parser.add_argument("--customers", type=int, default=65_000, help="of the generated day (about 1M events)")
+    parser.add_argument("--repeat", type=int, default=3, help=repeat_help)
+    parser.add_argument("--jobs", type=int, default=default_jobs(), help="processes, as `engagement replay --jobs`")
+    args = parser.parse_args()
+    path = args.events
+    if path is None:
+        path = Path(tempfile.gettempdir()) / f"engagement-shop-day-{args.customers}.jsonl"
+        if not path.exists():
+            print(f"generating {path} ...", flush=True)
+            generate(path, args.customers, seed=7)
+    return args, path

@@ -202,6 +202,8 @@ def test_edit_preview_backtest_publish_and_roll_back_in_a_browser(console_run: t
         cells = [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
         assert cells[1:5] == ["0", str(CARTS), f"+{CARTS}", "0"]  # 60 min: all converted first; 45 min: all sent
         assert browser.find_elements(By.CSS_SELECTOR, "#backtest-chart svg")
+        scope = wait(browser, "#backtest-scope").text
+        assert scope == f"All {CARTS} customers replayed under the edit.", scope  # each of them filled a cart
         screenshot(browser, "6-backtest")
 
         browser.get(f"{run.url}/console#/publish")

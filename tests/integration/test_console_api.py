@@ -9,6 +9,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -258,3 +259,48 @@ def _holds(path: Path, needle: bytes) -> bool:
         return needle in path.read_bytes()
     except OSError:
         return False
+
+
+def _backtest(run: Any, edit: dict[str, str], since: float, until: float) -> dict[str, Any]:
+    job = httpx.post(f"{run.url}/console/api/backtests", headers=run.headers,
+                     json={"files": edit, "since": since, "until": until}).json()  # fmt: skip
+    deadline = time.monotonic() + 120
+    while job["state"] in ("reading", "replaying") and time.monotonic() < deadline:
+        time.sleep(0.2)
+        job = httpx.get(f"{run.url}/console/api/backtests/{job['id']}", headers=run.headers).json()
+    assert job["state"] == "done", job
+    return dict(job)
+
+
+def test_a_second_backtest_of_the_same_days_keeps_the_live_side_and_new_traffic_replays_it(tmp_path: Path) -> None:
+    """The live side of a backtest is kept: the same days under the same live configuration
+    replay the edit only (with the same answer), and new traffic on those days is replayed."""
+    now = time.time()
+    start = now - 86_400
+    lines = []
+    for n in range(40):
+        customer, t = f"c-{n}", start + n * 600
+        profile = {"phone": f"+8869{n:08d}", "whatsapp_opt_in": True}
+        lines.append(json.dumps({"event_id": f"p{n}", "type": "customer.updated", "customer_id": customer,
+                                 "occurred_at": rfc3339(t), **profile}))  # fmt: skip
+        if n % 2:  # half of them fill a cart; the others only look around
+            lines.append(json.dumps({"event_id": f"c{n}", "type": "cart.updated", "customer_id": customer,
+                                     "occurred_at": rfc3339(t + 1), "cart_id": f"k{n}",
+                                     "items": [{"product_id": "p", "name": "Scarf", "quantity": 1}]}))  # fmt: skip
+        lines.append(json.dumps({"event_id": f"v{n}", "type": "page.viewed", "customer_id": customer,
+                                 "occurred_at": rfc3339(t + 2), "product_id": "p"}))  # fmt: skip
+    cart = (default_triggers_dir() / "cart_idle.yaml").read_text(encoding="utf-8")
+    edit = {"triggers/cart_idle.yaml": cart.replace("\nidle: 60m ", "\nidle: 45m ")}
+    assert edit["triggers/cart_idle.yaml"] != cart
+    with running(tmp_path / "state", dirs(tmp_path)) as run:
+        run.post_lines(lines)
+        first = _backtest(run, edit, start - 60, now)
+        again = _backtest(run, edit, start - 60, now)
+        assert first["result"]["baseline_kept"] is False
+        assert again["result"]["baseline_kept"] is True
+        assert first["result"]["customers"] == again["result"]["customers"] == {"replayed": 20, "skipped": 20}
+        assert first["result"]["triggers"] == again["result"]["triggers"]
+        assert again["customers"] == {"replayed": 20, "skipped": 20}  # shown while it ran, too
+        run.post_lines([json.dumps({"event_id": "late", "type": "page.viewed", "customer_id": "c-1",
+                                    "occurred_at": rfc3339(now - 30), "product_id": "p"})])  # fmt: skip
+        assert _backtest(run, edit, start - 60, now)["result"]["baseline_kept"] is False

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from engagement.authoring.backtest import Progress as BacktestProgress
 from engagement.config.loader import default_triggers_dir
 from engagement.config.messages import default_messages_dir
-from engagement.console.backtest_child import Progress
+from engagement.console.backtest_child import report_progress
+from engagement.console.backtests import Job, take_progress
 from engagement.console.fields import fields_of
 from engagement.console.new_trigger import skeleton
 from engagement.console.versions import (
@@ -149,13 +151,20 @@ def test_the_package_directories_are_never_written(tmp_path: Path) -> None:
         Versions(tmp_path, shipped).publish({}, "ann", "note")
 
 
-def test_backtest_progress_follows_both_replays(capsys: pytest.CaptureFixture[str]) -> None:
-    progress = Progress(1000)
-    progress.write("\rreplaying:  50.0% 500 events, 9,000 events/s")
-    assert capsys.readouterr().out == "progress 0.2500\n"
-    progress.write("\r" + " " * 72 + "\r")  # the first replay ends
-    progress.write("\rreplaying: 1,000 events, 9,000 events/s")
-    assert capsys.readouterr().out == "progress 0.9900\n"
+def test_backtest_progress_follows_both_sides_and_counts_the_customers(capsys: pytest.CaptureFixture[str]) -> None:
+    report_progress(BacktestProgress("live", 0.5))
+    report_progress(BacktestProgress("edit", 0.25, (40, 60)))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["progress live 0.5000 0 0", "progress edit 0.2500 40 60"]
+    job = Job("j", 0.0, 1.0)
+    for line in lines:
+        take_progress(job, line.split()[1:])
+    assert job.progress == pytest.approx(0.625)  # the live side is the first half of the bar
+    assert job.as_json()["customers"] == {"replayed": 40, "skipped": 60}
+    kept = Job("k", 0.0, 1.0)
+    take_progress(kept, lines[1].split()[1:])  # no live side: it was kept from an earlier backtest
+    assert kept.progress == pytest.approx(0.25)
+    assert kept.as_json()["phase"] == "edit"
 
 
 def test_a_version_line_cut_short_by_a_crash_is_left_out_and_the_next_publish_stands(

@@ -661,7 +661,7 @@ function backtestPage() {
       await new Promise((r) => setTimeout(r, 400));
       job = await api("backtests/" + job.id);
       bar.value = job.progress;
-      say(`Backtest: ${job.state}, ${Math.round(job.progress * 100)} % of ${job.events.toLocaleString()} events`);
+      say(backtestStatus(job));
     }
     bar.hidden = true;
     if (job.state === "failed") { out.replaceChildren(h("p", { class: "error", text: job.error })); return; }
@@ -677,6 +677,17 @@ function backtestPage() {
     h("p", {}, bar), out);
 }
 
+function backtestStatus(job) {
+  const done = `${Math.round(job.progress * 100)} %`;
+  if (job.phase === "edit" && job.customers) {
+    const c = job.customers;
+    return `Backtest ${done}: replaying your edit for the ${c.replayed.toLocaleString()} customers it can change; ` +
+      `${c.skipped.toLocaleString()} skipped as unchanged`;
+  }
+  if (job.phase === "live") return `Backtest ${done}: replaying ${job.events.toLocaleString()} events under the live configuration`;
+  return `Backtest: ${job.state}, ${job.events.toLocaleString()} events`;
+}
+
 function renderBacktest(job) {
   const r = job.result;
   const table = h("table", { id: "backtest-table" },
@@ -688,7 +699,14 @@ function renderBacktest(job) {
     h("ul", {}, t.moves.map((m) => h("li", { text: `${m.from} → ${m.to}: ${m.count} (e.g. ${m.examples.join(", ")})` })))));
   const chart = h("div", { class: "chart", id: "backtest-chart", role: "img", "aria-label": "Sends per day, live and with the edit" });
   chart.innerHTML = r.chart; // drawn by the server (matplotlib) from numbers and dates only
+  const c = r.customers;
+  const scope = (c.skipped
+    ? `${c.replayed.toLocaleString()} customers replayed under the edit; ${c.skipped.toLocaleString()} skipped as ` +
+      "unchanged (they sent nothing that starts a changed trigger)"
+    : `All ${c.replayed.toLocaleString()} customers replayed under the edit`) +
+    (r.baseline_kept ? "; the live side kept from an earlier backtest." : ".");
   return [h("p", { text: `${job.events.toLocaleString()} events: live ${r.baseline_version} (${r.decisions[0]} decisions) → edit ${r.new_version} (${r.decisions[1]} decisions)` }),
+    h("p", { id: "backtest-scope", class: "hint", text: scope }),
     table, h("h2", { text: "Sends per day" }), chart, ...moves];
 }
 

@@ -181,4 +181,5 @@ KIND = TriggerKind(
     plan=BrowsePlan.of,  # type: ignore[arg-type]  # called with browse_abandonment triggers only
     may_fire=may_fire,
     decided=decided,
+    starts=lambda plans: ("page.viewed", "page.left"),  # no visit, nothing for a cart or an order to cancel
 )

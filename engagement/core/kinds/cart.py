@@ -134,6 +134,7 @@ def _items(names: tuple[str, ...], count: int, chinese: bool) -> str | None:
 KIND = TriggerKind(
     name="cart_idle",
     hooks={"cart.updated": on_cart_updated, "page.viewed": on_page_viewed, "order.placed": on_order},
+    starts=lambda plans: ("cart.updated",),  # no cart, no episode: views and orders find nothing to do
     variables=("cart_items", "cart_count", "cart_total"),
     values=values,
     may_fire=may_fire,

@@ -9,7 +9,7 @@ may say, and what its decision closes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -81,3 +81,14 @@ class TriggerKind:
     """Whether a due timer is decided, or dropped without a decision (a visit too short)."""
     decided: Callable[[CustomerState, Plan, Timer], None] = _nothing
     """What a decision (send or suppress) closes: the cart episode, the visit, the shipment."""
+    starts: Callable[[Sequence[Plan]], Collection[str]] | None = None
+    """The event types that can give these triggers something to decide (arm a timer, decide on
+    arrival); a customer with none of them is never decided by them. None: every type it hooks."""
+
+    def reacts_to(self, plans: Sequence[Plan]) -> frozenset[str]:
+        """Every event type this kind's hooks take for these triggers."""
+        return frozenset((*self.hooks, *self.on_arrival, *self.hooks_of(plans)))
+
+    def started_by(self, plans: Sequence[Plan]) -> frozenset[str]:
+        """The event types without which these triggers decide nothing for a customer."""
+        return self.reacts_to(plans) if self.starts is None else frozenset(self.starts(plans))

@@ -145,4 +145,5 @@ KIND = TriggerKind(
     values=values,
     plan=LogisticsPlan.of,  # type: ignore[arg-type]  # called with logistics_delay triggers only
     decided=decided,
+    starts=lambda plans: ("shipment.dispatched",),  # an order alone is only remembered, the same for every trigger
 )

@@ -270,4 +270,5 @@ KIND = TriggerKind(
     may_fire=may_fire,
     decided=decided,
     hooks_of=hooks_of,
+    starts=lambda plans: {plan.spec.start for plan in plans},  # a stop with no episode open stops nothing
 )

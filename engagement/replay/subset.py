@@ -1,0 +1,162 @@
+"""Some customers of a file replayed again, each exactly as the whole file's replay decided them.
+
+A customer's decisions depend on their own events and on the watermark alone (see
+`engagement.replay.runner`); the `ReplayIndex` of an earlier replay of the same file says which
+lines are whose and where the watermark rose, so only the chosen customers' lines are read
+and decoded, and the watermark rises at the same lines to the same times. Each customer's
+decisions come out in the order the whole replay made them; customers split over processes
+come back one process after the other (a backtest keys them by customer, so it needs no more).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from engagement.core.decisions import Decision
+from engagement.core.engine import Engine
+from engagement.core.kinds.registry import DECIDED_ON_ARRIVAL
+from engagement.decode import Rejection, decode_event
+from engagement.replay.index import ReplayIndex
+from engagement.replay.runner import Replayer
+from engagement.replay.shards import ShardFailed
+
+T = TypeVar("T")
+
+PROGRESS_EVERY = 16_384  # chosen lines between two progress reports
+WAIT = 1.0  # seconds between checks that the worker processes are alive
+
+
+class IndexMismatch(RuntimeError):
+    """The file no longer matches the index it was replayed with (it changed since)."""
+
+
+def replay_customers(
+    engine: Engine,
+    events: Path,
+    index: ReplayIndex,
+    chosen: bytearray,
+    until: float | None,
+    sink: Callable[[Decision], object],
+    progress: Callable[[int], object] | None = None,
+) -> int:
+    """Replay the customers whose number is flagged in `chosen`; returns how many lines were theirs."""
+    replayer = Replayer(engine, sink)
+    owner, customers = index.customer_of_line, index.customers
+    rise_lines, rise_times = index.rises.lines, index.rises.times
+    catalogue = engine.event_catalogue
+    i, n, last, done = 0, len(rise_lines), len(owner) - 1, 0
+    with events.open("rb") as handle:
+        for line, raw in enumerate(handle, 1):
+            if line > last:
+                break
+            number = owner[line]
+            if number < 0 or not chosen[number]:
+                continue
+            while i < n and rise_lines[i] < line:
+                replayer.raise_to(rise_times[i])
+                i += 1
+            if i < n and rise_lines[i] == line:
+                i += 1  # this event's own rise, made below as the whole replay made it
+            item = decode_event(raw, catalogue)
+            if isinstance(item, Rejection) or item.customer_id != customers[number]:
+                raise IndexMismatch(f"line {line} is not the event the index names: has the file changed?")
+            t = item.occurred_at.timestamp()
+            if t > replayer.max_seen and item.type in DECIDED_ON_ARRIVAL:
+                replayer.raise_to(t)
+            replayer.take(item, t, line)
+            if t > replayer.max_seen:
+                replayer.raise_to(t)
+            done += 1
+            if progress is not None and done % PROGRESS_EVERY == 0:
+                progress(done)
+    while i < n:
+        replayer.raise_to(rise_times[i])
+        i += 1
+    replayer.finish(until)
+    return done
+
+
+def replay_customers_split(
+    engine: Engine,
+    events: Path,
+    index: ReplayIndex,
+    chosen: bytearray,
+    until: float | None,
+    project: Callable[[Decision], T],
+    jobs: int,
+    progress: Callable[[int], object] | None = None,
+) -> list[T]:
+    """`replay_customers` over `jobs` processes (customers dealt out by number); the projections
+    of each process's decisions, one process after the other. `progress` gets the chosen lines
+    replayed so far, over all processes."""
+    if jobs <= 1:
+        made: list[T] = []
+        replay_customers(engine, events, index, chosen, until, lambda d: made.append(project(d)), progress)
+        return made
+    context = multiprocessing.get_context("fork")
+    outbox: Any = context.Queue()
+    workers = []
+    for k in range(jobs):
+        mine = bytearray(len(chosen))
+        mine[k::jobs] = chosen[k::jobs]
+        worker = context.Process(
+            target=_work, args=(k, engine, events, index, mine, until, project, outbox), daemon=True,
+            name=f"engagement-replay-{k}",
+        )  # fmt: skip
+        worker.start()
+        workers.append(worker)
+    try:
+        return _gather(workers, outbox, progress)
+    finally:
+        for worker in workers:
+            if worker.is_alive():
+                worker.terminate()
+            worker.join()
+
+
+def _work(
+    k: int,
+    engine: Engine,
+    events: Path,
+    index: ReplayIndex,
+    chosen: bytearray,
+    until: float | None,
+    project: Callable[[Decision], Any],
+    outbox: Any,
+) -> None:
+    try:
+        made: list[Any] = []
+        replay_customers(
+            engine, events, index, chosen, until, lambda d: made.append(project(d)),
+            lambda _done: outbox.put((k, "progress", PROGRESS_EVERY)),
+        )  # fmt: skip
+        outbox.put((k, "made", made))
+    except BaseException:  # the parent reports it; a worker never hangs it
+        outbox.put((k, "error", traceback.format_exc()))
+
+
+def _gather(workers: list[Any], outbox: Any, progress: Callable[[int], object] | None) -> list[Any]:
+    parts: dict[int, list[Any]] = {}
+    done = 0
+    while len(parts) < len(workers):
+        try:
+            k, kind, payload = outbox.get(timeout=WAIT)
+        except queue.Empty:
+            for k, worker in enumerate(workers):
+                if k not in parts and not worker.is_alive():
+                    raise ShardFailed(f"replay worker {k} exited with code {worker.exitcode}") from None
+            continue
+        if kind == "error":
+            raise ShardFailed(f"replay worker {k} failed:\n{payload}")
+        if kind == "progress":
+            done += payload
+            if progress is not None:
+                progress(done)
+        else:
+            parts[k] = payload
+    return [item for k in sorted(parts) for item in parts[k]]

@@ -1,0 +1,323 @@
+"""A backtest that replays only the customers an edit can change prints what a backtest replaying
+every customer prints: the table, the moves, the examples and the sends per day, for random
+edits of every trigger kind (and of messages) over random streams; and a kept baseline changes
+nothing either."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import shutil
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel
+
+from engagement.authoring.backtest import Backtest, backtest, report
+from engagement.authoring.baselines import BaselineCache
+from engagement.authoring.edit_scope import scope_of
+from engagement.config.loader import default_triggers_dir
+from engagement.config.messages import default_messages_dir, load_messages
+from engagement.console.backtests import as_json
+from engagement.core.catalog import MessageCatalog
+from engagement.core.configured import TriggerSet
+from engagement.core.engine import Engine, EngineSettings
+from engagement.core.specs import TriggerSpec
+from engagement.core.text_template import TextTemplate
+from tests.scenario import custom_triggers
+from tests.unit.test_properties import _event
+from tests.unit.test_sharded_replay import event_files
+
+QUICK_SEQUENCE = """\
+id: left_without_buying
+kind: sequence
+category: marketing
+start: page.left
+stop: [order.placed]
+remind:
+  - after: 20m
+send_within: 1h
+policies:
+  cooldown: 2h
+  quiet_hours: {allowed: "* 0-23 * * *"}
+"""
+
+
+def _shipped_and_a_quick_sequence() -> TriggerSet:
+    """The shipped triggers, and a sequence that decides within a day of the streams below."""
+    with tempfile.TemporaryDirectory() as tmp:
+        return custom_triggers(Path(tmp), {"left_without_buying.yaml": QUICK_SEQUENCE})
+
+
+TRIGGERS = _shipped_and_a_quick_sequence()
+MESSAGES = load_messages(default_messages_dir())
+LIVE = Engine(TRIGGERS, MESSAGES, EngineSettings())
+QUIET = ("* 9-20 * * *", "* 0-23 * * *", "* 12-13 * * *")
+
+
+def _changed(value: Any, rng: random.Random) -> Any:
+    """Another value of the same kind, or the same value when there is none to pick."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, timedelta):
+        return value * rng.choice((0.25, 0.5, 2, 3)) if value else timedelta(minutes=rng.choice((1, 30)))
+    if isinstance(value, int):
+        return rng.choice([n for n in (0, 1, 2, 5, 50) if n != value])
+    if isinstance(value, float):
+        return rng.choice((0.0, 10.0, 50.0))
+    return value
+
+
+def _mutated(model: BaseModel, rng: random.Random, depth: int = 0) -> BaseModel:
+    """The model with one of its settings (or one of a nested model's) changed."""
+    names = [name for name in type(model).model_fields if name not in ("id", "kind", "category", "description")]
+    rng.shuffle(names)
+    for name in names:
+        value = getattr(model, name)
+        if isinstance(value, BaseModel) and depth < 2:
+            return model.model_copy(update={name: _mutated(value, rng, depth + 1)})
+        if name == "allowed" and isinstance(value, str):
+            return model.model_copy(update={name: rng.choice([q for q in QUIET if q != value])})
+        if name == "opt_out_keywords":
+            return model.model_copy(update={name: (*value, "UNSUBSCRIBE")})
+        changed = _changed(value, rng)
+        if changed != value:
+            return model.model_copy(update={name: changed})
+    return model
+
+
+def _edited_messages(catalog: MessageCatalog, rng: random.Random) -> MessageCatalog:
+    """One message's text in one locale changed."""
+    owner = rng.choice(sorted(catalog.messages))
+    message = catalog.messages[owner]
+    locale = rng.choice(sorted(message.locales))
+    wording = message.locales[locale]
+    text = TextTemplate.parse(wording.text.source + " (edited)")
+    locales = {**message.locales, locale: dataclasses.replace(wording, text=text)}
+    messages = {**catalog.messages, owner: dataclasses.replace(message, locales=locales)}
+    return dataclasses.replace(catalog, messages=messages, version="edited")
+
+
+def edit(seed: int) -> Engine:
+    """A random edit: one to three triggers changed (any kind), sometimes a message too."""
+    rng = random.Random(seed)
+    specs = list(TRIGGERS.triggers)
+    for _ in range(rng.randint(1, 3)):
+        k = rng.randrange(len(specs))
+        specs[k] = cast(TriggerSpec, _mutated(specs[k], rng))
+    catalog = _edited_messages(MESSAGES, rng) if rng.random() < 0.3 else MESSAGES
+    triggers = dataclasses.replace(TRIGGERS, triggers=tuple(specs), version=f"edit-{seed}")
+    return Engine(triggers, catalog, EngineSettings())
+
+
+def both(lines: list[str], new: Engine, jobs: int = 1) -> tuple[Backtest, Backtest]:
+    with tempfile.TemporaryDirectory() as tmp:
+        events = Path(tmp, "e.jsonl")
+        events.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        scoped = backtest(LIVE, new, events, jobs=jobs)
+        full = backtest(LIVE, new, events, jobs=jobs, scoped=False)
+    return scoped, full
+
+
+SCOPE_FIELDS = ("chart", "customers", "baseline_kept")  # how it was computed, and the drawing
+
+
+def printed(result: Backtest) -> tuple[str, Any]:
+    """What a backtest shows: the report, and the console's table, moves, examples and chart data
+    (the chart's picture is drawn from the data, with ids of its own in every drawing)."""
+    shown = {name: value for name, value in as_json(result).items() if name not in SCOPE_FIELDS}
+    return "\n".join(report(result)), json.dumps(shown, sort_keys=True)
+
+
+KINDS: tuple[str, ...] = ("profile", "view", "left", "cart", "empty", "order", "dispatch", "delay", "delivered")
+KINDS = (*KINDS, "reply", "stop", "login", "failed")
+
+
+@st.composite
+def sparse_files(draw: st.DrawFn) -> list[str]:
+    """Customers who each send a few kinds of events (some only views, some only logins, ...),
+    so that an edit leaves some of them out; jittered and late events, and repeats."""
+    habits = draw(st.lists(st.sets(st.sampled_from(KINDS), min_size=1, max_size=4), min_size=2, max_size=10))
+    steps = draw(
+        st.lists(st.tuples(st.integers(0, len(habits) - 1), st.integers(0, 3), st.integers(0, 1_800),
+                           st.integers(0, 99)), min_size=1, max_size=150)
+    )  # fmt: skip
+    consenting = draw(st.lists(st.booleans(), min_size=len(habits), max_size=len(habits)))
+    lines = [json.dumps(_event(-1 - who, f"c{who}", "profile", 0)) for who, yes in enumerate(consenting) if yes]
+    seconds = 0
+    for n, (who, pick, gap, luck) in enumerate(steps):
+        seconds += gap
+        kinds = sorted(habits[who])
+        jitter = -45 if luck < 5 else -(luck % 20)
+        line = json.dumps(_event(n, f"c{who}", kinds[pick % len(kinds)], max(seconds + jitter, 0)))
+        lines.extend([line, line] if luck == 7 else [line])
+    return lines
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(sparse_files(), event_files()), st.integers(0, 10_000))
+def test_replaying_only_the_customers_an_edit_can_change_prints_the_same(lines: list[str], seed: int) -> None:
+    new = edit(seed)
+    scoped, full = both(lines, new)
+    assert printed(scoped) == printed(full)
+    assert full.customers[1] == 0  # the full backtest replayed everyone
+
+
+def _day(seed: int, events: int = 2_000, customers: int = 30) -> list[str]:
+    """A day of customers with habits of their own (see `sparse_files`), all reachable."""
+    rng = random.Random(seed)
+    habits = [rng.sample(KINDS[1:], rng.randint(1, 3)) for _ in range(customers)]
+    lines = [json.dumps(_event(-1 - who, f"c{who}", "profile", 0)) for who in range(customers)]
+    for n in range(events):
+        who = rng.randrange(customers)
+        lines.append(json.dumps(_event(n, f"c{who}", rng.choice(habits[who]), n * 15 - rng.randrange(40))))
+    return lines
+
+
+@pytest.mark.parametrize("trigger", sorted(spec.id for spec in TRIGGERS.triggers))
+def test_switching_any_trigger_on_or_off_is_the_same_either_way(trigger: str) -> None:
+    """Each trigger switched off (or on, if it is off) moves its decisions from or to none: the
+    customers it decides for are replayed, whatever kind it is."""
+    specs = tuple(s.model_copy(update={"enabled": not s.enabled}) if s.id == trigger else s for s in TRIGGERS.triggers)
+    new = Engine(dataclasses.replace(TRIGGERS, triggers=specs, version=f"off-{trigger}"), MESSAGES, EngineSettings())
+    scoped, full = both(_day(5), new)
+    assert printed(scoped) == printed(full)
+    if full.changes[trigger].baseline_sends or full.changes[trigger].moves:
+        assert full.changes[trigger].moves, "its decisions moved to none"
+        assert scoped.customers[1] > 0, "customers who never sent what starts it are skipped"
+
+
+def test_the_edits_reach_every_kind_and_skip_customers() -> None:
+    """The random edits are not all alike: they change triggers of every kind, and some leave
+    customers out of the edit's replay while others reach everyone."""
+    kinds: set[str] = set()
+    for seed in range(300):
+        scope = scope_of(LIVE, edit(seed))
+        kinds |= {LIVE.all_specs[trigger].kind for trigger in scope.changed if trigger in LIVE.all_specs}
+    assert kinds == {spec.kind for spec in TRIGGERS.triggers}
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_day_with_decisions_moved_is_the_same_either_way(jobs: int) -> None:
+    rng = random.Random(11)
+    kinds = ("profile", "view", "view", "left", "cart", "order", "dispatch", "delay", "delivered", "login", "reply")
+    lines = [
+        json.dumps(_event(n, f"c{rng.randrange(60)}", rng.choice(kinds), n * 40 - rng.randrange(20)))
+        for n in range(2_500)
+    ]
+    cart = TRIGGERS.by_id("cart_idle")
+    faster = cart.model_copy(update={"idle": timedelta(minutes=20)})
+    specs = tuple(faster if spec.id == "cart_idle" else spec for spec in TRIGGERS.triggers)
+    new = Engine(dataclasses.replace(TRIGGERS, triggers=specs, version="faster"), MESSAGES, EngineSettings())
+    scoped, full = both(lines, new, jobs)
+    assert printed(scoped) == printed(full)
+    assert sum(len(change.moves) for change in full.changes.values()) > 0, "the edit must move decisions"
+    replayed, skipped = scoped.customers
+    assert replayed > 0, "the customers with a cart are replayed"
+    assert skipped > 0, "some customers sent no cart: they are skipped"
+
+
+def test_a_kept_baseline_gives_the_same_answer_and_a_new_archive_is_replayed(tmp_path: Path) -> None:
+    rng = random.Random(3)
+    kinds = ("view", "left", "cart", "order", "dispatch", "delivered", "login")
+    lines = [json.dumps(_event(n, f"c{rng.randrange(30)}", rng.choice(kinds), n * 60)) for n in range(800)]
+    events = tmp_path / "e.jsonl"
+    events.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    cache = BaselineCache(tmp_path / "cache", keep=2)
+    new = edit(7)
+    first = backtest(LIVE, new, events, cache=cache)
+    again = backtest(LIVE, new, events, cache=cache)
+    assert not first.baseline_kept
+    assert again.baseline_kept
+    assert printed(again) == printed(first)
+    assert (tmp_path / "cache").stat().st_mode & 0o777 == 0o700
+    events.write_text("\n".join(lines[:-100]) + "\n", encoding="utf-8")  # new archive data: another entry
+    shorter = backtest(LIVE, new, events, cache=cache)
+    assert not shorter.baseline_kept
+    assert printed(shorter) == printed(backtest(LIVE, new, events, scoped=False))
+    other_live = edit(8)
+    assert not backtest(other_live, new, events, cache=cache).baseline_kept  # another live version
+    assert len(list((tmp_path / "cache").glob("*.engagement-baseline"))) == 2  # bounded: the oldest went
+
+
+def test_a_damaged_cache_entry_is_replayed_not_believed(tmp_path: Path) -> None:
+    events = tmp_path / "e.jsonl"
+    events.write_text(json.dumps(_event(0, "c1", "cart", 0)) + "\n", encoding="utf-8")
+    cache = BaselineCache(tmp_path / "cache")
+    first = backtest(LIVE, edit(1), events, cache=cache)
+    for entry in (tmp_path / "cache").glob("*.engagement-baseline"):
+        entry.write_bytes(entry.read_bytes()[:40])
+    again = backtest(LIVE, edit(1), events, cache=cache)
+    assert not again.baseline_kept
+    assert printed(again) == printed(first)
+
+
+QUOTE_EVENT = """quote.requested:
+  description: the customer asked for a quote
+  fields: {quote_id: string}
+"""
+QUOTE_SEQUENCE = """id: quote_followup
+kind: sequence
+category: utility
+start: quote.requested
+remind:
+  - after: 20m
+send_within: 1h
+policies:
+  quiet_hours: {allowed: "* 0-23 * * *"}
+"""
+QUOTE_MESSAGE = """trigger: quote_followup
+category: utility
+locales:
+  en:
+    text: "About your quote"
+"""
+
+
+def test_an_edit_of_the_event_catalogue_replays_the_whole_file_again(tmp_path: Path) -> None:
+    """Lines of a type only the edit declares were rejected under the live configuration: the
+    edit side reads the file again, whichever way the edit goes."""
+    events_yaml = (default_triggers_dir() / "_events.yaml").read_text(encoding="utf-8") + QUOTE_EVENT
+    (tmp_path / "t").mkdir()
+    triggers = custom_triggers(tmp_path / "t", {"_events.yaml": events_yaml, "quote_followup.yaml": QUOTE_SEQUENCE})
+    shutil.copytree(default_messages_dir(), tmp_path / "m")
+    (tmp_path / "m" / "quote_followup.yaml").write_text(QUOTE_MESSAGE, encoding="utf-8")
+    quoting = Engine(triggers, load_messages(tmp_path / "m"), EngineSettings())
+    lines = [
+        json.dumps(_event(0, "c1", "profile", 0)),
+        json.dumps(
+            {
+                "event_id": "q",
+                "customer_id": "c1",
+                "occurred_at": "2026-11-20T03:00:00Z",
+                "type": "quote.requested",
+                "quote_id": "Q1",
+            }
+        ),
+        json.dumps(_event(2, "c2", "view", 9_000)),
+    ]
+    events = tmp_path / "e.jsonl"
+    events.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    adding = backtest(LIVE, quoting, events)
+    assert printed(adding) == printed(backtest(LIVE, quoting, events, scoped=False))
+    assert adding.changes["quote_followup"].moves, "the new sequence decided for c1"
+    dropping = backtest(quoting, LIVE, events)
+    assert printed(dropping) == printed(backtest(quoting, LIVE, events, scoped=False))
+
+
+def test_triggers_reordered_by_their_files_are_replayed() -> None:
+    """A kind's triggers act in the order of their files (the first to send paces the next):
+    the same files under other names are an edit of every trigger of that kind."""
+    carts = [spec for spec in TRIGGERS.triggers if spec.kind == "cart_idle"]
+    second = carts[0].model_copy(update={"id": "cart_idle_second"})
+    one = dataclasses.replace(TRIGGERS, triggers=(*TRIGGERS.triggers, second), version="one")
+    other = dataclasses.replace(TRIGGERS, triggers=(second, *TRIGGERS.triggers), version="other")
+    scope = scope_of(Engine(one, MESSAGES, EngineSettings()), Engine(other, MESSAGES, EngineSettings()))
+    assert scope.changed == {"cart_idle", "cart_idle_second"}
+    assert "cart.updated" in scope.types
