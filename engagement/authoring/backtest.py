@@ -18,9 +18,10 @@ import json
 import re
 import time
 import zlib
+from array import array
 from bisect import insort
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -150,15 +151,22 @@ def _edit_side_scoped(
     index = live.index
     chosen = index.touching(scope.types)
     customers = (sum(chosen), len(chosen) - sum(chosen))
+    starts = {}
+    for number, flag in enumerate(chosen):
+        start = index.start_of(number, scope.types) if flag else None
+        if start is not None:
+            starts[number] = start
     edit_progress = None
     if progress is not None:
-        own_lines = max(1, sum(1 for n in index.customer_of_line if n >= 0 and chosen[n]))
+        begin = array("q", (starts[n][0] if n in starts else 0 for n in range(len(chosen))))
+        owner = index.customer_of_line
+        own_lines = max(1, sum(1 for line, n in enumerate(owner) if n >= 0 and chosen[n] and line >= begin[n]))
         progress(Progress("edit", 0.0, customers))
 
         def edit_progress(done: int) -> None:
             progress(Progress("edit", min(1.0, done / own_lines), customers))
 
-    return edit_side(new, events, live, chosen, until, jobs, edit_progress), customers
+    return edit_side(new, events, live, chosen, until, jobs, edit_progress, starts), customers
 
 
 def edit_side(
@@ -169,12 +177,16 @@ def edit_side(
     until: float | None,
     jobs: int = 1,
     progress: Callable[[int], object] | None = None,
+    starts: Mapping[int, tuple[int, bytes]] | None = None,
 ) -> dict[str, Outcome]:
     """The edit's outcomes: the `chosen` customers (a flag per customer number of the live side's
-    index) replayed under it, the others' kept from the live side."""
+    index) replayed under it, each from its start if it has one (`ReplayIndex.start_of`: no
+    decision of theirs came before it), the others' kept from the live side."""
     number = {customer: n for n, customer in enumerate(live.index.customers)}
     after = {key: outcome for key, outcome in live.outcomes.items() if not chosen[number[outcome[1]]]}
-    for key, outcome in replay_customers_split(new, events, live.index, chosen, until, outcome_of, jobs, progress):
+    for key, outcome in replay_customers_split(
+        new, events, live.index, chosen, until, outcome_of, jobs, progress, starts
+    ):
         after[key] = outcome
     return after
 

@@ -15,7 +15,7 @@ from engagement.core.decisions import Decision
 from engagement.core.engine import Engine
 from engagement.core.kinds.registry import DECIDED_ON_ARRIVAL
 from engagement.decode import Rejection, decode_event
-from engagement.replay.index import IndexBuilder, ReplayIndex, Rises
+from engagement.replay.index import IndexBuilder, ReplayIndex, Rises, snapshot_types
 from engagement.replay.output import decision_line, reject_line
 from engagement.replay.runner import ReplayCounts, Replayer
 from engagement.replay.shards import replay_sharded
@@ -59,15 +59,24 @@ def replay_file(
             sharded = replay_sharded(engine, events, jobs, project, consume, rejects_out, until, show, index)
             result = ReplayResult(sharded.counts, sharded.customers, sharded.pending_timers, index=sharded.index)
         else:
-            replayer = Replayer(engine, lambda decision: consume(project(decision)))
-            builder = IndexBuilder() if index else None
+            builder = IndexBuilder(snapshot_types(engine)) if index else None
+            if builder is None:
+                replayer = Replayer(engine, lambda decision: consume(project(decision)))
+            else:
+                replayer = Replayer(engine, lambda decision: _noted(builder, decision, consume(project(decision))))
             _replay_lines(replayer, events, rejects_out, until, progress, started, total, builder)
+            if builder is not None:
+                builder.line += 1  # what the end of the clock decides comes after the last line
             replayer.finish(until)
             built = None if builder is None else ReplayIndex.of([builder.part], builder.rises or Rises())
             result = ReplayResult(replayer.counts, len(replayer.states), replayer.pending_timers(), replayer, built)
     if progress is not None:
         progress.write("\r" + " " * 72 + "\r")
     return result
+
+
+def _noted(builder: IndexBuilder, decision: Decision, _: object) -> None:
+    builder.decided(decision.customer_id)
 
 
 @contextmanager
@@ -96,6 +105,7 @@ def _replay_lines(
 ) -> None:
     counts, feed = replayer.counts, replayer.feed
     note = None if index is None else index.note
+    states = replayer.states
     catalogue = replayer.engine.event_catalogue  # the event types this configuration declares
     lines = accepted = 0  # kept in locals while the loop runs: an attribute write per event costs
     with events.open("rb") as handle:
@@ -118,7 +128,8 @@ def _replay_lines(
                 continue
             accepted += 1
             if note is not None:
-                note(line_no, item.customer_id, item.type, t, item.type in DECIDED_ON_ARRIVAL)
+                note(line_no, item.customer_id, item.type, t, item.type in DECIDED_ON_ARRIVAL, states)
+                index.line = line_no  # type: ignore[union-attr]
             feed(item, t)
             if progress is not None and lines % PROGRESS_EVERY == 0:
                 _show_progress(progress, lines, read, total, started)

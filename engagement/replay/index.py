@@ -1,10 +1,13 @@
 """What a replay learns about its file besides the decisions, so that some customers can be
 replayed again without the others: whose event each line is, which event types each customer
-sent, and where the watermark rose.
+sent, where the watermark rose, and each customer's state just before their first event of
+each type that starts a trigger.
 
 A customer's decisions depend on their own events and on the watermark alone (see
 `engagement.replay.runner`), so replaying their lines with the same rises at the same lines
-gives the same decisions as the whole file did (`engagement.replay.subset`).
+gives the same decisions as the whole file did (`engagement.replay.subset`); and a replay of a
+customer under a configuration whose changes only their first `cart.updated` can set going may
+start there, from the state the whole replay had at that line.
 """
 
 from __future__ import annotations
@@ -12,12 +15,17 @@ from __future__ import annotations
 import json
 import os
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO
 
+from engagement.core.engine import Engine
+from engagement.core.kinds.registry import KINDS
+from engagement.core.state import CustomerState
+from engagement.state_codec import dump_state
+
 NO_CUSTOMER = -1
-FORMAT = 1
+FORMAT = 2
 
 
 @dataclass
@@ -44,20 +52,56 @@ class IndexPart:
     customers: list[str]
     types: list[str]
     seen: list[int]  # per customer: a bit per event type number
+    firsts: list[tuple[int, str, int, bytes]] = field(default_factory=list)
+    """(customer number, event type, line, state before it as `dump_state` bytes, b"" for none):
+    the customer's first event of a type that starts a trigger."""
+    first_decided: dict[int, int] = field(default_factory=dict)
+    """Customer number -> the line read when the first decision about them was made."""
+
+
+EARLY = frozenset({"page.viewed", "page.left"})
+"""Types nearly every customer sends first: starting there would save nothing, and keeping the
+state before them would cost a state per customer."""
+
+
+def snapshot_types(engine: Engine) -> frozenset[str]:
+    """The event types that can start a trigger of `engine`, or of any edit of it that keeps its
+    event catalogue (the kinds' fixed ones, its sequences' starts), and replies."""
+    types: set[str] = {"message.replied"}
+    for kind in KINDS:
+        types |= kind.started_by([plan for k, plan in engine.plans.values() if k is kind])
+    return frozenset(types - EARLY)
 
 
 class IndexBuilder:
     """Notes every accepted event (line, customer, type, time), in line order; with `rises`,
     also where the watermark rose (a single process sees every line)."""
 
-    def __init__(self, rises: bool = True) -> None:
+    def __init__(self, starting: frozenset[str], rises: bool = True) -> None:
         self.part = IndexPart(array("q"), array("i"), [], [], [])
         self.rises = Rises() if rises else None
+        self.starting = starting  # the event types whose first per customer keeps the state before it
         self._customer_no: dict[str, int] = {}
         self._type_bit: dict[str, int] = {}
         self._top = float("-inf")
+        self.line = 0  # the line being replayed (for `decided`)
 
-    def note(self, line: int, customer_id: str, event_type: str, t: float, login: bool) -> None:
+    def decided(self, customer_id: str, line: int | None = None) -> None:
+        """A decision about the customer was made while `line` (by default `self.line`) was read."""
+        number = self._customer_no.get(customer_id)
+        if number is not None and number not in self.part.first_decided:
+            self.part.first_decided[number] = self.line if line is None else line
+
+    def note(
+        self,
+        line: int,
+        customer_id: str,
+        event_type: str,
+        t: float,
+        login: bool,
+        states: Mapping[str, CustomerState | bytes],
+    ) -> None:
+        """Called before the replay takes the event (after the rises of the lines before it)."""
         part = self.part
         number = self._customer_no.get(customer_id)
         if number is None:
@@ -68,6 +112,10 @@ class IndexBuilder:
         if bit is None:
             bit = self._type_bit[event_type] = 1 << len(part.types)
             part.types.append(event_type)
+        if not part.seen[number] & bit and event_type in self.starting:
+            state = states.get(customer_id)
+            blob = b"" if state is None else state if isinstance(state, bytes) else dump_state(state)
+            part.firsts.append((number, event_type, line, blob))
         part.seen[number] |= bit
         part.lines.append(line)
         part.customer_of_line.append(number)
@@ -86,6 +134,29 @@ class ReplayIndex:
     types: list[str]
     seen: list[int]
     rises: Rises
+    firsts: dict[int, dict[str, tuple[int, bytes]]] = field(default_factory=dict)
+    """Customer number -> event type -> (line of their first such event, their state before it)."""
+    first_decided: dict[int, int] = field(default_factory=dict)
+    """Customer number -> the line read when the first decision about them was made."""
+
+    def start_of(self, customer: int, event_types: frozenset[str]) -> tuple[int, bytes] | None:
+        """Where a replay of `customer` may start when only `event_types` can change what is
+        decided for them: their first event of one of those types, and the state before it.
+        None: from their first line (a type they sent has no state kept)."""
+        kept = self.firsts.get(customer, {})
+        decided = self.first_decided.get(customer)
+        mask = self.seen[customer]
+        best: tuple[int, bytes] | None = None
+        for n, name in enumerate(self.types):
+            if mask >> n & 1 and name in event_types:
+                found = kept.get(name)
+                if found is None:
+                    return None
+                if best is None or found[0] < best[0]:
+                    best = found
+        if best is not None and decided is not None and decided < best[0]:
+            return None  # decided about before it: their outcomes up to there are not kept apart
+        return best
 
     @classmethod
     def of(cls, parts: Sequence[IndexPart], rises: Rises) -> ReplayIndex:
@@ -96,6 +167,8 @@ class ReplayIndex:
         types: list[str] = []
         type_bit: dict[str, int] = {}
         seen: list[int] = []
+        firsts: dict[int, dict[str, tuple[int, bytes]]] = {}
+        first_decided: dict[int, int] = {}
         for part in parts:
             offset = len(customers)
             customers.extend(part.customers)
@@ -109,7 +182,11 @@ class ReplayIndex:
                 seen.append(sum(bit for n, bit in enumerate(bits) if mask >> n & 1))
             for line, number in zip(part.lines, part.customer_of_line, strict=True):
                 dense[line] = number + offset
-        return cls(dense, customers, types, seen, rises)
+            for number, name, line, blob in part.firsts:
+                firsts.setdefault(number + offset, {})[name] = (line, blob)
+            for number, line in part.first_decided.items():
+                first_decided[number + offset] = line
+        return cls(dense, customers, types, seen, rises, firsts, first_decided)
 
     def touching(self, event_types: Iterable[str]) -> bytearray:
         """A flag per customer number: whether the customer sent an event of one of these types."""
@@ -118,11 +195,17 @@ class ReplayIndex:
         return bytearray(bool(seen & mask) for seen in self.seen)
 
     def dump(self, out: IO[bytes]) -> None:
-        head = {"format": FORMAT, "customers": self.customers, "types": self.types, "seen": self.seen}
+        kept = [
+            (number, name, line, blob) for number, types in self.firsts.items() for name, (line, blob) in types.items()
+        ]
+        head = {"format": FORMAT, "customers": self.customers, "types": self.types, "seen": self.seen,
+                "firsts": [[number, name, line, len(blob)] for number, name, line, blob in kept],
+                "first_decided": [[number, line] for number, line in self.first_decided.items()]}  # fmt: skip
         write_blob(out, json.dumps(head, ensure_ascii=False).encode())
         for blob in (self.customer_of_line, self.rises.lines, self.rises.times):
             write_blob(out, blob.tobytes())
         write_blob(out, bytes(self.rises.logins))
+        write_blob(out, b"".join(blob for *_, blob in kept))
 
     @classmethod
     def load(cls, source: IO[bytes]) -> ReplayIndex:
@@ -138,7 +221,16 @@ class ReplayIndex:
             raise ValueError("an index whose parts disagree")
         if dense and max(dense) >= len(customers):
             raise ValueError("an index naming a customer it does not list")
-        return cls(dense, head["customers"], head["types"], head["seen"], Rises(lines, times, logins))
+        states = read_blob(source)
+        firsts: dict[int, dict[str, tuple[int, bytes]]] = {}
+        at = 0
+        for number, name, line, size in head["firsts"]:
+            if not 0 <= number < len(customers) or size < 0 or at + size > len(states):
+                raise ValueError("an index whose kept states disagree")
+            firsts.setdefault(number, {})[name] = (line, states[at : at + size])
+            at += size
+        first_decided = {int(number): int(line) for number, line in head["first_decided"]}
+        return cls(dense, customers, head["types"], seen, Rises(lines, times, logins), firsts, first_decided)
 
 
 def write_blob(out: IO[bytes], blob: bytes) -> None:

@@ -112,6 +112,18 @@ class Replayer:
         else:
             self.take(event, t, arrival)
 
+    def adopt(self, cid: str, state: CustomerState, arrival: int) -> None:
+        """Take over a customer's state as another replay had it at this point of the file (their
+        events waiting for the watermark, and their timers, queued as that replay had them)."""
+        self.states[cid] = state
+        self._in_use.add(cid)
+        for t, _, _ in state.pending or ():  # a wake-up for each, as each had when it was taken
+            heapq.heappush(self._out_of_order, (t, arrival, cid))
+            self._wake = min(self._wake, t)
+        due = state.next_timer()
+        if due is not None:
+            self._queue_timer(cid, due)
+
     def raise_to(self, max_seen: float) -> None:
         """The largest event time seen is now `max_seen`: decide what the watermark passes."""
         self.max_seen = max_seen

@@ -37,7 +37,7 @@ from engagement.core.engine import Engine
 from engagement.core.kinds.registry import DECIDED_ON_ARRIVAL
 from engagement.decode import Rejection, decode_event
 from engagement.events import Event
-from engagement.replay.index import IndexBuilder, IndexPart, ReplayIndex, Rises
+from engagement.replay.index import IndexBuilder, IndexPart, ReplayIndex, Rises, snapshot_types
 from engagement.replay.output import reject_line
 from engagement.replay.runner import ReplayCounts, Replayer
 
@@ -109,7 +109,7 @@ class _Shard(Generic[T]):
         indexing: bool = False,
     ):
         self.index, self.jobs, self.until = index, jobs, until
-        self.builder = IndexBuilder(rises=False) if indexing else None
+        self.builder = IndexBuilder(snapshot_types(engine), rises=False) if indexing else None
         self.project = project
         self.replayer = Replayer(engine, self._keep)
         self.step: tuple[int, int] = (0, 0)
@@ -120,6 +120,8 @@ class _Shard(Generic[T]):
     def _keep(self, decision: Decision) -> None:
         when, kind, tie = self.replayer.position
         line, step = self.step
+        if self.builder is not None:
+            self.builder.decided(decision.customer_id, line)
         self.made.append(((line, step, when, kind, tie, next(self.sequence)), self.project(decision)))
 
     def decode_block(self, base: int, raws: list[bytes]) -> tuple[Own, Candidates]:
@@ -164,14 +166,15 @@ class _Shard(Generic[T]):
         lines, times, logins = rises.lines, rises.times, rises.logins
         note = None if self.builder is None else self.builder.note
         i, n = 0, len(lines)
+        states = replayer.states
         for line, event, t in own:
-            if note is not None:
-                note(line, event.customer_id, event.type, t, False)
             while i < n and lines[i] < line:
                 self._rise(lines[i], times[i], logins[i])
                 i += 1
             if i < n and lines[i] == line:
                 i += 1  # this event's own rise, made below as a single process makes it
+            if note is not None:
+                note(line, event.customer_id, event.type, t, False, states)
             counts.accepted += 1
             if t > replayer.max_seen and event.type in DECIDED_ON_ARRIVAL:
                 self.step = (line, 0)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import multiprocessing
 import queue
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,9 +21,11 @@ from engagement.core.decisions import Decision
 from engagement.core.engine import Engine
 from engagement.core.kinds.registry import DECIDED_ON_ARRIVAL
 from engagement.decode import Rejection, decode_event
+from engagement.events import Event
 from engagement.replay.index import ReplayIndex
 from engagement.replay.runner import Replayer
 from engagement.replay.shards import ShardFailed
+from engagement.state_codec import load_state
 
 T = TypeVar("T")
 
@@ -43,8 +45,13 @@ def replay_customers(
     until: float | None,
     sink: Callable[[Decision], object],
     progress: Callable[[int], object] | None = None,
+    starts: Mapping[int, tuple[int, bytes]] | None = None,
 ) -> int:
-    """Replay the customers whose number is flagged in `chosen`; returns how many lines were theirs."""
+    """Replay the customers whose number is flagged in `chosen`; returns how many lines were
+    replayed. `starts` (customer number -> line, state before it; see `ReplayIndex.start_of`):
+    a customer's replay starts at that line from that state (their timers then counted as armed
+    under `engine`), and their lines before it are not read."""
+    starts = starts or {}
     replayer = Replayer(engine, sink)
     owner, customers = index.customer_of_line, index.customers
     rise_lines, rise_times = index.rises.lines, index.rises.times
@@ -57,20 +64,20 @@ def replay_customers(
             number = owner[line]
             if number < 0 or not chosen[number]:
                 continue
+            start = starts.get(number)
+            if start is not None and line < start[0]:
+                continue  # before their first event the change can reach: decided as the whole replay did
             while i < n and rise_lines[i] < line:
                 replayer.raise_to(rise_times[i])
                 i += 1
             if i < n and rise_lines[i] == line:
                 i += 1  # this event's own rise, made below as the whole replay made it
+            if start is not None and line == start[0] and start[1]:
+                _adopt(replayer, engine, customers[number], start[1], line)
             item = decode_event(raw, catalogue)
             if isinstance(item, Rejection) or item.customer_id != customers[number]:
                 raise IndexMismatch(f"line {line} is not the event the index names: has the file changed?")
-            t = item.occurred_at.timestamp()
-            if t > replayer.max_seen and item.type in DECIDED_ON_ARRIVAL:
-                replayer.raise_to(t)
-            replayer.take(item, t, line)
-            if t > replayer.max_seen:
-                replayer.raise_to(t)
+            _take(replayer, item, line)
             done += 1
             if progress is not None and done % PROGRESS_EVERY == 0:
                 progress(done)
@@ -79,6 +86,25 @@ def replay_customers(
         i += 1
     replayer.finish(until)
     return done
+
+
+def _take(replayer: Replayer, event: Event, line: int) -> None:
+    """One event at its line, as the whole replay took it (a login after its rise, others before)."""
+    t = event.occurred_at.timestamp()
+    if t > replayer.max_seen and event.type in DECIDED_ON_ARRIVAL:
+        replayer.raise_to(t)
+    replayer.take(event, t, line)
+    if t > replayer.max_seen:
+        replayer.raise_to(t)
+
+
+def _adopt(replayer: Replayer, engine: Engine, customer_id: str, blob: bytes, line: int) -> None:
+    """The customer's state as the whole replay had it before `line`, its timers armed under `engine`
+    (the timers of triggers the change does not touch, the same under either configuration)."""
+    state = load_state(blob)
+    for timer in state.timers or ():
+        timer.version = engine.config_version
+    replayer.adopt(customer_id, state, line)
 
 
 def replay_customers_split(
@@ -90,13 +116,14 @@ def replay_customers_split(
     project: Callable[[Decision], T],
     jobs: int,
     progress: Callable[[int], object] | None = None,
+    starts: Mapping[int, tuple[int, bytes]] | None = None,
 ) -> list[T]:
     """`replay_customers` over `jobs` processes (customers dealt out by number); the projections
     of each process's decisions, one process after the other. `progress` gets the chosen lines
     replayed so far, over all processes."""
     if jobs <= 1:
         made: list[T] = []
-        replay_customers(engine, events, index, chosen, until, lambda d: made.append(project(d)), progress)
+        replay_customers(engine, events, index, chosen, until, lambda d: made.append(project(d)), progress, starts)
         return made
     context = multiprocessing.get_context("fork")
     outbox: Any = context.Queue()
@@ -105,7 +132,7 @@ def replay_customers_split(
         mine = bytearray(len(chosen))
         mine[k::jobs] = chosen[k::jobs]
         worker = context.Process(
-            target=_work, args=(k, engine, events, index, mine, until, project, outbox), daemon=True,
+            target=_work, args=(k, engine, events, index, mine, until, project, outbox, starts), daemon=True,
             name=f"engagement-replay-{k}",
         )  # fmt: skip
         worker.start()
@@ -128,12 +155,13 @@ def _work(
     until: float | None,
     project: Callable[[Decision], Any],
     outbox: Any,
+    starts: Mapping[int, tuple[int, bytes]] | None,
 ) -> None:
     try:
         made: list[Any] = []
         replay_customers(
             engine, events, index, chosen, until, lambda d: made.append(project(d)),
-            lambda _done: outbox.put((k, "progress", PROGRESS_EVERY)),
+            lambda _done: outbox.put((k, "progress", PROGRESS_EVERY)), starts,
         )  # fmt: skip
         outbox.put((k, "made", made))
     except BaseException:  # the parent reports it; a worker never hangs it

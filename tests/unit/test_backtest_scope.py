@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from engagement.authoring.backtest import Backtest, backtest, report
+from engagement.authoring.backtest import Backtest, backtest, live_side, report
 from engagement.authoring.baselines import BaselineCache
 from engagement.authoring.edit_scope import scope_of
 from engagement.config.loader import default_triggers_dir
@@ -30,6 +30,7 @@ from engagement.core.configured import TriggerSet
 from engagement.core.engine import Engine, EngineSettings
 from engagement.core.specs import TriggerSpec
 from engagement.core.text_template import TextTemplate
+from engagement.state_codec import load_state
 from tests.scenario import custom_triggers
 from tests.unit.test_properties import _event
 from tests.unit.test_sharded_replay import event_files
@@ -321,3 +322,36 @@ def test_triggers_reordered_by_their_files_are_replayed() -> None:
     scope = scope_of(Engine(one, MESSAGES, EngineSettings()), Engine(other, MESSAGES, EngineSettings()))
     assert scope.changed == {"cart_idle", "cart_idle_second"}
     assert "cart.updated" in scope.types
+
+
+def test_customers_replayed_from_their_first_cart_carry_on_from_the_live_state() -> None:
+    """Customers who browse for a while before filling a cart are replayed under a cart edit (the
+    reminder switched off) from
+    their first cart, from the live side's state there: with events still waiting for the
+    watermark and browse timers armed (under `in_flight: cancel`, which counts them as armed under
+    the edit: the live configuration's version on them would cancel them)."""
+    browse = TRIGGERS.by_id("browse_abandonment").model_copy(update={"in_flight": "cancel"})
+    cart = TRIGGERS.by_id("cart_idle")
+    live_specs = tuple(browse if s.id == browse.id else s for s in TRIGGERS.triggers)
+    edit_specs = tuple(cart.model_copy(update={"enabled": False}) if s.id == cart.id else s for s in live_specs)
+    live = Engine(dataclasses.replace(TRIGGERS, triggers=live_specs, version="live"), MESSAGES, EngineSettings())
+    new = Engine(dataclasses.replace(TRIGGERS, triggers=edit_specs, version="edit"), MESSAGES, EngineSettings())
+    rng = random.Random(2)
+    lines = [json.dumps(_event(-1 - k, f"c{k}", "profile", 0)) for k in range(12)]
+    for n in range(1_500):
+        who = rng.randrange(12)
+        kind = "cart" if n > 300 and rng.random() < 0.1 else rng.choice(("view", "view", "left", "view"))
+        lines.append(json.dumps(_event(n, f"c{who}", kind, 600 + n * 4)))  # a few seconds apart
+    lines.append(json.dumps(_event(9_999, "late", "view", 600 + 1_500 * 4 + 4 * 3_600)))  # the clock runs on
+    with tempfile.TemporaryDirectory() as tmp:
+        events = Path(tmp, "e.jsonl")
+        events.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        scoped = backtest(live, new, events)
+        full = backtest(live, new, events, scoped=False)
+        index = live_side(live, events, None).index
+    assert printed(scoped) == printed(full)
+    assert sum(len(change.moves) for change in full.changes.values()) > 0, "the edit must move decisions"
+    states = [load_state(start[1]) for n in range(len(index.customers))
+              if (start := index.start_of(n, frozenset({"cart.updated"}))) is not None and start[1]]  # fmt: skip
+    assert any(state.pending for state in states), "some start with events waiting for the watermark"
+    assert any(state.timers for state in states), "some start with timers armed"
