@@ -129,7 +129,6 @@ def _replay_lines(
             accepted += 1
             if note is not None:
                 note(line_no, item.customer_id, item.type, t, item.type in DECIDED_ON_ARRIVAL, states)
-                index.line = line_no  # type: ignore[union-attr]
             feed(item, t)
             if progress is not None and lines % PROGRESS_EVERY == 0:
                 _show_progress(progress, lines, read, total, started)

@@ -101,7 +101,9 @@ class IndexBuilder:
         login: bool,
         states: Mapping[str, CustomerState | bytes],
     ) -> None:
-        """Called before the replay takes the event (after the rises of the lines before it)."""
+        """Called before the replay takes the event (after the rises of the lines before it); the
+        decisions made until the next note are made while this line is read."""
+        self.line = line
         part = self.part
         number = self._customer_no.get(customer_id)
         if number is None:
