@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import random
 import shutil
 import tempfile
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -21,6 +23,7 @@ from pydantic import BaseModel
 
 from engagement.authoring.backtest import Backtest, backtest, live_side, report
 from engagement.authoring.baselines import BaselineCache
+from engagement.authoring.baselines import _write as _write_baseline
 from engagement.authoring.edit_scope import scope_of
 from engagement.config.loader import default_triggers_dir
 from engagement.config.messages import default_messages_dir, load_messages
@@ -355,3 +358,56 @@ def test_customers_replayed_from_their_first_cart_carry_on_from_the_live_state()
               if (start := index.start_of(n, frozenset({"cart.updated"}))) is not None and start[1]]  # fmt: skip
     assert any(state.pending for state in states), "some start with events waiting for the watermark"
     assert any(state.timers for state in states), "some start with timers armed"
+
+
+def test_a_forged_cache_entry_is_a_miss_and_a_writer_killed_half_way_leaves_nothing_read(tmp_path: Path) -> None:
+    """A length past the end of the file, a customer number the index does not list, and the
+    half-written file of a writer killed with -9 (a day old) are each replayed, never believed."""
+    events = tmp_path / "e.jsonl"
+    events.write_text("\n".join(_day(3, events=300, customers=8)) + "\n", encoding="utf-8")
+    cache = BaselineCache(tmp_path / "cache")
+    first = backtest(LIVE, edit(2), events, cache=cache)
+    (entry,) = (tmp_path / "cache").glob("*.engagement-baseline")
+    good = entry.read_bytes()
+    entry.write_bytes((2**62).to_bytes(8, "little") + good[8:])  # a huge length prefix
+    assert not backtest(LIVE, edit(2), events, cache=cache).baseline_kept
+    (entry,) = (tmp_path / "cache").glob("*.engagement-baseline")
+    live = cache.get(entry.name.removesuffix(".engagement-baseline"))
+    assert live is not None
+    live.index.customer_of_line[-1] = len(live.index.customers) + 5  # names a customer it does not list
+    with entry.open("wb") as out:
+        _write_baseline(out, live)
+    again = backtest(LIVE, edit(2), events, cache=cache)
+    assert not again.baseline_kept
+    assert printed(again) == printed(first)
+    stale = tmp_path / "cache" / ".writing-killed"
+    stale.write_bytes(good[:1000])
+    os.utime(stale, (time.time() - 2 * 86_400,) * 2)
+    backtest(LIVE, edit(3), events, until=2e9, cache=cache)  # keeping another entry sweeps it
+    assert not stale.exists()
+
+
+def test_the_index_says_whose_each_line_is_under_jitter_and_redelivery() -> None:
+    """Events shuffled within the lateness and delivered twice: every accepted line is its own
+    customer's, each customer's types are those they sent, and a rejected line is nobody's."""
+    rng = random.Random(9)
+    lines = []
+    for n in range(400):
+        line = json.dumps(_event(n, f"c{rng.randrange(9)}", rng.choice(KINDS), n * 20 - rng.randrange(25)))
+        lines.extend([line, line] if n % 7 == 0 else [line])
+    lines.insert(50, '{"event_id": "broken"')
+    with tempfile.TemporaryDirectory() as tmp:
+        events = Path(tmp, "e.jsonl")
+        events.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        index = live_side(LIVE, events, None, jobs=2).index
+    sent: dict[str, set[str]] = {}
+    for number, raw in enumerate(lines, 1):
+        owner = index.customer_of_line[number]
+        if raw.startswith('{"event_id": "broken"'):
+            assert owner == -1
+            continue
+        event = json.loads(raw)
+        assert index.customers[owner] == event["customer_id"]
+        sent.setdefault(event["customer_id"], set()).add(event["type"])
+    for number, customer in enumerate(index.customers):
+        assert {name for n, name in enumerate(index.types) if index.seen[number] >> n & 1} == sent[customer]
