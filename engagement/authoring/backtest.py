@@ -180,10 +180,17 @@ def edit_side(
     starts: Mapping[int, tuple[int, bytes]] | None = None,
 ) -> dict[str, Outcome]:
     """The edit's outcomes: the `chosen` customers (a flag per customer number of the live side's
-    index) replayed under it, each from its start if it has one (`ReplayIndex.start_of`: no
-    decision of theirs came before it), the others' kept from the live side."""
-    number = {customer: n for n, customer in enumerate(live.index.customers)}
-    after = {key: outcome for key, outcome in live.outcomes.items() if not chosen[number[outcome[1]]]}
+    index) replayed under it, each from its start if it has one (`ReplayIndex.start_of`), the
+    others' kept from the live side, and so are the outcomes of keys decided only before a start
+    (until the edit's replay decides them again)."""
+    index, starts = live.index, starts or {}
+    number = {customer: n for n, customer in enumerate(index.customers)}
+    after = {}
+    for key, outcome in live.outcomes.items():
+        customer = number[outcome[1]]
+        start = starts.get(customer)
+        if not chosen[customer] or (start is not None and index.decided_before(key, start[0])):
+            after[key] = outcome
     for key, outcome in replay_customers_split(
         new, events, live.index, chosen, until, outcome_of, jobs, progress, starts
     ):

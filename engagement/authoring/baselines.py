@@ -29,7 +29,7 @@ from engagement.core.engine import Engine
 from engagement.replay.index import ReplayIndex, read_blob, write_blob
 
 KEEP = 4
-FORMAT = 1
+FORMAT = 2
 SUFFIX = ".engagement-baseline"
 WRITING = ".writing-"
 STALE_WRITE = 86_400.0  # seconds after which a half-written entry (its writer killed) is removed
@@ -141,4 +141,6 @@ def _read(source: IO[bytes]) -> Baseline:
     index = ReplayIndex.load(source)
     if not {outcome[1] for outcome in outcomes.values()} <= set(index.customers):
         raise ValueError("outcomes of customers the index does not list")
+    if not outcomes.keys() <= index.decided.keys():
+        raise ValueError("outcomes of decisions the index does not list")
     return Baseline(head["version"], outcomes, index)

@@ -76,7 +76,7 @@ def replay_file(
 
 
 def _noted(builder: IndexBuilder, decision: Decision, _: object) -> None:
-    builder.decided(decision.customer_id)
+    builder.decided(decision.customer_id, decision.key)
 
 
 @contextmanager

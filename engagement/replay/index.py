@@ -25,7 +25,7 @@ from engagement.core.state import CustomerState
 from engagement.state_codec import dump_state
 
 NO_CUSTOMER = -1
-FORMAT = 2
+FORMAT = 3
 
 
 @dataclass
@@ -55,8 +55,9 @@ class IndexPart:
     firsts: list[tuple[int, str, int, bytes]] = field(default_factory=list)
     """(customer number, event type, line, state before it as `dump_state` bytes, b"" for none):
     the customer's first event of a type that starts a trigger."""
-    first_decided: dict[int, int] = field(default_factory=dict)
-    """Customer number -> the line read when the first decision about them was made."""
+    decided: dict[str, list[int]] = field(default_factory=dict)
+    """Decision key -> [customer number, the line read when the first decision of the key was
+    made, the line read when its last was]."""
 
 
 EARLY = frozenset({"page.viewed", "page.left"})
@@ -86,11 +87,17 @@ class IndexBuilder:
         self._top = float("-inf")
         self.line = 0  # the line being replayed (for `decided`)
 
-    def decided(self, customer_id: str, line: int | None = None) -> None:
-        """A decision about the customer was made while `line` (by default `self.line`) was read."""
+    def decided(self, customer_id: str, key: str, line: int | None = None) -> None:
+        """A decision about the customer, of `key`, was made while `line` (by default `self.line`) was read."""
         number = self._customer_no.get(customer_id)
-        if number is not None and number not in self.part.first_decided:
-            self.part.first_decided[number] = self.line if line is None else line
+        if number is None:
+            return
+        at = self.line if line is None else line
+        span = self.part.decided.get(key)
+        if span is None:
+            self.part.decided[key] = [number, at, at]
+        else:
+            span[2] = at
 
     def note(
         self,
@@ -138,15 +145,17 @@ class ReplayIndex:
     rises: Rises
     firsts: dict[int, dict[str, tuple[int, bytes]]] = field(default_factory=dict)
     """Customer number -> event type -> (line of their first such event, their state before it)."""
-    first_decided: dict[int, int] = field(default_factory=dict)
-    """Customer number -> the line read when the first decision about them was made."""
+    decided: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    """Decision key -> (customer number, the line read when the key's first decision was made,
+    the line read when its last was)."""
+    _spans: dict[int, list[tuple[int, int]]] | None = field(default=None, init=False, repr=False, compare=False)
 
     def start_of(self, customer: int, event_types: frozenset[str]) -> tuple[int, bytes] | None:
         """Where a replay of `customer` may start when only `event_types` can change what is
         decided for them: their first event of one of those types, and the state before it.
-        None: from their first line (a type they sent has no state kept)."""
+        None: from their first line (a type they sent has no state kept, or a key of theirs was
+        decided both before it and after: its outcome up to there is not kept apart)."""
         kept = self.firsts.get(customer, {})
-        decided = self.first_decided.get(customer)
         mask = self.seen[customer]
         best: tuple[int, bytes] | None = None
         for n, name in enumerate(self.types):
@@ -156,9 +165,24 @@ class ReplayIndex:
                     return None
                 if best is None or found[0] < best[0]:
                     best = found
-        if best is not None and decided is not None and decided < best[0]:
-            return None  # decided about before it: their outcomes up to there are not kept apart
+        if best is not None and self.decided_across(customer, best[0]):
+            return None
         return best
+
+    def decided_across(self, customer: int, line: int) -> bool:
+        """Whether a key of the customer was decided both before `line` and while it or a later
+        line was read (the decisions made while a line is read are made after its state was kept)."""
+        if self._spans is None:
+            spans: dict[int, list[tuple[int, int]]] = {}
+            for number, first, last in self.decided.values():
+                spans.setdefault(number, []).append((first, last))
+            self._spans = spans
+        return any(first < line <= last for first, last in self._spans.get(customer, ()))
+
+    def decided_before(self, key: str, line: int) -> bool:
+        """Whether the key's last decision was made before `line` was read."""
+        span = self.decided.get(key)
+        return span is not None and span[2] < line
 
     @classmethod
     def of(cls, parts: Sequence[IndexPart], rises: Rises) -> ReplayIndex:
@@ -170,7 +194,7 @@ class ReplayIndex:
         type_bit: dict[str, int] = {}
         seen: list[int] = []
         firsts: dict[int, dict[str, tuple[int, bytes]]] = {}
-        first_decided: dict[int, int] = {}
+        decided: dict[str, tuple[int, int, int]] = {}
         for part in parts:
             offset = len(customers)
             customers.extend(part.customers)
@@ -186,9 +210,9 @@ class ReplayIndex:
                 dense[line] = number + offset
             for number, name, line, blob in part.firsts:
                 firsts.setdefault(number + offset, {})[name] = (line, blob)
-            for number, line in part.first_decided.items():
-                first_decided[number + offset] = line
-        return cls(dense, customers, types, seen, rises, firsts, first_decided)
+            for key, (number, first, last) in part.decided.items():
+                decided[key] = (number + offset, first, last)
+        return cls(dense, customers, types, seen, rises, firsts, decided)
 
     def touching(self, event_types: Iterable[str]) -> bytearray:
         """A flag per customer number: whether the customer sent an event of one of these types."""
@@ -202,7 +226,7 @@ class ReplayIndex:
         ]
         head = {"format": FORMAT, "customers": self.customers, "types": self.types, "seen": self.seen,
                 "firsts": [[number, name, line, len(blob)] for number, name, line, blob in kept],
-                "first_decided": [[number, line] for number, line in self.first_decided.items()]}  # fmt: skip
+                "decided": [[key, *span] for key, span in self.decided.items()]}  # fmt: skip
         write_blob(out, json.dumps(head, ensure_ascii=False).encode())
         for blob in (self.customer_of_line, self.rises.lines, self.rises.times):
             write_blob(out, blob.tobytes())
@@ -231,8 +255,12 @@ class ReplayIndex:
                 raise ValueError("an index whose kept states disagree")
             firsts.setdefault(number, {})[name] = (line, states[at : at + size])
             at += size
-        first_decided = {int(number): int(line) for number, line in head["first_decided"]}
-        return cls(dense, customers, head["types"], seen, Rises(lines, times, logins), firsts, first_decided)
+        decided: dict[str, tuple[int, int, int]] = {}
+        for key, number, first, last in head["decided"]:
+            if not (isinstance(key, str) and 0 <= number < len(customers) and 0 <= first <= last):
+                raise ValueError("an index whose decisions disagree")
+            decided[key] = (int(number), int(first), int(last))
+        return cls(dense, customers, head["types"], seen, Rises(lines, times, logins), firsts, decided)
 
 
 def write_blob(out: IO[bytes], blob: bytes) -> None:

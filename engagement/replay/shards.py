@@ -121,7 +121,7 @@ class _Shard(Generic[T]):
         when, kind, tie = self.replayer.position
         line, step = self.step
         if self.builder is not None:
-            self.builder.decided(decision.customer_id, line)
+            self.builder.decided(decision.customer_id, decision.key, line)
         self.made.append(((line, step, when, kind, tie, next(self.sequence)), self.project(decision)))
 
     def decode_block(self, base: int, raws: list[bytes]) -> tuple[Own, Candidates]:

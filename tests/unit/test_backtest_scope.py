@@ -358,6 +358,29 @@ def test_customers_replayed_from_their_first_cart_carry_on_from_the_live_state()
               if (start := index.start_of(n, frozenset({"cart.updated"}))) is not None and start[1]]  # fmt: skip
     assert any(state.pending for state in states), "some start with events waiting for the watermark"
     assert any(state.timers for state in states), "some start with timers armed"
+    cart_types = frozenset({"cart.updated"})
+    decided_earlier = {number for number, first, _ in index.decided.values()
+                       if (start := index.start_of(number, cart_types)) is not None and first < start[0]}  # fmt: skip
+    assert decided_earlier, "some start after decisions about them, whose outcomes are kept from the live side"
+
+
+def test_a_key_decided_on_both_sides_of_a_start_replays_its_customer_from_their_first_line() -> None:
+    """Outcomes are kept per key, the last one; a key decided before a customer's start and again
+    after it has no outcome of its own up to there, so that customer is replayed whole."""
+    with tempfile.TemporaryDirectory() as tmp:
+        events = Path(tmp, "e.jsonl")
+        events.write_text("\n".join(_day(4, events=600, customers=10)) + "\n", encoding="utf-8")
+        index = live_side(LIVE, events, None).index
+    cart = frozenset({"cart.updated"})
+    starts = {n: start[0] for n in range(len(index.customers)) if (start := index.start_of(n, cart)) is not None}
+    key, (number, _, _) = next((k, span) for k, span in index.decided.items() if span[0] in starts)
+    line = starts[number]
+    before = dataclasses.replace(index, decided={**index.decided, key: (number, line - 1, line - 1)})
+    assert before.start_of(number, cart) is not None
+    assert before.decided_before(key, line)
+    across = dataclasses.replace(index, decided={**index.decided, key: (number, line - 1, line)})  # again at the start
+    assert across.start_of(number, cart) is None
+    assert not across.decided_before(key, line)
 
 
 def test_a_forged_cache_entry_is_a_miss_and_a_writer_killed_half_way_leaves_nothing_read(tmp_path: Path) -> None:
