@@ -139,8 +139,9 @@ def _read(source: IO[bytes]) -> Baseline:
         raise ValueError("a baseline written by another version")
     outcomes: dict[str, Outcome] = {row[0]: tuple(row[1:]) for row in head["outcomes"]}
     index = ReplayIndex.load(source)
-    if not {outcome[1] for outcome in outcomes.values()} <= set(index.customers):
-        raise ValueError("outcomes of customers the index does not list")
-    if not outcomes.keys() <= index.decided.keys():
-        raise ValueError("outcomes of decisions the index does not list")
+    number = {customer: n for n, customer in enumerate(index.customers)}
+    for key, outcome in outcomes.items():
+        span = index.decided.get(key)
+        if span is None or number.get(outcome[1]) != span[0]:
+            raise ValueError("outcomes of customers or decisions the index does not list")
     return Baseline(head["version"], outcomes, index)

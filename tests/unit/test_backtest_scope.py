@@ -384,8 +384,9 @@ def test_a_key_decided_on_both_sides_of_a_start_replays_its_customer_from_their_
 
 
 def test_a_forged_cache_entry_is_a_miss_and_a_writer_killed_half_way_leaves_nothing_read(tmp_path: Path) -> None:
-    """A length past the end of the file, a customer number the index does not list, and the
-    half-written file of a writer killed with -9 (a day old) are each replayed, never believed."""
+    """A length past the end of the file, a customer number the index does not list, an outcome
+    the index gives to another customer or not at all, and the half-written file of a writer
+    killed with -9 (a day old) are each replayed, never believed."""
     events = tmp_path / "e.jsonl"
     events.write_text("\n".join(_day(3, events=300, customers=8)) + "\n", encoding="utf-8")
     cache = BaselineCache(tmp_path / "cache")
@@ -403,6 +404,18 @@ def test_a_forged_cache_entry_is_a_miss_and_a_writer_killed_half_way_leaves_noth
     again = backtest(LIVE, edit(2), events, cache=cache)
     assert not again.baseline_kept
     assert printed(again) == printed(first)
+    (entry,) = (tmp_path / "cache").glob("*.engagement-baseline")
+    live = cache.get(entry.name.removesuffix(".engagement-baseline"))
+    assert live is not None
+    key, (number, first_line, last_line) = next(iter(live.index.decided.items()))
+    live.index.decided[key] = ((number + 1) % len(live.index.customers), first_line, last_line)  # another's
+    with entry.open("wb") as out:
+        _write_baseline(out, live)
+    assert cache.get(entry.name.removesuffix(".engagement-baseline")) is None
+    del live.index.decided[key]  # an outcome whose decision the index does not list
+    with entry.open("wb") as out:
+        _write_baseline(out, live)
+    assert cache.get(entry.name.removesuffix(".engagement-baseline")) is None
     stale = tmp_path / "cache" / ".writing-killed"
     stale.write_bytes(good[:1000])
     os.utime(stale, (time.time() - 2 * 86_400,) * 2)
