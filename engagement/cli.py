@@ -23,10 +23,6 @@ from pydantic import TypeAdapter, ValidationError
 
 from engagement.authoring.backtest import CLEAR, backtest, report, scope_line, show_progress
 from engagement.authoring.baselines import BaselineCache, default_baseline_cache
-from engagement.authoring.lint import lint, load_rules
-from engagement.authoring.preview import PreviewError, describe, preview, read_customer_events
-from engagement.authoring.samples import for_samples
-from engagement.authoring.template_submission import submissions, template_payload, test_message
 from engagement.config.bundle import Configuration, load_configuration
 from engagement.config.event_catalogue import EventCatalogue, load_catalogue, with_catalogue
 from engagement.config.loader import InvalidConfig, default_triggers_dir
@@ -36,23 +32,13 @@ from engagement.core.durations import Duration
 from engagement.core.engine import Engine
 from engagement.core.specs import TriggerSpec
 from engagement.decode import use_catalogue
-from engagement.embedded import reports as stored_reports
-from engagement.event_export import ExportError, export_events
 from engagement.events import events_json_schema
 from engagement.live.api_keys import check_scopes, create_key
-from engagement.outcomes import page as report_page
-from engagement.outcomes import sources as report_sources
-from engagement.outcomes.table import as_json
-from engagement.outcomes.table import describe as describe_report
 from engagement.privacy import install_phone_masking, mask_phone
-from engagement.providers.base import ProviderError
-from engagement.providers.factory import UnknownProviderError, build_provider
-from engagement.providers.whatsapp.templates import TemplateSyncError, fetch_templates, submit_template
 from engagement.replay.command import run_replay
 from engagement.replay.shards import default_jobs
 from engagement.settings import Settings
 from engagement.timefmt import parse_rfc3339, rfc3339
-from engagement.worker import reports as worker_reports
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -77,7 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"engagement: {settings_problem(exc)}", file=sys.stderr)
         return 2
-    except USER_ERRORS as exc:
+    except Exception as exc:
+        if not isinstance(exc, user_errors()):
+            raise
         if args.debug:
             raise
         print(f"engagement {args.command}: {exc}", file=sys.stderr)
@@ -91,16 +79,17 @@ class UsageError(Exception):
     """A command given something it cannot work with; its message says what."""
 
 
-USER_ERRORS = (
-    OSError,
-    ValueError,
-    UsageError,
-    TemplateSyncError,
-    RegistryError,
-    UnknownProviderError,
-    ExportError,
-    report_sources.ReportUnavailable,
-)
+def user_errors() -> tuple[type[Exception], ...]:
+    """The errors a command reports in one line. The modules of the commands are loaded by the
+    command that needs them (a replay starts without the report's plotting or the providers'
+    HTTP clients), so their errors are looked up only once one went wrong."""
+    from engagement.event_export import ExportError  # noqa: PLC0415
+    from engagement.outcomes.sources import ReportUnavailable  # noqa: PLC0415
+    from engagement.providers.factory import UnknownProviderError  # noqa: PLC0415
+    from engagement.providers.whatsapp.templates import TemplateSyncError  # noqa: PLC0415
+
+    return (OSError, ValueError, UsageError, TemplateSyncError, RegistryError, UnknownProviderError, ExportError,
+            ReportUnavailable)  # fmt: skip
 
 
 def settings_problem(exc: ValidationError) -> str:
@@ -356,6 +345,8 @@ def _jobs(text: str) -> int:
 
 def _configuration(triggers: Path | None, messages: Path | None) -> tuple[Configuration, Engine]:
     """The configuration and its engine for the authoring commands (sample customers' links allowed)."""
+    from engagement.authoring.samples import for_samples  # noqa: PLC0415 (the authoring commands' own)
+
     settings = Settings()
     configuration = load_configuration(
         triggers or settings.triggers_dir or default_triggers_dir(),
@@ -366,6 +357,8 @@ def _configuration(triggers: Path | None, messages: Path | None) -> tuple[Config
 
 
 def _lint(args: argparse.Namespace) -> int:
+    from engagement.authoring.lint import lint, load_rules  # noqa: PLC0415 (loaded by the command that lints)
+
     directory = args.directory or Settings().messages_dir or default_messages_dir()
     configuration, engine = _configuration(args.triggers, directory)
     registry = load_registry(directory)
@@ -389,6 +382,8 @@ def _lint(args: argparse.Namespace) -> int:
 
 
 def _preview(args: argparse.Namespace) -> int:
+    from engagement.authoring.preview import PreviewError, describe, preview, read_customer_events  # noqa: PLC0415
+
     _, engine = _configuration(args.triggers, args.messages)
     try:
         events = read_customer_events(args.customer) if args.customer is not None else None
@@ -416,6 +411,8 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _templates_sync(args: argparse.Namespace) -> int:
+    from engagement.providers.whatsapp.templates import fetch_templates  # noqa: PLC0415 (httpx only here)
+
     settings = Settings()
     directory = args.messages or settings.messages_dir or default_messages_dir()
     records = fetch_templates(
@@ -433,6 +430,9 @@ def _templates_sync(args: argparse.Namespace) -> int:
 
 
 def _templates_submit(args: argparse.Namespace) -> int:
+    from engagement.authoring.template_submission import submissions, template_payload  # noqa: PLC0415
+    from engagement.providers.whatsapp.templates import submit_template  # noqa: PLC0415 (httpx only here)
+
     settings = Settings()
     _, engine = _configuration(args.triggers, args.messages)
     for locale, tier in submissions(engine, args.trigger, args.locale):
@@ -452,6 +452,10 @@ def _templates_submit(args: argparse.Namespace) -> int:
 
 
 def _messages_test(args: argparse.Namespace) -> int:
+    from engagement.authoring.template_submission import test_message  # noqa: PLC0415
+    from engagement.providers.base import ProviderError  # noqa: PLC0415 (the providers only here)
+    from engagement.providers.factory import build_provider  # noqa: PLC0415
+
     settings = Settings()
     _, engine = _configuration(args.triggers, args.messages)
     message = test_message(engine, args.trigger, args.to, args.locale, args.tier)
@@ -475,6 +479,14 @@ def _messages_test(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    # the report's numpy and plotting, and the runtimes' clients, only for a report
+    from engagement.embedded import reports as stored_reports  # noqa: PLC0415
+    from engagement.outcomes import page as report_page  # noqa: PLC0415
+    from engagement.outcomes import sources as report_sources  # noqa: PLC0415
+    from engagement.outcomes.table import as_json  # noqa: PLC0415
+    from engagement.outcomes.table import describe as describe_report  # noqa: PLC0415
+    from engagement.worker import reports as worker_reports  # noqa: PLC0415
+
     settings = Settings()
     engine = build_engine(args.triggers, args.messages, settings)
     ago, at = args.since if args.since is not None else (None, None)
@@ -524,6 +536,8 @@ def triggers_catalogue(settings: Settings) -> EventCatalogue:
 
 
 def _events_export(args: argparse.Namespace) -> int:
+    from engagement.event_export import export_events  # noqa: PLC0415 (the runtimes' clients only here)
+
     since = time.time() - args.since
     settings = Settings()
     use_catalogue(triggers_catalogue(settings))  # the declared types are events to export too

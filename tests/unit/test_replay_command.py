@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -56,3 +58,12 @@ def test_schemas_are_printed_as_json(what: str, capsys: pytest.CaptureFixture[st
     schema = json.loads(capsys.readouterr().out)
     text = json.dumps(schema)
     assert ("page.viewed" in text) if what == "events" else ("cart_idle" in text)
+
+
+def test_a_replay_starts_without_the_reports_or_the_providers_libraries() -> None:
+    """`engagement replay` loads what a replay needs: the report's numpy and plotting and the
+    providers' HTTP client come with the commands that use them (half a second of every start)."""
+    heavy = "{'numpy', 'matplotlib', 'httpx', 'faust', 'aiohttp'}"
+    probe = f"import sys, engagement.cli; print(sorted({heavy} & sys.modules.keys()))"
+    found = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)  # noqa: S603
+    assert found.stdout.strip() == "[]"
