@@ -7,7 +7,7 @@ Prints, over the same topics and backlog: a bare aiokafka consumer's messages/s;
 that does nothing (noop_agent.py: the worker's faust settings, topics and batches); the worker's
 events/s end to end (decode, state table with its changelog, decisions topic, sends claimed in
 Redis and written by the file provider); their ratios; and two worker processes together.
-Target: the worker >= 0.5 of the no-op faust agent (faust itself is the ceiling we cannot lift),
+Target: the worker >= 0.8 of the no-op faust agent (faust itself is the ceiling we cannot lift),
 in the median of `--rounds` rounds (each the no-op agent, then the worker, back to back).
 """
 
@@ -178,7 +178,7 @@ def main() -> None:
             )
         ratio, rate, noop = sorted(ratios)[len(ratios) // 2]
         print(f"median round: worker {rate:,.0f} events/s, no-op faust agent {noop:,.0f} messages/s")
-        print(f"worker / no-op faust agent = {ratio:.2f} (target >= 0.5)")
+        print(f"worker / no-op faust agent = {ratio:.2f} (target >= 0.8)")
         print(f"worker / bare consumer = {rate / bare:.2f}")
         if not args.no_pair:
             pair, sends = workers_rate(space, len(lines), Path(tmp), 2, f"{space.app_id}-2w")
