@@ -79,17 +79,20 @@ class UsageError(Exception):
     """A command given something it cannot work with; its message says what."""
 
 
-def user_errors() -> tuple[type[Exception], ...]:
-    """The errors a command reports in one line. The modules of the commands are loaded by the
-    command that needs them (a replay starts without the report's plotting or the providers'
-    HTTP clients), so their errors are looked up only once one went wrong."""
-    from engagement.event_export import ExportError  # noqa: PLC0415
-    from engagement.outcomes.sources import ReportUnavailable  # noqa: PLC0415
-    from engagement.providers.factory import UnknownProviderError  # noqa: PLC0415
-    from engagement.providers.whatsapp.templates import TemplateSyncError  # noqa: PLC0415
+LOADED_ERRORS = (
+    ("engagement.event_export", "ExportError"),
+    ("engagement.outcomes.sources", "ReportUnavailable"),
+    ("engagement.providers.factory", "UnknownProviderError"),
+    ("engagement.providers.whatsapp.templates", "TemplateSyncError"),
+)
+"""Errors of the modules a command loads for itself (a replay starts without the report's
+plotting or the providers' HTTP clients): a module no command loaded raised none of them."""
 
-    return (OSError, ValueError, UsageError, TemplateSyncError, RegistryError, UnknownProviderError, ExportError,
-            ReportUnavailable)  # fmt: skip
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """The errors a command reports in one line."""
+    loaded = tuple(getattr(sys.modules[module], name) for module, name in LOADED_ERRORS if module in sys.modules)
+    return (OSError, ValueError, UsageError, RegistryError, *loaded)
 
 
 def settings_problem(exc: ValidationError) -> str:

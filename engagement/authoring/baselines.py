@@ -8,8 +8,9 @@ baseline never changes an answer; the oldest entries go when more than `keep` ar
 
 The entries hold customer ids (the recorded traffic is personal data): each is a file only its
 owner may read (a directory the cache creates is the owner's only too), written whole (under a
-temporary name, then renamed). Keeping is best effort: a backtest whose baseline cannot be kept
-still answers.
+temporary name, then renamed) and closed by the SHA-256 of what comes before, so that a damaged
+entry is never believed: like any entry that does not read back whole, it is replayed again.
+Keeping is best effort: a backtest whose baseline cannot be kept still answers.
 """
 
 from __future__ import annotations
@@ -87,10 +88,13 @@ class BaselineCache:
         path = self.directory / (name + SUFFIX)
         try:
             with path.open("rb") as handle:
+                if not _intact(handle):
+                    return None
+                handle.seek(0)
                 found = _read(handle)
             os.utime(path)  # the most recently used goes last
-        except (OSError, ValueError, LookupError, TypeError, AttributeError, RecursionError):
-            return None  # none kept, or unreadable: replayed again
+        except Exception:  # none kept, or one that does not read back: replayed again
+            return None
         return found
 
     def put(self, name: str, baseline: Baseline) -> str | None:
@@ -100,8 +104,10 @@ class BaselineCache:
             self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd, temporary = tempfile.mkstemp(dir=self.directory, prefix=WRITING)  # 0600
             try:
-                with os.fdopen(fd, "wb") as handle:
+                with os.fdopen(fd, "w+b") as handle:
                     _write(handle, baseline)
+                    handle.flush()
+                    handle.write(_digest(handle, handle.tell()))
                 os.replace(temporary, self.directory / (name + SUFFIX))
             except BaseException:
                 with contextlib.suppress(OSError):
@@ -126,6 +132,32 @@ class BaselineCache:
                 old.unlink()
 
 
+DIGEST_BYTES = 32
+
+
+def _digest(source: IO[bytes], size: int) -> bytes:
+    """The SHA-256 of the first `size` bytes of `source` (read from its start)."""
+    source.seek(0)
+    digest = hashlib.sha256()
+    left = size
+    while left > 0:
+        chunk = source.read(min(left, 1 << 20))
+        if not chunk:
+            break
+        digest.update(chunk)
+        left -= len(chunk)
+    return digest.digest()
+
+
+def _intact(source: IO[bytes]) -> bool:
+    """Whether the entry ends with the digest of what comes before it."""
+    size = os.fstat(source.fileno()).st_size - DIGEST_BYTES
+    if size < 0:
+        return False
+    computed = _digest(source, size)
+    return source.read(DIGEST_BYTES) == computed
+
+
 def _write(out: IO[bytes], baseline: Baseline) -> None:
     rows = [[key, *outcome] for key, outcome in baseline.outcomes.items()]
     head = json.dumps({"format": FORMAT, "version": baseline.version, "outcomes": rows}, ensure_ascii=False)
@@ -137,7 +169,12 @@ def _read(source: IO[bytes]) -> Baseline:
     head = json.loads(read_blob(source))
     if head["format"] != FORMAT:
         raise ValueError("a baseline written by another version")
-    outcomes: dict[str, Outcome] = {row[0]: tuple(row[1:]) for row in head["outcomes"]}
+    outcomes: dict[str, Outcome] = {}
+    for row in head["outcomes"]:
+        key, trigger, customer, result, text, day = row
+        if not (all(isinstance(v, str) for v in (key, trigger, customer, result, day)) and type(text) is int):
+            raise ValueError("an outcome of the wrong shape")
+        outcomes[key] = (trigger, customer, result, text, day)
     index = ReplayIndex.load(source)
     number = {customer: n for n, customer in enumerate(index.customers)}
     for key, outcome in outcomes.items():

@@ -245,7 +245,7 @@ class ReplayIndex:
         customers, seen = head["customers"], head["seen"]
         if not len(lines) == len(times) == len(logins) or len(seen) != len(customers):
             raise ValueError("an index whose parts disagree")
-        if dense and max(dense) >= len(customers):
+        if dense and (max(dense) >= len(customers) or min(dense) < NO_CUSTOMER):
             raise ValueError("an index naming a customer it does not list")
         states = read_blob(source)
         firsts: dict[int, dict[str, tuple[int, bytes]]] = {}
@@ -257,7 +257,9 @@ class ReplayIndex:
             at += size
         decided: dict[str, tuple[int, int, int]] = {}
         for key, number, first, last in head["decided"]:
-            if not (isinstance(key, str) and 0 <= number < len(customers) and 0 <= first <= last):
+            if not (isinstance(key, str) and all(type(n) is int for n in (number, first, last))):
+                raise ValueError("an index whose decisions disagree")
+            if not (0 <= number < len(customers) and 0 <= first <= last):
                 raise ValueError("an index whose decisions disagree")
             decided[key] = (int(number), int(first), int(last))
         return cls(dense, customers, head["types"], seen, Rises(lines, times, logins), firsts, decided)

@@ -6,12 +6,15 @@ nothing either."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -22,8 +25,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from engagement.authoring.backtest import Backtest, backtest, live_side, report
-from engagement.authoring.baselines import BaselineCache
-from engagement.authoring.baselines import _write as _write_baseline
+from engagement.authoring.baselines import Baseline, BaselineCache
 from engagement.authoring.edit_scope import scope_of
 from engagement.config.loader import default_triggers_dir
 from engagement.config.messages import default_messages_dir, load_messages
@@ -384,38 +386,63 @@ def test_a_key_decided_on_both_sides_of_a_start_replays_its_customer_from_their_
 
 
 def test_a_forged_cache_entry_is_a_miss_and_a_writer_killed_half_way_leaves_nothing_read(tmp_path: Path) -> None:
-    """A length past the end of the file, a customer number the index does not list, an outcome
-    the index gives to another customer or not at all, and the half-written file of a writer
-    killed with -9 (a day old) are each replayed, never believed."""
+    """A flipped bit, a length past the end of the file, a customer number the index does not
+    list, an outcome the index gives to another customer or not at all, decision lines that are
+    not whole numbers, an outcome of the wrong shape, and the half-written file of a writer killed
+    with -9 (a day old) are each replayed, never believed."""
     events = tmp_path / "e.jsonl"
     events.write_text("\n".join(_day(3, events=300, customers=8)) + "\n", encoding="utf-8")
     cache = BaselineCache(tmp_path / "cache")
     first = backtest(LIVE, edit(2), events, cache=cache)
     (entry,) = (tmp_path / "cache").glob("*.engagement-baseline")
+    name = entry.name.removesuffix(".engagement-baseline")
     good = entry.read_bytes()
-    entry.write_bytes((2**62).to_bytes(8, "little") + good[8:])  # a huge length prefix
-    assert not backtest(LIVE, edit(2), events, cache=cache).baseline_kept
-    (entry,) = (tmp_path / "cache").glob("*.engagement-baseline")
-    live = cache.get(entry.name.removesuffix(".engagement-baseline"))
-    assert live is not None
-    live.index.customer_of_line[-1] = len(live.index.customers) + 5  # names a customer it does not list
-    with entry.open("wb") as out:
-        _write_baseline(out, live)
+    day = re.search(rb'"\d{4}-\d{2}-\d{2}"', good)
+    assert day is not None
+    flipped = bytearray(good)
+    flipped[day.end() - 2] ^= 0x01  # an outcome's day that still reads as a day: only the digest tells
+    entry.write_bytes(bytes(flipped))
+    assert cache.get(name) is None
     again = backtest(LIVE, edit(2), events, cache=cache)
     assert not again.baseline_kept
     assert printed(again) == printed(first)
-    (entry,) = (tmp_path / "cache").glob("*.engagement-baseline")
-    live = cache.get(entry.name.removesuffix(".engagement-baseline"))
-    assert live is not None
-    key, (number, first_line, last_line) = next(iter(live.index.decided.items()))
-    live.index.decided[key] = ((number + 1) % len(live.index.customers), first_line, last_line)  # another's
-    with entry.open("wb") as out:
-        _write_baseline(out, live)
-    assert cache.get(entry.name.removesuffix(".engagement-baseline")) is None
-    del live.index.decided[key]  # an outcome whose decision the index does not list
-    with entry.open("wb") as out:
-        _write_baseline(out, live)
-    assert cache.get(entry.name.removesuffix(".engagement-baseline")) is None
+    body = (2**62).to_bytes(8, "little") + good[8:-32]  # a huge length prefix, sealed with its own digest
+    entry.write_bytes(body + hashlib.sha256(body).digest())
+    assert cache.get(name) is None
+
+    def forged(change: Callable[[Baseline], object]) -> Baseline | None:
+        """The entry as `backtest` kept it, changed, and kept again with a digest that matches."""
+        entry.write_bytes(good)
+        live = cache.get(name)
+        assert live is not None
+        change(live)
+        cache.put(name, live)
+        return cache.get(name)
+
+    def unknown_customer(live: Baseline) -> None:
+        live.index.customer_of_line[-1] = len(live.index.customers) + 5
+
+    def below_nobody(live: Baseline) -> None:
+        live.index.customer_of_line[-1] = -7
+
+    def anothers(live: Baseline) -> None:
+        key, (number, first_line, last_line) = next(iter(live.index.decided.items()))
+        live.index.decided[key] = ((number + 1) % len(live.index.customers), first_line, last_line)
+
+    def unlisted(live: Baseline) -> None:
+        del live.index.decided[next(iter(live.index.decided))]
+
+    def endless(live: Baseline) -> None:
+        key, (number, first_line, _) = next(iter(live.index.decided.items()))
+        live.index.decided[key] = (number, first_line, cast(int, float("inf")))
+
+    def misshapen(live: Baseline) -> None:
+        key = next(iter(live.outcomes))
+        live.outcomes[key] = cast(Any, live.outcomes[key][:2])
+
+    for change in (unknown_customer, below_nobody, anothers, unlisted, endless, misshapen):
+        assert forged(change) is None, change.__name__
+    assert forged(lambda live: None) is not None, "kept again unchanged, it reads back"
     stale = tmp_path / "cache" / ".writing-killed"
     stale.write_bytes(good[:1000])
     os.utime(stale, (time.time() - 2 * 86_400,) * 2)
