@@ -133,7 +133,7 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         default=default_baseline_cache(),
         help="backtest: keep the baseline's side here, so that the next backtest of the same events and "
-        "baseline replays the edit only (private to you; holds customer ids; default: %(default)s)",
+        "baseline replays the edit only (private to you; holds customer data; default: %(default)s)",
     )
     replay.add_argument(
         "--no-baseline-cache", action="store_true", help="backtest: neither read nor keep the baseline's side"
