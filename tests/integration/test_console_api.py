@@ -4,6 +4,7 @@ file names outside the two directories, an edit with errors, a range too long.""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -248,10 +249,16 @@ def test_a_backtest_killed_with_its_server_leaves_no_archive_copy_and_no_child(t
     holding = [
         str(path)
         for folder in (state, Path(tempfile.gettempdir()))
-        for path in folder.rglob("*")
-        if path.is_file() and "engagement" in str(path) and _holds(path, b"Marker Name 59")
+        for path in _files_under(folder)
+        if "engagement" in str(path) and _holds(path, b"Marker Name 59")
     ]
     assert holding == [path for path in holding if path.endswith(("engagement.sqlite3", "engagement.sqlite3-wal"))]
+
+
+def _files_under(folder: Path) -> list[Path]:
+    """Every file below `folder`, as it stands: the shared temporary directory changes under other
+    processes' feet, and a directory gone while it is walked is passed over."""
+    return [Path(root, name) for root, _, names in os.walk(folder) for name in names]
 
 
 def _holds(path: Path, needle: bytes) -> bool:
