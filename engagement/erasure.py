@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import httpx
 
+from engagement.console.backtests import forget_kept
 from engagement.decode import customer_id_problem
 from engagement.embedded.store import StoreBusy, existing_store
 from engagement.providers.file import FileProvider
@@ -50,6 +51,7 @@ def forget_customer(settings: Settings, customer_id: str, url: str | None, worke
     log_path = settings.provider_file or settings.state_dir / "sent.jsonl"
     if log_path.exists():
         erased["send_log"] = FileProvider(log_path).erase(customer_id)
+    erased["kept_backtests"] = forget_kept(settings.state_dir)
     print(json.dumps({"customer_id": customer_id, "erased": erased}, ensure_ascii=False))
     return 0
 

@@ -7,9 +7,10 @@ reads through its inherited descriptor. The child dies with the server (Linux's 
 signal, and a check of its parent's pid), so a server killed with -9 leaves neither a copy of the
 archive nor an orphaned replay. Only copies of the two configurations (no personal data) go into a
 scratch directory under the state directory, emptied when the console starts. The live side of
-the last few backtests (customer ids and outcomes, no event data) is kept in a private directory
-beside it, emptied when the console starts too, so that backtesting another edit of the same days
-replays the edit side only.
+the last few backtests is kept in a private directory beside it, so that backtesting another
+edit of the same days replays the edit side only; it holds personal data (customer ids,
+outcomes, and customers' states at their first event of some kinds), so it is emptied when the
+console starts and when a customer is erased (`forget_kept`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -66,13 +67,43 @@ class Job:
                 "since": self.since, "until": self.until}  # fmt: skip
 
 
+def kept_baselines(state_dir: Path) -> Path:
+    return state_dir / "console" / "baselines"
+
+
+def forget_kept(state_dir: Path) -> int:
+    """A customer is erased: every live side kept for backtests goes (each holds that customer's
+    data, and the archive they were read from changed, so none would be read again); how many."""
+    removed = 0
+    with contextlib.suppress(OSError):
+        for path in kept_baselines(state_dir).iterdir():
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed += 1
+    return removed
+
+
+Forget = Callable[[str], Awaitable[dict[str, int]]]
+
+
+def forgetting_kept(forget: Forget, state_dir: Path) -> Forget:
+    """A runtime's erasure of a customer, then its console's kept live sides (`forget_kept`)."""
+
+    async def erase(customer_id: str) -> dict[str, int]:
+        erased = await forget(customer_id)
+        erased["kept_backtests"] = await asyncio.to_thread(forget_kept, state_dir)
+        return erased
+
+    return erase
+
+
 class Backtests:
     def __init__(self, workspace: Workspace, live: Callable[[], Engine], state_dir: Path) -> None:
         self.workspace, self.live = workspace, live
         self.scratch = state_dir / "console" / "backtests"
         shutil.rmtree(self.scratch, ignore_errors=True)  # what a server killed during a backtest left
-        # the live sides kept for the next backtest (customer ids: private, and gone with a restart)
-        self.baselines = state_dir / "console" / "baselines"
+        # the live sides kept for the next backtest (personal data: private, gone with a restart)
+        self.baselines = kept_baselines(state_dir)
         shutil.rmtree(self.baselines, ignore_errors=True)
         self.jobs: dict[str, Job] = {}
         self._lock = threading.Lock()

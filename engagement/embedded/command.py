@@ -17,6 +17,7 @@ from aiohttp import web
 
 from engagement.config.loader import default_triggers_dir
 from engagement.config.messages import default_messages_dir
+from engagement.console.backtests import forgetting_kept
 from engagement.console.routes import ConsoleBackend, add_console
 from engagement.console.templates_page import graph_account
 from engagement.console.workspace import Workspace
@@ -187,7 +188,7 @@ def _http_app(
         decisions=lambda after, limit: _read(store, after, limit),
         events=lambda after, limit, since: _read_events(store, after, limit, since),
         report=reads.report,
-        forget=service.forget,
+        forget=forgetting_kept(service.forget, console.state_dir),
         webhook=webhook,
         twilio=twilio_webhook_settings(settings, service),
         line=line_webhook_settings(settings, service),

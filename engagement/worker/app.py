@@ -13,6 +13,7 @@ from typing import Any
 import faust
 from aiokafka.partitioner import DefaultPartitioner
 
+from engagement.console.backtests import forgetting_kept
 from engagement.console.routes import add_console
 from engagement.decision_feed.push import run_feed
 from engagement.decision_feed.settings import decisions_webhook
@@ -86,7 +87,9 @@ def create_app(
 
     states = PartitionedTable(table)
     send_log = provider.provider if isinstance(provider.provider, FileProvider) else None
-    service = WorkerService(engine, states, producer_for(app), outbox, metrics, names, send_log=send_log)
+    service = WorkerService(
+        engine, states, producer_for(app), outbox, metrics, names, send_log=send_log, state_dir=settings.state_dir
+    )
     progress = InputProgress(names.inputs)
     rebuild_wanted = [True]
 
@@ -496,7 +499,7 @@ async def serve_http(
         templates_dir=settings.messages_dir,  # a template webhook updates its registry there
     )
     api = Api(
-        forget=producing.forget,
+        forget=forgetting_kept(producing.forget, settings.state_dir),  # here, and the owner's own
         webhook=whatsapp,
         twilio=twilio_webhook_settings(settings, port),
         line=line_webhook_settings(settings, port),

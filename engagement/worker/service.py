@@ -20,8 +20,10 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
+from engagement.console.backtests import forget_kept
 from engagement.core.decisions import Decision
 from engagement.core.engine import Engine
 from engagement.core.state import CustomerState
@@ -73,11 +75,13 @@ class WorkerService:
         names: TopicNames,
         cache_size: int = 100_000,
         send_log: SendLog | None = None,
+        state_dir: Path | None = None,
     ) -> None:
         self.engine, self.table, self.produce = engine, table, produce
         self.outbox, self.metrics, self.names = outbox, metrics, names
         self.partitions: dict[int, PartitionClock] = {}
         self.send_log = send_log
+        self.state_dir = state_dir  # where this worker's console keeps backtests' live sides
         self.cache_size = cache_size
         self._cache: dict[str, CustomerState] = {}  # decoded states, the same as the table's
         self._changed: dict[str, tuple[int, CustomerState]] = {}  # this batch's, not written yet
@@ -271,6 +275,8 @@ class WorkerService:
         erased = await self.outbox.forget(cid, tuple(a for a in (phone, line_id) if a))
         if self.send_log is not None:
             erased["send_log"] = self.send_log.erase(cid)
+        if self.state_dir is not None:
+            erased["kept_backtests"] = forget_kept(self.state_dir)
         self.metrics.inc("engagement_customers_erased_total")
         log.info("customer erased: %s", erased)
 

@@ -194,6 +194,16 @@ def test_an_erased_customer_leaves_no_number_or_name_in_any_file(tmp_path: Path)
         assert post(run, [profile, *logins]).status_code == 202
         wait_for(lambda: bool(run.sent()), 30, "the login alert")
         assert phone in json.dumps(run.sent())
+        # a console backtest keeps its live side, Alice's state at her first login with it
+        job = httpx.post(f"{run.url}/console/api/backtests", headers=run.headers,
+                         json={"files": {}, "since": start - 60, "until": time.time()}).json()  # fmt: skip
+        deadline = time.monotonic() + 60
+        while job["state"] in ("reading", "replaying") and time.monotonic() < deadline:
+            time.sleep(0.2)
+            job = httpx.get(f"{run.url}/console/api/backtests/{job['id']}", headers=run.headers).json()
+        assert job["state"] == "done", job
+        kept = list((tmp_path / "console" / "baselines").glob("*"))
+        assert any(phone.encode() in path.read_bytes() for path in kept), "the live side kept holds her number"
         assert httpx.delete(f"{run.url}/v1/customers/alice").status_code == 401  # no key
         assert httpx.delete(f"{run.url}/v1/customers/a%00b", headers=run.headers).status_code == 400
         too_long = httpx.delete(f"{run.url}/v1/customers/{'x' * 200}", headers=run.headers)
@@ -202,6 +212,7 @@ def test_an_erased_customer_leaves_no_number_or_name_in_any_file(tmp_path: Path)
         erased = httpx.delete(f"{run.url}/v1/customers/alice", headers=run.headers)
         assert erased.status_code == 200
         assert erased.json()["erased"]["state"] == 1
+        assert erased.json()["erased"]["kept_backtests"] == len(kept)
         assert [d["outcome"] for d in run.decisions()] == ["send"]  # the decision stays, its message goes
         assert run.decisions()[0]["message"] == {"erased": True}
     found = [
