@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import shutil
 import sys
@@ -32,10 +33,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from engagement.authoring.backtest import Backtest, ranked, report
+from engagement.authoring.baselines import SUFFIX, WRITING
 from engagement.console.workspace import Workspace
 from engagement.core.engine import Engine
 from engagement.outcomes.page import sends_before_after_svg
 from engagement.privacy import private_directory
+
+log = logging.getLogger(__name__)
 
 KEEP = 8
 CHILD = "engagement.console.backtest_child"
@@ -59,6 +63,7 @@ class Job:
     error: str | None = None
     result: dict[str, Any] | None = None
     started: float = field(default_factory=time.time)
+    erasures: int = 0  # customers erased in this process when it started (`forget_kept`)
 
     def as_json(self) -> dict[str, Any]:
         customers = None if self.customers is None else dict(zip(("replayed", "skipped"), self.customers, strict=True))
@@ -71,15 +76,39 @@ def kept_baselines(state_dir: Path) -> Path:
     return state_dir / "console" / "baselines"
 
 
+_ERASURES = [0]
+"""Customers erased in this process: a backtest that read its archive before an erasure does not
+leave its live side kept (`Backtests.run`)."""
+
+
 def forget_kept(state_dir: Path) -> int:
-    """A customer is erased: every live side kept for backtests goes (each holds that customer's
-    data, and the archive they were read from changed, so none would be read again); how many."""
+    """A customer is erased: every live side kept for backtests goes (each may hold that
+    customer's data); how many went."""
+    _ERASURES[0] += 1
+    return _remove_kept(kept_baselines(state_dir))
+
+
+def _remove_kept(folder: Path) -> int:
+    """The entries of the cache in `folder` (files of its own names only), removed; a failure
+    is logged (an erasure must not pass for done when data stayed)."""
     removed = 0
-    with contextlib.suppress(OSError):
-        for path in kept_baselines(state_dir).iterdir():
-            with contextlib.suppress(OSError):
-                path.unlink()
-                removed += 1
+    try:
+        paths = list(folder.iterdir())
+    except FileNotFoundError:
+        return 0
+    except OSError as exc:
+        log.error("kept backtests in %s could not be listed for an erasure: %s", folder, exc.strerror or exc)
+        return 0
+    for path in paths:
+        if not (path.name.endswith(SUFFIX) or path.name.startswith(WRITING)):
+            continue
+        try:
+            path.unlink()
+            removed += 1
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            log.error("a kept backtest could not be deleted for an erasure: %s: %s", path, exc.strerror or exc)
     return removed
 
 
@@ -116,6 +145,7 @@ class Backtests:
             if any(job.state in ("reading", "replaying") for job in self.jobs.values()):
                 raise BacktestBusy("a backtest is running; wait for it to finish")
             job = Job(uuid.uuid4().hex[:12], since, until)
+            job.erasures = _ERASURES[0]  # before its archive is read
             self.jobs[job.id] = job
             for old in sorted(self.jobs.values(), key=lambda j: j.started)[:-KEEP]:
                 del self.jobs[old.id]
@@ -137,6 +167,8 @@ class Backtests:
             if archive is not None:
                 archive.close()
             shutil.rmtree(root, ignore_errors=True)
+            if _ERASURES[0] != job.erasures:  # a customer erased since its archive was read
+                await asyncio.to_thread(_remove_kept, self.baselines)
 
     def _prepare(self, root: Path, edit: dict[str, str], lines: list[str]) -> IO[bytes]:
         """Both configurations copied under `root`, and the archive in an unnamed file."""

@@ -276,7 +276,7 @@ class WorkerService:
         if self.send_log is not None:
             erased["send_log"] = self.send_log.erase(cid)
         if self.state_dir is not None:
-            erased["kept_backtests"] = forget_kept(self.state_dir)
+            erased["kept_backtests"] = await asyncio.to_thread(forget_kept, self.state_dir)
         self.metrics.inc("engagement_customers_erased_total")
         log.info("customer erased: %s", erased)
 

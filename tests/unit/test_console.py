@@ -3,9 +3,12 @@ publishing it and rolling back, and refusing to write the package's own director
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import shutil
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +17,7 @@ from engagement.authoring.backtest import Progress as BacktestProgress
 from engagement.config.loader import default_triggers_dir
 from engagement.config.messages import default_messages_dir
 from engagement.console.backtest_child import report_progress
-from engagement.console.backtests import Job, take_progress
+from engagement.console.backtests import Backtests, Job, forget_kept, take_progress
 from engagement.console.fields import fields_of
 from engagement.console.new_trigger import skeleton
 from engagement.console.versions import (
@@ -29,6 +32,7 @@ from engagement.console.workspace import BadEdit, Workspace
 from engagement.core.engine import EngineSettings
 from engagement.live.config_reload import own_configuration
 from engagement.settings import Settings
+from engagement.timefmt import rfc3339
 
 
 @pytest.fixture
@@ -238,3 +242,46 @@ def test_an_edit_cannot_call_a_button_an_opt_out_that_opts_nobody_out(workspace:
         {"messages/cart_idle.yaml": no_stop, "messages/_lint.yaml": "opt_out_keywords: [LATER, STOP]\n"}
     )
     assert relabelled.errors >= 1
+
+
+def _shop_lines(customers: int) -> list[str]:
+    start = time.time() - 86_400
+    lines = []
+    for n in range(customers):
+        customer, t = f"c-{n}", start + n * 10
+        lines.append(json.dumps({"event_id": f"p{n}", "type": "customer.updated", "customer_id": customer,
+                                 "occurred_at": rfc3339(t), "name": f"Name {n}", "phone": f"+8869{n:08d}",
+                                 "whatsapp_opt_in": True}))  # fmt: skip
+        lines.append(json.dumps({"event_id": f"c{n}", "type": "cart.updated", "customer_id": customer,
+                                 "occurred_at": rfc3339(t + 1), "cart_id": f"k{n}",
+                                 "items": [{"product_id": "p", "name": "Scarf", "quantity": 1}]}))  # fmt: skip
+    return lines
+
+
+@pytest.mark.parametrize("erased_meanwhile", [False, True])
+def test_a_backtest_whose_archive_was_read_before_an_erasure_keeps_no_live_side(
+    workspace: Workspace, tmp_path: Path, erased_meanwhile: bool
+) -> None:
+    """The archive a backtest replays is read when it starts; a customer erased while it runs is
+    in it, so its live side is not kept (an erasure empties what is kept only at that moment)."""
+    state = tmp_path / "state"
+    engine = workspace.check({}).engine
+    assert engine is not None
+    backtests = Backtests(workspace, lambda: engine, state)
+    job = backtests.start({}, time.time() - 2 * 86_400, time.time())
+    if erased_meanwhile:
+        forget_kept(state)
+    asyncio.run(backtests.run(job, {}, _shop_lines(20)))
+    assert job.state == "done", job.error
+    kept = list((state / "console" / "baselines").glob("*.engagement-baseline"))
+    assert kept == [] if erased_meanwhile else len(kept) == 1
+
+
+def test_an_erasure_deletes_the_kept_entries_and_nothing_else(tmp_path: Path) -> None:
+    kept = tmp_path / "console" / "baselines"
+    kept.mkdir(parents=True)
+    for name in ("a.engagement-baseline", ".writing-x1", "notes.txt"):
+        (kept / name).write_bytes(b"x")
+    assert forget_kept(tmp_path) == 2
+    assert [p.name for p in kept.iterdir()] == ["notes.txt"]  # a file not of the cache's own names stays
+    assert forget_kept(tmp_path / "nowhere") == 0
