@@ -15,6 +15,7 @@ from engagement.core.decisions import Decision
 from engagement.core.engine import Engine, EngineSettings
 from engagement.decode import Rejection, decode_event
 from engagement.replay.runner import Replayer
+from engagement.timefmt import rfc3339 as _rfc3339
 
 # 10:00 in Taipei, inside marketing hours.
 T0 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
@@ -102,3 +103,18 @@ def only(decisions: list[Decision], trigger: str) -> list[Decision]:
 
 def minutes_after_t0(value: float, base: datetime = T0) -> float:
     return (value - base.timestamp()) / 60
+
+
+def filled_carts(customers: int, start: float, name: str = "Name") -> list[str]:
+    """JSON lines: customers c-0, c-1, ... ten seconds apart from `start` (epoch seconds), each a
+    profile (`name` and a number, opted in) and, a second later, a cart holding a scarf."""
+    lines = []
+    for n in range(customers):
+        customer, t = f"c-{n}", start + n * 10
+        lines.append(json.dumps({"event_id": f"p{n}", "type": "customer.updated", "customer_id": customer,
+                                 "occurred_at": _rfc3339(t), "name": f"{name} {n}", "phone": f"+8869{n:08d}",
+                                 "whatsapp_opt_in": True}))  # fmt: skip
+        lines.append(json.dumps({"event_id": f"c{n}", "type": "cart.updated", "customer_id": customer,
+                                 "occurred_at": _rfc3339(t + 1), "cart_id": f"k{n}",
+                                 "items": [{"product_id": "p", "name": "Scarf", "quantity": 1}]}))  # fmt: skip
+    return lines

@@ -21,6 +21,7 @@ from engagement.live.api_keys import create_key
 from engagement.timefmt import rfc3339
 from tests.integration.processes import failed, running
 from tests.integration.workers import Namespace, WorkerProcess
+from tests.scenario import filled_carts
 
 pytestmark = pytest.mark.integration
 
@@ -220,15 +221,7 @@ def test_a_backtest_killed_with_its_server_leaves_no_archive_copy_and_no_child(t
     file that holds it (anywhere the backtest wrote) and no replay running on."""
     now = time.time()
     start = now - 2 * 86_400
-    lines = []
-    for n in range(6000):
-        customer, t = f"c-{n}", start + n * 10
-        lines.append(json.dumps({"event_id": f"p{n}", "type": "customer.updated", "customer_id": customer,
-                                 "occurred_at": rfc3339(t), "name": f"Marker Name {n}", "phone": f"+8869{n:08d}",
-                                 "whatsapp_opt_in": True}))  # fmt: skip
-        lines.append(json.dumps({"event_id": f"c{n}", "type": "cart.updated", "customer_id": customer,
-                                 "occurred_at": rfc3339(t + 1), "cart_id": f"k{n}",
-                                 "items": [{"product_id": "p", "name": "Scarf", "quantity": 1}]}))  # fmt: skip
+    lines = filled_carts(6000, start, name="Marker Name")
     state = tmp_path / "state"
     with running(state, dirs(tmp_path)) as run:
         for chunk in range(0, len(lines), 4000):

@@ -35,6 +35,7 @@ from engagement.core.configured import TriggerSet
 from engagement.core.engine import Engine, EngineSettings
 from engagement.core.specs import TriggerSpec
 from engagement.core.text_template import TextTemplate
+from engagement.replay.command import iter_decisions
 from engagement.state_codec import load_state
 from tests.scenario import custom_triggers
 from tests.unit.test_properties import _event
@@ -452,7 +453,8 @@ def test_a_forged_cache_entry_is_a_miss_and_a_writer_killed_half_way_leaves_noth
 
 def test_the_index_says_whose_each_line_is_under_jitter_and_redelivery() -> None:
     """Events shuffled within the lateness and delivered twice: every accepted line is its own
-    customer's, each customer's types are those they sent, and a rejected line is nobody's."""
+    customer's, each customer's types are those they sent, a rejected line is nobody's, and each
+    key a replay decides is listed under its customer, with the same lines split over jobs or not."""
     rng = random.Random(9)
     lines = []
     for n in range(400):
@@ -463,6 +465,18 @@ def test_the_index_says_whose_each_line_is_under_jitter_and_redelivery() -> None
         events = Path(tmp, "e.jsonl")
         events.write_text("\n".join(lines) + "\n", encoding="utf-8")
         index = live_side(LIVE, events, None, jobs=2).index
+        alone = live_side(LIVE, events, None, jobs=1).index
+    decisions = iter_decisions(LIVE, iter(line.encode() for line in lines))
+    assert decisions, "the stream must decide something"
+    # each key decided is listed under its own customer, the same split or not, and lines go forward
+    assert index.decided.keys() == {d.key for d in decisions}
+    for decision in decisions:
+        number, first, last = index.decided[decision.key]
+        assert index.customers[number] == decision.customer_id
+        assert 0 < first <= last
+    assert {k: (index.customers[n], f, la) for k, (n, f, la) in index.decided.items()} == {
+        k: (alone.customers[n], f, la) for k, (n, f, la) in alone.decided.items()
+    }
     sent: dict[str, set[str]] = {}
     for number, raw in enumerate(lines, 1):
         owner = index.customer_of_line[number]

@@ -4,7 +4,6 @@ publishing it and rolling back, and refusing to write the package's own director
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
 import stat
@@ -32,7 +31,7 @@ from engagement.console.workspace import BadEdit, Workspace
 from engagement.core.engine import EngineSettings
 from engagement.live.config_reload import own_configuration
 from engagement.settings import Settings
-from engagement.timefmt import rfc3339
+from tests.scenario import filled_carts
 
 
 @pytest.fixture
@@ -244,20 +243,6 @@ def test_an_edit_cannot_call_a_button_an_opt_out_that_opts_nobody_out(workspace:
     assert relabelled.errors >= 1
 
 
-def _shop_lines(customers: int) -> list[str]:
-    start = time.time() - 86_400
-    lines = []
-    for n in range(customers):
-        customer, t = f"c-{n}", start + n * 10
-        lines.append(json.dumps({"event_id": f"p{n}", "type": "customer.updated", "customer_id": customer,
-                                 "occurred_at": rfc3339(t), "name": f"Name {n}", "phone": f"+8869{n:08d}",
-                                 "whatsapp_opt_in": True}))  # fmt: skip
-        lines.append(json.dumps({"event_id": f"c{n}", "type": "cart.updated", "customer_id": customer,
-                                 "occurred_at": rfc3339(t + 1), "cart_id": f"k{n}",
-                                 "items": [{"product_id": "p", "name": "Scarf", "quantity": 1}]}))  # fmt: skip
-    return lines
-
-
 @pytest.mark.parametrize("erased_meanwhile", [False, True])
 def test_a_backtest_whose_archive_was_read_before_an_erasure_keeps_no_live_side(
     workspace: Workspace, tmp_path: Path, erased_meanwhile: bool
@@ -271,7 +256,7 @@ def test_a_backtest_whose_archive_was_read_before_an_erasure_keeps_no_live_side(
     job = backtests.start({}, time.time() - 2 * 86_400, time.time())
     if erased_meanwhile:
         forget_kept(state)
-    asyncio.run(backtests.run(job, {}, _shop_lines(20)))
+    asyncio.run(backtests.run(job, {}, filled_carts(20, time.time() - 86_400)))
     assert job.state == "done", job.error
     kept = list((state / "console" / "baselines").glob("*.engagement-baseline"))
     assert kept == [] if erased_meanwhile else len(kept) == 1
