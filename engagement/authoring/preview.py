@@ -23,7 +23,7 @@ from engagement.core.state import CustomerState
 from engagement.decode import Rejection, decode_event
 from engagement.events import CHANNELS, EVENT_ADAPTER, MessageReplied
 from engagement.replay.runner import Replayer
-from engagement.state_codec import load_state
+from engagement.replay.set_aside import taken_back
 from engagement.timefmt import rfc3339
 
 # How long after the last event the clock runs, so that every trigger's timer falls due.
@@ -135,7 +135,7 @@ def preview(
     sends = [d for d in mine if d.outcome == "send"]
     state = replayer.states.get(customer)
     if isinstance(state, bytes):
-        state = load_state(state)
+        state = taken_back(state)
     answers = answers_to(engine, state, sends[-1]) if sends and isinstance(state, CustomerState) else []
     return Preview(spec, mine, customer, registry, answers)
 

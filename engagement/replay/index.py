@@ -22,6 +22,7 @@ from typing import IO
 from engagement.core.engine import Engine
 from engagement.core.kinds.registry import KINDS
 from engagement.core.state import CustomerState
+from engagement.replay.set_aside import stored_form
 from engagement.state_codec import dump_state
 
 NO_CUSTOMER = -1
@@ -123,7 +124,7 @@ class IndexBuilder:
             part.types.append(event_type)
         if not part.seen[number] & bit and event_type in self.starting:
             state = states.get(customer_id)
-            blob = b"" if state is None else state if isinstance(state, bytes) else dump_state(state)
+            blob = b"" if state is None else stored_form(state) if isinstance(state, bytes) else dump_state(state)
             part.firsts.append((number, event_type, line, blob))
         part.seen[number] |= bit
         part.lines.append(line)

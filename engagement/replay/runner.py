@@ -7,11 +7,12 @@ small heap. Timers wait in a third queue, a heap with one live entry per custome
 earliest timer). All three are drained in time order as the watermark passes them, events
 before timers at equal times.
 
-A customer idle for an hour of event time, with no event buffered and no timer, is kept as
-the bytes `run` stores (`engagement.state_codec`: about half the memory of the objects)
-and read back when an event of theirs comes; the rounds that set idle states aside run every
-few thousand events and visit only the states in use. Decisions do not depend on it: a state
-reads back equal to the one dumped.
+A customer idle for a quarter of an hour of event time, with no event buffered and no timer, is
+kept as the bytes `run` stores (`engagement.state_codec`), their most common field names one
+byte each (`engagement.replay.set_aside`: under a third of the memory of the objects), and read
+back when an event of theirs comes; the rounds that set idle states aside run every few
+thousand events and visit only the states in use. Decisions do not depend on it: a state reads
+back equal to the one dumped.
 
 Every decision is handed to the sink with `position` set to the wake-up that made it:
 (time, 0, arrival number) for a queued event, (time, 1, customer id) for a timer, (time, -1,
@@ -32,7 +33,7 @@ from engagement.core.engine import Engine
 from engagement.core.kinds.registry import DECIDED_ON_ARRIVAL
 from engagement.core.state import CustomerState
 from engagement.events import Event
-from engagement.state_codec import dump_state, load_state
+from engagement.replay.set_aside import set_aside, taken_back
 
 
 @dataclass
@@ -59,7 +60,7 @@ ON_ARRIVAL, QUEUED_EVENT, TIMER = -1, 0, 1  # the kinds of wake-up, in their ord
 
 Position = tuple[float, int, int | str]
 _NEVER = float("inf")
-IDLE_SECONDS = 3_600.0  # event time without activity after which an idle state is kept as bytes
+IDLE_SECONDS = 900.0  # event time without activity after which an idle state is kept as bytes
 SET_ASIDE_EVERY = 16_384  # events between two rounds that set idle states aside
 
 
@@ -146,7 +147,7 @@ class Replayer:
             state = self.states[cid] = CustomerState(cid)
             self._in_use.add(cid)
         elif isinstance(state, bytes):
-            state = self.states[cid] = load_state(state)
+            state = self.states[cid] = taken_back(state)
             self._in_use.add(cid)
         out: list[Decision] = []
         if not self.engine.admit(state, event, None, watermark, out, t):
@@ -226,7 +227,7 @@ class Replayer:
     def customer_states(self) -> Iterator[CustomerState]:
         """Every customer's state, those set aside read back."""
         for state in self.states.values():
-            yield load_state(state) if isinstance(state, bytes) else state
+            yield taken_back(state) if isinstance(state, bytes) else state
 
     def set_aside_idle(self) -> None:
         """Keep every state in use that is idle (nothing applied for `idle_after` seconds of event
@@ -238,7 +239,7 @@ class Replayer:
             state = states[cid]
             if isinstance(state, bytes) or state.cursor >= horizon or state.pending is not None or state.timers:
                 continue
-            states[cid] = dump_state(state)
+            states[cid] = set_aside(state)
             idle.append(cid)
         in_use.difference_update(idle)
 
