@@ -42,6 +42,7 @@ from engagement.sources.routes import add_sources, source_settings
 from engagement.worker.admin import TABLE, committed_offsets
 from engagement.worker.console_backend import worker_console
 from engagement.worker.decision_feed import TopicDecisions
+from engagement.worker.erasure_watch import ErasureWatch
 from engagement.worker.outbox import RedisOutbox
 from engagement.worker.progress import InputProgress
 from engagement.worker.rate_limit import RedisGcra
@@ -137,7 +138,14 @@ def create_app(
 
     add_sender_task(app, settings, outbox, provider, supervisor, producing)
     add_decision_feed(app, settings, names, supervisor)
-    add_upkeep_tasks(app, supervisor, watcher, service, settings.config_poll.total_seconds())
+    add_upkeep_tasks(
+        app,
+        supervisor,
+        watcher,
+        service,
+        settings.config_poll.total_seconds(),
+        ErasureWatch(outbox.erasure_count, settings.state_dir),
+    )
     add_http_task(app, settings, producing, outbox, supervisor, out_topics, host, service, provider)
     return app
 
@@ -261,10 +269,20 @@ ASK_TIMEOUT_SECONDS = 1.0  # the timers' loop waits no longer for the broker's a
 
 
 def add_upkeep_tasks(
-    app: faust.App, supervisor: Supervisor, watcher: ConfigWatcher | None, service: WorkerService, poll: float
+    app: faust.App,
+    supervisor: Supervisor,
+    watcher: ConfigWatcher | None,
+    service: WorkerService,
+    poll: float,
+    erasures: ErasureWatch,
 ) -> None:
-    """Stalled table restores read again; trigger and message files reloaded when they change."""
+    """Stalled table restores read again; trigger and message files reloaded when they change; the
+    console's kept backtests deleted when any worker erased a customer."""
     metrics = supervisor.metrics
+
+    @app.task
+    async def erasure_watch() -> None:
+        await supervisor.run("erasure_watch", erasures.run)
 
     @app.task
     async def restore_watch() -> None:

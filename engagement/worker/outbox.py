@@ -299,6 +299,7 @@ class RedisOutbox:
         self._phones = f"{namespace}:phones"  # phone -> customer
         self._owners = f"{namespace}:phone-owners"  # customer -> phone
         self.recipients = f"{namespace}:recipients-24h"  # the messaging tier's numbers of the last 24 h
+        self.erasures = f"{namespace}:erasures"  # customers erased so far (`engagement.worker.erasure_watch`)
         self.queued = asyncio.Event()
 
     def claim_key(self, key: str) -> str:
@@ -470,7 +471,9 @@ class RedisOutbox:
 
     async def forget(self, customer_id: str, phones: tuple[str, ...]) -> dict[str, int]:
         """Erase a customer's Redis keys: their phone numbers (index and messaging-tier budget) and
-        their queued sends, whose claims are marked `erased` so nothing queues them again."""
+        their queued sends, whose claims are marked `erased` so nothing queues them again. The
+        erasure is counted first, for every worker to delete its kept backtests."""
+        await self.retrying(lambda: self.redis.incr(self.erasures))
         keys = [self._phones, self._owners, self.recipients]
         holder = line_holder(customer_id)
         numbers: Any = await self.retrying(lambda: self._forget_phones(keys=keys, args=[customer_id, holder, *phones]))
@@ -495,6 +498,11 @@ class RedisOutbox:
             "sends": await self._forget_sends(customer_id),
             "source_memory": await self._forget_source_memory(customer_id),
         }
+
+    async def erasure_count(self) -> int:
+        """Customers erased so far by any worker (`forget`)."""
+        count: Any = await self.retrying(lambda: self.redis.get(self.erasures))
+        return int(count or 0)
 
     async def _forget_source_memory(self, customer_id: str) -> int:
         """What the sources remembered about the customer (`source_memory.RedisMemory`)."""
