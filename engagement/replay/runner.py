@@ -9,7 +9,7 @@ before timers at equal times.
 
 A customer idle for a quarter of an hour of event time, with no event buffered and no timer, is
 kept as the bytes `run` stores (`engagement.state_codec`), their most common field names one
-byte each (`engagement.replay.set_aside`: under a third of the memory of the objects), and read
+byte each (`engagement.replay.set_aside`: about a third of the memory of the objects), and read
 back when an event of theirs comes; the rounds that set idle states aside run every few
 thousand events and visit only the states in use. Decisions do not depend on it: a state reads
 back equal to the one dumped.
@@ -24,8 +24,9 @@ in exactly this order.
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_left
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from engagement.core.decisions import Decision
@@ -130,6 +131,30 @@ class Replayer:
         self.max_seen = max_seen
         if max_seen - self.lateness >= self._wake:
             self.advance_to(max_seen - self.lateness)
+
+    def raise_through(
+        self, times: Sequence[float], start: int, end: int, before: Callable[[int], object] | None = None
+    ) -> None:
+        """`raise_to` each of `times[start:end]` (increasing) in turn, in fewer steps: a rise that
+        passes no queued wake-up only moves the largest time seen, so the rises between two that
+        pass one are skipped at once (found by bisection, checked with `raise_to`'s own test).
+        `before(k)` is called before the rise to `times[k]` decides anything."""
+        lateness, i = self.lateness, start
+        while i < end:
+            wake = self._wake
+            k = bisect_left(times, wake + lateness, i, end)
+            while k > i and times[k - 1] - lateness >= wake:
+                k -= 1
+            while k < end and times[k] - lateness < wake:
+                k += 1
+            if k == end:
+                break
+            if before is not None:
+                before(k)
+            self.raise_to(times[k])
+            i = k + 1
+        if end > start:
+            self.max_seen = times[end - 1]
 
     def take(self, event: Event, t: float, arrival: int) -> None:
         """Admit one event at the current watermark (which it does not move)."""

@@ -26,6 +26,7 @@ import re
 import traceback
 import zlib
 from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -167,10 +168,15 @@ class _Shard(Generic[T]):
         note = None if self.builder is None else self.builder.note
         i, n = 0, len(lines)
         states = replayer.states
+
+        def rise_at(k: int) -> None:  # where the decisions of a rise go in the single-process order
+            self.step = (lines[k], 0 if logins[k] else 2)
+
         for line, event, t in own:
-            while i < n and lines[i] < line:
-                self._rise(lines[i], times[i], logins[i])
-                i += 1
+            end = bisect_left(lines, line, i)  # the rises of the lines before this one
+            if end > i:
+                replayer.raise_through(times, i, end, rise_at)
+                i = end
             if i < n and lines[i] == line:
                 i += 1  # this event's own rise, made below as a single process makes it
             if note is not None:
@@ -184,13 +190,7 @@ class _Shard(Generic[T]):
             if t > replayer.max_seen:
                 self.step = (line, 2)
                 replayer.raise_to(t)
-        while i < n:
-            self._rise(lines[i], times[i], logins[i])
-            i += 1
-
-    def _rise(self, line: int, t: float, login: int) -> None:
-        self.step = (line, 0 if login else 2)
-        self.replayer.raise_to(t)
+        replayer.raise_through(times, i, n, rise_at)
 
     def _forwarded(self, forwarded: list[tuple[int, bytes]]) -> Own:
         extra: Own = []

@@ -13,6 +13,7 @@ from __future__ import annotations
 import multiprocessing
 import queue
 import traceback
+from bisect import bisect_left
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -67,9 +68,10 @@ def replay_customers(
             start = starts.get(number)
             if start is not None and line < start[0]:
                 continue  # before their first event the change can reach: decided as the whole replay did
-            while i < n and rise_lines[i] < line:
-                replayer.raise_to(rise_times[i])
-                i += 1
+            end = bisect_left(rise_lines, line, i)  # the rises of the lines before this one
+            if end > i:
+                replayer.raise_through(rise_times, i, end)
+                i = end
             if i < n and rise_lines[i] == line:
                 i += 1  # this event's own rise, made below as the whole replay made it
             if start is not None and line == start[0] and start[1]:
@@ -81,9 +83,7 @@ def replay_customers(
             done += 1
             if progress is not None and done % PROGRESS_EVERY == 0:
                 progress(done)
-    while i < n:
-        replayer.raise_to(rise_times[i])
-        i += 1
+    replayer.raise_through(rise_times, i, n)
     replayer.finish(until)
     return done
 
