@@ -88,6 +88,18 @@ def forget_kept(state_dir: Path) -> int:
     return _remove_kept(kept_baselines(state_dir))
 
 
+def kept_left(state_dir: Path) -> bool:
+    """Whether any entry of the cache is in the console's kept baselines."""
+    try:
+        return any(_kept_name(path.name) for path in kept_baselines(state_dir).iterdir())
+    except FileNotFoundError:
+        return False
+
+
+def _kept_name(name: str) -> bool:
+    return name.endswith(SUFFIX) or name.startswith(WRITING)
+
+
 def _remove_kept(folder: Path) -> int:
     """The entries of the cache in `folder` (files of its own names only), removed; a failure
     is logged (an erasure must not pass for done when data stayed)."""
@@ -100,7 +112,7 @@ def _remove_kept(folder: Path) -> int:
         log.error("kept backtests in %s could not be listed for an erasure: %s", folder, exc.strerror or exc)
         return 0
     for path in paths:
-        if not (path.name.endswith(SUFFIX) or path.name.startswith(WRITING)):
+        if not _kept_name(path.name):
             continue
         try:
             path.unlink()

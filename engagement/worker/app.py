@@ -144,7 +144,7 @@ def create_app(
         watcher,
         service,
         settings.config_poll.total_seconds(),
-        ErasureWatch(outbox.erasure_count, settings.state_dir),
+        ErasureWatch(outbox.erasure_mark, settings.state_dir),
     )
     add_http_task(app, settings, producing, outbox, supervisor, out_topics, host, service, provider)
     return app

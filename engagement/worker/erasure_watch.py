@@ -1,7 +1,9 @@
-"""An erasure reaches every worker's kept backtests. The worker that erases a customer counts it
-in Redis (`RedisOutbox.forget`); every worker looks at the count every few seconds and, when it
-moved, deletes its console's kept backtest live sides (`engagement.console.backtests.forget_kept`:
-each may hold the erased customer's data), and a backtest it is running keeps none."""
+"""An erasure reaches every worker's kept backtests. The worker that erases a customer writes a new
+random mark in Redis (`RedisOutbox.forget`); every worker looks at the mark every few seconds and,
+when it differs from the one it saw last (changed, gone, or the first look since the worker
+started), deletes its console's kept backtest live sides (`engagement.console.backtests.forget_kept`:
+each may hold the erased customer's data), and a backtest it is running keeps none. A mark, not a
+count: a Redis that lost its data and counted again could come back to the number last seen."""
 
 from __future__ import annotations
 
@@ -10,28 +12,32 @@ import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from engagement.console.backtests import forget_kept
+from engagement.console.backtests import forget_kept, kept_left
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 5.0
+_NOT_YET = object()  # no look yet: the first one deletes whatever is kept
 
 
 class ErasureWatch:
-    def __init__(self, count: Callable[[], Awaitable[int]], state_dir: Path, poll: float = POLL_SECONDS) -> None:
-        self.count, self.state_dir, self.poll = count, state_dir, poll
-        self.seen: int | None = None  # the count at the last look
+    def __init__(
+        self, mark: Callable[[], Awaitable[bytes | None]], state_dir: Path, poll: float = POLL_SECONDS
+    ) -> None:
+        self.mark, self.state_dir, self.poll = mark, state_dir, poll
+        self.seen: object = _NOT_YET  # the mark of the last look whose deletion left nothing kept
 
     async def check(self) -> int:
-        """One look at the count: the kept live sides deleted if it moved since the last look; how
-        many were deleted."""
-        count = await self.count()
-        moved = self.seen is not None and count != self.seen
-        self.seen = count
-        if not moved:
+        """One look at the mark: the kept live sides deleted unless it is the one seen last; how
+        many were deleted. A deletion that left something is tried again at the next look."""
+        mark = await self.mark()
+        if mark == self.seen:
             return 0
         removed = await asyncio.to_thread(forget_kept, self.state_dir)
-        log.info("a customer was erased: %d kept backtest live sides deleted", removed)
+        if removed:
+            log.info("a customer was erased: %d kept backtest live sides deleted", removed)
+        if not await asyncio.to_thread(kept_left, self.state_dir):
+            self.seen = mark
         return removed
 
     async def run(self) -> None:

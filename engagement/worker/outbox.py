@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
@@ -299,7 +300,7 @@ class RedisOutbox:
         self._phones = f"{namespace}:phones"  # phone -> customer
         self._owners = f"{namespace}:phone-owners"  # customer -> phone
         self.recipients = f"{namespace}:recipients-24h"  # the messaging tier's numbers of the last 24 h
-        self.erasures = f"{namespace}:erasures"  # customers erased so far (`engagement.worker.erasure_watch`)
+        self.erasures = f"{namespace}:erasures"  # a new random mark at each erasure (`worker.erasure_watch`)
         self.queued = asyncio.Event()
 
     def claim_key(self, key: str) -> str:
@@ -472,8 +473,8 @@ class RedisOutbox:
     async def forget(self, customer_id: str, phones: tuple[str, ...]) -> dict[str, int]:
         """Erase a customer's Redis keys: their phone numbers (index and messaging-tier budget) and
         their queued sends, whose claims are marked `erased` so nothing queues them again. The
-        erasure is counted first, for every worker to delete its kept backtests."""
-        await self.retrying(lambda: self.redis.incr(self.erasures))
+        erasure is marked first, for every worker to delete its kept backtests."""
+        await self.retrying(lambda: self.redis.set(self.erasures, secrets.token_hex(16)))
         keys = [self._phones, self._owners, self.recipients]
         holder = line_holder(customer_id)
         numbers: Any = await self.retrying(lambda: self._forget_phones(keys=keys, args=[customer_id, holder, *phones]))
@@ -499,10 +500,10 @@ class RedisOutbox:
             "source_memory": await self._forget_source_memory(customer_id),
         }
 
-    async def erasure_count(self) -> int:
-        """Customers erased so far by any worker (`forget`)."""
-        count: Any = await self.retrying(lambda: self.redis.get(self.erasures))
-        return int(count or 0)
+    async def erasure_mark(self) -> bytes | None:
+        """The mark of the last erasure by any worker (`forget`), None before the first."""
+        mark: Any = await self.retrying(lambda: self.redis.get(self.erasures))
+        return None if mark is None else bytes(mark)
 
     async def _forget_source_memory(self, customer_id: str) -> int:
         """What the sources remembered about the customer (`source_memory.RedisMemory`)."""

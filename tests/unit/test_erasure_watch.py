@@ -1,33 +1,55 @@
-"""An erasure on any worker reaches every worker's kept backtests: each looks at the count of
-erasures in Redis and deletes its console's kept live sides when the count moved."""
+"""An erasure on any worker reaches every worker's kept backtests: each looks at the mark the last
+erasure left in Redis and deletes its console's kept live sides when the mark is not the one it
+saw last."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from engagement.console import backtests
 from engagement.worker.erasure_watch import ErasureWatch
 
+KEPT = "a.engagement-baseline"
 
-async def test_a_worker_deletes_its_kept_backtests_when_the_count_of_erasures_moves(tmp_path: Path) -> None:
+
+def watching(tmp_path: Path, marks: list[bytes | None]) -> tuple[ErasureWatch, Path]:
     kept = backtests.kept_baselines(tmp_path)
-    kept.mkdir(parents=True)
-    counts = iter([3, 3, 4, 4, 5])
+    kept.mkdir(parents=True, exist_ok=True)
+    looks = iter(marks)
 
-    async def count() -> int:
-        return next(counts)
+    async def mark() -> bytes | None:
+        return next(looks)
 
-    watch = ErasureWatch(count, tmp_path, poll=0.0)
-    (kept / "a.engagement-baseline").write_bytes(b"x")
+    return ErasureWatch(mark, tmp_path, poll=0.0), kept
+
+
+async def test_a_worker_deletes_its_kept_backtests_when_the_mark_of_erasures_changes(tmp_path: Path) -> None:
+    watch, kept = watching(tmp_path, [b"m1", b"m1", b"m2", b"m2", None])
+    (kept / KEPT).write_bytes(b"x")
     (kept / "notes.txt").write_bytes(b"x")
-    assert await watch.check() == 0  # the first look only notes the count (the console starts empty)
+    assert await watch.check() == 1  # the first look deletes: kept while the mark could not be read
+    assert [p.name for p in kept.iterdir()] == ["notes.txt"]  # only the cache's own files
+    (kept / KEPT).write_bytes(b"x")
     assert await watch.check() == 0  # no erasure since
-    assert (kept / "a.engagement-baseline").exists()
+    assert (kept / KEPT).exists()
     erased_before = backtests._ERASURES[0]
     assert await watch.check() == 1  # an erasure on some worker
-    assert [p.name for p in kept.iterdir()] == ["notes.txt"]
+    assert not (kept / KEPT).exists()
     assert backtests._ERASURES[0] == erased_before + 1  # a backtest running now keeps no live side
-    (kept / "b.engagement-baseline").write_bytes(b"x")
+    (kept / KEPT).write_bytes(b"x")
     assert await watch.check() == 0
-    assert await watch.check() == 1
-    assert not (kept / "b.engagement-baseline").exists()
+    assert await watch.check() == 1  # the mark went (Redis lost its data): as good as an erasure
+    assert not (kept / KEPT).exists()
+
+
+async def test_a_deletion_that_left_an_entry_is_tried_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    watch, kept = watching(tmp_path, [b"m1", b"m2", b"m2"])
+    assert await watch.check() == 0
+    (kept / KEPT).write_bytes(b"x")
+    with monkeypatch.context() as failing:
+        failing.setattr(backtests, "_remove_kept", lambda folder: 0)  # as when an unlink fails
+        assert await watch.check() == 0
+    assert await watch.check() == 1  # the same mark, and still something kept: deleted now
+    assert not (kept / KEPT).exists()
