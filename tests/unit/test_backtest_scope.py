@@ -36,6 +36,7 @@ from engagement.core.engine import Engine, EngineSettings
 from engagement.core.specs import TriggerSpec
 from engagement.core.text_template import TextTemplate
 from engagement.replay.command import iter_decisions
+from engagement.replay.runner import Replayer
 from engagement.state_codec import load_state
 from tests.scenario import custom_triggers
 from tests.unit.test_properties import _event
@@ -488,3 +489,23 @@ def test_the_index_says_whose_each_line_is_under_jitter_and_redelivery() -> None
         sent.setdefault(event["customer_id"], set()).add(event["type"])
     for number, customer in enumerate(index.customers):
         assert {name for n, name in enumerate(index.types) if index.seen[number] >> n & 1} == sent[customer]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.one_of(sparse_files(), event_files()))
+def test_the_index_keeps_the_states_the_replay_had_whether_set_aside_or_not(lines: list[str]) -> None:
+    """Under jitter and redelivery, the states an index keeps for late starts (and the keys it
+    lists) are the same when the replay sets every idle state aside before each event as when it
+    never does: a state set aside is kept in its stored form, which reads back."""
+    with tempfile.TemporaryDirectory() as tmp:
+        events = Path(tmp, "e.jsonl")
+        events.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        kept = live_side(LIVE, events, None, jobs=1).index
+        with pytest.MonkeyPatch.context() as aside:
+            aside.setattr(Replayer.__init__, "__defaults__", (0.0, 1))  # idle after 0 s, looked at every event
+            set_aside = live_side(LIVE, events, None, jobs=1).index
+    assert set_aside.firsts == kept.firsts
+    assert set_aside.decided == kept.decided
+    for starts in set_aside.firsts.values():
+        for _, blob in starts.values():
+            assert not blob or load_state(blob).customer_id

@@ -53,3 +53,13 @@ async def test_a_deletion_that_left_an_entry_is_tried_again(tmp_path: Path, monk
         assert await watch.check() == 0
     assert await watch.check() == 1  # the same mark, and still something kept: deleted now
     assert not (kept / KEPT).exists()
+
+
+async def test_any_bytes_in_the_mark_are_only_compared(tmp_path: Path) -> None:
+    """Whatever a writer with access to Redis puts there (huge, not text) is compared, never read."""
+    odd = b"\xff\x00" * 500_000
+    watch, kept = watching(tmp_path, [odd, odd, b"9" * 40])
+    assert await watch.check() == 0
+    (kept / KEPT).write_bytes(b"x")
+    assert await watch.check() == 0
+    assert await watch.check() == 1
