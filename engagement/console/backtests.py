@@ -10,7 +10,8 @@ scratch directory under the state directory, emptied when the console starts. Th
 the last few backtests is kept in a private directory beside it, so that backtesting another
 edit of the same days replays the edit side only; it holds personal data (customer ids,
 outcomes, and customers' states at their first event of some kinds), so it is emptied when the
-console starts and when a customer is erased (`forget_kept`).
+console starts and when a customer is erased (`forget_kept`). An erasure also withdraws the
+examples (customer ids) from the results of the backtests this process holds.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import tempfile
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +44,7 @@ from engagement.privacy import private_directory
 log = logging.getLogger(__name__)
 
 KEEP = 8
+WITHDRAWN = "(withdrawn: a customer was erased since)"
 CHILD = "engagement.console.backtest_child"
 
 
@@ -81,11 +84,32 @@ _ERASURES = [0]
 leave its live side kept (`Backtests.run`)."""
 
 
+_CONSOLES: weakref.WeakSet[Backtests] = weakref.WeakSet()
+"""The backtests of the consoles in this process, whose results an erasure reaches."""
+
+
 def forget_kept(state_dir: Path) -> int:
     """A customer is erased: every live side kept for backtests goes (each may hold that
-    customer's data); how many went."""
+    customer's data), and the results held withdraw their examples; how many live sides went."""
     _ERASURES[0] += 1
-    return _remove_kept(kept_baselines(state_dir))
+    folder = kept_baselines(state_dir)
+    for console in list(_CONSOLES):
+        if console.baselines == folder:
+            console.withdraw_examples()
+    return _remove_kept(folder)
+
+
+def without_examples(result: dict[str, Any]) -> dict[str, Any]:
+    """A backtest's result without the customer ids it gives as examples of each move: in the
+    moves and in the text (whose move lines end with them)."""
+    text = []
+    for line in str(result.get("text", "")).split("\n"):
+        head, found, _ = line.partition("   e.g. ")  # the outcomes before it hold no customer data
+        text.append(f"{head}   e.g. {WITHDRAWN}" if found else line)
+    triggers = [
+        {**row, "moves": [{**move, "examples": []} for move in row["moves"]]} for row in result.get("triggers", ())
+    ]
+    return {**result, "triggers": triggers, "text": "\n".join(text), "examples_withdrawn": True}
 
 
 def kept_left(state_dir: Path) -> bool:
@@ -148,6 +172,13 @@ class Backtests:
         shutil.rmtree(self.baselines, ignore_errors=True)
         self.jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
+        _CONSOLES.add(self)
+
+    def withdraw_examples(self) -> None:
+        """Every result held here, without its examples (a customer was erased)."""
+        for job in list(self.jobs.values()):
+            if job.result is not None and not job.result.get("examples_withdrawn"):
+                job.result = without_examples(job.result)
 
     def get(self, job_id: str) -> Job | None:
         return self.jobs.get(job_id)
@@ -181,6 +212,8 @@ class Backtests:
             shutil.rmtree(root, ignore_errors=True)
             if _ERASURES[0] != job.erasures:  # a customer erased since its archive was read
                 await asyncio.to_thread(_remove_kept, self.baselines)
+                if job.result is not None:
+                    job.result = without_examples(job.result)
 
     def _prepare(self, root: Path, edit: dict[str, str], lines: list[str]) -> IO[bytes]:
         """Both configurations copied under `root`, and the archive in an unnamed file."""
@@ -268,4 +301,5 @@ def as_json(result: Backtest) -> dict[str, Any]:
         "text": "\n".join(report(result)),
         "customers": {"replayed": result.customers[0], "skipped": result.customers[1]},
         "baseline_kept": result.baseline_kept,
+        "examples_withdrawn": False,
     }

@@ -71,6 +71,10 @@ async def _no_owner(_: str) -> str | None:
     return None
 
 
+async def _alone() -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class ConsoleBackend:
     """What the runtime gives the console."""
@@ -88,6 +92,8 @@ class ConsoleBackend:
     graph: GraphAccount | None = None  # the WhatsApp Business Account (template sync and submit)
     test_numbers: frozenset[str] = frozenset()  # the numbers a test message may go to
     require_approval: bool = False  # maker/checker
+    # erasures by other processes taken up (their kept backtests deleted) before a backtest starts
+    erasures_elsewhere: Callable[[], Awaitable[object]] = _alone
 
 
 class ConsoleRoutes:
@@ -241,6 +247,7 @@ class ConsoleRoutes:
             return problem(400, "since, until: seconds since the epoch, since before until")
         if until - since > MAX_BACKTEST_DAYS * DAY:
             return problem(400, f"a backtest covers at most {MAX_BACKTEST_DAYS} days")
+        await self.backend.erasures_elsewhere()  # a kept live side cannot outlive an erasure elsewhere
         try:
             job = self.backtests.start(edit, float(since), float(until))
         except BacktestBusy as exc:

@@ -542,6 +542,7 @@ async def serve_http(
         state_of=held_by(service, producing.partition_of),
         owner_of=producing.outbox.customer_for_phone,
         send_test=test_sender(provider),
+        erasures_elsewhere=ErasureWatch(producing.outbox.erasure_mark, settings.state_dir).up_to_date,
     )
     add_console(app, console, app[KEYED_ROUTE])
     memory = RedisMemory(producing.outbox)

@@ -36,6 +36,7 @@ def worker_console(
     state_of: Callable[[str], Awaitable[CustomerState | None]],
     owner_of: Callable[[str], Awaitable[str | None]],
     send_test: SendTest | None,
+    erasures_elsewhere: Callable[[], Awaitable[object]],
 ) -> ConsoleBackend:
     """Every read goes through `gate` (a few at once; the CPU-bound part in a worker thread).
     `state_of`: a customer's state when this worker holds their partition (else None)."""
@@ -82,6 +83,7 @@ def worker_console(
         graph=graph_account(settings),
         test_numbers=settings.allowed_test_numbers(),
         require_approval=settings.console_require_approval,
+        erasures_elsewhere=erasures_elsewhere,
     )
 
 

@@ -3,7 +3,9 @@ random mark in Redis (`RedisOutbox.forget`); every worker looks at the mark ever
 when it differs from the one it saw last (changed, gone, or the first look since the worker
 started), deletes its console's kept backtest live sides (`engagement.console.backtests.forget_kept`:
 each may hold the erased customer's data), and a backtest it is running keeps none. A mark, not a
-count: a Redis that lost its data and counted again could come back to the number last seen."""
+count: a Redis that lost its data and counted again could come back to the number last seen.
+A console looks once more right before it starts a backtest (`up_to_date`), so that no backtest
+starts from a live side kept from before an erasure elsewhere."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from engagement.console.backtests import forget_kept, kept_left
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 5.0
+LOOK_SECONDS = 2.0  # a look before a backtest waits no longer for Redis
 _NOT_YET = object()  # no look yet: the first one deletes whatever is kept
 
 
@@ -39,6 +42,15 @@ class ErasureWatch:
         if not await asyncio.to_thread(kept_left, self.state_dir):
             self.seen = mark
         return removed
+
+    async def up_to_date(self, timeout: float = LOOK_SECONDS) -> None:
+        """One look now. When the mark cannot be read in time, the kept live sides go all the same
+        (an erasure may have been made that this worker cannot see)."""
+        try:
+            await asyncio.wait_for(self.check(), timeout)
+        except TimeoutError:
+            log.warning("the erasure mark could not be read: the kept backtest live sides are deleted")
+            await asyncio.to_thread(forget_kept, self.state_dir)
 
     async def run(self) -> None:
         while True:

@@ -32,6 +32,7 @@ from engagement.live.api_keys import create_key
 from engagement.timefmt import rfc3339
 from tests.browser.chromium import chromium, full_page_screenshot
 from tests.integration.processes import RunProcess, running, wait_for
+from tests.scenario import filled_carts
 
 pytestmark = pytest.mark.integration
 
@@ -294,3 +295,33 @@ def test_a_dangerous_edit_is_published_only_once_each_warning_is_acknowledged(
     log = run.log()
     assert "console: version 1 published by tests-" in log  # the author's key name
     assert "acknowledged cart_idle:night_sends" in log
+
+
+def test_a_backtest_result_shows_no_customer_after_an_erasure(console_run: tuple[RunProcess, str, Path]) -> None:
+    """A customer erased while a backtest runs: its result names no customer as an example of a
+    move, and says why."""
+    run, _, _ = console_run
+    yesterday = (time.time() // 86_400 - 1) * 86_400 + 3 * 3600
+    more = filled_carts(4000, yesterday, name="More")  # enough traffic for the backtest to take a while
+    for chunk in range(0, len(more), 4000):
+        run.post_lines(more[chunk : chunk + 4000])  # (its first event ids repeat the fixture's: refused)
+    with chromium() as browser:
+        sign_in(browser, run.url, run.key)
+        browser.get(f"{run.url}/console#/edit/triggers/cart_idle.yaml")
+        wait(browser, "#check-result.ok", text="Valid")
+        typo_in_the_text(browser, "idle: 60m", "idle: 45m")
+        WebDriverWait(browser, 20).until(lambda d: d.find_element(By.ID, "field-idle").get_attribute("value") == "45")
+        wait(browser, "#check-result.ok", text="Valid")
+        browser.get(f"{run.url}/console#/backtest")
+        wait(browser, "#backtest-from")
+        browser.find_element(By.ID, "backtest-run").click()
+        wait(browser, "#backtest-progress")  # the backtest runs
+        erased = httpx.delete(f"{run.url}/v1/customers/c-00", headers=run.headers)
+        assert erased.status_code == 200, erased.text
+        wait(browser, "#backtest-table tr[data-trigger='cart_idle']", timeout=120)
+        note = wait(browser, "#backtest-withdrawn")
+        assert "a customer was erased" in note.text
+        moves = " ".join(item.text for item in browser.find_elements(By.CSS_SELECTOR, "#backtest-result li"))
+        assert "→" in moves  # the moves and their counts are still shown
+        assert "c-" not in moves  # and no customer
+        screenshot(browser, "9-backtest-after-an-erasure")

@@ -98,6 +98,12 @@ def test_keys_phone_ownership_and_erasure_on_a_worker(tmp_path: Path, worker: tu
     planted.write_bytes(b"a live side holding customers' states")
     redis.set(f"{space.app_id}:erasures", "a mark another worker's erasure left")
     wait_for(lambda: not planted.exists(), 30, "the kept backtest deleted after an erasure elsewhere")
+    planted.write_bytes(b"kept again")  # and an erasure elsewhere a moment ago: a backtest starts now
+    redis.set(f"{space.app_id}:erasures", "the mark of yet another erasure")
+    started = httpx.post(f"{url}/console/api/backtests", headers=process.headers,
+                         json={"files": {}, "since": time.time() - 3_600, "until": time.time()})  # fmt: skip
+    assert started.status_code == 202, started.text
+    assert not planted.exists()  # looked at before the backtest started, not up to 5 s later
     process.kill()
     assert holding() == []
 

@@ -4,6 +4,7 @@ publishing it and rolling back, and refusing to write the package's own director
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import stat
@@ -270,3 +271,52 @@ def test_an_erasure_deletes_the_kept_entries_and_nothing_else(tmp_path: Path) ->
     assert forget_kept(tmp_path) == 2
     assert [p.name for p in kept.iterdir()] == ["notes.txt"]  # a file not of the cache's own names stays
     assert forget_kept(tmp_path / "nowhere") == 0
+
+
+def test_an_erasure_withdraws_the_example_customers_from_the_results_held(workspace: Workspace, tmp_path: Path) -> None:
+    """A finished backtest's result names customers as examples of each move; once a customer is
+    erased, no result this process holds names any (another console's results are not touched)."""
+    state, elsewhere = tmp_path / "state", tmp_path / "elsewhere"
+    engine = workspace.check({}).engine
+    assert engine is not None
+    cart = workspace.files()["triggers/cart_idle.yaml"]
+    edit = {"triggers/cart_idle.yaml": cart.replace("enabled: true", "enabled: false")}
+    assert edit["triggers/cart_idle.yaml"] != cart
+    lines = [line + "\n" for line in filled_carts(6, time.time() - 86_400)]  # as the archive gives them
+    held = [Backtests(workspace, lambda: engine, folder) for folder in (state, elsewhere)]
+    jobs = []
+    for backtests in held:
+        job = backtests.start(edit, time.time() - 2 * 86_400, time.time())
+        asyncio.run(backtests.run(job, edit, lines))
+        assert job.state == "done", job.error
+        jobs.append(job)
+    shown = json.dumps(jobs[0].as_json())
+    assert '"c-0"' in shown
+    assert "e.g. c-0" in shown
+    forget_kept(state)
+    after = jobs[0].as_json()
+    shown = json.dumps(after)
+    assert not any(f'"c-{n}"' in shown or f"c-{n}," in shown or f"c-{n}\\n" in shown for n in range(6)), shown
+    assert after["result"]["examples_withdrawn"] is True
+    moves = [move for row in after["result"]["triggers"] for move in row["moves"]]
+    assert moves
+    assert all(move["examples"] == [] and move["count"] > 0 for move in moves)
+    assert "withdrawn" in after["result"]["text"]
+    assert "e.g. c-0" in json.dumps(jobs[1].as_json())  # another state directory's console
+
+
+def test_a_backtest_finishing_after_an_erasure_holds_no_examples(workspace: Workspace, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    engine = workspace.check({}).engine
+    assert engine is not None
+    cart = workspace.files()["triggers/cart_idle.yaml"]
+    edit = {"triggers/cart_idle.yaml": cart.replace("enabled: true", "enabled: false")}
+    backtests = Backtests(workspace, lambda: engine, state)
+    job = backtests.start(edit, time.time() - 2 * 86_400, time.time())
+    forget_kept(state)  # while it reads its archive: its result comes after the erasure
+    asyncio.run(backtests.run(job, edit, [line + "\n" for line in filled_carts(6, time.time() - 86_400)]))
+    assert job.state == "done", job.error
+    assert job.result is not None
+    assert job.result["examples_withdrawn"] is True
+    assert sum(row["lost"] for row in job.result["triggers"]) + job.result["decisions"][0] > 0  # it did decide
+    assert "c-0" not in json.dumps(job.result)

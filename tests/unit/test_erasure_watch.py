@@ -4,6 +4,8 @@ saw last."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -63,3 +65,30 @@ async def test_any_bytes_in_the_mark_are_only_compared(tmp_path: Path) -> None:
     (kept / KEPT).write_bytes(b"x")
     assert await watch.check() == 0
     assert await watch.check() == 1
+
+
+async def test_a_look_before_a_backtest_deletes_what_an_erasure_elsewhere_left_kept(tmp_path: Path) -> None:
+    """The console looks right before it starts a backtest, not only every few seconds."""
+    watch, kept = watching(tmp_path, [b"m1", b"m1", b"m2"])
+    await watch.up_to_date()
+    (kept / KEPT).write_bytes(b"x")
+    await watch.up_to_date()  # no erasure since
+    assert (kept / KEPT).exists()
+    await watch.up_to_date()  # another worker erased a customer a moment ago
+    assert not (kept / KEPT).exists()
+
+
+async def test_a_look_that_cannot_read_the_mark_in_time_deletes_all_the_same(tmp_path: Path) -> None:
+    kept = backtests.kept_baselines(tmp_path)
+    kept.mkdir(parents=True)
+
+    async def unreachable() -> bytes | None:
+        await asyncio.sleep(60)  # Redis does not answer
+        return b"m1"
+
+    watch = ErasureWatch(unreachable, tmp_path)
+    (kept / KEPT).write_bytes(b"x")
+    started = time.monotonic()
+    await watch.up_to_date(timeout=0.2)
+    assert time.monotonic() - started < 5
+    assert not (kept / KEPT).exists()

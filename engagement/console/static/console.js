@@ -696,7 +696,11 @@ function renderBacktest(job) {
       [t.sends_before, t.sends_after, t.gained ? "+" + t.gained : "0", t.lost ? "−" + t.lost : "0", t.moved, t.reworded]
         .map((v) => h("td", { class: "num", text: typeof v === "number" ? v.toLocaleString() : v }))))));
   const moves = r.triggers.filter((t) => t.moves.length).map((t) => h("div", {}, h("h2", { text: t.trigger }),
-    h("ul", {}, t.moves.map((m) => h("li", { text: `${m.from} → ${m.to}: ${m.count} (e.g. ${m.examples.join(", ")})` })))));
+    h("ul", {}, t.moves.map((m) => h("li", { text: `${m.from} → ${m.to}: ${m.count}` +
+      (m.examples.length ? ` (e.g. ${m.examples.join(", ")})` : "") })))));
+  const withdrawn = r.examples_withdrawn
+    ? [h("p", { id: "backtest-withdrawn", class: "hint", text: "The example customers are not shown: a customer was erased while this backtest ran, or since. Run it again to see examples." })]
+    : [];
   const chart = h("div", { class: "chart", id: "backtest-chart", role: "img", "aria-label": "Sends per day, live and with the edit" });
   chart.innerHTML = r.chart; // drawn by the server (matplotlib) from numbers and dates only
   const c = r.customers;
@@ -707,7 +711,7 @@ function renderBacktest(job) {
     (r.baseline_kept ? "; the live side kept from an earlier backtest." : ".");
   return [h("p", { text: `${job.events.toLocaleString()} events: live ${r.baseline_version} (${r.decisions[0]} decisions) → edit ${r.new_version} (${r.decisions[1]} decisions)` }),
     h("p", { id: "backtest-scope", class: "hint", text: scope }),
-    table, h("h2", { text: "Sends per day" }), chart, ...moves];
+    table, h("h2", { text: "Sends per day" }), chart, ...moves, ...withdrawn];
 }
 
 // ---- publish and versions -------------------------------------------------------------------
