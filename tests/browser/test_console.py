@@ -205,7 +205,23 @@ def test_edit_preview_backtest_publish_and_roll_back_in_a_browser(console_run: t
         assert browser.find_elements(By.CSS_SELECTOR, "#backtest-chart svg")
         scope = wait(browser, "#backtest-scope").text
         assert scope == f"All {CARTS} customers replayed under the edit.", scope  # each of them filled a cart
+        assert "Days that are over" in wait(browser, "#backtest-today").text  # up to yesterday, by default
         screenshot(browser, "6-backtest")
+        browser.find_element(By.ID, "backtest-run").click()  # the same days again: only the edit replayed
+        wait(browser, "#backtest-scope", text="the live side kept from an earlier backtest", timeout=120)
+        cells = [
+            cell.text
+            for cell in wait(browser, "#backtest-table tr[data-trigger='cart_idle']").find_elements(By.TAG_NAME, "td")
+        ]
+        assert cells[1:5] == ["0", str(CARTS), f"+{CARTS}", "0"]  # the same answer
+        screenshot(browser, "6b-backtest-again")
+        to = wait(browser, "#backtest-to")
+        browser.execute_script(
+            "arguments[0].value = new Date().toISOString().slice(0, 10);"
+            "arguments[0].dispatchEvent(new Event('change'))",
+            to,
+        )
+        assert "Today is still coming in" in wait(browser, "#backtest-today").text
 
         browser.get(f"{run.url}/console#/publish")
         wait(browser, "#publish-checks.ok", timeout=30)

@@ -645,7 +645,16 @@ function dayInput(id, days) {
 
 function backtestPage() {
   const from = dayInput("backtest-from", 7);
-  const to = dayInput("backtest-to", 0);
+  const to = dayInput("backtest-to", 1); // yesterday: days that are over, whose live side a second backtest reuses
+  const today = new Date().toISOString().slice(0, 10);
+  const toHint = h("p", { id: "backtest-today", class: "hint" });
+  const showToHint = () => {
+    toHint.textContent = to.value >= today
+      ? "Today is still coming in: each backtest that takes it in replays the live configuration again."
+      : "Days that are over: a second backtest of the same days replays only your edit (the live side is kept, unless more of their events arrive).";
+  };
+  to.addEventListener("change", showToHint);
+  showToHint();
   const bar = h("progress", { id: "backtest-progress", max: 1, value: 0, hidden: true, "aria-label": "Backtest progress" });
   const out = h("div", { id: "backtest-result", "aria-live": "polite" });
   async function start() {
@@ -674,7 +683,7 @@ function backtestPage() {
     h("div", { class: "row" }, h("div", {}, h("label", { for: "backtest-from", text: "From (UTC day)" }), from),
       h("div", {}, h("label", { for: "backtest-to", text: "To (UTC day)" }), to),
       h("div", {}, h("button", { class: "primary", id: "backtest-run", type: "button", onclick: start, text: "Run the backtest" }))),
-    h("p", {}, bar), out);
+    toHint, h("p", {}, bar), out);
 }
 
 function backtestStatus(job) {
