@@ -44,7 +44,7 @@ from engagement.privacy import private_directory
 log = logging.getLogger(__name__)
 
 KEEP = 8
-WITHDRAWN = "(withdrawn: a customer was erased since)"
+WITHDRAWN = "(withdrawn: a customer may have been erased since)"
 CHILD = "engagement.console.backtest_child"
 
 
@@ -203,7 +203,9 @@ class Backtests:
             job.events, job.state = len(lines), "replaying"
             archive = await asyncio.to_thread(self._prepare, root, edit, lines)
             job.result = await _replay_in_child(root, archive.fileno(), job, self.baselines)
-            job.progress, job.state = 1.0, "done"
+            if _ERASURES[0] != job.erasures:  # checked after the result is in: `forget_kept` counts first
+                job.result = without_examples(job.result)
+            job.progress, job.state = 1.0, "done"  # never shown done with examples an erasure withdrew
         except Exception as exc:  # a failed backtest is shown in the console, not raised
             job.state, job.error = "failed", str(exc)[:500] or type(exc).__name__
         finally:
@@ -212,8 +214,6 @@ class Backtests:
             shutil.rmtree(root, ignore_errors=True)
             if _ERASURES[0] != job.erasures:  # a customer erased since its archive was read
                 await asyncio.to_thread(_remove_kept, self.baselines)
-                if job.result is not None:
-                    job.result = without_examples(job.result)
 
     def _prepare(self, root: Path, edit: dict[str, str], lines: list[str]) -> IO[bytes]:
         """Both configurations copied under `root`, and the archive in an unnamed file."""

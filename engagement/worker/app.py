@@ -138,7 +138,7 @@ def create_app(
 
     add_sender_task(app, settings, outbox, provider, supervisor, producing)
     add_decision_feed(app, settings, names, supervisor)
-    add_upkeep_tasks(
+    erasures = add_upkeep_tasks(  # the erasure watch polls, and the console looks before a backtest
         app,
         supervisor,
         watcher,
@@ -146,7 +146,7 @@ def create_app(
         settings.config_poll.total_seconds(),
         ErasureWatch(outbox.erasure_mark, settings.state_dir),
     )
-    add_http_task(app, settings, producing, outbox, supervisor, out_topics, host, service, provider)
+    add_http_task(app, settings, producing, outbox, supervisor, out_topics, host, service, provider, erasures)
     return app
 
 
@@ -208,6 +208,7 @@ def add_http_task(
     host: str,
     service: WorkerService,
     provider: Provider,
+    erasures: ErasureWatch,
 ) -> None:
     """The HTTP API, behind the API keys; a server that would listen beyond loopback without
     keys is refused before the worker starts. `/healthz` reports the supervised tasks."""
@@ -221,7 +222,7 @@ def add_http_task(
         port = RedisWebhookPort(
             outbox, producing, reports.report, producing.publish_status, lambda: service.engine.answering.not_me_words
         )
-        await serve_http(settings, producing, port, supervisor, host, keys, service, provider)
+        await serve_http(settings, producing, port, supervisor, host, keys, service, provider, erasures)
 
 
 def keep_unacknowledged(batch: list[Any]) -> None:
@@ -275,9 +276,10 @@ def add_upkeep_tasks(
     service: WorkerService,
     poll: float,
     erasures: ErasureWatch,
-) -> None:
+) -> ErasureWatch:
     """Stalled table restores read again; trigger and message files reloaded when they change; the
-    console's kept backtests deleted when any worker erased a customer."""
+    console's kept backtests deleted when any worker erased a customer (the erasure watch is returned:
+    the console looks at it too, before a backtest)."""
     metrics = supervisor.metrics
 
     @app.task
@@ -296,6 +298,8 @@ def add_upkeep_tasks(
         @app.task
         async def reload_config() -> None:
             await supervisor.run("config", lambda: watch(reloading, service.use_engine, poll))
+
+    return erasures
 
 
 async def send_due_ticks(
@@ -505,6 +509,7 @@ async def serve_http(
     keys: KeyRing,
     service: WorkerService,
     provider: Provider,
+    erasures: ErasureWatch,
 ) -> None:
     """The HTTP API of the worker: ingest produces to the topics; erasure goes to the owning
     worker through the ticks topic; the WhatsApp and Twilio webhooks; the report, read from the
@@ -542,7 +547,7 @@ async def serve_http(
         state_of=held_by(service, producing.partition_of),
         owner_of=producing.outbox.customer_for_phone,
         send_test=test_sender(provider),
-        erasures_elsewhere=ErasureWatch(producing.outbox.erasure_mark, settings.state_dir).up_to_date,
+        erasures_elsewhere=erasures.up_to_date,
     )
     add_console(app, console, app[KEYED_ROUTE])
     memory = RedisMemory(producing.outbox)

@@ -44,12 +44,14 @@ class ErasureWatch:
         return removed
 
     async def up_to_date(self, timeout: float = LOOK_SECONDS) -> None:
-        """One look now. When the mark cannot be read in time, the kept live sides go all the same
-        (an erasure may have been made that this worker cannot see)."""
+        """One look now. When the mark cannot be read in time (or Redis answers with an error), the
+        kept live sides go all the same: an erasure may have been made that this worker cannot see."""
         try:
             await asyncio.wait_for(self.check(), timeout)
-        except TimeoutError:
-            log.warning("the erasure mark could not be read: the kept backtest live sides are deleted")
+        except Exception as exc:  # any failure to read the mark: as if an erasure was made
+            log.warning(
+                "the erasure mark could not be read (%s): the kept backtest live sides are deleted", type(exc).__name__
+            )
             await asyncio.to_thread(forget_kept, self.state_dir)
 
     async def run(self) -> None:

@@ -314,8 +314,21 @@ def test_a_backtest_finishing_after_an_erasure_holds_no_examples(workspace: Work
     backtests = Backtests(workspace, lambda: engine, state)
     job = backtests.start(edit, time.time() - 2 * 86_400, time.time())
     forget_kept(state)  # while it reads its archive: its result comes after the erasure
-    asyncio.run(backtests.run(job, edit, [line + "\n" for line in filled_carts(6, time.time() - 86_400)]))
+    seen_done: list[str] = []
+
+    async def poll() -> None:  # as the page does, until it sees the job done
+        while job.state not in {"done", "failed"}:
+            await asyncio.sleep(0)
+        seen_done.append(json.dumps(job.as_json()))
+
+    async def both() -> None:
+        await asyncio.gather(
+            backtests.run(job, edit, [line + "\n" for line in filled_carts(6, time.time() - 86_400)]), poll()
+        )
+
+    asyncio.run(both())
     assert job.state == "done", job.error
+    assert "c-0" not in seen_done[0]  # never shown done with the examples
     assert job.result is not None
     assert job.result["examples_withdrawn"] is True
     assert sum(row["lost"] for row in job.result["triggers"]) + job.result["decisions"][0] > 0  # it did decide

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from redis.exceptions import ResponseError
 
 from engagement.console import backtests
 from engagement.worker.erasure_watch import ErasureWatch
@@ -91,4 +92,17 @@ async def test_a_look_that_cannot_read_the_mark_in_time_deletes_all_the_same(tmp
     started = time.monotonic()
     await watch.up_to_date(timeout=0.2)
     assert time.monotonic() - started < 5
+    assert not (kept / KEPT).exists()
+
+
+async def test_a_look_that_redis_answers_with_an_error_deletes_all_the_same(tmp_path: Path) -> None:
+    kept = backtests.kept_baselines(tmp_path)
+    kept.mkdir(parents=True)
+
+    async def wrong_type() -> bytes | None:
+        raise ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value")
+
+    watch = ErasureWatch(wrong_type, tmp_path)
+    (kept / KEPT).write_bytes(b"x")
+    await watch.up_to_date()  # no exception reaches the console's request
     assert not (kept / KEPT).exists()

@@ -708,7 +708,7 @@ function renderBacktest(job) {
     h("ul", {}, t.moves.map((m) => h("li", { text: `${m.from} → ${m.to}: ${m.count}` +
       (m.examples.length ? ` (e.g. ${m.examples.join(", ")})` : "") })))));
   const withdrawn = r.examples_withdrawn
-    ? [h("p", { id: "backtest-withdrawn", class: "hint", text: "The example customers are not shown: a customer was erased while this backtest ran, or since. Run it again to see examples." })]
+    ? [h("p", { id: "backtest-withdrawn", class: "hint", text: "The example customers are not shown: a customer may have been erased while this backtest ran, or since. Run it again to see examples." })]
     : [];
   const chart = h("div", { class: "chart", id: "backtest-chart", role: "img", "aria-label": "Sends per day, live and with the edit" });
   chart.innerHTML = r.chart; // drawn by the server (matplotlib) from numbers and dates only
