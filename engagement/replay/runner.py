@@ -72,13 +72,18 @@ class Replayer:
         sink: Callable[[Decision], object],
         idle_after: float = IDLE_SECONDS,
         set_aside_every: int = SET_ASIDE_EVERY,
+        keep_up_to: int = 0,
     ) -> None:
+        """`keep_up_to`: states kept as objects, idle or not, before the idle ones are set aside (a
+        replay of a few customers, as a backtest's edit side, saves setting them aside and reading
+        them back; its memory stays bounded by this many states)."""
         self.engine = engine
         self.sink = sink
         self.lateness = engine.settings.allowed_lateness
         self.states: dict[str, CustomerState | bytes] = {}  # bytes: an idle state set aside
         self.idle_after = idle_after
         self.set_aside_every = set_aside_every
+        self.keep_up_to = keep_up_to
         self._set_aside_in = set_aside_every
         self._in_use: set[str] = set()  # customers whose state is an object
         self.counts = ReplayCounts()
@@ -165,7 +170,8 @@ class Replayer:
         self._set_aside_in -= 1
         if not self._set_aside_in:
             self._set_aside_in = self.set_aside_every
-            self.set_aside_idle()
+            if len(self._in_use) > self.keep_up_to:
+                self.set_aside_idle()
         cid = event.customer_id
         state = self.states.get(cid)
         if state is None:

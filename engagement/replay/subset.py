@@ -31,6 +31,7 @@ from engagement.state_codec import load_state
 T = TypeVar("T")
 
 PROGRESS_EVERY = 16_384  # chosen lines between two progress reports
+KEEP_IN_USE = 50_000  # customers' states kept as objects before idle ones are set aside (tens of MB)
 WAIT = 1.0  # seconds between checks that the worker processes are alive
 
 
@@ -53,7 +54,7 @@ def replay_customers(
     a customer's replay starts at that line from that state (their timers then counted as armed
     under `engine`), and their lines before it are not read."""
     starts = starts or {}
-    replayer = Replayer(engine, sink)
+    replayer = Replayer(engine, sink, keep_up_to=KEEP_IN_USE)
     owner, customers = index.customer_of_line, index.customers
     rise_lines, rise_times = index.rises.lines, index.rises.times
     catalogue = engine.event_catalogue

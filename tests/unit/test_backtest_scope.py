@@ -35,6 +35,7 @@ from engagement.core.configured import TriggerSet
 from engagement.core.engine import Engine, EngineSettings
 from engagement.core.specs import TriggerSpec
 from engagement.core.text_template import TextTemplate
+from engagement.replay import subset
 from engagement.replay.command import iter_decisions
 from engagement.replay.runner import Replayer
 from engagement.state_codec import load_state
@@ -175,6 +176,18 @@ def test_replaying_only_the_customers_an_edit_can_change_prints_the_same(lines: 
     scoped, full = both(lines, new)
     assert printed(scoped) == printed(full)
     assert full.customers[1] == 0  # the full backtest replayed everyone
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.one_of(sparse_files(), event_files()), st.integers(0, 10_000))
+def test_an_edit_side_that_sets_every_idle_state_aside_prints_the_same(lines: list[str], seed: int) -> None:
+    """The edit side keeps its customers as objects up to `KEEP_IN_USE`; past it, it sets idle ones
+    aside as a plain replay does (here before every event, from both sides): the same answer."""
+    with pytest.MonkeyPatch.context() as aside:
+        aside.setattr(subset, "KEEP_IN_USE", 0)
+        aside.setattr(Replayer.__init__, "__defaults__", (0.0, 1, 0))  # idle after 0 s, looked at every event
+        scoped, full = both(lines, edit(seed))
+    assert printed(scoped) == printed(full)
 
 
 def _day(seed: int, events: int = 2_000, customers: int = 30) -> list[str]:
@@ -502,7 +515,7 @@ def test_the_index_keeps_the_states_the_replay_had_whether_set_aside_or_not(line
         events.write_text("\n".join(lines) + "\n", encoding="utf-8")
         kept = live_side(LIVE, events, None, jobs=1).index
         with pytest.MonkeyPatch.context() as aside:
-            aside.setattr(Replayer.__init__, "__defaults__", (0.0, 1))  # idle after 0 s, looked at every event
+            aside.setattr(Replayer.__init__, "__defaults__", (0.0, 1, 0))  # idle after 0 s, looked at every event
             set_aside = live_side(LIVE, events, None, jobs=1).index
     assert set_aside.firsts == kept.firsts
     assert set_aside.decided == kept.decided

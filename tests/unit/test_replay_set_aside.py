@@ -66,6 +66,32 @@ def test_a_shop_day_sets_idle_customers_aside_and_reads_them_back(tmp_path: Path
     assert by_customer(aside_replayer) == by_customer(kept_replayer)
 
 
+def test_states_are_set_aside_only_once_more_than_so_many_are_in_use(tmp_path: Path) -> None:
+    """`keep_up_to`: a replay of few customers (a backtest's edit side) keeps them as objects, and
+    one of many still sets the idle ones aside, so that no more than about that many stay in use."""
+    day = tmp_path / "day.jsonl"
+    generate(day, customers=400, seed=3)
+    lines = [line for line in day.read_text(encoding="utf-8").splitlines()]
+    events = [event for event in map(decode_event, lines) if not isinstance(event, Rejection)]
+    customers = len({event.customer_id for event in events})
+    counts = {}
+    for cap in (0, 60, customers):
+        out: list[Decision] = []
+        replayer = Replayer(engine_for(), out.append, idle_after=60.0, set_aside_every=50, keep_up_to=cap)
+        most = 0
+        for event in events:
+            replayer.feed(event)
+            most = max(most, len(replayer._in_use))
+        replayer.finish()
+        counts[cap] = (sum(isinstance(state, bytes) for state in replayer.states.values()), most, out)
+    assert counts[customers][0] == 0  # all of them kept as objects
+    assert counts[0][0] > 200  # set aside as soon as idle
+    assert counts[60][0] > 200
+    assert counts[60][1] < counts[customers][1]
+    assert counts[60][1] <= 60 + 50  # the cap, and the customers one round between two looks can add
+    assert counts[0][2] == counts[60][2] == counts[customers][2]  # the same decisions
+
+
 def test_a_customer_with_a_timer_or_a_buffered_event_stays_in_use() -> None:
     lines = SAMPLE.read_text(encoding="utf-8").splitlines()
     _, replayer = replay(lines, idle_after=0.0, set_aside_every=NEVER)
