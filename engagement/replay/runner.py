@@ -11,8 +11,8 @@ A customer idle for a quarter of an hour of event time, with no event buffered a
 kept as the bytes `run` stores (`engagement.state_codec`), their most common field names one
 byte each (`engagement.replay.set_aside`: about a third of the memory of the objects), and read
 back when an event of theirs comes; the rounds that set idle states aside run every few
-thousand events and visit only the states in use. Decisions do not depend on it: a state reads
-back equal to the one dumped.
+thousand events and visit only the states in use (a replay may skip them while few states are
+in use: `keep_up_to`). Decisions do not depend on it: a state reads back equal to the one dumped.
 
 Every decision is handed to the sink with `position` set to the wake-up that made it:
 (time, 0, arrival number) for a queued event, (time, 1, customer id) for a timer, (time, -1,
@@ -74,9 +74,11 @@ class Replayer:
         set_aside_every: int = SET_ASIDE_EVERY,
         keep_up_to: int = 0,
     ) -> None:
-        """`keep_up_to`: states kept as objects, idle or not, before the idle ones are set aside (a
-        replay of a few customers, as a backtest's edit side, saves setting them aside and reading
-        them back; its memory stays bounded by this many states)."""
+        """`keep_up_to`: while no more states than this are in use (objects), the rounds that set
+        idle ones aside are skipped; past it, a round sets every idle one aside. A replay of some
+        customers (a backtest's edit side) saves setting them aside and reading them back, and
+        still keeps in use about this many states at most, besides those not idle and those one
+        round's events bring in."""
         self.engine = engine
         self.sink = sink
         self.lateness = engine.settings.allowed_lateness

@@ -35,6 +35,7 @@ from engagement.core.configured import TriggerSet
 from engagement.core.engine import Engine, EngineSettings
 from engagement.core.specs import TriggerSpec
 from engagement.core.text_template import TextTemplate
+from engagement.events import Event
 from engagement.replay import subset
 from engagement.replay.command import iter_decisions
 from engagement.replay.runner import Replayer
@@ -188,6 +189,41 @@ def test_an_edit_side_that_sets_every_idle_state_aside_prints_the_same(lines: li
         aside.setattr(Replayer.__init__, "__defaults__", (0.0, 1, 0))  # idle after 0 s, looked at every event
         scoped, full = both(lines, edit(seed))
     assert printed(scoped) == printed(full)
+
+
+class _CountingReplayer(Replayer):
+    """The edit side's replayer, counting the states it sets aside and reads back."""
+
+    aside = 0
+    back = 0
+
+    def set_aside_idle(self) -> None:
+        before = len(self._in_use)
+        super().set_aside_idle()
+        _CountingReplayer.aside += before - len(self._in_use)
+
+    def take(self, event: Event, t: float, arrival: int) -> None:
+        _CountingReplayer.back += isinstance(self.states.get(event.customer_id), bytes)
+        super().take(event, t, arrival)
+
+
+@pytest.mark.parametrize("cap", [0, 10**9])
+def test_an_edit_side_past_its_cap_sets_states_aside_and_reads_them_back(cap: int) -> None:
+    """On a day of many customers the edit side past its cap does set idle states aside and read
+    them back, and below it does not; the answer is the same either way."""
+    _CountingReplayer.aside = _CountingReplayer.back = 0
+    with pytest.MonkeyPatch.context() as aside:
+        aside.setattr(subset, "Replayer", _CountingReplayer)
+        aside.setattr(subset, "KEEP_IN_USE", cap)
+        aside.setattr(Replayer.__init__, "__defaults__", (0.0, 1, 0))  # idle after 0 s, looked at every event
+        scoped, full = both(_day(0), edit(0))
+    assert printed(scoped) == printed(full)
+    assert scoped.customers[0] > 0, "the edit must replay some customers"
+    if cap:
+        assert (_CountingReplayer.aside, _CountingReplayer.back) == (0, 0)
+    else:
+        assert _CountingReplayer.aside > 100
+        assert _CountingReplayer.back > 100
 
 
 def _day(seed: int, events: int = 2_000, customers: int = 30) -> list[str]:

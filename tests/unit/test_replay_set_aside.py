@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -15,6 +16,7 @@ from engagement.decode import Rejection, decode_event
 from engagement.replay.runner import Replayer
 from engagement.replay.set_aside import FIELD_NAMES, set_aside, stored_form, taken_back
 from engagement.state_codec import dump_state
+from engagement.timefmt import rfc3339
 from tests.benchmarks.shop_day import generate
 from tests.scenario import engine_for
 from tests.unit.test_sharded_replay import event_files
@@ -90,6 +92,26 @@ def test_states_are_set_aside_only_once_more_than_so_many_are_in_use(tmp_path: P
     assert counts[60][1] < counts[customers][1]
     assert counts[60][1] <= 60 + 50  # the cap, and the customers one round between two looks can add
     assert counts[0][2] == counts[60][2] == counts[customers][2]  # the same decisions
+
+
+def test_the_cap_counts_the_states_in_use_not_every_customer_seen() -> None:
+    """A hundred customers come and go, then thirty more, each alone: past the cap the idle ones
+    are set aside, and then, with few in use, no round sets the newcomers aside."""
+    lines = []
+    for n in range(130):
+        t = n if n < 100 else 10_000 + (n - 100) * 100  # the thirty later ones a hundred seconds apart
+        lines.append(json.dumps({"event_id": f"u{n}", "type": "customer.updated", "customer_id": f"c{n}",
+                                 "occurred_at": rfc3339(1_795_000_000 + t), "name": f"N{n}"}))  # fmt: skip
+    made: list[Decision] = []
+    replayer = Replayer(engine_for(), made.append, idle_after=60.0, set_aside_every=10, keep_up_to=60)
+    for line in lines:
+        event = decode_event(line)
+        assert not isinstance(event, Rejection)
+        replayer.feed(event)
+    early = [isinstance(replayer.states[f"c{n}"], bytes) for n in range(100)]
+    late = [isinstance(replayer.states[f"c{n}"], bytes) for n in range(100, 130)]
+    assert sum(early) > 30  # set aside while more than 60 were in use
+    assert sum(late) <= 10  # past the first round of their time, the newcomers stay objects
 
 
 def test_a_customer_with_a_timer_or_a_buffered_event_stays_in_use() -> None:

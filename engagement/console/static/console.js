@@ -651,7 +651,7 @@ function backtestPage() {
   const showToHint = () => {
     toHint.textContent = to.value >= today
       ? "Today is still coming in: each backtest that takes it in replays the live configuration again."
-      : "Days that are over: a second backtest of the same days replays only your edit (the live side is kept, unless more of their events arrive).";
+      : "Days that are over: a second backtest of the same days replays only your edit, while the live configuration stays the same and no more of their events arrive.";
   };
   to.addEventListener("change", showToHint);
   showToHint();
