@@ -29,7 +29,7 @@ from engagement.console.versions import (
     files_digest,
 )
 from engagement.console.workspace import BadEdit, Workspace
-from engagement.core.engine import EngineSettings
+from engagement.core.engine import Engine, EngineSettings
 from engagement.live.config_reload import own_configuration
 from engagement.settings import Settings
 from tests.scenario import filled_carts
@@ -273,15 +273,21 @@ def test_an_erasure_deletes_the_kept_entries_and_nothing_else(tmp_path: Path) ->
     assert forget_kept(tmp_path / "nowhere") == 0
 
 
-def test_an_erasure_withdraws_the_example_customers_from_the_results_held(workspace: Workspace, tmp_path: Path) -> None:
-    """A finished backtest's result names customers as examples of each move; once a customer is
-    erased, no result this process holds names any (another console's results are not touched)."""
-    state, elsewhere = tmp_path / "state", tmp_path / "elsewhere"
+def _cart_switched_off(workspace: Workspace) -> tuple[Engine, dict[str, str]]:
+    """The live engine, and an edit that switches the cart reminder off (its sends move to none)."""
     engine = workspace.check({}).engine
     assert engine is not None
     cart = workspace.files()["triggers/cart_idle.yaml"]
     edit = {"triggers/cart_idle.yaml": cart.replace("enabled: true", "enabled: false")}
     assert edit["triggers/cart_idle.yaml"] != cart
+    return engine, edit
+
+
+def test_an_erasure_withdraws_the_example_customers_from_the_results_held(workspace: Workspace, tmp_path: Path) -> None:
+    """A finished backtest's result names customers as examples of each move; once a customer is
+    erased, no result this process holds names any (another console's results are not touched)."""
+    state, elsewhere = tmp_path / "state", tmp_path / "elsewhere"
+    engine, edit = _cart_switched_off(workspace)
     lines = [line + "\n" for line in filled_carts(6, time.time() - 86_400)]  # as the archive gives them
     held = [Backtests(workspace, lambda: engine, folder) for folder in (state, elsewhere)]
     jobs = []
@@ -307,10 +313,7 @@ def test_an_erasure_withdraws_the_example_customers_from_the_results_held(worksp
 
 def test_a_backtest_finishing_after_an_erasure_holds_no_examples(workspace: Workspace, tmp_path: Path) -> None:
     state = tmp_path / "state"
-    engine = workspace.check({}).engine
-    assert engine is not None
-    cart = workspace.files()["triggers/cart_idle.yaml"]
-    edit = {"triggers/cart_idle.yaml": cart.replace("enabled: true", "enabled: false")}
+    engine, edit = _cart_switched_off(workspace)
     backtests = Backtests(workspace, lambda: engine, state)
     job = backtests.start(edit, time.time() - 2 * 86_400, time.time())
     forget_kept(state)  # while it reads its archive: its result comes after the erasure

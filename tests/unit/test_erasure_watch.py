@@ -79,16 +79,21 @@ async def test_a_look_before_a_backtest_deletes_what_an_erasure_elsewhere_left_k
     assert not (kept / KEPT).exists()
 
 
-async def test_a_look_that_cannot_read_the_mark_in_time_deletes_all_the_same(tmp_path: Path) -> None:
+def kept_entry(tmp_path: Path) -> Path:
+    """One entry kept in the console's live sides."""
     kept = backtests.kept_baselines(tmp_path)
-    kept.mkdir(parents=True)
+    kept.mkdir(parents=True, exist_ok=True)
+    (kept / KEPT).write_bytes(b"x")
+    return kept
 
+
+async def test_a_look_that_cannot_read_the_mark_in_time_deletes_all_the_same(tmp_path: Path) -> None:
     async def unreachable() -> bytes | None:
         await asyncio.sleep(60)  # Redis does not answer
         return b"m1"
 
+    kept = kept_entry(tmp_path)
     watch = ErasureWatch(unreachable, tmp_path)
-    (kept / KEPT).write_bytes(b"x")
     started = time.monotonic()
     await watch.up_to_date(timeout=0.2)
     assert time.monotonic() - started < 5
@@ -96,13 +101,10 @@ async def test_a_look_that_cannot_read_the_mark_in_time_deletes_all_the_same(tmp
 
 
 async def test_a_look_that_redis_answers_with_an_error_deletes_all_the_same(tmp_path: Path) -> None:
-    kept = backtests.kept_baselines(tmp_path)
-    kept.mkdir(parents=True)
-
     async def wrong_type() -> bytes | None:
         raise ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value")
 
+    kept = kept_entry(tmp_path)
     watch = ErasureWatch(wrong_type, tmp_path)
-    (kept / KEPT).write_bytes(b"x")
     await watch.up_to_date()  # no exception reaches the console's request
     assert not (kept / KEPT).exists()
