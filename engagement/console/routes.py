@@ -247,6 +247,8 @@ class ConsoleRoutes:
             return problem(400, "since, until: seconds since the epoch, since before until")
         if until - since > MAX_BACKTEST_DAYS * DAY:
             return problem(400, f"a backtest covers at most {MAX_BACKTEST_DAYS} days")
+        if since > time.time():
+            return problem(400, "since: a time that has come (there is no recorded traffic after now)")
         await self.backend.erasures_elsewhere()  # a kept live side cannot outlive an erasure elsewhere
         try:
             job = self.backtests.start(edit, float(since), float(until))
