@@ -13,7 +13,6 @@ import hmac
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -22,26 +21,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engagement.config.source_options import SourceOptions
-from engagement.console.routes import ConsoleBackend, add_console
-from engagement.console.workspace import Workspace
-from engagement.core.engine import EngineSettings
 from engagement.embedded.source_memory import StoreMemory
 from engagement.embedded.store import EmbeddedStore
 from engagement.live.api_keys import KeyRing, create_key
-from engagement.live.guard import KEYED_ROUTE
-from engagement.live.http import Api, make_app
-from engagement.live.ingest import Taken
 from engagement.live.metrics import standard_metrics
-from engagement.live.twilio_webhook import TwilioWebhookSettings
-from engagement.live.whatsapp_webhook import WebhookSettings
 from engagement.openapi.document import add_openapi
 from engagement.settings import Settings
 from engagement.sources.routes import add_sources, source_settings
 from engagement.sources.shopify import signature
+from tests.console_app import TakesAll, console_app
 from tests.fuzz.settings import fuzz
 from tests.integration.processes import RunProcess, running
 from tests.integration.whatsapp_payloads import ENV, SECRET
-from tests.scenario import engine_for
 
 pytestmark = pytest.mark.integration
 
@@ -105,32 +96,11 @@ TOPICS = ["orders/create", "checkouts/update", "fulfillments/update", "customers
 TEST_NUMBER = "+886912000001"
 
 
-async def _nothing(*_: Any) -> Any:
-    return []
-
-
-class _Ingest:
-    async def ingest(self, events: list[Any]) -> Taken:
-        return Taken()
-
-
 def test_the_storm_covers_every_route_the_application_has(tmp_path: Path) -> None:
-    engine = engine_for()
-    workspace = Workspace(tmp_path, tmp_path, EngineSettings())
-    api = Api(
-        decisions=_nothing,
-        events=_nothing,
-        report=_nothing,
-        forget=_nothing,
-        webhook=WebhookSettings("token", "secret", None),  # type: ignore[arg-type]
-        twilio=TwilioWebhookSettings("token", "https://x.test/tw", None),  # type: ignore[arg-type]
-    )
     keys = KeyRing.of({})
-    app = make_app(_Ingest(), standard_metrics(), keys, api)
-    backend = ConsoleBackend(workspace, tmp_path, lambda: engine, _nothing, _nothing, _nothing, _nothing)
-    add_console(app, backend, app[KEYED_ROUTE])
+    app = console_app(tmp_path, keys)
     memory = StoreMemory(EmbeddedStore(tmp_path / "state"))
-    add_sources(app, source_settings(Settings(), memory, SourceOptions), _Ingest().ingest, keys, standard_metrics())
+    add_sources(app, source_settings(Settings(), memory, SourceOptions), TakesAll().ingest, keys, standard_metrics())
     add_openapi(app)
     served = {
         (r.method, r.resource.canonical) for r in app.router.routes() if r.method != "HEAD" and r.resource is not None

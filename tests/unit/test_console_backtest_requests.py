@@ -13,29 +13,11 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from engagement.console.routes import ConsoleBackend, add_console
-from engagement.console.workspace import Workspace
-from engagement.core.engine import EngineSettings
 from engagement.live.api_keys import KeyRing
-from engagement.live.guard import KEYED_ROUTE
-from engagement.live.http import Api, make_app
-from engagement.live.ingest import Taken
-from engagement.live.metrics import standard_metrics
-from engagement.live.twilio_webhook import TwilioWebhookSettings
-from engagement.live.whatsapp_webhook import WebhookSettings
-from tests.scenario import engine_for
+from tests.console_app import console_app
 
 READER, INGESTER = "egk_reader-key-for-these-tests-0000000000", "egk_ingest-key-for-these-tests-0000000000"
 PATH = "/console/api/backtests"
-
-
-async def _nothing(*_: Any) -> Any:
-    return []
-
-
-class _Ingest:
-    async def ingest(self, events: list[Any]) -> Taken:
-        return Taken()
 
 
 @pytest.fixture
@@ -45,22 +27,8 @@ async def console(tmp_path: Path) -> Any:
     async def look() -> None:
         looks.append(time.time())
 
-    engine = engine_for()
-    api = Api(
-        decisions=_nothing,
-        events=_nothing,
-        report=_nothing,
-        forget=_nothing,
-        webhook=WebhookSettings("token", "secret", None),  # type: ignore[arg-type]
-        twilio=TwilioWebhookSettings("token", "https://x.test/tw", None),  # type: ignore[arg-type]
-    )
     keys = KeyRing.of({"reader": (READER, ("read",)), "ingester": (INGESTER, ("ingest",))})
-    app = make_app(_Ingest(), standard_metrics(), keys, api)
-    workspace = Workspace(tmp_path, tmp_path, EngineSettings())
-    backend = ConsoleBackend(
-        workspace, tmp_path, lambda: engine, _nothing, _nothing, _nothing, _nothing, erasures_elsewhere=look
-    )
-    add_console(app, backend, app[KEYED_ROUTE])
+    app = console_app(tmp_path, keys, erasures_elsewhere=look)
     async with TestClient(TestServer(app)) as client:
         yield client, looks
 
